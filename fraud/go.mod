@@ -1,0 +1,7 @@
+module github.com/casebook-ml/casebook/fraud
+
+go 1.26
+
+require github.com/casebook-ml/casebook/platform v0.0.0
+
+replace github.com/casebook-ml/casebook/platform => ../platform

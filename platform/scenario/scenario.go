@@ -1,0 +1,168 @@
+// Package scenario is the convention every Casebook binary uses to offer runnable
+// demonstrations: a scenario is a named, self-contained run of one idea (a question from the
+// roadmap, a failure, a trade-off) that prints what it does and records the evidence it
+// measured, so a reader can see the claim and the number side by side.
+//
+// A binary lists its scenarios in a Set and hands its command line to Set.Main, which
+// understands `scenario list` and `scenario run NAME [--json FILE]`.
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Scenario is one runnable demonstration.
+type Scenario struct {
+	// Name is unique across all Casebook binaries, grouped by a prefix: "eventlog/replay".
+	Name string
+	// Summary is one sentence saying what the scenario shows.
+	Summary string
+	// Run performs the demonstration. It writes narration through the Report and records
+	// every number it wants a reader (or a chart) to see with Report.Measure. Returning an
+	// error means the demonstration did not show what it claims.
+	Run func(ctx context.Context, r *Report) error
+}
+
+// Measurement is one number a scenario observed.
+type Measurement struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit,omitempty"`
+}
+
+// Check is one claim a scenario verified, with its outcome.
+type Check struct {
+	Claim string `json:"claim"`
+	OK    bool   `json:"ok"`
+}
+
+// Result is the machine-readable record of a run, written with --json.
+type Result struct {
+	Scenario     string        `json:"scenario"`
+	Summary      string        `json:"summary"`
+	Started      time.Time     `json:"started"`
+	Seconds      float64       `json:"seconds"`
+	OK           bool          `json:"ok"`
+	Error        string        `json:"error,omitempty"`
+	Measurements []Measurement `json:"measurements"`
+	Checks       []Check       `json:"checks"`
+}
+
+// Report is handed to a running scenario: it narrates to a writer and collects evidence.
+type Report struct {
+	w      io.Writer
+	result Result
+}
+
+// NewReport returns a Report that narrates to w.
+func NewReport(w io.Writer, s Scenario) *Report {
+	return &Report{w: w, result: Result{Scenario: s.Name, Summary: s.Summary}}
+}
+
+// Step announces what the scenario is about to do.
+func (r *Report) Step(format string, args ...any) {
+	fmt.Fprintf(r.w, "\n▶ %s\n", fmt.Sprintf(format, args...))
+}
+
+// Say prints one line of narration under the current step.
+func (r *Report) Say(format string, args ...any) {
+	fmt.Fprintf(r.w, "  %s\n", fmt.Sprintf(format, args...))
+}
+
+// Measure records a number and prints it.
+func (r *Report) Measure(name string, value float64, unit string) {
+	r.result.Measurements = append(r.result.Measurements, Measurement{Name: name, Value: value, Unit: unit})
+	fmt.Fprintf(r.w, "  • %s = %s %s\n", name, formatValue(value), unit)
+}
+
+// Check records whether a claim held and prints it. It returns ok so callers can decide
+// whether to stop; a scenario with any failed check fails as a whole.
+func (r *Report) Check(claim string, ok bool) bool {
+	r.result.Checks = append(r.result.Checks, Check{Claim: claim, OK: ok})
+	mark := "✔"
+	if !ok {
+		mark = "✘"
+	}
+	fmt.Fprintf(r.w, "  %s %s\n", mark, claim)
+	return ok
+}
+
+// Result returns what the run recorded so far.
+func (r *Report) Result() Result { return r.result }
+
+func formatValue(v float64) string {
+	if v == float64(int64(v)) && v < 1e15 && v > -1e15 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.4g", v)
+}
+
+// Set is the scenarios one binary offers.
+type Set []Scenario
+
+// Find returns the scenario with the given name.
+func (s Set) Find(name string) (Scenario, bool) {
+	for _, sc := range s {
+		if sc.Name == name {
+			return sc, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// Names returns the scenario names in sorted order.
+func (s Set) Names() []string {
+	names := make([]string, 0, len(s))
+	for _, sc := range s {
+		names = append(names, sc.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ErrUnknown is returned when a scenario name is not in the set.
+var ErrUnknown = errors.New("unknown scenario")
+
+// Run runs one scenario by name, narrating to w, and returns its result. A scenario whose
+// Run returns an error or records a failed check fails.
+func (s Set) Run(ctx context.Context, name string, w io.Writer) (Result, error) {
+	sc, ok := s.Find(name)
+	if !ok {
+		return Result{}, fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(s.Names(), ", "))
+	}
+	r := NewReport(w, sc)
+	r.result.Started = time.Now().UTC()
+	fmt.Fprintf(w, "━━ scenario %s\n   %s\n", sc.Name, sc.Summary)
+	err := sc.Run(ctx, r)
+	r.result.Seconds = time.Since(r.result.Started).Seconds()
+	if err == nil {
+		for _, c := range r.result.Checks {
+			if !c.OK {
+				err = fmt.Errorf("check failed: %s", c.Claim)
+				break
+			}
+		}
+	}
+	r.result.OK = err == nil
+	if err != nil {
+		r.result.Error = err.Error()
+		fmt.Fprintf(w, "\n✘ %s failed after %.1fs: %v\n", sc.Name, r.result.Seconds, err)
+		return r.result, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	fmt.Fprintf(w, "\n✔ %s done in %.1fs\n", sc.Name, r.result.Seconds)
+	return r.result, nil
+}
+
+// WriteJSON writes results as indented JSON.
+func WriteJSON(w io.Writer, results []Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(results)
+}
