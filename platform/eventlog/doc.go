@@ -1,0 +1,16 @@
+// Package eventlog is Casebook's append-only event log on NATS JetStream: every application
+// writes its raw events here, and everything downstream (features, training sets, the
+// prediction log, monitoring) is derived from it and can be rebuilt by replaying it.
+//
+// What the package adds to plain nats.go:
+//   - streams declared as code, where declaring the same stream twice is a no-op and
+//     declaring it differently is a clear error unless the update is explicit;
+//   - publishes keyed by an event id (Nats-Msg-Id), so a retried publish is stored once;
+//   - durable consumers with explicit acks, bounded redelivery with backoff, and a dead-letter
+//     subject that receives a poison message after its last try, with the reason;
+//   - replay from a sequence or a time, which ends at the log's head instead of waiting;
+//   - an embedded server for the local default, behind the same Open as a remote URL.
+//
+// Delivery is at least once. A consumer that crashes between applying an event and acking
+// it sees the event again, so handlers must be idempotent by event id (see Dedup).
+package eventlog

@@ -1,0 +1,144 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Ack is the server's receipt for one published event.
+type Ack struct {
+	Stream   string
+	Sequence uint64
+	// Duplicate is true when the event id was already stored inside the duplicates window:
+	// nothing new was written, and Sequence is the original event's position.
+	Duplicate bool
+}
+
+// Publish appends one event and waits for the server to store it. Retrying a failed
+// Publish with the same event is safe: the id makes the second one a no-op.
+func (l *Log) Publish(ctx context.Context, ev Event) (Ack, error) {
+	if err := ev.validate(); err != nil {
+		return Ack{}, err
+	}
+	m := ev.msg(time.Now())
+	if err := l.checkSize(m); err != nil {
+		return Ack{}, err
+	}
+	ctx, cancel := l.withTimeout(ctx)
+	defer cancel()
+	pa, err := l.js.PublishMsg(ctx, m)
+	if err != nil {
+		return Ack{}, l.publishError(ev, err)
+	}
+	return Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+}
+
+// BatchError reports which events of a batch were not stored. Events not listed were
+// stored (or were duplicates). Retrying the whole batch is safe because ids deduplicate.
+type BatchError struct {
+	Failed map[int]error // by index in the batch
+}
+
+func (e *BatchError) Error() string {
+	var first error
+	firstIdx := -1
+	for i, err := range e.Failed {
+		if firstIdx < 0 || i < firstIdx {
+			firstIdx, first = i, err
+		}
+	}
+	return fmt.Sprintf("publish batch: %d events not stored (first, #%d: %v)", len(e.Failed), firstIdx, first)
+}
+
+// Unwrap exposes every failure to errors.Is and errors.As.
+func (e *BatchError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Failed))
+	for _, err := range e.Failed {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// PublishBatch appends events asynchronously, keeping many in flight, and waits until the
+// server has acknowledged every one. It returns an Ack per event (zero for failed ones) and a
+// *BatchError naming the failures. Events are validated first: an invalid event fails the
+// whole call before anything is sent.
+func (l *Log) PublishBatch(ctx context.Context, evs []Event) ([]Ack, error) {
+	now := time.Now()
+	msgs := make([]*nats.Msg, len(evs))
+	for i, ev := range evs {
+		if err := ev.validate(); err != nil {
+			return nil, fmt.Errorf("publish batch, event #%d: %w", i, err)
+		}
+		msgs[i] = ev.msg(now)
+		if err := l.checkSize(msgs[i]); err != nil {
+			return nil, fmt.Errorf("publish batch, event #%d: %w", i, err)
+		}
+	}
+	ctx, cancel := l.withTimeout(ctx)
+	defer cancel()
+
+	acks := make([]Ack, len(evs))
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	failed := map[int]error{}
+	for i, m := range msgs {
+		f, err := l.js.PublishMsgAsync(m)
+		if err != nil {
+			failed[i] = l.publishError(evs[i], err)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case pa := <-f.Ok():
+			acks[i] = Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
+		case err := <-f.Err():
+			failed[i] = l.publishError(evs[i], err)
+		case <-ctx.Done():
+			failed[i] = fmt.Errorf("publish %q: waiting for acknowledgement: %w", evs[i].ID, ctx.Err())
+		}
+	}
+	if len(failed) > 0 {
+		return acks, &BatchError{Failed: failed}
+	}
+	return acks, nil
+}
+
+// checkSize refuses a message the server would refuse, before sending it.
+func (l *Log) checkSize(m *nats.Msg) error {
+	size := len(m.Data)
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4 // "k: v\r\n"
+		}
+	}
+	size += len("NATS/1.0\r\n\r\n")
+	if limit := l.nc.MaxPayload(); limit > 0 && int64(size) > limit {
+		return &TooLargeError{Subject: m.Subject, Size: size, Limit: limit, Err: nats.ErrMaxPayload}
+	}
+	return nil
+}
+
+func (l *Log) publishError(ev Event, err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum), errors.Is(err, nats.ErrMaxPayload):
+		return &TooLargeError{Subject: ev.Subject, Size: len(ev.Data), Err: err}
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("publish %q to %s: no stream captures this subject: %w", ev.ID, ev.Subject, ErrStreamNotFound)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrNoServers):
+		return &UnreachableError{URL: l.url, Err: err}
+	case strings.Contains(err.Error(), "maximum payload"):
+		return &TooLargeError{Subject: ev.Subject, Size: len(ev.Data), Err: err}
+	}
+	return fmt.Errorf("publish %q to %s: %w", ev.ID, ev.Subject, err)
+}
