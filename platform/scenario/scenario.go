@@ -13,7 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,10 +99,16 @@ func (r *Report) Check(claim string, ok bool) bool {
 func (r *Report) Result() Result { return r.result }
 
 func formatValue(v float64) string {
-	if v == float64(int64(v)) && v < 1e15 && v > -1e15 {
-		return fmt.Sprintf("%d", int64(v))
+	a := math.Abs(v)
+	switch {
+	case v == math.Trunc(v) && a < 1e15:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
-	return fmt.Sprintf("%.4g", v)
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 // Set is the scenarios one binary offers.
@@ -117,13 +124,13 @@ func (s Set) Find(name string) (Scenario, bool) {
 	return Scenario{}, false
 }
 
-// Names returns the scenario names in sorted order.
+// Names returns the scenario names in the order the set declares them, which is the order
+// a walkthrough tells them in.
 func (s Set) Names() []string {
 	names := make([]string, 0, len(s))
 	for _, sc := range s {
 		names = append(names, sc.Name)
 	}
-	sort.Strings(names)
 	return names
 }
 

@@ -1,0 +1,98 @@
+package scenario_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+func testSet() scenario.Set {
+	return scenario.Set{
+		{Name: "demo/passes", Summary: "always holds", Run: func(_ context.Context, r *scenario.Report) error {
+			r.Step("measure something")
+			r.Measure("rate", 12.5, "events/s")
+			r.Check("it holds", true)
+			return nil
+		}},
+		{Name: "demo/fails-check", Summary: "a claim that does not hold", Run: func(_ context.Context, r *scenario.Report) error {
+			r.Check("two equals three", false)
+			return nil
+		}},
+		{Name: "demo/errors", Summary: "returns an error", Run: func(context.Context, *scenario.Report) error {
+			return errors.New("server went away")
+		}},
+	}
+}
+
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		args      []string
+		wantErr   error  // nil: success
+		wantOut   string // substring of stdout
+		wantUsage bool
+	}{
+		{args: []string{"list"}, wantOut: "demo/passes"},
+		{args: []string{"names"}, wantOut: "demo/passes\ndemo/fails-check\ndemo/errors\n"},
+		{args: []string{"run", "demo/passes"}, wantOut: "rate = 12.50 events/s"},
+		{args: []string{"run", "demo/fails-check"}, wantErr: errors.New("check failed: two equals three")},
+		{args: []string{"run", "demo/errors"}, wantErr: errors.New("server went away")},
+		{args: []string{"run", "nope"}, wantUsage: true},
+		{args: []string{"run"}, wantUsage: true},
+		{args: []string{"frobnicate"}, wantUsage: true},
+		{args: nil, wantUsage: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			err := testSet().Command(context.Background(), tt.args, &out)
+			switch {
+			case tt.wantUsage:
+				if !errors.Is(err, scenario.ErrUsage) {
+					t.Fatalf("Command(%q) = %v, want a usage error", tt.args, err)
+				}
+			case tt.wantErr != nil:
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr.Error()) {
+					t.Fatalf("Command(%q) = %v, want error containing %q", tt.args, err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatalf("Command(%q) = %v, want nil", tt.args, err)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("Command(%q) printed %q, want it to contain %q", tt.args, out.String(), tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestRunWritesJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	var out bytes.Buffer
+	err := testSet().Command(context.Background(), []string{"run", "demo/passes", "demo/fails-check", "--json", path}, &out)
+	if err == nil {
+		t.Fatalf("Command(run passes fails-check) = nil, want the failed check reported")
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	var results []scenario.Result
+	if err := json.Unmarshal(data, &results); err != nil {
+		t.Fatalf("results JSON: %v\n%s", err, data)
+	}
+	if len(results) != 2 || !results[0].OK || results[1].OK {
+		t.Fatalf("results = %+v, want [ok, failed]", results)
+	}
+	if m := results[0].Measurements; len(m) != 1 || m[0].Name != "rate" || m[0].Value != 12.5 || m[0].Unit != "events/s" {
+		t.Errorf("measurements = %+v, want rate 12.5 events/s", m)
+	}
+	if results[1].Error == "" || len(results[1].Checks) != 1 || results[1].Checks[0].OK {
+		t.Errorf("failed result = %+v, want the failed check and its error", results[1])
+	}
+}
