@@ -1,6 +1,6 @@
 module github.com/casebook-ml/casebook/fraud
 
-go 1.26
+go 1.26.0
 
 require github.com/casebook-ml/casebook/platform v0.0.0
 

@@ -90,7 +90,7 @@ func (c ConsumerConfig) Validate() error {
 	}
 	for i, b := range c.Backoff {
 		if b < 0 {
-			errs = append(errs, fmt.Errorf("Backoff[%d] is negative: %v", i, b))
+			errs = append(errs, fmt.Errorf("entry %d of Backoff is negative: %v", i, b))
 		}
 	}
 	if c.AckWait < 100*time.Millisecond {

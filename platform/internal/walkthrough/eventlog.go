@@ -269,7 +269,7 @@ func poisonMessage(cfg Config) scenario.Scenario {
 			txs := transactions(3, n, 50, day0, 1)
 			evs := events(txs, "demo.poison.tx")
 			evs[137].Data = []byte(`{"id":"tx-000137","amount":`) // truncated: can never decode
-			txs[300].Customer = -1                                    // decodes, but no customer -1 exists
+			txs[300].Customer = -1                                // decodes, but no customer -1 exists
 			evs[300] = txs[300].event("demo.poison.tx")
 			for _, sc := range []eventlog.StreamConfig{
 				{Name: "DEMO_POISON", Subjects: []string{"demo.poison.>"}},
