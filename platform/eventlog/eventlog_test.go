@@ -553,3 +553,32 @@ func TestCrashLoopingMessageDeadLettered(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishBatchLargerThanInFlightLimit publishes more events than may be in flight at once.
+func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := eventlog.DefaultConfig()
+	cfg.URL, cfg.MaxAsyncPending = embedded.URL(), 64
+	l, err := eventlog.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name, subj := names(t)
+	if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Storage: eventlog.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]eventlog.Event, 1000)
+	for i := range evs {
+		evs[i] = eventlog.Event{ID: fmt.Sprint(i), Subject: subj + ".x"}
+	}
+	acks, err := l.PublishBatch(ctx, evs)
+	if err != nil {
+		t.Fatalf("PublishBatch(1000 with 64 in flight) = %v", err)
+	}
+	for i, a := range acks {
+		if a.Sequence != uint64(i+1) {
+			t.Fatalf("ack #%d = %+v, want sequence %d", i, a, i+1)
+		}
+	}
+}

@@ -85,12 +85,25 @@ func (l *Log) PublishBatch(ctx context.Context, evs []Event) ([]Ack, error) {
 	defer cancel()
 
 	acks := make([]Ack, len(evs))
-	futures := make([]jetstream.PubAckFuture, len(evs))
 	failed := map[int]error{}
+	// Keep at most MaxAsyncPending in flight: past that the client stalls and then errors.
+	for lo := 0; lo < len(msgs); lo += l.cfg.MaxAsyncPending {
+		hi := min(lo+l.cfg.MaxAsyncPending, len(msgs))
+		l.publishChunk(ctx, evs[lo:hi], msgs[lo:hi], acks[lo:hi], func(i int, err error) { failed[lo+i] = err })
+	}
+	if len(failed) > 0 {
+		return acks, &BatchError{Failed: failed}
+	}
+	return acks, nil
+}
+
+// publishChunk publishes msgs asynchronously and waits for every acknowledgement.
+func (l *Log) publishChunk(ctx context.Context, evs []Event, msgs []*nats.Msg, acks []Ack, fail func(int, error)) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
 		f, err := l.js.PublishMsgAsync(m)
 		if err != nil {
-			failed[i] = l.publishError(evs[i], err)
+			fail(i, l.publishError(evs[i], err))
 			continue
 		}
 		futures[i] = f
@@ -103,15 +116,11 @@ func (l *Log) PublishBatch(ctx context.Context, evs []Event) ([]Ack, error) {
 		case pa := <-f.Ok():
 			acks[i] = Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
 		case err := <-f.Err():
-			failed[i] = l.publishError(evs[i], err)
+			fail(i, l.publishError(evs[i], err))
 		case <-ctx.Done():
-			failed[i] = fmt.Errorf("publish %q: waiting for acknowledgement: %w", evs[i].ID, ctx.Err())
+			fail(i, fmt.Errorf("publish %q: waiting for acknowledgement: %w", evs[i].ID, ctx.Err()))
 		}
 	}
-	if len(failed) > 0 {
-		return acks, &BatchError{Failed: failed}
-	}
-	return acks, nil
 }
 
 // checkSize refuses a message the server would refuse, before sending it.
