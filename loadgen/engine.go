@@ -1,0 +1,268 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Engine drives one Target with one Workload according to a Config.
+type Engine struct {
+	cfg      Config
+	target   Target
+	workload Workload
+	progress io.Writer
+}
+
+// New returns an Engine, or an error wrapping ErrInvalidConfig before anything is sent.
+// progress receives a status line every Config.ProgressEvery while the run lasts; nil
+// silences it.
+func New(cfg Config, target Target, workload Workload, progress io.Writer) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, fmt.Errorf("%w: no target", ErrInvalidConfig)
+	}
+	if workload == nil {
+		return nil, fmt.Errorf("%w: no workload", ErrInvalidConfig)
+	}
+	return &Engine{cfg: cfg, target: target, workload: workload, progress: progress}, nil
+}
+
+// abandonGrace is how long past its timeout the engine waits for a request before giving
+// up on it, so a Target that ignores its context cannot keep a run alive.
+const abandonGrace = 2 * time.Second
+
+// job is one scheduled request on its way from the pacer to a worker.
+type job struct {
+	intended time.Duration // offset from the start of the run
+	req      Request
+}
+
+// run is the state one Run shares between the pacer, the workers and the progress line.
+type run struct {
+	cfg    Config
+	start  time.Time
+	series *series
+	recs   []*recorder
+
+	sent      atomic.Int64
+	completed atomic.Int64
+	failed    atomic.Int64
+	late      atomic.Int64
+}
+
+func (st *run) now() time.Duration { return time.Since(st.start) }
+
+// pacing is what the pacer (or, in closed loop, the users) did.
+type pacing struct {
+	dispatched  int64
+	notSent     int64
+	sendWindow  time.Duration
+	interrupted bool
+}
+
+// Run sends load until the duration or the request cap is reached, waits for the requests
+// in flight (each bounded by Config.Timeout), and returns the report. If ctx is cancelled,
+// Run stops early and returns the partial report with an error wrapping ctx's.
+func (e *Engine) Run(ctx context.Context) (*Report, error) {
+	cfg := e.cfg
+	st := &run{
+		cfg:    cfg,
+		series: newSeries(cfg.window(), cfg.Duration, cfg.Timeout+abandonGrace),
+		recs:   make([]*recorder, cfg.concurrency()),
+	}
+	for i := range st.recs {
+		st.recs[i] = newRecorder(cfg.LateAfter, st.series)
+	}
+	reqCtx, cancelReqs := context.WithCancel(ctx)
+	defer cancelReqs()
+
+	st.start = time.Now()
+	sendCtx, stopSending := context.WithDeadline(ctx, st.start.Add(cfg.Duration))
+	defer stopSending()
+
+	stopProgress := e.startProgress(st)
+	var workers sync.WaitGroup
+	var p pacing
+	if cfg.Mode == Closed {
+		p = e.runClosed(sendCtx, reqCtx, st, &workers)
+	} else {
+		jobs := make(chan job)
+		for _, rec := range st.recs {
+			workers.Go(func() { e.worker(reqCtx, st, rec, jobs) })
+		}
+		p = e.pace(sendCtx, st, jobs)
+		close(jobs)
+	}
+	p.interrupted = ctx.Err() != nil
+
+	// Drain: every request in flight ends within its timeout, unless the Target ignores
+	// its context; then stop waiting and count what is left as abandoned.
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	var abandoned int64
+	select {
+	case <-drained:
+	case <-time.After(cfg.Timeout + abandonGrace):
+		cancelReqs()
+		select {
+		case <-drained:
+		case <-time.After(100 * time.Millisecond):
+			abandoned = st.sent.Load() - st.completed.Load()
+		}
+	}
+	stopProgress()
+	rep := e.report(st, p, abandoned, st.now())
+	if p.interrupted {
+		return rep, fmt.Errorf("run interrupted after %.1fs: %w", p.sendWindow.Seconds(), context.Cause(ctx))
+	}
+	return rep, nil
+}
+
+// pace releases requests at their intended times. Intended times come from the schedule
+// alone; when no worker is free the pacer blocks, so later requests queue behind it and are
+// sent late, and their corrected latency includes the wait.
+func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job) pacing {
+	cfg := st.cfg
+	arrivals := cfg.Schedule.Arrivals(cfg.Duration, cfg.Seed)
+	rng := workloadRand(cfg.Seed)
+	sl := newSleeper()
+	defer sl.close()
+	var p pacing
+	for p.dispatched < cfg.MaxRequests {
+		at, ok := arrivals.Next()
+		if !ok {
+			break
+		}
+		req := e.workload.Next(rng)
+		if sl.sleepUntil(ctx, st.now, at) {
+			select {
+			case jobs <- job{intended: at, req: req}:
+				p.dispatched++
+				continue
+			default:
+			}
+			select {
+			case jobs <- job{intended: at, req: req}:
+				p.dispatched++
+				continue
+			case <-ctx.Done():
+			}
+		}
+		// The send window closed (or the run was interrupted) with this request still
+		// waiting for a worker. Count it and everything else the schedule still held.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			p.notSent = 1
+			for p.dispatched+p.notSent < cfg.MaxRequests {
+				if _, ok := arrivals.Next(); !ok {
+					break
+				}
+				p.notSent++
+			}
+		}
+		break
+	}
+	p.sendWindow = min(st.now(), cfg.Duration)
+	return p
+}
+
+func workloadRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0xda3e39cb94b95bdb))
+}
+
+// worker sends the jobs it is handed, one at a time.
+func (e *Engine) worker(ctx context.Context, st *run, rec *recorder, jobs <-chan job) {
+	for j := range jobs {
+		e.send(ctx, st, rec, j.intended, j.req)
+	}
+}
+
+// send performs one request and records it.
+func (e *Engine) send(ctx context.Context, st *run, rec *recorder, intended time.Duration, req Request) {
+	sent := st.now()
+	st.sent.Add(1)
+	if sent-intended > st.cfg.LateAfter {
+		st.late.Add(1)
+	}
+	rctx, cancel := context.WithTimeout(ctx, st.cfg.Timeout)
+	err := e.target.Do(rctx, req)
+	cancel()
+	done := st.now()
+	rec.record(intended, sent, done, err)
+	if err != nil {
+		st.failed.Add(1)
+	}
+	st.completed.Add(1)
+}
+
+// runClosed runs the closed-loop users until the send window closes or the request cap is
+// reached. A feeder goroutine owns the workload, which is not safe for concurrent use.
+func (e *Engine) runClosed(sendCtx, reqCtx context.Context, st *run, users *sync.WaitGroup) pacing {
+	cfg := st.cfg
+	feed := make(chan Request, 2*cfg.Users)
+	feedCtx, stopFeed := context.WithCancel(sendCtx)
+	defer stopFeed()
+	var feeder sync.WaitGroup
+	feeder.Go(func() {
+		rng := workloadRand(cfg.Seed)
+		for {
+			r := e.workload.Next(rng)
+			select {
+			case feed <- r:
+			case <-feedCtx.Done():
+				return
+			}
+		}
+	})
+	var budget atomic.Int64
+	budget.Store(cfg.MaxRequests)
+	var loops sync.WaitGroup
+	for _, rec := range st.recs {
+		users.Add(1)
+		loops.Add(1)
+		go func() {
+			defer users.Done()
+			defer loops.Done()
+			for sendCtx.Err() == nil && budget.Add(-1) >= 0 {
+				var req Request
+				select {
+				case req = <-feed:
+				case <-sendCtx.Done():
+					return
+				}
+				// In a closed loop the user sends the moment it is ready: there is no
+				// schedule to fall behind, so intended and actual send time are the same.
+				now := st.now()
+				e.send(reqCtx, st, rec, now, req)
+				if cfg.ThinkTime > 0 {
+					t := time.NewTimer(cfg.ThinkTime)
+					select {
+					case <-t.C:
+					case <-sendCtx.Done():
+						t.Stop()
+						return
+					}
+				}
+			}
+		}()
+	}
+	// The send window ends at the deadline, or earlier once every user has stopped
+	// because the request budget ran out. Requests still in flight are left to Run's drain.
+	stopped := make(chan struct{})
+	go func() { loops.Wait(); close(stopped) }()
+	select {
+	case <-sendCtx.Done():
+	case <-stopped:
+	}
+	p := pacing{sendWindow: min(st.now(), cfg.Duration)}
+	stopFeed()
+	feeder.Wait()
+	return p
+}
