@@ -20,6 +20,7 @@ demo: ## run the main job: the event-log demo on an embedded NATS server (no set
 	go run ./platform/cmd/mlp demo
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
+	@go run ./platform/internal/dockercheck
 	go test $(GO_TEST_FLAGS) $(PKGS)
 
 lint: fmt vet staticcheck modules ## gofmt, go vet, staticcheck (pinned) and per-module build checks

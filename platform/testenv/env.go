@@ -137,6 +137,12 @@ func (e *Env) terminate() error {
 	return errors.Join(errs...)
 }
 
+// Probe reports whether the Docker engine the integration tests would use answers, and why
+// not. `make test` calls it (through platform/internal/dockercheck) to print, before any
+// test runs, whether integration tests will run or be skipped: go test hides what a passing
+// package printed, so the line from Run alone would be lost.
+func Probe(ctx context.Context) error { return probeDocker(ctx) }
+
 // probeDocker asks the Docker engine the tests would use whether it answers.
 func probeDocker(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
