@@ -1,0 +1,128 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/casebook-ml/casebook/loadgen"
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseRun reads `loadgen run` flags into a runConfig. Everything that can be checked
+// without the network is checked here, before any load starts.
+func parseRun(args []string, stderr io.Writer) (runConfig, error) {
+	cfg := defaultRunConfig()
+	fs := flag.NewFlagSet("loadgen run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		rate                        = fs.Float64("rate", 0, "requests per second (constant and poisson schedules)")
+		schedule                    = fs.String("schedule", "constant", "constant | poisson | ramp:FROM-TO | steps:R1,R2,...@STEP | burst:BASE-PEAK@EVERY/LEN | diurnal:LOW-HIGH@PERIOD")
+		arrivals                    = fs.String("arrivals", "uniform", "uniform | poisson: how arrivals are spaced under the schedule's rate")
+		closed                      = fs.Int("closed", 0, "run closed loop with N users instead of a schedule (latency is then uncorrected by construction)")
+		body                        = fs.String("body", "", "request body, or @FILE; a template with {{key}} for zipf workloads")
+		headers, slos, allow        listFlag
+		maxReq                      = fs.Int64("max-requests", cfg.Engine.MaxRequests, "stop after this many requests")
+		seed                        = fs.Uint64("seed", cfg.Engine.Seed, "seed for Poisson gaps and workload randomness")
+		duration, think, timeout    time.Duration
+		late, window, progressEvery time.Duration
+	)
+	fs.StringVar(&cfg.Target, "target", "", "http://HOST:PORT/PATH or nats://HOST:PORT (required; loopback unless --allow-host)")
+	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
+	fs.DurationVar(&think, "think", 0, "closed loop: pause between an answer and the user's next request")
+	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
+	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES")
+	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
+	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
+	fs.StringVar(&cfg.NATSMode, "nats-mode", "publish", "NATS: publish (JetStream, timed to ack) | request (timed to reply)")
+	fs.StringVar(&cfg.Subject, "subject", "", "NATS subject")
+	fs.StringVar(&cfg.NATSStream, "nats-stream", "", "NATS publish: create this in-memory stream for the subject if none captures it")
+	fs.Var(&slos, "slo", "threshold that fails the run, e.g. p99<50ms, errors<0.1%, rate>=99% (repeatable)")
+	fs.StringVar(&cfg.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout)")
+	fs.StringVar(&cfg.HTMLPath, "html", "", "also write a self-contained HTML report with plots to this file")
+	fs.DurationVar(&timeout, "timeout", cfg.Engine.Timeout, "per-request timeout")
+	fs.DurationVar(&late, "late", cfg.Engine.LateAfter, "a send this far behind its intended time counts as late")
+	fs.DurationVar(&window, "window", 0, "latency-over-time bucket (default duration/100, at least 100ms)")
+	fs.DurationVar(&progressEvery, "progress", cfg.Engine.ProgressEvery, "progress line interval on stderr (0 to silence)")
+	fs.Var(&allow, "allow-host", "permit this non-loopback target host (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	if cfg.Target == "" {
+		return cfg, fmt.Errorf("%w: --target is required", scenario.ErrUsage)
+	}
+	if duration == 0 {
+		return cfg, fmt.Errorf("%w: --duration is required (runs are always bounded; at most %v)", scenario.ErrUsage, loadgen.MaxDuration)
+	}
+	e := &cfg.Engine
+	e.Duration, e.ThinkTime, e.Timeout, e.LateAfter, e.Window, e.ProgressEvery = duration, think, timeout, late, window, progressEvery
+	e.MaxRequests, e.Seed = *maxReq, *seed
+	cfg.Headers, cfg.AllowHosts = headers, allow
+	if *closed != 0 {
+		e.Mode, e.Users = loadgen.Closed, *closed
+		if *closed < 0 {
+			return cfg, fmt.Errorf("%w: --closed needs a positive number of users, got %d", scenario.ErrUsage, *closed)
+		}
+	} else {
+		poisson := false
+		switch *arrivals {
+		case "uniform":
+		case "poisson":
+			poisson = true
+		default:
+			return cfg, fmt.Errorf("%w: --arrivals %q (want uniform or poisson)", scenario.ErrUsage, *arrivals)
+		}
+		sch, err := loadgen.ParseSchedule(*schedule, *rate, duration, poisson)
+		if err != nil {
+			return cfg, err
+		}
+		e.Schedule = sch
+	}
+	cfg.Body = *body
+	if path, ok := strings.CutPrefix(*body, "@"); ok {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: --body %s: %v", scenario.ErrUsage, *body, err)
+		}
+		cfg.Body = string(b)
+	}
+	var err error
+	if cfg.SLOs, err = loadgen.ParseSLOs(slos); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// parseServe reads `loadgen serve-trivial` flags.
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	cfg := defaultServeConfig()
+	fs := flag.NewFlagSet("loadgen serve-trivial", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
+	fs.DurationVar(&cfg.For, "for", 0, "stop after this long (0: until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	return cfg, cfg.Validate()
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/casebook-ml/casebook/loadgen"
+	"github.com/casebook-ml/casebook/loadgen/httptarget"
+	"github.com/casebook-ml/casebook/loadgen/natstarget"
+)
+
+// runConfig is everything `loadgen run` was asked to do.
+type runConfig struct {
+	Engine     loadgen.Config
+	Target     string
+	AllowHosts []string
+	Workload   string
+	Body       string
+	Method     string
+	Headers    []string
+	NATSMode   string
+	Subject    string
+	NATSStream string
+	SLOs       []loadgen.SLO
+	JSONPath   string
+	HTMLPath   string
+}
+
+func defaultRunConfig() runConfig {
+	return runConfig{Engine: loadgen.DefaultConfig(), Workload: "fixed", NATSMode: string(natstarget.Publish)}
+}
+
+// Validate checks what can be checked without the network: the engine configuration, the
+// target's scheme and host, the workload.
+func (c runConfig) Validate() error {
+	if err := c.Engine.Validate(); err != nil {
+		return err
+	}
+	if _, err := c.workload(); err != nil {
+		return err
+	}
+	_, err := c.targetConfig()
+	return err
+}
+
+func (c runConfig) workload() (loadgen.Workload, error) {
+	return loadgen.ParseWorkload(c.Workload, c.Body)
+}
+
+// targetConfig returns an httptarget.Config or a natstarget.Config for the target address.
+func (c runConfig) targetConfig() (any, error) {
+	u, err := url.Parse(c.Target)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --target %q: %v", loadgen.ErrInvalidConfig, c.Target, err)
+	}
+	conns := c.Engine.Workers
+	if c.Engine.Mode == loadgen.Closed {
+		conns = c.Engine.Users
+	}
+	switch u.Scheme {
+	case "http", "https":
+		hc := httptarget.DefaultConfig()
+		hc.URL, hc.Method, hc.MaxConns, hc.AllowHosts = c.Target, c.Method, conns, c.AllowHosts
+		hc.Header = http.Header{}
+		for _, h := range c.Headers {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("%w: --header %q: want 'Name: value'", loadgen.ErrInvalidConfig, h)
+			}
+			hc.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+		return hc, hc.Validate()
+	case "nats", "tls":
+		nc := natstarget.DefaultConfig()
+		nc.URL, nc.Mode, nc.Subject, nc.Stream, nc.AllowHosts = c.Target, natstarget.Mode(c.NATSMode), c.Subject, c.NATSStream, c.AllowHosts
+		return nc, nc.Validate()
+	default:
+		return nil, fmt.Errorf("%w: %q: scheme %q (want http, https or nats)", loadgen.ErrUnknownTarget, c.Target, u.Scheme)
+	}
+}
+
+// newTarget connects to the target; an unreachable one fails here, before any load.
+func newTarget(ctx context.Context, c runConfig) (loadgen.Target, error) {
+	tc, err := c.targetConfig()
+	if err != nil {
+		return nil, err
+	}
+	switch tc := tc.(type) {
+	case httptarget.Config:
+		return httptarget.New(ctx, tc)
+	case natstarget.Config:
+		return natstarget.New(ctx, tc)
+	}
+	return nil, fmt.Errorf("%w: %q", loadgen.ErrUnknownTarget, c.Target)
+}
+
+// runLoad runs one load test: the text report goes to stdout, progress to stderr.
+func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error {
+	wl, err := cfg.workload()
+	if err != nil {
+		return err
+	}
+	tg, err := newTarget(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	eng, err := loadgen.New(cfg.Engine, tg, wl, stderr)
+	if err != nil {
+		return err
+	}
+	rep, runErr := eng.Run(ctx)
+	if rep == nil {
+		return fmt.Errorf("run: %w", runErr)
+	}
+	sloErr := rep.CheckSLOs(cfg.SLOs)
+	if err := rep.WriteText(stdout); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if cfg.JSONPath != "" {
+		if err := writeFile(cfg.JSONPath, stdout, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if cfg.HTMLPath != "" {
+		if err := writeFile(cfg.HTMLPath, stdout, rep.WriteHTML); err != nil {
+			return err
+		}
+	}
+	return errors.Join(runErr, sloErr)
+}
+
+func writeFile(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
