@@ -1,0 +1,320 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Outcome says what the streaming execution did with one event.
+type Outcome uint8
+
+// Outcomes of Aggregator.Apply.
+const (
+	Applied   Outcome = iota // in order, applied
+	Late                     // out of order but within AllowedLateness: applied, values re-emitted
+	Dropped                  // older than the watermark: not applied, counted
+	Duplicate                // an event id already applied: ignored
+	Skipped                  // the transform said the event is not for this view
+)
+
+func (o Outcome) String() string {
+	return [...]string{"applied", "late", "dropped", "duplicate", "skipped"}[o]
+}
+
+// Stats counts outcomes.
+type Stats struct {
+	Applied, Late, Dropped, Duplicate, Skipped int64
+	// Invalid counts events the transform or the checks rejected.
+	Invalid int64
+}
+
+func (s *Stats) count(o Outcome) {
+	switch o {
+	case Applied:
+		s.Applied++
+	case Late:
+		s.Late++
+	case Dropped:
+		s.Dropped++
+	case Duplicate:
+		s.Duplicate++
+	case Skipped:
+		s.Skipped++
+	}
+}
+
+// Aggregator is the streaming (online) execution of one view: it applies events one at a
+// time and returns the rows whose values changed. State per entity is bounded by the
+// longest window: buckets older than any window evaluated at or after the watermark can
+// reach are evicted, and raw events are kept only for buckets the watermark has not passed.
+// It is not safe for concurrent use; run one per view per consumer.
+type Aggregator struct {
+	view  *FeatureView
+	plan  *plan
+	in    Input
+	keys  map[string]*keyState
+	seen  map[string]int64 // event id -> event time, for ids at or after the watermark
+	maxT  int64            // newest event time seen, Unix ns
+	any   bool
+	swept int64 // watermark bucket at the last sweep
+	stats Stats
+	wins  []acc
+	part  acc
+}
+
+type keyState struct {
+	buckets []*bucketState // ascending by idx
+	times   []timeSeq      // distinct event times at or after the watermark, ascending
+}
+
+type timeSeq struct {
+	t int64
+}
+
+type bucketState struct {
+	idx   int64
+	acc   acc
+	maxT  int64
+	rawT  []int64   // event times, in arrival order, while the bucket is open
+	rawF  []float64 // their input fields, flattened
+	close bool
+}
+
+// NewAggregator returns the streaming execution of a registered view.
+func NewAggregator(v *FeatureView) (*Aggregator, error) {
+	if v.index == nil {
+		return nil, fmt.Errorf("%w: view %q is not compiled; register it first", ErrInvalidDefinition, v.Name)
+	}
+	if v.Transform == nil {
+		return nil, fmt.Errorf("%w: view %q has no transform to compute it with", ErrInvalidDefinition, v.Name)
+	}
+	a := &Aggregator{view: v, keys: map[string]*keyState{}, seen: map[string]int64{}}
+	a.in.Fields = make([]float64, len(v.Inputs))
+	if v.IsAggregation() {
+		a.plan = newPlan(v)
+		a.wins = make([]acc, len(a.plan.windows))
+		for i := range a.wins {
+			a.wins[i] = newAcc(a.plan.inputs)
+		}
+		a.part = newAcc(a.plan.inputs)
+	} else {
+		a.in.Values = make([]Value, len(v.Features))
+	}
+	return a, nil
+}
+
+// Stats returns the outcome counts so far.
+func (a *Aggregator) Stats() Stats { return a.stats }
+
+// Watermark is the oldest event time still accepted: the newest time seen minus the
+// allowed lateness. Zero before the first event.
+func (a *Aggregator) Watermark() time.Time {
+	if !a.any {
+		return time.Time{}
+	}
+	return time.Unix(0, a.maxT-int64(a.view.AllowedLateness)).UTC()
+}
+
+// Newest is the newest event time applied.
+func (a *Aggregator) Newest() time.Time {
+	if !a.any {
+		return time.Time{}
+	}
+	return time.Unix(0, a.maxT).UTC()
+}
+
+// Apply runs the transform on one event and updates the state. It returns the rows to
+// write: for an in-order event, the entity's values as of the event; for a late one, also
+// every later instant of that entity whose values it changed. Transform errors are returned
+// wrapped; the state is then unchanged.
+func (a *Aggregator) Apply(ev Event) ([]Row, Outcome, error) {
+	rows, o, err := a.apply(ev)
+	if err != nil {
+		a.stats.Invalid++
+		return nil, 0, err
+	}
+	a.stats.count(o)
+	return rows, o, nil
+}
+
+func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
+	in, err := runTransform(a.view, ev, &a.in)
+	if errors.Is(err, ErrSkip) {
+		return nil, Skipped, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	t := ev.Time.UnixNano()
+	if !a.view.IsAggregation() {
+		return []Row{{Entity: in.Entity, Time: ev.Time.UTC(), Seq: ev.Seq, Values: slices.Clone(in.Values)}}, Applied, nil
+	}
+	wm := a.maxT - int64(a.view.AllowedLateness)
+	if a.any && t < wm {
+		return nil, Dropped, nil
+	}
+	if _, dup := a.seen[ev.ID]; dup {
+		return nil, Duplicate, nil
+	}
+	a.seen[ev.ID] = t
+	outcome := Applied
+	if a.any && t < a.maxT {
+		outcome = Late
+	}
+	if !a.any || t > a.maxT {
+		a.maxT, a.any = t, true
+	}
+	ks := a.keys[in.Entity]
+	if ks == nil {
+		ks = &keyState{}
+		a.keys[in.Entity] = ks
+	}
+	b := ks.bucket(bucketOf(t, a.plan.bucket), a.plan.inputs)
+	b.acc.add(in.Fields)
+	b.maxT = max(b.maxT, t)
+	if !b.close {
+		b.rawT = append(b.rawT, t)
+		b.rawF = append(b.rawF, in.Fields...)
+	}
+	// Instants whose values this event changes: its own and every later one still open.
+	i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= t })
+	if i == len(ks.times) || ks.times[i].t != t {
+		ks.times = slices.Insert(ks.times, i, timeSeq{t: t})
+	}
+	rows := make([]Row, 0, len(ks.times)-i)
+	for _, ts := range ks.times[i:] {
+		rows = append(rows, Row{Entity: in.Entity, Time: time.Unix(0, ts.t).UTC(), Seq: ev.Seq, Values: a.evaluate(ks, ts.t)})
+	}
+	a.maybeSweep()
+	return rows, outcome, nil
+}
+
+// runTransform calls the view's transform and checks what it produced.
+func runTransform(v *FeatureView, ev Event, in *Input) (*Input, error) {
+	in.Entity = ""
+	for i := range in.Fields {
+		in.Fields[i] = 0
+	}
+	for i := range in.Values {
+		in.Values[i] = Value{}
+	}
+	if err := v.Transform(ev, in); err != nil {
+		if errors.Is(err, ErrSkip) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("view %q: transform event %q: %w", v.Name, ev.ID, err)
+	}
+	if in.Entity == "" {
+		return nil, fmt.Errorf("view %q: event %q: %w", v.Name, ev.ID, ErrEmptyEntityKey)
+	}
+	if ev.Time.IsZero() {
+		return nil, fmt.Errorf("%w: view %q: event %q has no event time", ErrInvalidValue, v.Name, ev.ID)
+	}
+	for i, f := range in.Fields {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%w: view %q: event %q: input %q is %v", ErrInvalidValue, v.Name, ev.ID, v.Inputs[i], f)
+		}
+	}
+	for i, val := range in.Values {
+		if err := val.check(v.Features[i]); err != nil {
+			return nil, fmt.Errorf("view %q: event %q: %w", v.Name, ev.ID, err)
+		}
+	}
+	return in, nil
+}
+
+func (ks *keyState) bucket(idx int64, inputs int) *bucketState {
+	n := len(ks.buckets)
+	if n > 0 && ks.buckets[n-1].idx == idx {
+		return ks.buckets[n-1]
+	}
+	i := sort.Search(n, func(i int) bool { return ks.buckets[i].idx >= idx })
+	if i < n && ks.buckets[i].idx == idx {
+		return ks.buckets[i]
+	}
+	b := &bucketState{idx: idx, maxT: math.MinInt64, acc: newAcc(inputs)}
+	ks.buckets = slices.Insert(ks.buckets, i, b)
+	return b
+}
+
+// evaluate computes the entity's values as of t from its buckets.
+func (a *Aggregator) evaluate(ks *keyState, t int64) []Value {
+	p := a.plan
+	for wi, w := range p.windows {
+		win := &a.wins[wi]
+		win.reset()
+		lo, hi := windowBuckets(t, p.bucket, w)
+		j := sort.Search(len(ks.buckets), func(i int) bool { return ks.buckets[i].idx >= lo })
+		for ; j < len(ks.buckets) && ks.buckets[j].idx <= hi; j++ {
+			b := ks.buckets[j]
+			if b.maxT <= t {
+				win.combine(&b.acc)
+				continue
+			}
+			// Only the bucket holding t can contain later events; sum the earlier ones in
+			// arrival order, as the batch execution does.
+			a.part.reset()
+			for k, et := range b.rawT {
+				if et <= t {
+					a.part.add(b.rawF[k*p.inputs : (k+1)*p.inputs])
+				}
+			}
+			win.combine(&a.part)
+		}
+	}
+	return p.finish(a.wins)
+}
+
+// maybeSweep closes and evicts buckets once the watermark enters a new bucket.
+func (a *Aggregator) maybeSweep() {
+	wm := a.maxT - int64(a.view.AllowedLateness)
+	wb := bucketOf(wm, a.plan.bucket)
+	if wb <= a.swept {
+		return
+	}
+	a.swept = wb
+	a.sweep(wm)
+}
+
+// sweep drops state no evaluation at or after the watermark wm can read.
+func (a *Aggregator) sweep(wm int64) {
+	wb := bucketOf(wm, a.plan.bucket)
+	oldest := wb - a.plan.maxNeed + 1
+	for k, ks := range a.keys {
+		drop := 0
+		for drop < len(ks.buckets) && ks.buckets[drop].idx < oldest {
+			drop++
+		}
+		ks.buckets = slices.Delete(ks.buckets, 0, drop)
+		for _, b := range ks.buckets {
+			if b.idx < wb && !b.close {
+				b.close, b.rawT, b.rawF = true, nil, nil
+			}
+		}
+		i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= wm })
+		ks.times = slices.Delete(ks.times, 0, i)
+		if len(ks.buckets) == 0 {
+			delete(a.keys, k)
+		}
+	}
+	for id, t := range a.seen {
+		if t < wm {
+			delete(a.seen, id)
+		}
+	}
+}
+
+// StateSize reports the state held: entities, buckets and raw events kept.
+func (a *Aggregator) StateSize() (entities, buckets, rawEvents, ids int) {
+	for _, ks := range a.keys {
+		buckets += len(ks.buckets)
+		for _, b := range ks.buckets {
+			rawEvents += len(b.rawT)
+		}
+	}
+	return len(a.keys), buckets, rawEvents, len(a.seen)
+}
