@@ -1,0 +1,141 @@
+package features
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// OnlineStore serves the newest values of each entity's features at low latency. It is the
+// seam between the feature store and its engines: Redis in production, memory locally.
+//
+// Every implementation honours the same contract, proven by featurestest.RunConformance:
+//   - Write validates every row before it writes any (unknown view, wrong type, empty
+//     entity key, NaN or ±Inf, wrong vector length: an error and nothing written).
+//   - Per entity and view, a row replaces the stored one only if it is newer by (Time,
+//     Seq): writing the same row twice, or an older row after a newer one, changes nothing.
+//   - Read enforces the view's TTL against ReadRequest.At: an expired value comes back
+//     Stale and without its value, never as present.
+//   - A store that does not answer within its timeout returns an *UnavailableError.
+type OnlineStore interface {
+	Write(ctx context.Context, view string, rows []Row) (WriteStats, error)
+	Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
+	Close() error
+}
+
+// WriteStats says how many rows replaced a stored one and how many were not newer.
+type WriteStats struct {
+	Applied, Ignored int
+}
+
+// ReadRequest asks for features of many entities across views, answered in one round trip.
+type ReadRequest struct {
+	// At is the read time the TTL is measured from; zero means now.
+	At    time.Time
+	Views []ViewRequest
+}
+
+// ViewRequest asks one view for some features (nil: all) of some entities.
+type ViewRequest struct {
+	View     string
+	Features []string
+	Entities []string
+}
+
+// ReadResult holds one ViewResult per ViewRequest, in request order.
+type ReadResult struct {
+	At    time.Time
+	Views []ViewResult
+}
+
+// ViewResult is an entity × feature table of values.
+type ViewResult struct {
+	View     string
+	Features []string
+	Entities []string
+	Values   []FeatureValue // row-major: Values[e*len(Features)+f]
+}
+
+// Get returns the value of feature f for entity e (both indices into the request).
+func (v ViewResult) Get(e, f int) FeatureValue { return v.Values[e*len(v.Features)+f] }
+
+// ResolvedRead is a validated ViewRequest: the view and the positions of the features.
+type ResolvedRead struct {
+	View    *FeatureView
+	Names   []string
+	Indices []int
+	Req     ViewRequest
+}
+
+// PrepareRead validates a request against the registry, for OnlineStore implementations.
+func PrepareRead(reg *Registry, req ReadRequest) ([]ResolvedRead, time.Time, error) {
+	at := req.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	out := make([]ResolvedRead, len(req.Views))
+	for i, vr := range req.Views {
+		v, err := reg.View(vr.View)
+		if err != nil {
+			return nil, at, fmt.Errorf("read: %w", err)
+		}
+		rr := ResolvedRead{View: v, Req: vr}
+		if vr.Features == nil {
+			rr.Names = v.FeatureNames()
+			rr.Indices = make([]int, len(v.Features))
+			for j := range rr.Indices {
+				rr.Indices[j] = j
+			}
+		} else {
+			rr.Names = vr.Features
+			rr.Indices = make([]int, len(vr.Features))
+			for j, f := range vr.Features {
+				if rr.Indices[j], err = v.FeatureIndex(f); err != nil {
+					return nil, at, fmt.Errorf("read: %w", err)
+				}
+			}
+		}
+		for _, e := range vr.Entities {
+			if e == "" {
+				return nil, at, fmt.Errorf("read view %q: %w", vr.View, ErrEmptyEntityKey)
+			}
+		}
+		out[i] = rr
+	}
+	return out, at, nil
+}
+
+// NewViewResult allocates the table for a resolved read.
+func (rr *ResolvedRead) NewViewResult() ViewResult {
+	return ViewResult{
+		View: rr.View.Name, Features: rr.Names, Entities: rr.Req.Entities,
+		Values: make([]FeatureValue, len(rr.Req.Entities)*len(rr.Names)),
+	}
+}
+
+// CheckRows validates rows for a view, for OnlineStore implementations and the offline
+// store: nothing may be written if this fails.
+func CheckRows(reg *Registry, view string, rows []Row) (*FeatureView, error) {
+	v, err := reg.View(view)
+	if err != nil {
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Entity == "" {
+			return nil, fmt.Errorf("write view %q row %d: %w", view, i, ErrEmptyEntityKey)
+		}
+		if r.Time.IsZero() || r.Time.UnixNano() < 0 {
+			return nil, fmt.Errorf("%w: write view %q row %d (entity %q): event time %v is not after 1970", ErrInvalidValue, view, i, r.Entity, r.Time)
+		}
+		if len(r.Values) != len(v.Features) {
+			return nil, fmt.Errorf("%w: write view %q row %d (entity %q): %d values for %d features", ErrWrongType, view, i, r.Entity, len(r.Values), len(v.Features))
+		}
+		for j, val := range r.Values {
+			if err := val.check(v.Features[j]); err != nil {
+				return nil, fmt.Errorf("write view %q row %d (entity %q): %w", view, i, r.Entity, err)
+			}
+		}
+	}
+	return v, nil
+}
