@@ -116,6 +116,7 @@ func (i *instantTarget) Do(context.Context, loadgen.Request) error { i.calls.Add
 func (i *instantTarget) Close() error                              { return nil }
 
 func TestRunStopsByItself(t *testing.T) {
+	t.Parallel()
 	stuck := &stuckTarget{release: make(chan struct{})}
 	t.Cleanup(func() { close(stuck.release) })
 	tests := []struct {
@@ -131,6 +132,7 @@ func TestRunStopsByItself(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := loadgen.DefaultConfig()
 			cfg.Mode = tc.mode
 			cfg.Users = 4
@@ -173,6 +175,7 @@ func TestMaxRequestsCapsTheRun(t *testing.T) {
 // TestSaturatedGeneratorCountsNotSent: one worker, a target that takes 50 ms, 200 requests a
 // second: most of the schedule cannot be sent, and the report must say so.
 func TestSaturatedGeneratorCountsNotSent(t *testing.T) {
+	t.Parallel()
 	tg := loadgen.Target(slowTarget(50 * time.Millisecond))
 	cfg := loadgen.DefaultConfig()
 	cfg.Workers = 1

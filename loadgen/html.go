@@ -94,7 +94,7 @@ func (r *Report) rateChart() chart {
 // quantileChart plots latency against percentile on the usual "nines" axis: x = log10 of
 // 1/(1-p), so p50, p90, p99 and p99.9 are evenly spaced.
 func (r *Report) quantileChart() chart {
-	c := chart{title: "Latency by percentile", xLabel: "percentile", yLabel: "latency", logY: true}
+	c := chart{title: "Latency by percentile", xLabel: "percentile", yLabel: "latency", logY: true, legendLeft: true}
 	nines := func(p float64) float64 { return math.Log10(100 / (100 - p)) }
 	var cs, us []pt
 	for _, q := range r.Distribution {

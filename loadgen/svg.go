@@ -13,6 +13,7 @@ import (
 type chart struct {
 	title, xLabel, yLabel string
 	logY                  bool
+	legendLeft            bool   // for curves that rise to the right
 	xTicks                []tick // nil: evenly spaced numeric ticks
 	series                []plotSeries
 }
@@ -137,9 +138,12 @@ func (c chart) svg() string {
 			seg = append(seg, fmt.Sprintf("%.1f,%.1f", sx(p.x), sy(p.y)))
 		}
 		flush()
-		ly := marginT + 14 + 16*i
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`, chartW-marginR-200, chartW-marginR-176, ly, ly, s.color, dash)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11">%s</text>`, chartW-marginR-170, ly+4, html.EscapeString(s.name))
+		ly, lx := marginT+14+16*i, chartW-marginR-200
+		if c.legendLeft {
+			lx = marginL + 12
+		}
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`, lx, lx+24, ly, ly, s.color, dash)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11">%s</text>`, lx+30, ly+4, html.EscapeString(s.name))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

@@ -14,6 +14,7 @@ func TestScenariosPass(t *testing.T) {
 	set := Set(p)
 	for _, name := range set.Names() {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			res, err := set.Run(context.Background(), name, io.Discard)
 			if err != nil {
 				t.Fatalf("Run(%s) = %v, want success; result %+v", name, err, res)
