@@ -177,3 +177,5 @@ func (p *plan) finish(wins []acc) []Value {
 	}
 	return out
 }
+
+func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
