@@ -1,0 +1,273 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// The well-known aliases. Any valid name works; these are the ones serving understands.
+const (
+	Champion   = "champion"
+	Challenger = "challenger"
+	Shadow     = "shadow"
+)
+
+// Gates are the checks an alias move must pass.
+type Gates struct {
+	// EvalSet and Metric name the holdout metric to compare, e.g. "holdout" / "auc".
+	EvalSet string `json:"eval_set"`
+	Metric  string `json:"metric"`
+	// MinImprovement is the margin by which the candidate must beat the alias's current
+	// holder on Metric (in the metric's better direction; may be negative to allow a
+	// bounded regression). With no current holder the gate passes.
+	MinImprovement float64 `json:"min_improvement"`
+	// ServingSchemaHash is the feature schema hash the serving feature service provides;
+	// the candidate's must equal it. Empty skips the gate (recorded as skipped).
+	ServingSchemaHash string `json:"serving_schema_sha256,omitempty"`
+	// LatencyBudget bounds the candidate's measured p99 predict latency. Zero skips it.
+	LatencyBudget time.Duration `json:"latency_budget_ns,omitempty"`
+}
+
+// DefaultGates compares holdout AUC, requiring no regression, with a 2 ms p99 budget.
+func DefaultGates() Gates {
+	return Gates{EvalSet: "holdout", Metric: ml.MetricAUC, MinImprovement: 0, LatencyBudget: 2 * time.Millisecond}
+}
+
+// Validate reports a gate configuration without a metric.
+func (g Gates) Validate() error {
+	if g.EvalSet == "" || g.Metric == "" {
+		return fmt.Errorf("%w: gates need EvalSet and Metric", ErrInvalid)
+	}
+	if g.LatencyBudget < 0 || math.IsNaN(g.MinImprovement) {
+		return fmt.Errorf("%w: negative latency budget or NaN margin", ErrInvalid)
+	}
+	return nil
+}
+
+// GateResult is one gate's verdict. Margin is how far the candidate is from failing:
+// positive passed with room, negative failed by that much.
+type GateResult struct {
+	Gate    string  `json:"gate"`
+	Passed  bool    `json:"passed"`
+	Skipped bool    `json:"skipped,omitempty"`
+	Value   float64 `json:"value"`
+	Limit   float64 `json:"limit"`
+	Margin  float64 `json:"margin"`
+	Detail  string  `json:"detail"`
+}
+
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// Evaluate runs the gates for moving alias to cand, against the alias's current holder
+// (nil if none).
+func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
+	var out []GateResult
+
+	// Metric gate.
+	m := GateResult{Gate: "metric:" + g.EvalSet + "/" + g.Metric}
+	cv, ok := cand.Metrics[g.EvalSet][g.Metric]
+	lower := ml.LowerIsBetter(g.Metric)
+	switch {
+	case !ok:
+		m.Detail = fmt.Sprintf("candidate v%d has no %s on %q", cand.Number, g.Metric, g.EvalSet)
+		m.Margin = math.Inf(-1)
+	case holder == nil:
+		m.Passed, m.Value = true, cv
+		m.Detail = fmt.Sprintf("%s %.4f; no current holder to beat", g.Metric, cv)
+	default:
+		hv, hok := holder.Metrics[g.EvalSet][g.Metric]
+		if !hok {
+			m.Passed, m.Value = true, cv
+			m.Detail = fmt.Sprintf("%s %.4f; holder v%d has no %s to compare", g.Metric, cv, holder.Number, g.Metric)
+			break
+		}
+		gain := cv - hv
+		if lower {
+			gain = hv - cv
+		}
+		m.Value, m.Limit = gain, g.MinImprovement
+		m.Margin = gain - g.MinImprovement
+		m.Passed = m.Margin >= 0
+		verb := "higher"
+		if lower {
+			verb = "lower"
+		}
+		m.Detail = fmt.Sprintf("%s %.4f vs holder v%d %.4f: improvement %+.4f (%s is better), need ≥ %+.4f, margin %+.4f",
+			g.Metric, cv, holder.Number, hv, gain, verb, g.MinImprovement, m.Margin)
+	}
+	m.Margin = finite(m.Margin)
+	out = append(out, m)
+
+	// Schema gate.
+	s := GateResult{Gate: "feature-schema"}
+	switch {
+	case g.ServingSchemaHash == "":
+		s.Passed, s.Skipped, s.Detail = true, true, "no serving schema given"
+	case cand.SchemaHash == g.ServingSchemaHash:
+		s.Passed, s.Detail = true, "candidate schema sha256:"+short(cand.SchemaHash)+" is what serving provides"
+	default:
+		s.Margin = -1
+		s.Detail = fmt.Sprintf("candidate schema sha256:%s, serving provides sha256:%s", short(cand.SchemaHash), short(g.ServingSchemaHash))
+	}
+	out = append(out, s)
+
+	// Latency gate.
+	l := GateResult{Gate: "latency-p99"}
+	switch {
+	case g.LatencyBudget == 0:
+		l.Passed, l.Skipped, l.Detail = true, true, "no latency budget"
+	case cand.PredictP99 <= 0:
+		l.Limit = float64(g.LatencyBudget)
+		l.Margin = -float64(g.LatencyBudget)
+		l.Detail = "candidate has no measured p99 latency"
+	default:
+		l.Value, l.Limit = float64(cand.PredictP99), float64(g.LatencyBudget)
+		l.Margin = float64(g.LatencyBudget - cand.PredictP99)
+		l.Passed = cand.PredictP99 <= g.LatencyBudget
+		over := "under"
+		if !l.Passed {
+			over = "over"
+		}
+		l.Detail = fmt.Sprintf("p99 %v vs budget %v: %v %s", cand.PredictP99, g.LatencyBudget, (cand.PredictP99 - g.LatencyBudget).Abs(), over)
+	}
+	out = append(out, l)
+	return out
+}
+
+// PromoteRequest asks to move an alias to a version.
+type PromoteRequest struct {
+	Model   string
+	Alias   string
+	Version int
+	Actor   string
+	Reason  string
+	Gates   Gates
+	// Force moves the alias even if gates fail. It needs a Reason; the gate results and
+	// the override are recorded in the audit log.
+	Force bool
+}
+
+// Move is a completed alias move.
+type Move struct {
+	Audit AuditEntry
+	Gates []GateResult
+}
+
+// Promote evaluates the gates and, if they pass (or Force is set with a reason), appends
+// an audit entry and moves the alias. A refusal is a *GateError naming each failed gate
+// and its margin; nothing moves and nothing is audited.
+func (r *Registry) Promote(ctx context.Context, req PromoteRequest) (Move, error) {
+	if !ValidName(req.Alias) || req.Actor == "" {
+		return Move{}, fmt.Errorf("promote %s: %w: alias must be a valid name and actor is required", req.Model, ErrInvalid)
+	}
+	if req.Force && req.Reason == "" {
+		return Move{}, fmt.Errorf("promote %s v%d to %q: %w", req.Model, req.Version, req.Alias, ErrForceNeedsReason)
+	}
+	if err := req.Gates.Validate(); err != nil {
+		return Move{}, err
+	}
+	cand, err := r.Resolve(ctx, req.Model, fmt.Sprint(req.Version))
+	if err != nil {
+		return Move{}, fmt.Errorf("promote: %w", err)
+	}
+	var holder *Version
+	from := 0
+	if h, err := r.Resolve(ctx, req.Model, req.Alias); err == nil {
+		holder, from = &h, h.Number
+	} else if !errors.Is(err, ErrAliasNotFound) && !errors.Is(err, ErrDanglingAlias) {
+		return Move{}, fmt.Errorf("promote: current %q: %w", req.Alias, err)
+	}
+	results := req.Gates.Evaluate(cand, holder)
+	passed := true
+	for _, g := range results {
+		passed = passed && g.Passed
+	}
+	if !passed && !req.Force {
+		r.metrics.promotions.WithLabelValues("refused").Inc()
+		return Move{Gates: results}, &GateError{Model: req.Model, Alias: req.Alias, Version: req.Version, Results: results}
+	}
+	action := ActionPromote
+	if !passed {
+		action = ActionForcePromote
+	}
+	entry, err := r.appendAudit(ctx, AuditEntry{Actor: req.Actor, Action: action, Model: req.Model, Alias: req.Alias,
+		From: from, To: cand.Number, Reason: req.Reason, Gates: results, Forced: !passed})
+	if err != nil {
+		return Move{}, fmt.Errorf("promote: audit: %w", err)
+	}
+	if err := r.store.SetAlias(ctx, req.Model, req.Alias, cand.Number); err != nil {
+		return Move{}, fmt.Errorf("promote: audited as entry %d but alias not moved: %w", entry.Seq, err)
+	}
+	r.metrics.promotions.WithLabelValues(map[bool]string{true: "moved", false: "forced"}[passed]).Inc()
+	r.log.Info("alias moved", "model", req.Model, "alias", req.Alias, "from", from, "to", cand.Number, "actor", req.Actor, "forced", !passed)
+	return Move{Audit: entry, Gates: results}, nil
+}
+
+// Rollback moves an alias back to where it pointed before its last move, without gates
+// (it is the emergency exit), and audits it.
+func (r *Registry) Rollback(ctx context.Context, model, alias, actor, reason string) (Move, error) {
+	if actor == "" || reason == "" {
+		return Move{}, fmt.Errorf("rollback %s@%s: %w: actor and reason are required", model, alias, ErrInvalid)
+	}
+	entries, err := r.Audit(ctx, model)
+	if err != nil {
+		return Move{}, err
+	}
+	aliases, err := r.store.Aliases(ctx, model)
+	if err != nil {
+		return Move{}, fmt.Errorf("rollback %s@%s: %w", model, alias, err)
+	}
+	cur, ok := aliases[alias]
+	if !ok {
+		return Move{}, fmt.Errorf("rollback %s@%s: %w", model, alias, ErrAliasNotFound)
+	}
+	target := 0
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Alias == alias && e.To == cur && e.Action != ActionRegister && e.Action != ActionRollback {
+			target = e.From
+			break
+		}
+	}
+	if target == 0 {
+		return Move{}, fmt.Errorf("rollback %s@%s (v%d): %w", model, alias, cur, ErrNothingToRollBack)
+	}
+	if _, err := r.store.GetVersion(ctx, model, target); err != nil {
+		return Move{}, fmt.Errorf("rollback %s@%s to v%d: %w", model, alias, target, err)
+	}
+	entry, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionRollback, Model: model, Alias: alias, From: cur, To: target, Reason: reason})
+	if err != nil {
+		return Move{}, fmt.Errorf("rollback: audit: %w", err)
+	}
+	if err := r.store.SetAlias(ctx, model, alias, target); err != nil {
+		return Move{}, fmt.Errorf("rollback: audited as entry %d but alias not moved: %w", entry.Seq, err)
+	}
+	r.metrics.promotions.WithLabelValues("rollback").Inc()
+	return Move{Audit: entry}, nil
+}
+
+// RemoveAlias deletes an alias (for example, ending a shadow run) and audits it.
+func (r *Registry) RemoveAlias(ctx context.Context, model, alias, actor, reason string) error {
+	aliases, err := r.store.Aliases(ctx, model)
+	if err != nil {
+		return fmt.Errorf("remove %s@%s: %w", model, alias, err)
+	}
+	cur, ok := aliases[alias]
+	if !ok {
+		return fmt.Errorf("remove %s@%s: %w", model, alias, ErrAliasNotFound)
+	}
+	if _, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionRemoveAlias, Model: model, Alias: alias, From: cur, Reason: reason}); err != nil {
+		return fmt.Errorf("remove %s@%s: audit: %w", model, alias, err)
+	}
+	return r.store.SetAlias(ctx, model, alias, 0)
+}

@@ -1,0 +1,80 @@
+package registry
+
+import (
+	"context"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// Store is the persistence seam. Implementations keep versions and audit entries
+// immutable (create-if-absent) and artifacts content-addressed; only aliases are
+// overwritten. Implementations: registry/fs and registry/natskv, both checked by
+// registrytest.Run.
+type Store interface {
+	// PutArtifact stores data under its sha256 (hex). Storing the same bytes again is a no-op.
+	PutArtifact(ctx context.Context, sum string, data []byte) error
+	// GetArtifact returns the stored bytes, unverified; ErrArtifactNotFound if absent.
+	GetArtifact(ctx context.Context, sum string) ([]byte, error)
+	// CreateVersion writes a version record atomically; ErrVersionExists if the model
+	// already has that number. A failed call leaves nothing behind.
+	CreateVersion(ctx context.Context, v Version) error
+	// GetVersion returns one version; ErrVersionNotFound if absent.
+	GetVersion(ctx context.Context, model string, number int) (Version, error)
+	// ListVersions returns a model's versions in ascending order (empty if none).
+	ListVersions(ctx context.Context, model string) ([]Version, error)
+	// ListModels returns the names of models with at least one version, sorted.
+	ListModels(ctx context.Context) ([]string, error)
+	// SetAlias points model's alias at version; version 0 removes the alias.
+	SetAlias(ctx context.Context, model, alias string, version int) error
+	// Aliases returns a model's aliases.
+	Aliases(ctx context.Context, model string) (map[string]int, error)
+	// AppendAudit writes entry e.Seq; ErrAuditConflict if that number is taken.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// Audit returns every audit entry in sequence order.
+	Audit(ctx context.Context) ([]AuditEntry, error)
+	// WatchAliases sends every alias's current position, then every move, until ctx ends.
+	WatchAliases(ctx context.Context) (<-chan AliasEvent, error)
+}
+
+// AliasEvent is an alias position: Version 0 means the alias was removed.
+type AliasEvent struct {
+	Model   string `json:"model"`
+	Alias   string `json:"alias"`
+	Version int    `json:"version"`
+}
+
+// DataRange is the event-time range of the rows a model was trained on.
+type DataRange struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Version is one immutable registered model version: everything needed to reproduce,
+// judge and load it.
+type Version struct {
+	Model  string `json:"model"`
+	Number int    `json:"version"`
+	// Artifact is the sha256 (hex) of the artifact bytes; Size their length.
+	Artifact string `json:"artifact_sha256"`
+	Size     int64  `json:"artifact_bytes"`
+	// Family is the ml.Family, or another kind of artifact ("ann-index", "lookup-table").
+	Family     string    `json:"family"`
+	Schema     ml.Schema `json:"feature_schema"`
+	SchemaHash string    `json:"feature_schema_sha256"`
+	// Metrics holds metrics per evaluation set: Metrics["holdout"]["auc"].
+	Metrics map[string]ml.Metrics `json:"metrics"`
+	// PredictP99 is the measured single-row predict latency at the 99th percentile.
+	PredictP99      time.Duration     `json:"predict_p99_ns"`
+	DataRange       DataRange         `json:"training_data_range"`
+	DataFingerprint string            `json:"training_data_fingerprint"`
+	CodeVersion     string            `json:"code_version"`
+	Params          map[string]string `json:"params,omitempty"`
+	// Parent is the version this one was trained to replace (0: none).
+	Parent       int       `json:"parent,omitempty"`
+	RegisteredBy string    `json:"registered_by"`
+	RegisteredAt time.Time `json:"registered_at"`
+	Description  string    `json:"description,omitempty"`
+	IntendedUse  string    `json:"intended_use,omitempty"`
+	KnownLimits  []string  `json:"known_limits,omitempty"`
+}
