@@ -367,3 +367,20 @@ func (o *OfflineStore) Newest(view string) time.Time {
 	}
 	return t
 }
+
+// Oldest is the oldest event time stored for a view (zero if none).
+func (o *OfflineStore) Oldest(view string) time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var t time.Time
+	if vm := o.m.Views[view]; vm != nil {
+		for _, p := range vm.Partitions {
+			for _, f := range p.Files {
+				if t.IsZero() || f.MinTime.Before(t) {
+					t = f.MinTime
+				}
+			}
+		}
+	}
+	return t
+}

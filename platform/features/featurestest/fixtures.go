@@ -181,7 +181,7 @@ func Transactions(seed uint64, n, customers, terminals int, start time.Time, spa
 			Terminal: "t" + strconv.Itoa(rng.IntN(terminals)),
 			Amount:   math.Round((5+rng.ExpFloat64()*40)*100) / 100,
 			Fraud:    rng.Float64() < 0.02,
-			Time:     start.Add(time.Duration(int64(span) * int64(i) / int64(n))),
+			Time:     start.Add(time.Duration(float64(span) * float64(i) / float64(n))),
 		}
 	}
 	return out
