@@ -144,6 +144,30 @@ func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
 	return out
 }
 
+// CheckGates evaluates the gates for moving alias to version without moving anything: the
+// pipeline's gate step, and a dry run for operators.
+func (r *Registry) CheckGates(ctx context.Context, model, alias string, version int, g Gates) ([]GateResult, bool, error) {
+	if err := g.Validate(); err != nil {
+		return nil, false, err
+	}
+	cand, err := r.Resolve(ctx, model, fmt.Sprint(version))
+	if err != nil {
+		return nil, false, fmt.Errorf("check gates: %w", err)
+	}
+	var holder *Version
+	if h, err := r.Resolve(ctx, model, alias); err == nil {
+		holder = &h
+	} else if !errors.Is(err, ErrAliasNotFound) && !errors.Is(err, ErrDanglingAlias) {
+		return nil, false, fmt.Errorf("check gates: current %q: %w", alias, err)
+	}
+	res := g.Evaluate(cand, holder)
+	ok := true
+	for _, x := range res {
+		ok = ok && x.Passed
+	}
+	return res, ok, nil
+}
+
 // PromoteRequest asks to move an alias to a version.
 type PromoteRequest struct {
 	Model   string

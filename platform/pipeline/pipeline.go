@@ -1,0 +1,413 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+)
+
+// The steps, in order; checkpoint files are named after them.
+const (
+	StepBuild    = "build"
+	StepTrain    = "train"
+	StepEvaluate = "evaluate"
+	StepRegister = "register"
+	StepGate     = "gate"
+	StepPromote  = "promote"
+)
+
+// Steps lists the steps in order.
+var Steps = []string{StepBuild, StepTrain, StepEvaluate, StepRegister, StepGate, StepPromote}
+
+// Definition is a pipeline defined in code.
+type Definition struct {
+	// Name identifies the pipeline and its checkpoint directory.
+	Name string
+	// Model is the registered model name.
+	Model string
+	// Source builds the training set.
+	Source TrainingSetSource
+	// Train fits a model on the training split. It must be deterministic (seeded) for
+	// reruns to produce the same artifact.
+	Train func(ctx context.Context, d ml.Dataset) (ml.Model, error)
+	// Params are recorded with the version (the trainer's configuration, say).
+	Params map[string]string
+	// HoldoutFraction of the rows (seeded split) is kept out of training for evaluation.
+	HoldoutFraction float64
+	SplitSeed       uint64
+	// LatencySamples single-row predictions measure the p99 latency the gate checks.
+	LatencySamples int
+	// Gates guard the alias move.
+	Gates registry.Gates
+	// Alias, if set, is moved to the new version when its gates pass.
+	Alias string
+	// Actor registers and promotes; CodeVersion, IntendedUse and KnownLimits go on the card.
+	Actor       string
+	CodeVersion string
+	IntendedUse string
+	KnownLimits []string
+}
+
+// Validate reports a definition that cannot run.
+func (d Definition) Validate() error {
+	switch {
+	case !registry.ValidName(d.Name) || !registry.ValidName(d.Model):
+		return fmt.Errorf("pipeline: Name %q and Model %q must be valid registry names", d.Name, d.Model)
+	case d.Source == nil || d.Train == nil:
+		return errors.New("pipeline: Source and Train are required")
+	case !(d.HoldoutFraction > 0 && d.HoldoutFraction < 1):
+		return fmt.Errorf("pipeline: HoldoutFraction = %v, want (0, 1)", d.HoldoutFraction)
+	case d.LatencySamples <= 0:
+		return fmt.Errorf("pipeline: LatencySamples = %d, want > 0", d.LatencySamples)
+	case d.Actor == "":
+		return errors.New("pipeline: Actor is required")
+	case d.Alias != "" && !registry.ValidName(d.Alias):
+		return fmt.Errorf("pipeline: Alias %q is not a valid name", d.Alias)
+	}
+	return d.Gates.Validate()
+}
+
+// Config holds the pipeline's dependencies.
+type Config struct {
+	// CheckpointDir holds one directory per pipeline with the run in progress.
+	CheckpointDir string
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	// AfterStep, if set, is called after each step's checkpoint is written; an error
+	// aborts the run there (tests use it to kill a run between steps).
+	AfterStep func(step string) error
+}
+
+// DefaultConfig checkpoints under ./.casebook/pipeline.
+func DefaultConfig() Config {
+	return Config{CheckpointDir: filepath.Join(".casebook", "pipeline")}
+}
+
+// Validate reports a missing checkpoint directory.
+func (c Config) Validate() error {
+	if c.CheckpointDir == "" {
+		return errors.New("pipeline: CheckpointDir is empty")
+	}
+	return nil
+}
+
+// Pipeline runs one Definition against a registry.
+type Pipeline struct {
+	def   Definition
+	reg   *registry.Registry
+	cfg   Config
+	log   *slog.Logger
+	ckpt  checkpoints
+	runs  *prometheus.CounterVec
+	steps *prometheus.HistogramVec
+}
+
+// New returns a pipeline.
+func New(def Definition, reg *registry.Registry, cfg Config) (*Pipeline, error) {
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{def: def, reg: reg, cfg: cfg, log: cfg.Logger, ckpt: checkpoints{dir: filepath.Join(cfg.CheckpointDir, def.Name)},
+		runs:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_pipeline_runs_total", Help: "Pipeline runs by outcome."}, []string{"pipeline", "outcome"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_pipeline_step_seconds", Help: "Step durations (executed, not resumed).", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"pipeline", "step"}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("component", "pipeline", "pipeline", def.Name)
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{p.runs, p.steps} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("pipeline metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Result is what a run did. Resumed lists steps restored from checkpoints, Executed the
+// ones that ran.
+type Result struct {
+	Trigger     Trigger               `json:"trigger"`
+	Resumed     []string              `json:"resumed"`
+	Executed    []string              `json:"executed"`
+	Fingerprint string                `json:"training_set_fingerprint"`
+	Rows        int                   `json:"rows"`
+	From, To    time.Time             `json:"-"`
+	Artifact    string                `json:"artifact_sha256"`
+	Metrics     map[string]ml.Metrics `json:"metrics"`
+	PredictP99  time.Duration         `json:"predict_p99_ns"`
+	Version     int                   `json:"version"`
+	Created     bool                  `json:"created"`
+	Gates       []registry.GateResult `json:"gates"`
+	GatesPassed bool                  `json:"gates_passed"`
+	Alias       string                `json:"alias,omitempty"`
+	Moved       bool                  `json:"moved"`
+	AliasBefore int                   `json:"alias_before"`
+}
+
+type buildCkpt struct {
+	Schema      ml.Schema `json:"schema"`
+	From, To    time.Time
+	Fingerprint string `json:"fingerprint"`
+}
+
+type trainCkpt struct {
+	Artifact string `json:"artifact_sha256"`
+}
+
+type evalCkpt struct {
+	Metrics    map[string]ml.Metrics `json:"metrics"`
+	PredictP99 time.Duration         `json:"predict_p99_ns"`
+}
+
+type registerCkpt struct {
+	Version int  `json:"version"`
+	Created bool `json:"created"`
+}
+
+type gateCkpt struct {
+	Gates  []registry.GateResult `json:"gates"`
+	Passed bool                  `json:"passed"`
+}
+
+type promoteCkpt struct {
+	Moved  bool `json:"moved"`
+	Before int  `json:"before"`
+}
+
+// Run executes the pipeline, resuming after the last completed step of an earlier run
+// that died. On success the checkpoints are cleared.
+func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error) {
+	res = Result{Trigger: trig, Alias: p.def.Alias}
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		} else if p.def.Alias != "" && !res.Moved && !res.GatesPassed {
+			outcome = "refused"
+		}
+		p.runs.WithLabelValues(p.def.Name, outcome).Inc()
+	}()
+	var (
+		ts    TrainingSet
+		model ml.Model
+		art   []byte
+	)
+	step := func(name string, restore func() (bool, error), exec func() error) error {
+		ok, err := restore()
+		if err != nil {
+			p.log.Warn("checkpoint unreadable; rerunning step", "step", name, "err", err)
+			ok = false
+		}
+		if ok {
+			res.Resumed = append(res.Resumed, name)
+			return nil
+		}
+		t0 := time.Now()
+		if err := exec(); err != nil {
+			return fmt.Errorf("pipeline %s: step %s: %w", p.def.Name, name, err)
+		}
+		p.steps.WithLabelValues(p.def.Name, name).Observe(time.Since(t0).Seconds())
+		res.Executed = append(res.Executed, name)
+		if p.cfg.AfterStep != nil {
+			if err := p.cfg.AfterStep(name); err != nil {
+				return fmt.Errorf("pipeline %s: after step %s: %w", p.def.Name, name, err)
+			}
+		}
+		return nil
+	}
+
+	// 1. Build the training set.
+	if err := step(StepBuild, func() (bool, error) {
+		var c buildCkpt
+		ok, err := p.ckpt.loadJSON(StepBuild, &c)
+		if !ok || err != nil {
+			return ok, err
+		}
+		b, err := os.ReadFile(p.ckpt.path("trainingset.bin"))
+		if err != nil {
+			return false, err
+		}
+		ts = TrainingSet{Data: ml.Dataset{Schema: c.Schema}, From: c.From, To: c.To, Fingerprint: c.Fingerprint}
+		if err := decodeMatrix(b, &ts.Data); err != nil {
+			return false, err
+		}
+		if ts.Data.Fingerprint() != c.Fingerprint {
+			return false, errors.New("training set checkpoint does not match its fingerprint")
+		}
+		return true, nil
+	}, func() error {
+		var err error
+		if ts, err = p.def.Source.TrainingSet(ctx); err != nil {
+			return err
+		}
+		if err := checkSet(&ts); err != nil {
+			return err
+		}
+		if err := p.ckpt.write("trainingset.bin", encodeMatrix(ts.Data)); err != nil {
+			return err
+		}
+		return p.ckpt.saveJSON(StepBuild, buildCkpt{Schema: ts.Data.Schema, From: ts.From, To: ts.To, Fingerprint: ts.Fingerprint})
+	}); err != nil {
+		return res, err
+	}
+	res.Fingerprint, res.Rows, res.From, res.To = ts.Fingerprint, ts.Data.Rows(), ts.From, ts.To
+	train, holdout := ts.Data.Split(1-p.def.HoldoutFraction, p.def.SplitSeed)
+
+	// 2. Train.
+	if err := step(StepTrain, func() (bool, error) {
+		var c trainCkpt
+		ok, err := p.ckpt.loadJSON(StepTrain, &c)
+		if !ok || err != nil {
+			return ok, err
+		}
+		if art, err = os.ReadFile(p.ckpt.path("model.bin")); err != nil {
+			return false, err
+		}
+		if registry.Sum(art) != c.Artifact {
+			return false, errors.New("model checkpoint does not match its sha256")
+		}
+		model, err = ml.Unmarshal(art)
+		return err == nil, err
+	}, func() error {
+		var err error
+		if model, err = p.def.Train(ctx, train); err != nil {
+			return err
+		}
+		if art, err = model.MarshalBinary(); err != nil {
+			return err
+		}
+		if err := p.ckpt.write("model.bin", art); err != nil {
+			return err
+		}
+		return p.ckpt.saveJSON(StepTrain, trainCkpt{Artifact: registry.Sum(art)})
+	}); err != nil {
+		return res, err
+	}
+	res.Artifact = registry.Sum(art)
+
+	// 3. Evaluate.
+	var ev evalCkpt
+	if err := step(StepEvaluate, func() (bool, error) { return p.ckpt.loadJSON(StepEvaluate, &ev) }, func() error {
+		mt, err := ml.Evaluate(model, train)
+		if err != nil {
+			return err
+		}
+		mh, err := ml.Evaluate(model, holdout)
+		if err != nil {
+			return err
+		}
+		lat, err := ml.MeasureLatency(model, holdout.Batch(), p.def.LatencySamples)
+		if err != nil {
+			return err
+		}
+		ev = evalCkpt{Metrics: map[string]ml.Metrics{"train": finiteMetrics(mt), "holdout": finiteMetrics(mh)}, PredictP99: lat.P99}
+		return p.ckpt.saveJSON(StepEvaluate, ev)
+	}); err != nil {
+		return res, err
+	}
+	res.Metrics, res.PredictP99 = ev.Metrics, ev.PredictP99
+
+	// 4. Register.
+	var rc registerCkpt
+	if err := step(StepRegister, func() (bool, error) { return p.ckpt.loadJSON(StepRegister, &rc) }, func() error {
+		parent := 0
+		if p.def.Alias != "" {
+			if v, err := p.reg.Resolve(ctx, p.def.Model, p.def.Alias); err == nil {
+				parent = v.Number
+			}
+		}
+		params := map[string]string{"holdout_fraction": fmt.Sprint(p.def.HoldoutFraction), "split_seed": fmt.Sprint(p.def.SplitSeed), "trigger": string(trig.Kind)}
+		for k, v := range p.def.Params {
+			params[k] = v
+		}
+		v, created, err := p.reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
+			Model: p.def.Model, Family: string(model.Family()), Schema: model.Schema(), Metrics: ev.Metrics, PredictP99: ev.PredictP99,
+			DataRange: registry.DataRange{From: ts.From, To: ts.To}, DataFingerprint: ts.Fingerprint, CodeVersion: p.def.CodeVersion,
+			Params: params, Parent: parent, RegisteredBy: p.def.Actor, IntendedUse: p.def.IntendedUse, KnownLimits: p.def.KnownLimits,
+			Description: fmt.Sprintf("Trained by pipeline %s (%s trigger: %s).", p.def.Name, trig.Kind, trig.Reason),
+		}})
+		if err != nil {
+			return err
+		}
+		rc = registerCkpt{Version: v.Number, Created: created}
+		return p.ckpt.saveJSON(StepRegister, rc)
+	}); err != nil {
+		return res, err
+	}
+	res.Version, res.Created = rc.Version, rc.Created
+
+	// 5. Gate.
+	var gc gateCkpt
+	if err := step(StepGate, func() (bool, error) { return p.ckpt.loadJSON(StepGate, &gc) }, func() error {
+		if p.def.Alias == "" {
+			gc = gateCkpt{Passed: true}
+			return p.ckpt.saveJSON(StepGate, gc)
+		}
+		g, ok, err := p.reg.CheckGates(ctx, p.def.Model, p.def.Alias, rc.Version, p.def.Gates)
+		if err != nil {
+			return err
+		}
+		gc = gateCkpt{Gates: g, Passed: ok}
+		return p.ckpt.saveJSON(StepGate, gc)
+	}); err != nil {
+		return res, err
+	}
+	res.Gates, res.GatesPassed = gc.Gates, gc.Passed
+
+	// 6. Promote.
+	var pc promoteCkpt
+	if err := step(StepPromote, func() (bool, error) { return p.ckpt.loadJSON(StepPromote, &pc) }, func() error {
+		if p.def.Alias == "" || !gc.Passed {
+			return p.ckpt.saveJSON(StepPromote, pc)
+		}
+		aliases, err := p.reg.Aliases(ctx, p.def.Model)
+		if err != nil {
+			return err
+		}
+		pc.Before = aliases[p.def.Alias]
+		if pc.Before == rc.Version { // already there (a rerun, or a promote that died after moving)
+			return p.ckpt.saveJSON(StepPromote, pc)
+		}
+		_, err = p.reg.Promote(ctx, registry.PromoteRequest{Model: p.def.Model, Alias: p.def.Alias, Version: rc.Version,
+			Actor: p.def.Actor, Reason: fmt.Sprintf("pipeline %s, %s trigger: %s", p.def.Name, trig.Kind, trig.Reason), Gates: p.def.Gates})
+		if err != nil {
+			return err
+		}
+		pc.Moved = true
+		return p.ckpt.saveJSON(StepPromote, pc)
+	}); err != nil {
+		return res, err
+	}
+	res.Moved, res.AliasBefore = pc.Moved, pc.Before
+	if err := p.ckpt.clear(); err != nil {
+		return res, fmt.Errorf("pipeline %s: clear checkpoints: %w", p.def.Name, err)
+	}
+	p.log.Info("run complete", "version", res.Version, "created", res.Created, "moved", res.Moved, "resumed", res.Resumed)
+	return res, nil
+}
+
+// finiteMetrics drops undefined metrics (an AUC on a one-class holdout is NaN), which the
+// registry would refuse.
+func finiteMetrics(m ml.Metrics) ml.Metrics {
+	out := ml.Metrics{}
+	for k, v := range m {
+		if v == v && v-v == 0 {
+			out[k] = v
+		}
+	}
+	return out
+}

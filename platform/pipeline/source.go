@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// TrainingSet is a labelled matrix over a named feature schema, with the event-time range
+// of its label rows and a fingerprint that changes whenever any value does.
+type TrainingSet struct {
+	Data        ml.Dataset
+	From, To    time.Time
+	Fingerprint string
+}
+
+// TrainingSetSource builds the training set. The feature store's point-in-time join
+// satisfies it through an adapter; MemorySource serves tests and scenarios.
+type TrainingSetSource interface {
+	TrainingSet(ctx context.Context) (TrainingSet, error)
+}
+
+// ErrEmptyTrainingSet is returned when a source yields no rows.
+var ErrEmptyTrainingSet = errors.New("training set is empty")
+
+// MemorySource returns a fixed training set.
+type MemorySource struct {
+	Set TrainingSet
+}
+
+var _ TrainingSetSource = (*MemorySource)(nil)
+
+// NewMemorySource wraps a dataset covering [from, to], computing its fingerprint.
+func NewMemorySource(d ml.Dataset, from, to time.Time) *MemorySource {
+	return &MemorySource{Set: TrainingSet{Data: d, From: from.UTC(), To: to.UTC(), Fingerprint: d.Fingerprint()}}
+}
+
+// TrainingSet implements TrainingSetSource.
+func (s *MemorySource) TrainingSet(ctx context.Context) (TrainingSet, error) {
+	if err := ctx.Err(); err != nil {
+		return TrainingSet{}, err
+	}
+	if s.Set.Data.Rows() == 0 {
+		return TrainingSet{}, ErrEmptyTrainingSet
+	}
+	return s.Set, nil
+}
+
+// SourceFunc adapts a function to TrainingSetSource.
+type SourceFunc func(ctx context.Context) (TrainingSet, error)
+
+// TrainingSet implements TrainingSetSource.
+func (f SourceFunc) TrainingSet(ctx context.Context) (TrainingSet, error) { return f(ctx) }
+
+func checkSet(ts *TrainingSet) error {
+	if ts.Data.Rows() == 0 {
+		return ErrEmptyTrainingSet
+	}
+	if err := ts.Data.Validate(true); err != nil {
+		return fmt.Errorf("training set: %w", err)
+	}
+	if fp := ts.Data.Fingerprint(); ts.Fingerprint == "" {
+		ts.Fingerprint = fp
+	} else if ts.Fingerprint != fp {
+		return fmt.Errorf("training set: source fingerprint %s does not match its data (%s)", ts.Fingerprint, fp)
+	}
+	return nil
+}
