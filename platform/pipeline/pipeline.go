@@ -159,9 +159,12 @@ type Result struct {
 }
 
 type buildCkpt struct {
-	Schema      ml.Schema `json:"schema"`
-	From, To    time.Time
-	Fingerprint string `json:"fingerprint"`
+	Schema             ml.Schema `json:"schema"`
+	From, To           time.Time
+	Fingerprint        string `json:"fingerprint"`
+	DataSHA256         string `json:"data_sha256"`
+	FeatureService     string `json:"feature_service,omitempty"`
+	FeatureServiceHash string `json:"feature_service_hash,omitempty"`
 }
 
 type trainCkpt struct {
@@ -241,12 +244,13 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if err != nil {
 			return false, err
 		}
-		ts = TrainingSet{Data: ml.Dataset{Schema: c.Schema}, From: c.From, To: c.To, Fingerprint: c.Fingerprint}
+		ts = TrainingSet{Data: ml.Dataset{Schema: c.Schema}, From: c.From, To: c.To, Fingerprint: c.Fingerprint,
+			FeatureService: c.FeatureService, FeatureServiceHash: c.FeatureServiceHash}
 		if err := decodeMatrix(b, &ts.Data); err != nil {
 			return false, err
 		}
-		if ts.Data.Fingerprint() != c.Fingerprint {
-			return false, errors.New("training set checkpoint does not match its fingerprint")
+		if ts.Data.Fingerprint() != c.DataSHA256 {
+			return false, errors.New("training set checkpoint does not match its hash")
 		}
 		return true, nil
 	}, func() error {
@@ -260,7 +264,8 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if err := p.ckpt.write("trainingset.bin", encodeMatrix(ts.Data)); err != nil {
 			return err
 		}
-		return p.ckpt.saveJSON(StepBuild, buildCkpt{Schema: ts.Data.Schema, From: ts.From, To: ts.To, Fingerprint: ts.Fingerprint})
+		return p.ckpt.saveJSON(StepBuild, buildCkpt{Schema: ts.Data.Schema, From: ts.From, To: ts.To, Fingerprint: ts.Fingerprint,
+			DataSHA256: ts.Data.Fingerprint(), FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash})
 	}); err != nil {
 		return res, err
 	}
@@ -336,6 +341,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		}
 		v, created, err := p.reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
 			Model: p.def.Model, Family: string(model.Family()), Schema: model.Schema(), Metrics: ev.Metrics, PredictP99: ev.PredictP99,
+			FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash,
 			DataRange: registry.DataRange{From: ts.From, To: ts.To}, DataFingerprint: ts.Fingerprint, CodeVersion: p.def.CodeVersion,
 			Params: params, Parent: parent, RegisteredBy: p.def.Actor, IntendedUse: p.def.IntendedUse, KnownLimits: p.def.KnownLimits,
 			Description: fmt.Sprintf("Trained by pipeline %s (%s trigger: %s).", p.def.Name, trig.Kind, trig.Reason),

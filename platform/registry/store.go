@@ -44,6 +44,14 @@ type AliasEvent struct {
 	Version int    `json:"version"`
 }
 
+// ServingSchemaHash is the hash the schema gate compares with what serving provides.
+func (v Version) ServingSchemaHash() string {
+	if v.FeatureServiceHash != "" {
+		return v.FeatureServiceHash
+	}
+	return v.SchemaHash
+}
+
 // DataRange is the event-time range of the rows a model was trained on.
 type DataRange struct {
 	From time.Time `json:"from"`
@@ -62,6 +70,12 @@ type Version struct {
 	Family     string    `json:"family"`
 	Schema     ml.Schema `json:"feature_schema"`
 	SchemaHash string    `json:"feature_schema_sha256"`
+	// FeatureService and FeatureServiceHash name the feature store service the training
+	// set was built from and its schema hash (features.Registry.SchemaHash), when it came
+	// from the feature store. The schema gate compares the serving hash with
+	// FeatureServiceHash when it is set, and with SchemaHash otherwise.
+	FeatureService     string `json:"feature_service,omitempty"`
+	FeatureServiceHash string `json:"feature_service_hash,omitempty"`
 	// Metrics holds metrics per evaluation set: Metrics["holdout"]["auc"].
 	Metrics map[string]ml.Metrics `json:"metrics"`
 	// PredictP99 is the measured single-row predict latency at the 99th percentile.
