@@ -173,7 +173,7 @@ type LatencyStats struct {
 }
 
 // MeasureLatency predicts rows of b one at a time, samples times in all (cycling over
-// the rows), and returns the latency percentiles. The registry's latency gate uses P99.
+// the rows) after a warm-up, and returns the latency percentiles. The registry's latency gate uses P99.
 func MeasureLatency(m Model, b Batch, samples int) (LatencyStats, error) {
 	n := b.Rows()
 	if n == 0 || samples <= 0 {
@@ -181,6 +181,14 @@ func MeasureLatency(m Model, b Batch, samples int) (LatencyStats, error) {
 	}
 	k := b.Schema.Len()
 	out := make([]float64, 1)
+	// Warm up first (caches, branch predictors, lazily built state), so the percentiles
+	// describe a serving process rather than its first calls.
+	for i := 0; i < min(samples, 1000); i++ {
+		r := i % n
+		if err := m.Predict(Batch{Schema: b.Schema, X: b.X[r*k : (r+1)*k]}, out); err != nil {
+			return LatencyStats{}, err
+		}
+	}
 	ds := make([]time.Duration, samples)
 	for i := range ds {
 		r := i % n

@@ -22,6 +22,7 @@ var (
 	ErrAuditTampered     = errors.New("audit log hash chain is broken")
 	ErrInvalid           = errors.New("invalid registry request")
 	ErrNothingToRollBack = errors.New("no earlier alias position to roll back to")
+	ErrNoChange          = errors.New("alias already points to that version")
 )
 
 // ArtifactError is a corrupt or missing artifact, refused on load.

@@ -220,6 +220,9 @@ func (r *Registry) Promote(ctx context.Context, req PromoteRequest) (Move, error
 	} else if !errors.Is(err, ErrAliasNotFound) && !errors.Is(err, ErrDanglingAlias) {
 		return Move{}, fmt.Errorf("promote: current %q: %w", req.Alias, err)
 	}
+	if holder != nil && holder.Number == cand.Number {
+		return Move{}, fmt.Errorf("promote %s v%d to %q: %w", req.Model, cand.Number, req.Alias, ErrNoChange)
+	}
 	results := req.Gates.Evaluate(cand, holder)
 	passed := true
 	for _, g := range results {

@@ -5,6 +5,8 @@
 //	mlp demo                        run every platform scenario, in order, with narration
 //	mlp scenario list               what can be demonstrated
 //	mlp scenario run NAME [--json F]
+//	mlp registry list|show|promote|rollback|card|audit   the model registry
+//	mlp train                       run the fraud training pipeline defined in code
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
 // embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error shows the components' own logs.
@@ -51,7 +53,7 @@ func main() {
 	}
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE]"
+const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train"
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return set.Command(ctx, args[1:], stdout)
 	case "demo":
 		return demo(ctx, set, args[1:], stdout)
+	case "registry":
+		return registryCmd(ctx, args[1:], cfg, stdout)
+	case "train":
+		return trainCmd(ctx, args[1:], cfg, stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
 	}

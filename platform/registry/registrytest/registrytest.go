@@ -292,6 +292,9 @@ func testGates(t *testing.T, h Harness) {
 	if al, _ := r.Aliases(ctx, "m"); al[registry.Champion] != 2 {
 		t.Errorf("after forced promotion champion = v%d, want v2", al[registry.Champion])
 	}
+	if _, err := promote(v2.Number, gates, false, "again"); !errors.Is(err, registry.ErrNoChange) {
+		t.Errorf("Promote(to the version it already holds) = %v, want ErrNoChange", err)
+	}
 }
 
 func testRollback(t *testing.T, h Harness) {
