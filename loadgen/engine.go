@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -101,7 +100,7 @@ func (e *Engine) Run(ctx context.Context) (*Report, error) {
 		p = e.pace(sendCtx, st, jobs)
 		close(jobs)
 	}
-	p.interrupted = ctx.Err() != nil
+	p.interrupted = ctx.Err() != nil && p.sendWindow < cfg.Duration
 
 	// Drain: every request in flight ends within its timeout, unless the Target ignores
 	// its context; then stop waiting and count what is left as abandoned.
@@ -156,9 +155,10 @@ func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job) pacing {
 			case <-ctx.Done():
 			}
 		}
-		// The send window closed (or the run was interrupted) with this request still
-		// waiting for a worker. Count it and everything else the schedule still held.
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The send window closed with this request still waiting for a worker: count it and
+		// everything else the schedule still held. (If the run was interrupted instead, the
+		// rest of the schedule was never due and is not counted.)
+		if st.now() >= cfg.Duration {
 			p.notSent = 1
 			for p.dispatched+p.notSent < cfg.MaxRequests {
 				if _, ok := arrivals.Next(); !ok {

@@ -106,7 +106,10 @@ func coordinatedOmission(ctx context.Context, r *scenario.Report, p Params) erro
 	r.Check(fmt.Sprintf("uncorrected p99 (%.2f ms) hides the stall (< a tenth of it)", rep.Uncorrected.P99Ms), rep.Uncorrected.P99Ms < stallMs/10)
 	r.Check(fmt.Sprintf("the stall is visible to the uncorrected view only in its max (%.0f ms)", rep.Uncorrected.MaxMs), rep.Uncorrected.MaxMs >= 0.9*stallMs)
 	r.Check(fmt.Sprintf("about %.0f requests were scheduled during the stall and sent late (%d late)", p.Rate*p.Stall.Seconds(), rep.Late), float64(rep.Late) >= 0.5*p.Rate*p.Stall.Seconds())
-	r.Check("nothing failed and nothing was left unsent", rep.Failed == 0 && rep.NotSent == 0)
+	r.Check(fmt.Sprintf("no request failed (%d failed)", rep.Failed), rep.Failed == 0)
+	if rep.NotSent > 0 {
+		r.Say("%d requests were still queued when the send window closed: the generator had not caught up with the backlog the stall left", rep.NotSent)
+	}
 	return nil
 }
 

@@ -10,7 +10,7 @@ import (
 // TestScenariosPass runs both scenarios, shortened, and requires every check to hold. The
 // checks compare against the stall, not against how fast this machine is.
 func TestScenariosPass(t *testing.T) {
-	p := Params{Rate: 1000, Duration: 3 * time.Second, StallAt: time.Second, Stall: time.Second, Workers: 8}
+	p := Params{Rate: 1000, Duration: 4 * time.Second, StallAt: time.Second, Stall: time.Second, Workers: 8}
 	set := Set(p)
 	for _, name := range set.Names() {
 		t.Run(name, func(t *testing.T) {
