@@ -22,12 +22,13 @@ type Config struct {
 
 // Scenarios returns every platform scenario.
 func Scenarios(cfg Config) scenario.Set {
-	return scenario.Set{
+	set := scenario.Set{
 		duplicatePublish(cfg),
 		consumerCrash(cfg),
 		poisonMessage(cfg),
 		replay(cfg),
 	}
+	return append(set, lifecycleScenarios(cfg)...)
 }
 
 // openLog opens the event log the scenario runs on and says which one it is.

@@ -1,0 +1,453 @@
+package walkthrough
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/ml/mltest"
+	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+// lifecycleScenarios are the scenarios of walkthrough 1.6 (model lifecycle) and the
+// registry part of 1.1. They run on the local default: a filesystem registry in a
+// temporary directory.
+func lifecycleScenarios(cfg Config) scenario.Set {
+	return scenario.Set{lifecycle(cfg), gatesAndAudit(cfg), corruptArtifact(cfg), pipelineResume(cfg)}
+}
+
+var weeks0 = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+
+// openRegistry makes a filesystem registry in a fresh temporary directory.
+func openRegistry(cfg Config, r *scenario.Report) (*registry.Registry, *regfs.Store, func(), error) {
+	dir, err := os.MkdirTemp("", "casebook-registry-*")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fc := regfs.DefaultConfig()
+	fc.Dir, fc.Logger, fc.PollInterval = dir, cfg.Logger, 50*time.Millisecond
+	st, err := regfs.Open(fc)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	rc := registry.DefaultConfig()
+	rc.Logger = cfg.Logger
+	reg, err := registry.New(st, rc)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	r.Say("registry: the filesystem store (the local default) in %s", dir)
+	return reg, st, func() { os.RemoveAll(dir) }, nil
+}
+
+// fraudDefinition is a pipeline over weeks of synthetic transactions with a known
+// non-linear fraud model. Alias "" registers without moving anything.
+func fraudDefinition(name string, data ml.Dataset, train func(context.Context, ml.Dataset) (ml.Model, error), alias string, gates registry.Gates) pipeline.Definition {
+	return pipeline.Definition{
+		Name: name, Model: "fraud", Source: pipeline.NewMemorySource(data, weeks0, weeks0.AddDate(0, 0, 28)), Train: train,
+		HoldoutFraction: 0.2, SplitSeed: 1, LatencySamples: 3000, Gates: gates, Alias: alias, Actor: "pipeline/" + name,
+		CodeVersion: "walkthrough 1.6", IntendedUse: "Ranking card transactions for fraud review (Casebook walkthrough).",
+		KnownLimits: []string{"synthetic data from a known generator", "labels assumed final"},
+	}
+}
+
+func trainLogReg(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+	return ml.TrainLogReg(ctx, d, ml.DefaultLogRegConfig())
+}
+
+func trainGBDT(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+	return ml.TrainGBDT(ctx, d, ml.DefaultGBDTConfig())
+}
+
+func runPipeline(ctx context.Context, reg *registry.Registry, def pipeline.Definition, ckpt string, after func(string) error) (pipeline.Result, error) {
+	pc := pipeline.DefaultConfig()
+	pc.CheckpointDir, pc.AfterStep = ckpt, after
+	p, err := pipeline.New(def, reg, pc)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return p.Run(ctx, pipeline.Trigger{Kind: pipeline.OnDemand, Reason: "walkthrough", At: time.Now().UTC()})
+}
+
+func sayGates(r *scenario.Report, gates []registry.GateResult) {
+	for _, g := range gates {
+		mark := "passed "
+		switch {
+		case g.Skipped:
+			mark = "skipped"
+		case !g.Passed:
+			mark = "FAILED "
+		}
+		r.Say("gate %-22s %s %s", g.Gate, mark, g.Detail)
+	}
+}
+
+func lifecycle(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "registry/lifecycle",
+		Summary: "Train → evaluate → register → gate → shadow → rollout: a boosted-tree challenger replaces a logistic-regression champion, and serving hears of it through a watch.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			reg, _, done, err := openRegistry(cfg, r)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ckpt, err := os.MkdirTemp("", "casebook-pipeline-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ckpt)
+			data := mltest.Fraudish(60_000, 15, 1)
+			serving := data.Schema.Hash()
+			gates := registry.DefaultGates()
+			gates.MinImprovement, gates.ServingSchemaHash = 0.01, serving
+
+			r.Step("Train the first model, a logistic regression, and make it champion")
+			r.Say("Four weeks of transactions: 60,000 rows, 15 features, about 10%% fraud, drawn from a known non-linear model.")
+			v1, err := runPipeline(ctx, reg, fraudDefinition("fraud-linear", data.Dataset, trainLogReg, registry.Champion, gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Measure("v1 holdout AUC", v1.Metrics["holdout"][ml.MetricAUC], "")
+			r.Measure("v1 holdout log loss", v1.Metrics["holdout"][ml.MetricLogLoss], "")
+			sayGates(r, v1.Gates)
+			r.Check("v1 registered and moved to champion (no holder to beat)", v1.Created && v1.Version == 1 && v1.Moved)
+
+			r.Step("Serving watches the registry's aliases")
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			events, err := reg.Watch(wctx)
+			if err != nil {
+				return err
+			}
+			first := <-events
+			r.Say("the watch starts with the current position: %s@%s = v%d", first.Model, first.Alias, first.Version)
+
+			r.Step("Train a boosted-tree challenger on the same data and register it without moving any alias")
+			v2, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, "", gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Measure("v2 holdout AUC", v2.Metrics["holdout"][ml.MetricAUC], "")
+			r.Measure("v2 holdout log loss", v2.Metrics["holdout"][ml.MetricLogLoss], "")
+			r.Measure("v2 predict p99", float64(v2.PredictP99.Nanoseconds())/1000, "µs")
+			res, ok, err := reg.CheckGates(ctx, "fraud", registry.Champion, v2.Version, gates)
+			if err != nil {
+				return err
+			}
+			r.Say("dry run of the champion gates for v2:")
+			sayGates(r, res)
+			r.Check("v2 would pass the champion gates (beats v1 by ≥ 0.01 AUC, same schema as serving, p99 within 2 ms)", ok)
+
+			r.Step("Shadow: v2 scores live traffic next to the champion; only the champion's answers are used")
+			if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Shadow, Version: v2.Version, Actor: "alice", Reason: "shadow before rollout", Gates: gates}); err != nil {
+				return err
+			}
+			champ, _, err := reg.Load(ctx, "fraud", registry.Champion)
+			if err != nil {
+				return err
+			}
+			shadow, _, err := reg.Load(ctx, "fraud", registry.Shadow)
+			if err != nil {
+				return err
+			}
+			live := mltest.Fraudish(20_000, 15, 99) // week 5: traffic the models never saw
+			pc, ps := make([]float64, live.Rows()), make([]float64, live.Rows())
+			if err := champ.Predict(live.Batch(), pc); err != nil {
+				return err
+			}
+			if err := shadow.Predict(live.Batch(), ps); err != nil {
+				return err
+			}
+			ac, as := ml.AUC(live.Y, pc), ml.AUC(live.Y, ps)
+			precC, recC := ml.PrecisionRecallAtK(live.Y, pc, 200)
+			precS, recS := ml.PrecisionRecallAtK(live.Y, ps, 200)
+			r.Measure("live AUC, champion v1", ac, "")
+			r.Measure("live AUC, shadow v2", as, "")
+			r.Measure("precision in the 200 riskiest (1%), champion", precC, "")
+			r.Measure("precision in the 200 riskiest (1%), shadow", precS, "")
+			r.Say("recall at 200: champion %.3f, shadow %.3f (labels joined once they arrive)", recC, recS)
+			r.Check("on live traffic the shadow ranks fraud better than the champion", as > ac)
+
+			r.Step("Roll out: promote v2 to champion through the gates")
+			mv, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: v2.Version, Actor: "alice",
+				Reason: fmt.Sprintf("shadow week: live AUC %.3f vs %.3f", as, ac), Gates: gates})
+			if err != nil {
+				return err
+			}
+			sayGates(r, mv.Gates)
+			if err := reg.RemoveAlias(ctx, "fraud", registry.Shadow, "alice", "shadow run over"); err != nil {
+				return err
+			}
+			var seen []registry.AliasEvent
+			timeout := time.After(5 * time.Second)
+		collect:
+			for len(seen) < 3 {
+				select {
+				case ev := <-events:
+					seen = append(seen, ev)
+				case <-timeout:
+					break collect
+				}
+			}
+			for _, ev := range seen {
+				r.Say("watch: %s@%s → v%d", ev.Model, ev.Alias, ev.Version)
+			}
+			r.Check("the watch reported the champion's move to v2", containsEvent(seen, registry.AliasEvent{Model: "fraud", Alias: registry.Champion, Version: 2}))
+			r.Check("the watch reported the shadow alias removed", containsEvent(seen, registry.AliasEvent{Model: "fraud", Alias: registry.Shadow, Version: 0}))
+
+			r.Step("Run the boosted-tree pipeline again on the same data")
+			again, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, "", gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Say("training set fingerprint %s, artifact sha256:%s", again.Fingerprint[:12], again.Artifact[:12])
+			vs, _ := reg.Versions(ctx, "fraud")
+			r.Check("the rerun produced the same artifact hash and registered nothing new", !again.Created && again.Version == 2 && again.Artifact == v2.Artifact && len(vs) == 2)
+			n, err := reg.VerifyAudit(ctx)
+			r.Measure("audit entries", float64(n), "")
+			r.Check("the audit chain verifies", err == nil)
+			card, err := reg.Card(ctx, "fraud", registry.Champion)
+			if err != nil {
+				return err
+			}
+			r.Say("`mlp registry card fraud` renders the champion's card (%d lines of Markdown).", countLines(card))
+			return nil
+		},
+	}
+}
+
+func containsEvent(evs []registry.AliasEvent, want registry.AliasEvent) bool {
+	for _, e := range evs {
+		if e == want {
+			return true
+		}
+	}
+	return false
+}
+
+func countLines(s string) int {
+	n := 0
+	for _, c := range s {
+		if c == '\n' {
+			n++
+		}
+	}
+	return n
+}
+
+func gatesAndAudit(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "registry/gates-and-audit",
+		Summary: "Gates refuse a promotion and say by how much; a forced one needs a reason; rollback is one command; editing the audit log is detected.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			reg, st, done, err := openRegistry(cfg, r)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ckpt, err := os.MkdirTemp("", "casebook-pipeline-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ckpt)
+			data := mltest.Fraudish(40_000, 15, 2)
+			gates := registry.DefaultGates()
+			gates.MinImprovement, gates.ServingSchemaHash = 0.005, data.Schema.Hash()
+			gbdt, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, registry.Champion, gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Say("v%d (boosted trees, holdout AUC %.4f) is champion", gbdt.Version, gbdt.Metrics["holdout"][ml.MetricAUC])
+
+			r.Step("A weaker model asks to become champion")
+			lin, err := runPipeline(ctx, reg, fraudDefinition("fraud-linear", data.Dataset, trainLogReg, registry.Champion, gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			sayGates(r, lin.Gates)
+			r.Measure("metric gate margin", lin.Gates[0].Margin, "AUC")
+			r.Check("the metric gate refused v2 and said by how much", !lin.GatesPassed && !lin.Moved && lin.Gates[0].Margin < 0)
+
+			r.Step("A model trained on fewer features than serving provides")
+			gm, _, err := reg.Load(ctx, "fraud", "1")
+			if err != nil {
+				return err
+			}
+			imp := gm.(*ml.GBDT).Importance()
+			pruned, err := ml.PruneFeatures(data.Dataset, imp, 6)
+			if err != nil {
+				return err
+			}
+			pr, err := runPipeline(ctx, reg, fraudDefinition("fraud-pruned", pruned, trainGBDT, "", gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			_, err = reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: pr.Version, Actor: "bob", Gates: gates})
+			var ge *registry.GateError
+			if errors.As(err, &ge) {
+				sayGates(r, ge.Results)
+			}
+			r.Check("the schema gate refused the 6-feature model", errors.As(err, &ge) && !ge.Results[1].Passed)
+
+			r.Step("Force it anyway: only with a reason, and the override is audited")
+			_, err = reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: pr.Version, Actor: "bob", Gates: gates, Force: true})
+			r.Check("a forced promotion without a reason is refused", errors.Is(err, registry.ErrForceNeedsReason))
+			mv, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: pr.Version, Actor: "bob", Gates: gates, Force: true,
+				Reason: "CHG-1234: feature service v2 drops 9 features tonight"})
+			if err != nil {
+				return err
+			}
+			r.Say("audit entry %d: %s %s v%d → v%d by %s, forced=%v: %q", mv.Audit.Seq, mv.Audit.Action, mv.Audit.Alias, mv.Audit.From, mv.Audit.To, mv.Audit.Actor, mv.Audit.Forced, mv.Audit.Reason)
+			r.Check("the forced move is in the audit log with its reason and failed gates", mv.Audit.Forced && mv.Audit.Reason != "" && len(mv.Audit.Gates) == 3)
+
+			r.Step("Roll back")
+			rb, err := reg.Rollback(ctx, "fraud", registry.Champion, "carol", "false positives doubled after the forced change")
+			if err != nil {
+				return err
+			}
+			r.Say("champion v%d → v%d", rb.Audit.From, rb.Audit.To)
+			r.Check("rollback returned the champion to v1", rb.Audit.To == 1)
+
+			r.Step("Someone edits history: the forced promotion's actor is rewritten")
+			entries, err := reg.Audit(ctx, "")
+			if err != nil {
+				return err
+			}
+			n, err := reg.VerifyAudit(ctx)
+			r.Check(fmt.Sprintf("before: the chain of %d entries verifies", n), err == nil)
+			e := entries[mv.Audit.Seq-1]
+			e.Actor = "alice"
+			if err := st.OverwriteAudit(e); err != nil {
+				return err
+			}
+			_, err = reg.VerifyAudit(ctx)
+			var te *registry.TamperError
+			if errors.As(err, &te) {
+				r.Say("VerifyAudit: %v", err)
+			}
+			r.Check(fmt.Sprintf("after: verification fails at entry %d", mv.Audit.Seq), errors.As(err, &te) && te.Seq == mv.Audit.Seq)
+			r.Say("Limit: the chain shows edits, removals and reordering; cutting entries off the end is only")
+			r.Say("visible to someone who kept the latest hash (publish it, e.g. in the model card or a ticket).")
+			return nil
+		},
+	}
+}
+
+func corruptArtifact(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "registry/corrupt-artifact",
+		Summary: "An artifact whose bytes changed on disk is refused on load, and a server that already runs a model keeps it.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			reg, st, done, err := openRegistry(cfg, r)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ckpt, err := os.MkdirTemp("", "casebook-pipeline-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ckpt)
+			data := mltest.Fraudish(20_000, 15, 3)
+			res, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, registry.Champion, registry.DefaultGates()), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Step("A server loads the champion (sha256 verified)")
+			serving, v, err := reg.Load(ctx, "fraud", registry.Champion)
+			if err != nil {
+				return err
+			}
+			r.Say("serving v%d, artifact sha256:%s", v.Number, v.Artifact[:12])
+
+			r.Step("One byte of the artifact file flips on disk")
+			path := st.ArtifactPath(res.Artifact)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 0x01
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				return err
+			}
+			_, _, err = reg.Load(ctx, "fraud", registry.Champion)
+			var ae *registry.ArtifactError
+			if err != nil {
+				r.Say("reload: %v", err)
+			}
+			r.Check("the reload is refused as corrupt", errors.As(err, &ae) && errors.Is(err, registry.ErrArtifactCorrupt))
+			out := make([]float64, 10)
+			err = serving.Predict(ml.Batch{Schema: data.Schema, X: data.X[:10*15]}, out)
+			r.Check("the server keeps predicting with the model it had", err == nil && out[0] > 0 && out[0] < 1)
+
+			r.Step("The artifact disappears")
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			_, _, err = reg.Load(ctx, "fraud", registry.Champion)
+			r.Say("reload: %v", err)
+			r.Check("a missing artifact is a clear error, not a crash", errors.Is(err, registry.ErrArtifactNotFound))
+			return nil
+		},
+	}
+}
+
+func pipelineResume(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "pipeline/resume",
+		Summary: "A training run killed after training resumes from its checkpoints, and registers exactly one version.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			reg, _, done, err := openRegistry(cfg, r)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ckpt, err := os.MkdirTemp("", "casebook-pipeline-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ckpt)
+			data := mltest.Fraudish(100_000, 15, 4)
+			trains := 0
+			train := func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+				trains++
+				return trainGBDT(ctx, d)
+			}
+			def := fraudDefinition("fraud-gbdt", data.Dataset, train, registry.Challenger, registry.DefaultGates())
+
+			r.Step("Run the pipeline and kill it right after the train step")
+			killed := errors.New("SIGKILL")
+			t0 := time.Now()
+			_, err = runPipeline(ctx, reg, def, ckpt, func(step string) error {
+				if step == pipeline.StepTrain {
+					return killed
+				}
+				return nil
+			})
+			r.Say("run 1: %v after %v", err, time.Since(t0).Round(time.Millisecond))
+			vs, _ := reg.Store().ListVersions(ctx, "fraud")
+			r.Check("the killed run registered nothing", errors.Is(err, killed) && len(vs) == 0)
+
+			r.Step("Run it again")
+			t0 = time.Now()
+			res, err := runPipeline(ctx, reg, def, ckpt, nil)
+			if err != nil {
+				return err
+			}
+			r.Say("run 2: resumed %v, executed %v in %v", res.Resumed, res.Executed, time.Since(t0).Round(time.Millisecond))
+			r.Measure("times the model was trained", float64(trains), "")
+			r.Check("the second run restored build and train instead of redoing them", trains == 1 && len(res.Resumed) == 2)
+			r.Check("exactly one version was registered and moved to challenger", res.Created && res.Version == 1 && res.Moved)
+			return nil
+		},
+	}
+}
