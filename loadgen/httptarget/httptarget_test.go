@@ -46,27 +46,29 @@ func TestDo(t *testing.T) {
 		{"/big", "", loadgen.Request{}, "", "GET /big key= ct= x=yes"},
 		{"/busy", "", loadgen.Request{Body: []byte(`{}`)}, "http 503", "POST /busy key= ct=application/json x=yes"},
 	}
-	for _, tc := range tests {
-		cfg := httptarget.DefaultConfig()
-		cfg.URL, cfg.Method = srv.URL+tc.path, tc.method
-		cfg.Header = http.Header{"X-Test": {"yes"}}
-		tg, err := httptarget.New(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = tg.Do(context.Background(), tc.req)
-		tg.Close()
-		if tc.wantKind == "" && err != nil {
-			t.Errorf("Do(%s %s) = %v, want nil", tc.method, tc.path, err)
-		}
-		if tc.wantKind != "" && loadgen.ErrorKind(err) != tc.wantKind {
-			t.Errorf("ErrorKind(Do(%s)) = %q (%v), want %q", tc.path, loadgen.ErrorKind(err), err, tc.wantKind)
-		}
-		mu.Lock()
-		last := seen[len(seen)-1]
-		mu.Unlock()
-		if last != tc.wantSeen {
-			t.Errorf("server saw %q, want %q", last, tc.wantSeen)
+	for _, client := range []string{"lean", "std"} {
+		for _, tc := range tests {
+			cfg := httptarget.DefaultConfig()
+			cfg.URL, cfg.Method, cfg.Client = srv.URL+tc.path, tc.method, client
+			cfg.Header = http.Header{"X-Test": {"yes"}}
+			tg, err := httptarget.New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tg.Do(context.Background(), tc.req)
+			tg.Close()
+			if tc.wantKind == "" && err != nil {
+				t.Errorf("Do(%s %s) = %v, want nil", tc.method, tc.path, err)
+			}
+			if tc.wantKind != "" && loadgen.ErrorKind(err) != tc.wantKind {
+				t.Errorf("ErrorKind(Do(%s)) = %q (%v), want %q", tc.path, loadgen.ErrorKind(err), err, tc.wantKind)
+			}
+			mu.Lock()
+			last := seen[len(seen)-1]
+			mu.Unlock()
+			if last != tc.wantSeen {
+				t.Errorf("%s client: server saw %q, want %q", client, last, tc.wantSeen)
+			}
 		}
 	}
 }

@@ -42,6 +42,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
 	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES")
 	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
+	fs.StringVar(&cfg.HTTPClient, "http-client", "lean", "lean (minimal HTTP/1.1 client, low overhead) | std (Go's net/http; always used for https)")
 	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
 	fs.StringVar(&cfg.NATSMode, "nats-mode", "publish", "NATS: publish (JetStream, timed to ack) | request (timed to reply)")
 	fs.StringVar(&cfg.Subject, "subject", "", "NATS subject")

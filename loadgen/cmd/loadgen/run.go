@@ -23,6 +23,7 @@ type runConfig struct {
 	Workload   string
 	Body       string
 	Method     string
+	HTTPClient string
 	Headers    []string
 	NATSMode   string
 	Subject    string
@@ -33,7 +34,7 @@ type runConfig struct {
 }
 
 func defaultRunConfig() runConfig {
-	return runConfig{Engine: loadgen.DefaultConfig(), Workload: "fixed", NATSMode: string(natstarget.Publish)}
+	return runConfig{Engine: loadgen.DefaultConfig(), Workload: "fixed", HTTPClient: "lean", NATSMode: string(natstarget.Publish)}
 }
 
 // Validate checks what can be checked without the network: the engine configuration, the
@@ -66,7 +67,7 @@ func (c runConfig) targetConfig() (any, error) {
 	switch u.Scheme {
 	case "http", "https":
 		hc := httptarget.DefaultConfig()
-		hc.URL, hc.Method, hc.MaxConns, hc.AllowHosts = c.Target, c.Method, conns, c.AllowHosts
+		hc.URL, hc.Method, hc.MaxConns, hc.AllowHosts, hc.Client = c.Target, c.Method, conns, c.AllowHosts, c.HTTPClient
 		hc.Header = http.Header{}
 		for _, h := range c.Headers {
 			k, v, ok := strings.Cut(h, ":")
