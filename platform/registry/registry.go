@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (v Version
 		if e.Artifact == v.Artifact && e.DataFingerprint == v.DataFingerprint {
 			return e, false, nil
 		}
+	}
+	if v.Parent != 0 && !slices.ContainsFunc(existing, func(e Version) bool { return e.Number == v.Parent }) {
+		return Version{}, false, fmt.Errorf("register %q: %w: parent v%d does not exist", v.Model, ErrInvalid, v.Parent)
 	}
 	if err := r.store.PutArtifact(ctx, v.Artifact, req.Data); err != nil {
 		return Version{}, false, fmt.Errorf("register %s: store artifact: %w", v.Model, err)

@@ -209,6 +209,7 @@ func testBadInput(t *testing.T, h Harness) {
 		"NaN metric":       func(q *registry.RegisterRequest) { q.Metrics["holdout"]["auc"] = math.NaN() },
 		"no actor":         func(q *registry.RegisterRequest) { q.RegisteredBy = "" },
 		"wrong family":     func(q *registry.RegisterRequest) { q.Family = string(ml.FamilyGBDT) },
+		"missing parent":   func(q *registry.RegisterRequest) { q.Parent = 42 },
 	}
 	for name, mutate := range bad {
 		req := Request(t, "fresh", "fp-"+name, 0.8)
