@@ -4,6 +4,7 @@
 # HTTP on loopback. Prints one text report per rate; JSON reports land in $OUT.
 #
 #   loadgen/scripts/bench-onecore.sh [DURATION] [RATE...]     (defaults: 10s 1000 20000)
+#   HTTP_CLIENT=std loadgen/scripts/bench-onecore.sh ...        (Go's net/http instead of the lean client)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
@@ -26,6 +27,6 @@ for _ in $(seq 50); do grep -q serving "$out/serve.log" 2>/dev/null && break; sl
 for rate in ${rates[*]}; do
 	echo "=== rate $rate/s for $duration, generator on one core"
 	GOMAXPROCS=1 "${pin0[@]}" "$out/loadgen" run --target "http://127.0.0.1:$port/score" --body '{"amount":12.5}' \
-		--rate "$rate" --duration "$duration" --progress 0 --json "$out/rate-$rate.json" \
+		--rate "$rate" --duration "$duration" --progress 0 --json "$out/rate-$rate.json" --http-client "${HTTP_CLIENT:-lean}" \
 		--slo 'rate>=99%' --slo 'errors<0.1%' || true
 done
