@@ -92,10 +92,9 @@ func TestGBDTBeatsLogRegOnNonLinearTarget(t *testing.T) {
 	}
 	imp := gb.Importance()
 	top := map[string]bool{imp[0].Feature: true, imp[1].Feature: true, imp[2].Feature: true, imp[3].Feature: true}
-	for _, f := range []string{"f00", "f02", "f03"} {
-		if !top[f] {
-			t.Errorf("Importance() top 4 = %v, want it to include %s (a true signal)", imp[:4], f)
-		}
+	// f02 (threshold) and f03 (bump) carry signal alone; f00 and f01 only together.
+	if !top["f02"] || !top["f03"] || !(top["f00"] || top["f01"]) {
+		t.Errorf("Importance() top 4 = %v, want f02, f03 and f00 or f01 (the true signals)", imp[:4])
 	}
 }
 

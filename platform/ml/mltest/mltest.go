@@ -61,7 +61,7 @@ func Fraudish(n, k int, seed uint64) Generated {
 		for j := range x {
 			x[j] = rng.Float64()*2 - 1
 		}
-		z := -2.6 + 2.5*x[0]*x[1]
+		z := -3.9 + 2.5*x[0]*x[1]
 		if x[2] > 0.5 {
 			z += 1.5
 		}
