@@ -79,6 +79,13 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		if *closed < 0 {
 			return cfg, fmt.Errorf("%w: --closed needs a positive number of users, got %d", scenario.ErrUsage, *closed)
 		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, open := range []string{"rate", "schedule", "arrivals", "workers"} {
+			if set[open] {
+				return cfg, fmt.Errorf("%w: --%s is for open loop; --closed runs %d users that each wait for their answer (use --think to pace them)", scenario.ErrUsage, open, *closed)
+			}
+		}
 	} else {
 		poisson := false
 		switch *arrivals {

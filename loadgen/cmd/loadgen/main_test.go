@@ -65,6 +65,7 @@ func TestBadInputFailsBeforeLoad(t *testing.T) {
 		{"bad workload", []string{"run", "--target", url, "--rate", "10", "--duration", "1s", "--workload", "oip:x"}, 2, "oip:FEATURES"},
 		{"bad header", []string{"run", "--target", url, "--rate", "10", "--duration", "1s", "--header", "nocolon"}, 2, "Name: value"},
 		{"zero request cap", []string{"run", "--target", url, "--rate", "10", "--duration", "1s", "--max-requests", "0"}, 2, "max requests"},
+		{"closed loop with a rate", []string{"run", "--target", url, "--closed", "4", "--rate", "100", "--duration", "1s"}, 2, "--rate is for open loop"},
 		{"negative users", []string{"run", "--target", url, "--closed", "-3", "--duration", "1s"}, 2, "positive number of users"},
 		{"unknown flag", []string{"run", "--target", url, "--rate", "10", "--duration", "1s", "--turbo"}, 2, "turbo"},
 		{"unknown command", []string{"blast"}, 2, `unknown command "blast"`},
