@@ -223,13 +223,8 @@ func (e *Engine) runClosed(sendCtx, reqCtx context.Context, st *run, users *sync
 	})
 	var budget atomic.Int64
 	budget.Store(cfg.MaxRequests)
-	var loops sync.WaitGroup
 	for _, rec := range st.recs {
-		users.Add(1)
-		loops.Add(1)
-		go func() {
-			defer users.Done()
-			defer loops.Done()
+		users.Go(func() {
 			for sendCtx.Err() == nil && budget.Add(-1) >= 0 {
 				var req Request
 				select {
@@ -251,12 +246,12 @@ func (e *Engine) runClosed(sendCtx, reqCtx context.Context, st *run, users *sync
 					}
 				}
 			}
-		}()
+		})
 	}
 	// The send window ends at the deadline, or earlier once every user has stopped
 	// because the request budget ran out. Requests still in flight are left to Run's drain.
 	stopped := make(chan struct{})
-	go func() { loops.Wait(); close(stopped) }()
+	go func() { users.Wait(); close(stopped) }()
 	select {
 	case <-sendCtx.Done():
 	case <-stopped:
