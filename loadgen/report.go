@@ -294,6 +294,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	} else {
 		row("uncorrected", r.Uncorrected, "closed loop: uncorrected by construction")
 	}
+	if w, ok := r.worstWindow(); ok {
+		fmt.Fprintf(&b, "  over time    worst %gs window starts at %.1fs: p99 %s (uncorrected %s); the full series is in --json and --html\n",
+			r.WindowS, w.StartS, fmtMs(w.CorrectedP99Ms), fmtMs(w.UncorrectedP99Ms))
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
@@ -306,6 +310,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// worstWindow returns the latency-over-time window with the highest corrected p99.
+func (r *Report) worstWindow() (Window, bool) {
+	var worst Window
+	found := false
+	for _, w := range r.Series {
+		if w.Scheduled > 0 && (!found || w.CorrectedP99Ms > worst.CorrectedP99Ms) {
+			worst, found = w, true
+		}
+	}
+	return worst, found
 }
 
 func pct(a, b float64) float64 {

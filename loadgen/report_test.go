@@ -87,7 +87,7 @@ func TestReportText(t *testing.T) {
 		mode loadgen.Mode
 		want []string
 	}{
-		{loadgen.Open, []string{"open loop", "achieved", "late sends", "corrected", "uncorrected", "p99.9", "SLO ok", "errors"}},
+		{loadgen.Open, []string{"open loop", "achieved", "late sends", "corrected", "uncorrected", "p99.9", "SLO ok", "errors", "worst 0.1s window"}},
 		{loadgen.Closed, []string{"CLOSED LOOP", "uncorrected by construction", "no target: closed loop"}},
 	}
 	for _, tc := range tests {
