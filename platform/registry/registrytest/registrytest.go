@@ -98,6 +98,40 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, h) })
 	t.Run("Card", func(t *testing.T) { testCard(t, h) })
+	t.Run("NonModelArtifact", func(t *testing.T) { testNonModelArtifact(t, h) })
+}
+
+// The recommender registers an ANN index, not an ml.Model: any artifact with a hash,
+// a schema and metrics can be versioned, gated and aliased.
+func testNonModelArtifact(t *testing.T, h Harness) {
+	ctx := context.Background()
+	r, _ := newRegistry(t, h)
+	emb := ml.Schema{Features: []ml.Feature{{Name: "item_embedding", Type: ml.Float}}}
+	req := func(fp string, data []byte, recall float64) registry.RegisterRequest {
+		return registry.RegisterRequest{Data: data, Version: registry.Version{
+			Model: "items-ann", Family: "ann-index", Schema: emb, RegisteredBy: "recsys",
+			Metrics:    map[string]ml.Metrics{"holdout": {"recall_at_10": recall}},
+			PredictP99: 300 * time.Microsecond, DataFingerprint: fp,
+		}}
+	}
+	v1 := register(t, r, req("a", []byte("hnsw index bytes v1"), 0.95))
+	v2 := register(t, r, req("b", []byte("hnsw index bytes v2"), 0.90))
+	g := registry.Gates{EvalSet: "holdout", Metric: "recall_at_10", MinImprovement: -0.01, LatencyBudget: time.Millisecond}
+	if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "items-ann", Alias: registry.Champion, Version: v1.Number, Actor: "recsys", Gates: g}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Promote(ctx, registry.PromoteRequest{Model: "items-ann", Alias: registry.Champion, Version: v2.Number, Actor: "recsys", Gates: g})
+	if !errors.Is(err, registry.ErrGateFailed) {
+		t.Errorf("Promote(index with recall 0.05 lower, allowed 0.01) = %v, want ErrGateFailed", err)
+	}
+	v, err := r.Resolve(ctx, "items-ann", registry.Champion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := r.Artifact(ctx, v)
+	if err != nil || string(data) != "hnsw index bytes v1" {
+		t.Errorf("Artifact(items-ann@champion) = %q, %v; want the v1 index bytes", data, err)
+	}
 }
 
 func testRegisterLoad(t *testing.T, h Harness) {
