@@ -158,7 +158,14 @@ func trainAll(t *testing.T) []trained {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []trained{{"logreg", lr, f.Dataset}, {"gbdt", gb, f.Dataset}, {"fm", fm, c.Dataset}, {"fm-int8", fm.Quantize(), c.Dataset}}
+	ui, _ := c.SelectFeatures([]string{"user_id", "ad_id"})
+	mc := ml.DefaultMFConfig()
+	mc.Epochs = 2
+	mf, err := ml.TrainMF(ctx, ui, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []trained{{"logreg", lr, f.Dataset}, {"gbdt", gb, f.Dataset}, {"fm", fm, c.Dataset}, {"fm-int8", fm.Quantize(), c.Dataset}, {"mf", mf, ui}}
 }
 
 func TestExplainSumsToLogit(t *testing.T) {
@@ -323,5 +330,63 @@ func TestDistillAndPrune(t *testing.T) {
 	}
 	if pruned.Schema.Len() != 6 || pruned.Schema.Index("f00") < 0 || pruned.Schema.Index("f09") >= 0 {
 		t.Errorf("PruneFeatures(keep 6) schema = %v, want the 6 signal features f00..f05", pruned.Schema.Names())
+	}
+}
+
+func TestMFLearnsAffinityAndExportsVectors(t *testing.T) {
+	cols := []string{"user_id", "ad_id"}
+	train, _ := mltest.Clicks(150_000, 13).SelectFeatures(cols)
+	test, _ := mltest.Clicks(30_000, 14).SelectFeatures(cols)
+	mf, err := ml.TrainMF(ctx, train, ml.DefaultMFConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := ml.TrainLogReg(ctx, train, ml.DefaultLogRegConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, _ := ml.Evaluate(mf, test)
+	ml1, _ := ml.Evaluate(lr, test)
+	t.Logf("AUC mf %.4f, logreg-on-ids %.4f", mm[ml.MetricAUC], ml1[ml.MetricAUC])
+	if mm[ml.MetricAUC] < ml1[ml.MetricAUC]+0.1 {
+		t.Errorf("mf AUC %.4f, want ≥ logreg AUC %.4f + 0.1", mm[ml.MetricAUC], ml1[ml.MetricAUC])
+	}
+	// Ranking items by the exported vectors must agree with Predict for the same user.
+	ids, vecs, biases := mf.ItemVectors()
+	u, ok := mf.UserVector(7)
+	if !ok {
+		t.Fatal("UserVector(7) missing")
+	}
+	x := make([]float64, 0, 2*len(ids))
+	for _, id := range ids {
+		x = append(x, 7, float64(id))
+	}
+	p := make([]float64, len(ids))
+	if err := mf.Predict(ml.Batch{Schema: train.Schema, X: x}, p); err != nil {
+		t.Fatal(err)
+	}
+	best, bestScore := 0, math.Inf(-1)
+	for i, v := range vecs {
+		s := biases[i]
+		for f := range v {
+			s += u[f] * v[f]
+		}
+		if s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	for i := range p {
+		if p[i] > p[best]+1e-12 {
+			t.Fatalf("item %d scores %v by Predict, above the vector ranking's best %d (%v)", ids[i], p[i], ids[best], p[best])
+		}
+	}
+	if _, ok := mf.UserVector(1 << 40); ok {
+		t.Error("UserVector(unseen id) found, want false")
+	}
+	a, _ := mf.MarshalBinary()
+	again, _ := ml.TrainMF(ctx, train, ml.DefaultMFConfig())
+	b, _ := again.MarshalBinary()
+	if !bytes.Equal(a, b) {
+		t.Error("mf artifacts differ between two identical trainings")
 	}
 }

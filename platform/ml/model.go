@@ -157,6 +157,8 @@ func Unmarshal(data []byte) (Model, error) {
 		m, err = decodeFM(env.Schema, env.Body)
 	case FamilyFMInt8:
 		m, err = decodeFMInt8(env.Schema, env.Body)
+	case FamilyMF:
+		m, err = decodeMF(env.Schema, env.Body)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownFamily, env.Family)
 	}
