@@ -14,6 +14,10 @@ type BatchOptions struct {
 	// does (a watermark that follows log order), so both produce the same rows; a backfill
 	// sets it to repair what the stream dropped.
 	IgnoreLateness bool
+	// AsOfSeq, when set, stamps every row with this Seq instead of the newest log position
+	// among its events: a recomputation that has read the log up to AsOfSeq supersedes any
+	// row the stream emitted for the same instant from less of the log. Backfill sets it.
+	AsOfSeq uint64
 }
 
 // BatchResult is what the batch execution computed.
@@ -60,7 +64,7 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 		}
 		t := ev.Time.UnixNano()
 		if !v.IsAggregation() {
-			res.Rows = append(res.Rows, Row{Entity: got.Entity, Time: ev.Time.UTC(), Seq: ev.Seq, Values: slices.Clone(got.Values)})
+			res.Rows = append(res.Rows, Row{Entity: got.Entity, Time: ev.Time.UTC(), Seq: StreamSeq(ev.Seq), Values: slices.Clone(got.Values)})
 			res.Stats.Applied++
 			continue
 		}
@@ -137,7 +141,11 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 					wins[wi].combine(&part)
 				}
 			}
-			res.Rows = append(res.Rows, Row{Entity: k, Time: time.Unix(0, r.t).UTC(), Seq: maxSeq, Values: p.finish(wins)})
+			seq := StreamSeq(maxSeq)
+			if opts.AsOfSeq > 0 {
+				seq = RecomputedSeq(opts.AsOfSeq)
+			}
+			res.Rows = append(res.Rows, Row{Entity: k, Time: time.Unix(0, r.t).UTC(), Seq: seq, Values: p.finish(wins)})
 		}
 	}
 	return res, nil

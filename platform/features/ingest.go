@@ -254,7 +254,9 @@ type BackfillStats struct {
 // the batch execution, and rewrites those day partitions as new versions. It reads the log
 // from the beginning and keeps events from the longest window before from, so windows at the
 // start of the range are complete. With opts.IgnoreLateness (the usual repair) events the
-// stream dropped as too late are included.
+// stream dropped as too late are included. Rows are stamped with the last log position read
+// (unless opts.AsOfSeq says otherwise), so materializing the range afterwards replaces the
+// online rows the stream computed from less of the log.
 func Backfill(ctx context.Context, log *eventlog.Log, stream string, subjects []string, v *FeatureView, off *OfflineStore, from, to time.Time, opts BatchOptions) (BackfillStats, error) {
 	var st BackfillStats
 	from = from.UTC().Truncate(24 * time.Hour)
@@ -263,7 +265,7 @@ func Backfill(ctx context.Context, log *eventlog.Log, stream string, subjects []
 	}
 	history := from.Add(-v.MaxSpan() - v.Bucket)
 	var evs []Event
-	_, err := log.Replay(ctx, stream, eventlog.FromBeginning(), subjects, func(_ context.Context, m *eventlog.Message) error {
+	rs, err := log.Replay(ctx, stream, eventlog.FromBeginning(), subjects, func(_ context.Context, m *eventlog.Message) error {
 		if !m.Time.Before(history) && m.Time.Before(to) {
 			evs = append(evs, eventOf(m))
 		}
@@ -273,6 +275,9 @@ func Backfill(ctx context.Context, log *eventlog.Log, stream string, subjects []
 		return st, fmt.Errorf("backfill %s: %w", v.Name, err)
 	}
 	st.Events = len(evs)
+	if opts.AsOfSeq == 0 {
+		opts.AsOfSeq = rs.LastSeq
+	}
 	res, err := ComputeBatch(v, evs, opts)
 	if err != nil {
 		return st, fmt.Errorf("backfill %s: %w", v.Name, err)

@@ -99,7 +99,7 @@ func TestMaterializeResumesAndIsIdempotent(t *testing.T) {
 		t.Fatalf("Incremental with a dying store = %v, want ErrUnavailable", err)
 	}
 	wm, _ := killed.Watermark("customer_spending")
-	if !wm.Equal(t0.Add(24*time.Hour)) {
+	if !wm.Equal(t0.Add(24 * time.Hour)) {
 		t.Errorf("watermark after the kill = %v, want the end of the first day %v", wm, t0.Add(24*time.Hour))
 	}
 	m, _ := features.NewMaterializer(o, online, nil, cfg)
@@ -360,4 +360,3 @@ func eventsOf(txs []featurestest.Tx) []features.Event {
 	}
 	return evs
 }
-

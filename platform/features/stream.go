@@ -67,8 +67,9 @@ type Aggregator struct {
 }
 
 type keyState struct {
-	buckets []*bucketState // ascending by idx
-	times   []timeSeq      // distinct event times at or after the watermark, ascending
+	buckets   []*bucketState // ascending by idx
+	firstOpen int            // buckets before this index are closed (raw events dropped)
+	times     []timeSeq      // distinct event times at or after the watermark, ascending
 }
 
 type timeSeq struct {
@@ -151,7 +152,7 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 	}
 	t := ev.Time.UnixNano()
 	if !a.view.IsAggregation() {
-		return []Row{{Entity: in.Entity, Time: ev.Time.UTC(), Seq: ev.Seq, Values: slices.Clone(in.Values)}}, Applied, nil
+		return []Row{{Entity: in.Entity, Time: ev.Time.UTC(), Seq: StreamSeq(ev.Seq), Values: slices.Clone(in.Values)}}, Applied, nil
 	}
 	wm := a.maxT - int64(a.view.AllowedLateness)
 	if a.any && t < wm {
@@ -187,7 +188,7 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 	}
 	rows := make([]Row, 0, len(ks.times)-i)
 	for _, ts := range ks.times[i:] {
-		rows = append(rows, Row{Entity: in.Entity, Time: time.Unix(0, ts.t).UTC(), Seq: ev.Seq, Values: a.evaluate(ks, ts.t)})
+		rows = append(rows, Row{Entity: in.Entity, Time: time.Unix(0, ts.t).UTC(), Seq: StreamSeq(ev.Seq), Values: a.evaluate(ks, ts.t)})
 	}
 	a.maybeSweep()
 	return rows, outcome, nil
@@ -290,10 +291,10 @@ func (a *Aggregator) sweep(wm int64) {
 			drop++
 		}
 		ks.buckets = slices.Delete(ks.buckets, 0, drop)
-		for _, b := range ks.buckets {
-			if b.idx < wb && !b.close {
-				b.close, b.rawT, b.rawF = true, nil, nil
-			}
+		ks.firstOpen = max(0, ks.firstOpen-drop)
+		for ; ks.firstOpen < len(ks.buckets) && ks.buckets[ks.firstOpen].idx < wb; ks.firstOpen++ {
+			b := ks.buckets[ks.firstOpen]
+			b.close, b.rawT, b.rawF = true, nil, nil
 		}
 		i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= wm })
 		ks.times = slices.Delete(ks.times, 0, i)

@@ -6,8 +6,11 @@ import (
 )
 
 // Row is one version of a view's values for one entity: the values as of Time. Seq orders
-// rows that share a Time (a later emission for the same instant, after a late event, has a
-// higher Seq); the newer row is the one with the greater (Time, Seq).
+// rows that share a Time; the newer row is the one with the greater (Time, Seq). Seq says
+// how much of the log the values reflect: StreamSeq(s) for a row computed from the events up
+// to log position s (an emission after a late event gets a higher one), RecomputedSeq(h) for
+// a backfill that read the log up to h, which supersedes every stream row up to h and is
+// superseded by the stream's next emission for the same instant.
 type Row struct {
 	Entity string
 	Time   time.Time
@@ -179,3 +182,9 @@ func (p *plan) finish(wins []acc) []Value {
 }
 
 func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// StreamSeq is the Seq of a row computed from the log up to and including position s.
+func StreamSeq(s uint64) uint64 { return 2 * s }
+
+// RecomputedSeq is the Seq of a row a backfill recomputed after reading the log up to h.
+func RecomputedSeq(h uint64) uint64 { return 2*h + 1 }

@@ -27,6 +27,7 @@ func Scenarios(cfg Config) scenario.Set {
 		consumerCrash(cfg),
 		poisonMessage(cfg),
 		replay(cfg),
+		delayedPipeline(cfg),
 	}
 	return append(set, lifecycleScenarios(cfg)...)
 }
