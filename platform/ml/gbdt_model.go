@@ -1,7 +1,9 @@
 package ml
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -153,11 +155,33 @@ func (m *GBDT) Importance() []FeatureImportance {
 	return out
 }
 
+// gbdtTree holds one tree's node arrays, little-endian (base64 in JSON): decoding a
+// 100-tree model this way is several times faster than parsing decimal numbers, which
+// matters when a server reloads its champion.
 type gbdtTree struct {
-	Feature   []int32   `json:"feature"`
-	Threshold []float64 `json:"threshold"`
-	Left      []int32   `json:"left"`
-	Value     []float64 `json:"value"`
+	Feature   []byte `json:"feature"`   // int32 per node
+	Threshold []byte `json:"threshold"` // float64 per node
+	Left      []byte `json:"left"`      // int32 per node
+	Value     []byte `json:"value"`     // float64 per node
+}
+
+func int32sToBytes(vs []int32) []byte {
+	out := make([]byte, 4*len(vs))
+	for i, v := range vs {
+		binary.LittleEndian.PutUint32(out[4*i:], uint32(v))
+	}
+	return out
+}
+
+func bytesToInt32s(b []byte) ([]int32, error) {
+	if len(b)%4 != 0 {
+		return nil, fmt.Errorf("%d bytes is not a whole number of int32s", len(b))
+	}
+	out := make([]int32, len(b)/4)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
 }
 
 type gbdtBody struct {
@@ -178,20 +202,21 @@ func (m *GBDT) MarshalBinary() ([]byte, error) {
 		if t+1 < len(m.roots) {
 			end = m.roots[t+1]
 		}
-		var tr gbdtTree
+		var feat, left []int32
+		var thr, val []float64
 		for n := r; n < end; n++ {
 			nd := m.nodes[n]
-			tr.Feature = append(tr.Feature, nd.feat)
-			tr.Value = append(tr.Value, m.values[n])
+			feat = append(feat, nd.feat)
+			val = append(val, m.values[n])
 			if nd.feat >= 0 {
-				tr.Threshold = append(tr.Threshold, nd.thr)
-				tr.Left = append(tr.Left, nd.left-r)
+				thr = append(thr, nd.thr)
+				left = append(left, nd.left-r)
 			} else {
-				tr.Threshold = append(tr.Threshold, 0)
-				tr.Left = append(tr.Left, -1)
+				thr = append(thr, 0)
+				left = append(left, -1)
 			}
 		}
-		body.Trees = append(body.Trees, tr)
+		body.Trees = append(body.Trees, gbdtTree{Feature: int32sToBytes(feat), Threshold: floatsToBytes(thr), Left: int32sToBytes(left), Value: floatsToBytes(val)})
 	}
 	return marshal(FamilyGBDT, m.schema, body)
 }
@@ -206,7 +231,19 @@ func decodeGBDT(s Schema, raw []byte) (*GBDT, error) {
 		return nil, fmt.Errorf("importance has %d/%d entries for %d features", len(b.Gain), len(b.Splits), k)
 	}
 	m := &GBDT{schema: s, cfg: b.Config, base: b.Base, gain: b.Gain, splits: b.Splits}
-	for ti, tr := range b.Trees {
+	for ti, enc := range b.Trees {
+		var tr struct {
+			Feature, Left    []int32
+			Threshold, Value []float64
+		}
+		var errs [4]error
+		tr.Feature, errs[0] = bytesToInt32s(enc.Feature)
+		tr.Left, errs[1] = bytesToInt32s(enc.Left)
+		tr.Threshold, errs[2] = bytesToFloats(enc.Threshold)
+		tr.Value, errs[3] = bytesToFloats(enc.Value)
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("tree %d: %w", ti, err)
+		}
 		nn := len(tr.Feature)
 		if nn == 0 || len(tr.Threshold) != nn || len(tr.Left) != nn || len(tr.Value) != nn {
 			return nil, fmt.Errorf("tree %d: ragged node arrays", ti)
