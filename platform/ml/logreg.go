@@ -85,6 +85,13 @@ func TrainLogReg(ctx context.Context, d Dataset, cfg LogRegConfig) (*LogReg, err
 		if ctxErr == nil {
 			ctxErr = ctx.Err()
 		}
+		if ctxErr != nil {
+			// gonum takes no context: an infinite loss makes the line search give up at once.
+			lastF = math.Inf(1)
+			clear(lastG)
+			copy(lastX, x)
+			return
+		}
 		// Fold standardization into raw-space weights: z = b' + Σ w'_j x_j.
 		b := x[k]
 		for j := 0; j < k; j++ {
@@ -170,9 +177,18 @@ func TrainLogReg(ctx context.Context, d Dataset, cfg LogRegConfig) (*LogReg, err
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("train logreg: %w", err)
 	}
-	// An iteration limit still leaves a usable optimum-so-far; anything else is reported.
+	// An iteration limit still leaves a usable optimum-so-far. A line search that fails
+	// at the optimum (no further decrease representable in float64) is also fine: accept
+	// the result when its gradient is small; report anything else.
 	if err != nil && res.Status != optimize.IterationLimit {
-		return nil, fmt.Errorf("train logreg: L-BFGS %v: %w", res.Status, err)
+		eval(res.X)
+		g := 0.0
+		for _, v := range lastG {
+			g = math.Max(g, math.Abs(v))
+		}
+		if !(g < 1e-4) {
+			return nil, fmt.Errorf("train logreg: L-BFGS %v (gradient %.3g): %w", res.Status, g, err)
+		}
 	}
 	m := &LogReg{schema: d.Schema, mean: mean, std: std, weights: res.X[:k:k], bias: res.X[k]}
 	m.fold()

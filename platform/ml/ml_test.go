@@ -390,3 +390,18 @@ func TestMFLearnsAffinityAndExportsVectors(t *testing.T) {
 		t.Error("mf artifacts differ between two identical trainings")
 	}
 }
+
+func TestTrainingStopsOnCancel(t *testing.T) {
+	d := mltest.Fraudish(50_000, 8, 20).Dataset
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := ml.TrainLogReg(cctx, d, ml.DefaultLogRegConfig()); !errors.Is(err, context.Canceled) {
+		t.Errorf("TrainLogReg(cancelled) = %v, want context.Canceled", err)
+	}
+	if _, err := ml.TrainGBDT(cctx, d, smallGBDT()); !errors.Is(err, context.Canceled) {
+		t.Errorf("TrainGBDT(cancelled) = %v, want context.Canceled", err)
+	}
+	if _, err := ml.TrainFM(cctx, d, ml.DefaultFMConfig()); !errors.Is(err, context.Canceled) {
+		t.Errorf("TrainFM(cancelled) = %v, want context.Canceled", err)
+	}
+}
