@@ -1,0 +1,109 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/registry"
+	"github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/registry/registrytest"
+)
+
+func openFS(t *testing.T) (*registry.Registry, *fs.Store) {
+	t.Helper()
+	cfg := fs.DefaultConfig()
+	cfg.Dir, cfg.PollInterval = t.TempDir(), 10*time.Millisecond
+	s, err := fs.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.New(s, registry.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, s
+}
+
+// A follower swaps models when the alias moves, and keeps the one it has when the new
+// version's artifact is corrupt.
+func TestFollower(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, s := openFS(t)
+	promote := func(v int) {
+		t.Helper()
+		if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v, Actor: "t", Gates: registry.DefaultGates(), Force: true, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Follow(ctx, "m", registry.Champion); !errors.Is(err, registry.ErrModelNotFound) {
+		t.Errorf("Follow(nothing registered) = %v, want ErrModelNotFound", err)
+	}
+	var vs []registry.Version
+	for i, fp := range []string{"a", "b", "c"} {
+		v, _, err := r.Register(ctx, registrytest.Request(t, "m", fp, 0.8+float64(i)/100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	promote(1)
+	f, err := r.Follow(ctx, "m", registry.Champion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("follower did not react to the alias move")
+		}
+	}
+	ch := f.Changed()
+	promote(2)
+	wait(ch)
+	if _, v := f.Current(); v.Number != 2 || f.Err() != nil {
+		t.Errorf("after champion → v2: serving v%d, err %v; want v2, nil", v.Number, f.Err())
+	}
+	// Corrupt v3's artifact: all versions share one artifact here, so replace the file
+	// after v2 is loaded and before v3 is promoted.
+	if err := os.WriteFile(s.ArtifactPath(vs[2].Artifact), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch = f.Changed()
+	promote(3)
+	wait(ch)
+	m, v := f.Current()
+	var ae *registry.ArtifactError
+	if v.Number != 2 || m == nil || !errors.As(f.Err(), &ae) {
+		t.Errorf("after champion → corrupt v3: serving v%d (model %v), err %v; want v2 kept and an ArtifactError", v.Number, m != nil, f.Err())
+	}
+}
+
+// failingStore fails every version write, as a full disk or a lost connection would.
+type failingStore struct{ registry.Store }
+
+func (failingStore) CreateVersion(context.Context, registry.Version) error {
+	return errors.New("disk full")
+}
+
+func TestFailedRegistrationLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	_, s := openFS(t)
+	r, err := registry.New(failingStore{s}, registry.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Register(ctx, registrytest.Request(t, "m", "fp", 0.8)); err == nil {
+		t.Fatal("Register(store fails) = nil, want an error")
+	}
+	vs, _ := s.ListVersions(ctx, "m")
+	audit, _ := s.Audit(ctx)
+	if len(vs) != 0 || len(audit) != 0 {
+		t.Errorf("after a failed registration: %d versions, %d audit entries; want none", len(vs), len(audit))
+	}
+}
