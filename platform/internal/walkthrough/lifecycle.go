@@ -345,7 +345,7 @@ func gatesAndAudit(cfg Config) scenario.Scenario {
 func corruptArtifact(cfg Config) scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "registry/corrupt-artifact",
-		Summary: "An artifact whose bytes changed on disk is refused on load, and a server that already runs a model keeps it.",
+		Summary: "An artifact whose bytes changed on disk is refused on load, and a server following the champion keeps the model it had.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			reg, st, done, err := openRegistry(cfg, r)
 			if err != nil {
@@ -357,20 +357,29 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 				return err
 			}
 			defer os.RemoveAll(ckpt)
+			gates := registry.DefaultGates()
+			gates.MinImprovement = -0.05 // a retrain on new data may score a little lower
 			data := mltest.Fraudish(20_000, 15, 3)
-			res, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, registry.Champion, registry.DefaultGates()), ckpt, nil)
+			if _, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, registry.Champion, gates), ckpt, nil); err != nil {
+				return err
+			}
+			r.Step("A server follows fraud@champion (every load verifies the artifact's sha256)")
+			fctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			f, err := reg.Follow(fctx, "fraud", registry.Champion)
 			if err != nil {
 				return err
 			}
-			r.Step("A server loads the champion (sha256 verified)")
-			serving, v, err := reg.Load(ctx, "fraud", registry.Champion)
-			if err != nil {
-				return err
-			}
+			_, v := f.Current()
 			r.Say("serving v%d, artifact sha256:%s", v.Number, v.Artifact[:12])
 
-			r.Step("One byte of the artifact file flips on disk")
-			path := st.ArtifactPath(res.Artifact)
+			r.Step("Next week's retrain registers v2, and one byte of its artifact file flips on disk")
+			next := mltest.Fraudish(20_000, 15, 33)
+			v2, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", next.Dataset, trainGBDT, "", gates), ckpt, nil)
+			if err != nil {
+				return err
+			}
+			path := st.ArtifactPath(v2.Artifact)
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return err
@@ -379,23 +388,33 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				return err
 			}
-			_, _, err = reg.Load(ctx, "fraud", registry.Champion)
-			var ae *registry.ArtifactError
-			if err != nil {
-				r.Say("reload: %v", err)
-			}
-			r.Check("the reload is refused as corrupt", errors.As(err, &ae) && errors.Is(err, registry.ErrArtifactCorrupt))
-			out := make([]float64, 10)
-			err = serving.Predict(ml.Batch{Schema: data.Schema, X: data.X[:10*15]}, out)
-			r.Check("the server keeps predicting with the model it had", err == nil && out[0] > 0 && out[0] < 1)
 
-			r.Step("The artifact disappears")
+			r.Step("v2 is promoted to champion; the server tries to switch")
+			changed := f.Changed()
+			if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: v2.Version, Actor: "alice", Reason: "weekly retrain", Gates: gates}); err != nil {
+				return err
+			}
+			select {
+			case <-changed:
+			case <-time.After(10 * time.Second):
+				return errors.New("the follower did not see the alias move")
+			}
+			m, cur := f.Current()
+			r.Say("follower: %v", f.Err())
+			var ae *registry.ArtifactError
+			r.Check("the switch is refused as a corrupt artifact", errors.As(f.Err(), &ae) && errors.Is(f.Err(), registry.ErrArtifactCorrupt))
+			out := make([]float64, 10)
+			err = m.Predict(ml.Batch{Schema: data.Schema, X: data.X[:10*15]}, out)
+			r.Check(fmt.Sprintf("the server keeps serving v%d and its predictions still work", cur.Number), cur.Number == 1 && err == nil && out[0] > 0 && out[0] < 1)
+
+			r.Step("The artifact disappears altogether")
 			if err := os.Remove(path); err != nil {
 				return err
 			}
 			_, _, err = reg.Load(ctx, "fraud", registry.Champion)
 			r.Say("reload: %v", err)
 			r.Check("a missing artifact is a clear error, not a crash", errors.Is(err, registry.ErrArtifactNotFound))
+			r.Say("The fix is operational: roll the alias back (mlp registry rollback fraud champion) or re-register the artifact.")
 			return nil
 		},
 	}
