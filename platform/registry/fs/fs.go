@@ -163,6 +163,9 @@ func (s *Store) GetArtifact(_ context.Context, sum string) ([]byte, error) {
 
 // CreateVersion implements registry.Store.
 func (s *Store) CreateVersion(_ context.Context, v registry.Version) error {
+	if !registry.ValidName(v.Model) || v.Number <= 0 {
+		return fmt.Errorf("fs registry: %w: model %q version %d", registry.ErrInvalid, v.Model, v.Number)
+	}
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("fs registry: encode version: %w", err)
@@ -248,6 +251,9 @@ type aliasRecord struct {
 
 // SetAlias implements registry.Store.
 func (s *Store) SetAlias(_ context.Context, model, alias string, version int) error {
+	if !registry.ValidName(model) || !registry.ValidName(alias) {
+		return fmt.Errorf("fs registry: %w: alias %q of model %q", registry.ErrInvalid, alias, model)
+	}
 	path := filepath.Join(s.aliasDir(model), alias+".json")
 	if version == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

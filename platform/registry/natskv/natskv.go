@@ -127,6 +127,9 @@ func (s *Store) DeleteArtifact(ctx context.Context, sum string) error { return s
 
 // CreateVersion implements registry.Store.
 func (s *Store) CreateVersion(ctx context.Context, v registry.Version) error {
+	if !registry.ValidName(v.Model) || v.Number <= 0 {
+		return fmt.Errorf("natskv registry: %w: model %q version %d", registry.ErrInvalid, v.Model, v.Number)
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("natskv registry: encode version: %w", err)
@@ -222,6 +225,9 @@ type aliasRecord struct {
 
 // SetAlias implements registry.Store.
 func (s *Store) SetAlias(ctx context.Context, model, alias string, version int) error {
+	if !registry.ValidName(model) || !registry.ValidName(alias) {
+		return fmt.Errorf("natskv registry: %w: alias %q of model %q", registry.ErrInvalid, alias, model)
+	}
 	if version == 0 {
 		if err := s.kv.Delete(ctx, aliasKey(model, alias)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("natskv registry: remove alias: %w", err)

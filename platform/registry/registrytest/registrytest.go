@@ -252,6 +252,12 @@ func testBadInput(t *testing.T, h Harness) {
 			t.Errorf("Register(%s) = %v, want ErrInvalid", name, err)
 		}
 	}
+	if err := s.SetAlias(ctx, "m", "../escape", 1); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("Store.SetAlias(m, ../escape) = %v, want ErrInvalid", err)
+	}
+	if err := s.CreateVersion(ctx, registry.Version{Model: "../escape", Number: 1}); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("Store.CreateVersion(../escape) = %v, want ErrInvalid", err)
+	}
 	if vs, err := s.ListVersions(ctx, "fresh"); err != nil || len(vs) != 0 {
 		t.Errorf("after failed registrations ListVersions(fresh) = %d versions, %v; want none", len(vs), err)
 	}
