@@ -12,20 +12,98 @@ import (
 	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/registry/natskv"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
 // lifecycleScenarios are the scenarios of walkthrough 1.6 (model lifecycle) and the
-// registry part of 1.1. They run on the local default: a filesystem registry in a
-// temporary directory.
+// registry part of 1.1. They run on the local default, a filesystem registry in a
+// temporary directory, or on NATS KV + Object Store when Config.NATSURL is set.
 func lifecycleScenarios(cfg Config) scenario.Set {
 	return scenario.Set{lifecycle(cfg), gatesAndAudit(cfg), corruptArtifact(cfg), pipelineResume(cfg)}
 }
 
 var weeks0 = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
-// openRegistry makes a filesystem registry in a fresh temporary directory.
-func openRegistry(cfg Config, r *scenario.Report) (*registry.Registry, *regfs.Store, func(), error) {
+// damager reaches around the registry to break it the way disks and people do.
+type damager interface {
+	overwriteAudit(ctx context.Context, e registry.AuditEntry) error
+	corruptArtifact(ctx context.Context, sum string) error
+	removeArtifact(ctx context.Context, sum string) error
+}
+
+type fsDamager struct{ st *regfs.Store }
+
+func (d fsDamager) overwriteAudit(_ context.Context, e registry.AuditEntry) error {
+	return d.st.OverwriteAudit(e)
+}
+
+func (d fsDamager) corruptArtifact(_ context.Context, sum string) error {
+	b, err := os.ReadFile(d.st.ArtifactPath(sum))
+	if err != nil {
+		return err
+	}
+	b[len(b)/2] ^= 0x01
+	return os.WriteFile(d.st.ArtifactPath(sum), b, 0o644)
+}
+
+func (d fsDamager) removeArtifact(_ context.Context, sum string) error {
+	return os.Remove(d.st.ArtifactPath(sum))
+}
+
+type natsDamager struct{ st *natskv.Store }
+
+func (d natsDamager) overwriteAudit(ctx context.Context, e registry.AuditEntry) error {
+	return d.st.OverwriteAudit(ctx, e)
+}
+
+func (d natsDamager) corruptArtifact(ctx context.Context, sum string) error {
+	b, err := d.st.GetArtifact(ctx, sum)
+	if err != nil {
+		return err
+	}
+	b[len(b)/2] ^= 0x01
+	return d.st.ReplaceArtifact(ctx, sum, b)
+}
+
+func (d natsDamager) removeArtifact(ctx context.Context, sum string) error {
+	return d.st.DeleteArtifact(ctx, sum)
+}
+
+// openRegistry makes an empty registry for one run: a filesystem store in a fresh
+// temporary directory (the local default), or, when the scenarios run on a NATS server,
+// fresh KV and Object Store buckets there, removed afterwards.
+func openRegistry(ctx context.Context, cfg Config, r *scenario.Report) (*registry.Registry, damager, func(), error) {
+	rc := registry.DefaultConfig()
+	rc.Logger = cfg.Logger
+	if cfg.NATSURL != "" {
+		l, err := openLog(ctx, cfg, r)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		nc := natskv.DefaultConfig()
+		suffix := fmt.Sprint(time.Now().UnixNano())
+		nc.KVBucket, nc.ObjectBucket, nc.Logger = "casebook_demo_registry_"+suffix, "casebook_demo_artifacts_"+suffix, cfg.Logger
+		st, err := natskv.Open(ctx, l.JetStream(), nc)
+		if err != nil {
+			l.Close()
+			return nil, nil, nil, err
+		}
+		reg, err := registry.New(st, rc)
+		if err != nil {
+			l.Close()
+			return nil, nil, nil, err
+		}
+		r.Say("registry: NATS KV bucket %s and Object Store bucket %s", nc.KVBucket, nc.ObjectBucket)
+		cleanup := func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = l.JetStream().DeleteKeyValue(dctx, nc.KVBucket)
+			_ = l.JetStream().DeleteObjectStore(dctx, nc.ObjectBucket)
+			l.Close()
+		}
+		return reg, natsDamager{st}, cleanup, nil
+	}
 	dir, err := os.MkdirTemp("", "casebook-registry-*")
 	if err != nil {
 		return nil, nil, nil, err
@@ -37,15 +115,13 @@ func openRegistry(cfg Config, r *scenario.Report) (*registry.Registry, *regfs.St
 		os.RemoveAll(dir)
 		return nil, nil, nil, err
 	}
-	rc := registry.DefaultConfig()
-	rc.Logger = cfg.Logger
 	reg, err := registry.New(st, rc)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, nil, err
 	}
 	r.Say("registry: the filesystem store (the local default) in %s", dir)
-	return reg, st, func() { os.RemoveAll(dir) }, nil
+	return reg, fsDamager{st}, func() { os.RemoveAll(dir) }, nil
 }
 
 // fraudDefinition is a pipeline over weeks of synthetic transactions with a known
@@ -95,7 +171,7 @@ func lifecycle(cfg Config) scenario.Scenario {
 		Name:    "registry/lifecycle",
 		Summary: "Train → evaluate → register → gate → shadow → rollout: a boosted-tree challenger replaces a logistic-regression champion, and serving hears of it through a watch.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
-			reg, _, done, err := openRegistry(cfg, r)
+			reg, _, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
 				return err
 			}
@@ -249,7 +325,7 @@ func gatesAndAudit(cfg Config) scenario.Scenario {
 		Name:    "registry/gates-and-audit",
 		Summary: "Gates refuse a promotion and say by how much; a forced one needs a reason; rollback is one command; editing the audit log is detected.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
-			reg, st, done, err := openRegistry(cfg, r)
+			reg, dmg, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
 				return err
 			}
@@ -326,7 +402,7 @@ func gatesAndAudit(cfg Config) scenario.Scenario {
 			r.Check(fmt.Sprintf("before: the chain of %d entries verifies", n), err == nil)
 			e := entries[mv.Audit.Seq-1]
 			e.Actor = "alice"
-			if err := st.OverwriteAudit(e); err != nil {
+			if err := dmg.overwriteAudit(ctx, e); err != nil {
 				return err
 			}
 			_, err = reg.VerifyAudit(ctx)
@@ -347,7 +423,7 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 		Name:    "registry/corrupt-artifact",
 		Summary: "An artifact whose bytes changed on disk is refused on load, and a server following the champion keeps the model it had.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
-			reg, st, done, err := openRegistry(cfg, r)
+			reg, dmg, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
 				return err
 			}
@@ -379,13 +455,7 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			if err != nil {
 				return err
 			}
-			path := st.ArtifactPath(v2.Artifact)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			b[len(b)/2] ^= 0x01
-			if err := os.WriteFile(path, b, 0o644); err != nil {
+			if err := dmg.corruptArtifact(ctx, v2.Artifact); err != nil {
 				return err
 			}
 
@@ -408,7 +478,7 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			r.Check(fmt.Sprintf("the server keeps serving v%d and its predictions still work", cur.Number), cur.Number == 1 && err == nil && out[0] > 0 && out[0] < 1)
 
 			r.Step("The artifact disappears altogether")
-			if err := os.Remove(path); err != nil {
+			if err := dmg.removeArtifact(ctx, v2.Artifact); err != nil {
 				return err
 			}
 			_, _, err = reg.Load(ctx, "fraud", registry.Champion)
@@ -425,7 +495,7 @@ func pipelineResume(cfg Config) scenario.Scenario {
 		Name:    "pipeline/resume",
 		Summary: "A training run killed after training resumes from its checkpoints, and registers exactly one version.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
-			reg, _, done, err := openRegistry(cfg, r)
+			reg, _, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
 				return err
 			}
