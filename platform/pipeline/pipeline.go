@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -137,6 +138,26 @@ func New(def Definition, reg *registry.Registry, cfg Config) (*Pipeline, error) 
 	return p, nil
 }
 
+// fingerprint identifies the definition's recordable parts; checkpoints written under
+// another fingerprint belong to a different pipeline and are discarded, not resumed. (The
+// Train function cannot be hashed: describe it in Params, as the CLI does.)
+func (d Definition) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		Name, Model, Alias, Actor, CodeVersion string
+		Params                                 map[string]string
+		HoldoutFraction                        float64
+		SplitSeed                              uint64
+		LatencySamples                         int
+		Gates                                  registry.Gates
+	}{d.Name, d.Model, d.Alias, d.Actor, d.CodeVersion, d.Params, d.HoldoutFraction, d.SplitSeed, d.LatencySamples, d.Gates})
+	return registry.Sum(b)
+}
+
+type runCkpt struct {
+	Definition string  `json:"definition_sha256"`
+	Trigger    Trigger `json:"trigger"`
+}
+
 // Result is what a run did. Resumed lists steps restored from checkpoints, Executed the
 // ones that ran.
 type Result struct {
@@ -154,8 +175,10 @@ type Result struct {
 	Gates       []registry.GateResult `json:"gates"`
 	GatesPassed bool                  `json:"gates_passed"`
 	Alias       string                `json:"alias,omitempty"`
-	Moved       bool                  `json:"moved"`
-	AliasBefore int                   `json:"alias_before"`
+	// Discarded is set when checkpoints of a different definition were found and dropped.
+	Discarded   bool `json:"discarded_checkpoints,omitempty"`
+	Moved       bool `json:"moved"`
+	AliasBefore int  `json:"alias_before"`
 }
 
 type buildCkpt struct {
@@ -204,6 +227,20 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		}
 		p.runs.WithLabelValues(p.def.Name, outcome).Inc()
 	}()
+	var rk runCkpt
+	ok, err := p.ckpt.loadJSON("run", &rk)
+	if err != nil || (ok && rk.Definition != p.def.fingerprint()) {
+		p.log.Warn("discarding checkpoints of another definition or an unreadable run record", "err", err)
+		if err := p.ckpt.clear(); err != nil {
+			return res, fmt.Errorf("pipeline %s: discard checkpoints: %w", p.def.Name, err)
+		}
+		res.Discarded, ok = true, false
+	}
+	if !ok {
+		if err := p.ckpt.saveJSON("run", runCkpt{Definition: p.def.fingerprint(), Trigger: trig}); err != nil {
+			return res, fmt.Errorf("pipeline %s: checkpoint: %w", p.def.Name, err)
+		}
+	}
 	var (
 		ts    TrainingSet
 		model ml.Model

@@ -244,3 +244,27 @@ func TestTriggers(t *testing.T) {
 		t.Errorf("version params = %v, want the trigger recorded", v.Params)
 	}
 }
+
+// Checkpoints of a run killed under one definition are not resumed by another.
+func TestChangedDefinitionDiscardsCheckpoints(t *testing.T) {
+	f := newFixture(t)
+	def := f.definition(mltest.Fraudish(8_000, 6, 6).Dataset)
+	_, err := f.pipeline(t, def, func(s string) error {
+		if s == pipeline.StepTrain {
+			return errKilled
+		}
+		return nil
+	}).Run(ctx, demand())
+	if !errors.Is(err, errKilled) {
+		t.Fatal(err)
+	}
+	def.Params = map[string]string{"trees": "60"} // the operator changed the trainer
+	res, err := f.pipeline(t, def, nil).Run(ctx, demand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Discarded || len(res.Resumed) != 0 || len(res.Executed) != len(pipeline.Steps) {
+		t.Errorf("rerun under a changed definition: discarded %v, resumed %v, executed %v; want the old checkpoints discarded and every step run",
+			res.Discarded, res.Resumed, res.Executed)
+	}
+}
