@@ -231,7 +231,7 @@ func (o *OfflineStore) write(ctx context.Context, view string, rows []Row, repla
 		if err != nil {
 			return err
 		}
-		next.Files = append(next.Files, PartitionFile{Path: rel, Rows: len(dr), MinTime: dr[0].Time, MaxTime: maxTime(dr), SHA256: sum})
+		next.Files = append(next.Files, PartitionFile{Path: rel, Rows: len(dr), MinTime: minTime(dr), MaxTime: maxTime(dr), SHA256: sum})
 		updated[d] = next
 	}
 	// Publish all days at once: readers see the old manifest or the new, never a mix.
@@ -250,6 +250,16 @@ func (o *OfflineStore) write(ctx context.Context, view string, rows []Row, repla
 	}
 	o.logger.Debug("wrote partitions", "view", view, "days", len(days), "rows", len(rows), "reason", reason)
 	return nil
+}
+
+func minTime(rows []Row) time.Time {
+	m := rows[0].Time
+	for _, r := range rows {
+		if r.Time.Before(m) {
+			m = r.Time
+		}
+	}
+	return m
 }
 
 func maxTime(rows []Row) time.Time {

@@ -53,7 +53,7 @@ func main() {
 	}
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train"
+const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness"
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -69,6 +69,8 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return registryCmd(ctx, args[1:], cfg, stdout)
 	case "train":
 		return trainCmd(ctx, args[1:], cfg, stdout)
+	case "features":
+		return featuresCommand(ctx, args[1:], cfg, stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
 	}

@@ -451,3 +451,31 @@ func (rig *featureRig) trainingSkew(ctx context.Context, labels features.Labels,
 	}
 	return wrong, nil
 }
+
+// SeedFeatureStore computes the customer_activity view with the batch execution over
+// hours of synthetic transactions starting at day0, and appends the rows to the offline
+// store in dir, so `mlp features` has something to show without a running pipeline.
+func SeedFeatureStore(ctx context.Context, dir string, hours int) (features.BatchResult, error) {
+	reg := features.NewRegistry()
+	if err := reg.RegisterView(FeatureDemoView()); err != nil {
+		return features.BatchResult{}, err
+	}
+	v, _ := reg.View("customer_activity")
+	oc := features.DefaultOfflineConfig()
+	oc.Dir = dir
+	off, err := features.OpenOffline(oc, reg)
+	if err != nil {
+		return features.BatchResult{}, err
+	}
+	txs := activity(42, 300, day0, time.Duration(hours)*time.Hour, 3*time.Minute)
+	evs := make([]features.Event, len(txs))
+	for i, t := range txs {
+		ev := t.event("demo.feat.tx")
+		evs[i] = features.Event{ID: ev.ID, Time: ev.Time, Seq: uint64(i + 1), Data: ev.Data}
+	}
+	res, err := features.ComputeBatch(v, evs, features.BatchOptions{})
+	if err != nil {
+		return res, err
+	}
+	return res, off.Append(ctx, v.Name, res.Rows)
+}
