@@ -96,6 +96,9 @@ func (m *Materializer) run(ctx context.Context, view string, from, to time.Time,
 	if newest := m.off.Newest(view); !newest.IsZero() && to.After(newest) {
 		to = newest.Add(time.Nanosecond) // nothing beyond; do not walk empty days
 	}
+	if !start.Before(to) {
+		return st, nil
+	}
 	for day := start.UTC().Truncate(24 * time.Hour); day.Before(to); day = day.Add(24 * time.Hour) {
 		lo, hi := maxT(day, start), minT(day.Add(24*time.Hour), to)
 		rows, err := m.off.Scan(ctx, view, lo, hi)
