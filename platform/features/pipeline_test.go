@@ -3,6 +3,7 @@ package features_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -13,7 +14,15 @@ import (
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/featurestest"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/testenv"
 )
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Run(m, testenv.Services{NATS: true, Redis: true}, &env))
+}
 
 // failingStore passes writes through until it has taken budget of them.
 type failingStore struct {
@@ -173,10 +182,38 @@ func runUntilCaught(t *testing.T, l *eventlog.Log, in *features.Ingestor) {
 // it, streams more, and requires the online store and the offline appends to equal the
 // batch execution over the same log; it also checks the freshness metric and idempotence.
 func TestIngestMatchesBatchAcrossRestart(t *testing.T) {
-	ctx := context.Background()
 	l := openEmbeddedLog(t)
 	o, reg := openOffline(t, t.TempDir())
-	online := memory.New(reg)
+	testIngest(t, l, o, reg, memory.New(reg))
+}
+
+// TestIngestOnRealEngines is the same on a NATS server and Redis in containers.
+func TestIngestOnRealEngines(t *testing.T) {
+	natsURL, redisAddr := env.NATSURL(t), env.RedisAddr(t)
+	cfg := eventlog.DefaultConfig()
+	cfg.URL = natsURL
+	l, err := eventlog.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	_ = l.DeleteStream(context.Background(), "TX")
+	if _, err := l.EnsureStream(context.Background(), eventlog.StreamConfig{Name: "TX", Subjects: []string{"tx.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	o, reg := openOffline(t, t.TempDir())
+	rc := fredis.DefaultConfig()
+	rc.Addr, rc.Timeout, rc.Prefix = redisAddr, 2*time.Second, "ingest:"
+	online, err := fredis.New(rc, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = online.Close() })
+	testIngest(t, l, o, reg, online)
+}
+
+func testIngest(t *testing.T, l *eventlog.Log, o *features.OfflineStore, reg *features.Registry, online features.OnlineStore) {
+	ctx := context.Background()
 	txs := featurestest.Transactions(9, 3000, 200, 40, t0, 2*24*time.Hour)
 	clock := t0.Add(2*24*time.Hour + 10*time.Minute)
 	promReg := prometheus.NewRegistry()
