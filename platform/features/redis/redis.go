@@ -47,10 +47,10 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Addr == "" {
-		errs = append(errs, errors.New("Addr is empty"))
+		errs = append(errs, errors.New("the address (Addr) is empty"))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("Timeout must be positive, got %v", c.Timeout))
+		errs = append(errs, fmt.Errorf("the timeout must be positive, got %v", c.Timeout))
 	}
 	if c.PoolSize < 1 {
 		errs = append(errs, fmt.Errorf("PoolSize must be at least 1, got %d", c.PoolSize))
