@@ -236,15 +236,26 @@ func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.R
 			if err != nil {
 				return nil, fmt.Errorf("redis read %s: %w", s.Key(rr.View.Name, rr.Req.Entities[e]), err)
 			}
+			// The TTL rule of features.Resolve, applied once per row.
+			stale := rr.View.TTL > 0 && at.Sub(t) > rr.View.TTL
 			for j := range nf {
-				raw, _ := vals[1+j].(string)
-				var val features.Value
-				if raw != "" {
-					if val, err = features.DecodeValue(raw); err != nil {
-						return nil, fmt.Errorf("redis read %s field %s: %w", s.Key(rr.View.Name, rr.Req.Entities[e]), rr.Names[j], err)
-					}
+				fv := &vr.Values[e*nf+j]
+				fv.Time = t
+				if stale {
+					fv.Status = features.Stale
+					continue
 				}
-				vr.Values[e*nf+j] = features.Resolve(val, t, at, rr.View.TTL)
+				raw, _ := vals[1+j].(string)
+				if raw == "" {
+					continue // MISSING: the row has no such field
+				}
+				val, err := features.DecodeValue(raw)
+				if err != nil {
+					return nil, fmt.Errorf("redis read %s field %s: %w", s.Key(rr.View.Name, rr.Req.Entities[e]), rr.Names[j], err)
+				}
+				if !val.IsNull() {
+					fv.Value, fv.Status = val, features.Present
+				}
 			}
 		}
 		res.Views[i] = vr
