@@ -28,6 +28,7 @@ func Scenarios(cfg Config) scenario.Set {
 		poisonMessage(cfg),
 		replay(cfg),
 		delayedPipeline(cfg),
+		pointInTime(cfg),
 	}
 	return append(set, lifecycleScenarios(cfg)...)
 }
