@@ -397,3 +397,38 @@ func eventsOf(txs []featurestest.Tx) []features.Event {
 	}
 	return evs
 }
+
+// TestIngestKeepsRowsWhileOnlineStoreIsDown: when the online store fails, the handler
+// returns an error (the log redelivers) and keeps the rows; the redelivered event is a
+// duplicate for the aggregator, yet the kept rows are written then.
+func TestIngestKeepsRowsWhileOnlineStoreIsDown(t *testing.T) {
+	ctx := context.Background()
+	_, reg := openOffline(t, t.TempDir())
+	online := memory.New(reg)
+	flaky := &failingStore{OnlineStore: online, budget: 0}
+	cfg := features.DefaultIngestConfig()
+	cfg.Consumer.Stream, cfg.Consumer.Durable, cfg.Views = "TX", "features", []string{"customer_spending"}
+	in, err := features.NewIngestor(nil, reg, flaky, nil, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := featurestest.Tx{ID: "a", Customer: "c1", Terminal: "t1", Amount: 12.5, Time: t0}
+	m := &eventlog.Message{Event: eventlog.Event{ID: tx.ID, Time: tx.Time, Data: tx.Encode()}, Sequence: 1}
+	if err := in.Handle(ctx, m); !errors.Is(err, features.ErrUnavailable) {
+		t.Fatalf("Handle with the store down = %v, want ErrUnavailable (so the log redelivers)", err)
+	}
+	flaky.budget = 10
+	if err := in.Handle(ctx, m); err != nil { // the redelivery
+		t.Fatalf("Handle of the redelivery = %v", err)
+	}
+	res, err := online.Read(ctx, features.ReadRequest{At: t0, Views: []features.ViewRequest{{View: "customer_spending", Features: []string{"tx_count_1d"}, Entities: []string{"c1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Views[0].Get(0, 0); got.Status != features.Present || got.Value.Int() != 1 {
+		t.Errorf("after the redelivery tx_count_1d = %v %v, want PRESENT 1 (applied once, written once the store is back)", got.Status, got.Value)
+	}
+	if st := in.Stats()["customer_spending"]; st.Applied != 1 || st.Duplicate != 1 {
+		t.Errorf("stats = %+v, want the event applied once and its redelivery a duplicate", st)
+	}
+}
