@@ -241,4 +241,3 @@ func (in *Ingestor) Newest() map[string]time.Time {
 	}
 	return out
 }
-
