@@ -4,41 +4,86 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-const intro = `Casebook demo: the event log
-============================
+const intro = `Casebook demo: a tour of the ML platform
+========================================
 
-Every ML system in Casebook starts from an append-only event log: transactions, clicks and
-ad requests are appended once and never edited, and everything else (features, training
-sets, the prediction log) is derived from it and can be rebuilt from it.
-
-The log here is NATS JetStream, running inside this process, so nothing needs installing.
-Four short scenarios show what makes such a log trustworthy:
-
-  1. duplicate-publish  a producer retries, the log stores each event once
-  2. consumer-crash     a consumer dies mid-batch, nothing is lost or applied twice
-  3. poison-message     a bad event is retried, then parked with its reason
-  4. replay             state is rebuilt from history, and backfills start from a time
-
-Each prints what it does, the numbers it measured, and checks (✔/✘) of what it claims.
+Casebook is a working ML platform you can read and run. This demo walks through its parts
+in the order data flows through them, with every claim checked as it runs (✔ holds,
+✘ does not). Everything runs inside this process: an embedded NATS server stands in for
+the event log's cluster, an in-memory store for Redis, a temp folder for the registry.
 `
+
+// acts introduce each group of scenarios, keyed by the prefix of their names.
+var acts = []struct{ prefix, title, text string }{
+	{"eventlog/", "The event log", `Every fact (a card transaction, a click) is appended once to a log and never edited;
+features, training sets and predictions are all derived from it and can be rebuilt from it.
+These scenarios show what makes such a log trustworthy: retries stored once, crashes that
+lose nothing, bad events parked with a reason, and history replayed into the same state.`},
+	{"features/", "The feature store", `Features are computed by one definition, run two ways: over history for training, and
+one event at a time for serving. These scenarios show what goes wrong when the pipeline
+lags or a training set peeks into the future, and how the store detects and repairs it.`},
+	{"registry/", "The model registry", `Models are trained, evaluated, registered and promoted through gates; every move is
+audited in a hash chain, and a corrupt artifact can never replace a working model.`},
+	{"pipeline/", "The training pipeline", `Training runs are made of checkpointed steps, so a run killed midway resumes and a rerun
+registers nothing new.`},
+	{"serving/", "Serving", `Models answer requests over the Open Inference Protocol, in batches, within deadlines,
+and fall back to a last known good model or a heuristic when the current one fails.`},
+}
 
 const outro = `
-What to read next: docs/walkthroughs/1.2-event-logs.md explains each scenario and why it
-matters; run one alone with  make scenario NAME=eventlog/replay
+The demo ran every platform scenario. Each has a walkthrough that says what to look at and
+why it matters: see docs/walkthroughs/. Run one alone with
+  make scenario NAME=eventlog/replay
+and list them all with  make scenarios
 `
 
-// demo runs every platform scenario in order: the main job of `make demo`.
+// demo runs every platform scenario, grouped into acts: the main job of `make demo`.
 func demo(ctx context.Context, set scenario.Set, args []string, stdout io.Writer) error {
 	fmt.Fprint(stdout, intro)
-	runArgs := append([]string{"run"}, set.Names()...)
+	var names []string
+	for i, act := range acts {
+		var group []string
+		for _, n := range set.Names() {
+			if strings.HasPrefix(n, act.prefix) {
+				group = append(group, n)
+			}
+		}
+		if len(group) == 0 {
+			continue
+		}
+		noun := "scenarios"
+		if len(group) == 1 {
+			noun = "scenario"
+		}
+		fmt.Fprintf(stdout, "\n%d. %s (%d %s)\n   %s\n", i+1, act.title, len(group), noun, strings.ReplaceAll(act.text, "\n", "\n   "))
+		names = append(names, group...)
+	}
+	// Scenarios of areas without an act still run, last.
+	for _, n := range set.Names() {
+		if !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	fmt.Fprintln(stdout)
+	runArgs := append([]string{"run"}, names...)
 	runArgs = append(runArgs, args...) // e.g. --json out.json
 	if err := set.Command(ctx, runArgs, stdout); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, outro)
 	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
