@@ -1,0 +1,10 @@
+// Package monitoring watches models in production and closes the loop back to training:
+// drift between a reference window and a sliding live window (PSI, KL, Jensen-Shannon,
+// Kolmogorov-Smirnov, chi-squared), data-quality checks, a prediction log written to the
+// event log, outcomes joined to predictions by id in event time, online quality per model
+// version, alert rules with hysteresis, and the alert trigger that starts a retraining
+// whose result goes through the registry's gates to the canary alias.
+//
+// It depends only downward (eventlog, features, ml, registry, pipeline); serving calls
+// PredictionLog to log what it scored and never the other way round.
+package monitoring

@@ -1,0 +1,387 @@
+package monitoring
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+)
+
+// JoinConfig configures the join of outcomes to predictions.
+type JoinConfig struct {
+	// Model whose predictions and outcomes are joined.
+	Model string
+	// Horizon is how long, in event time, a prediction waits for its outcome. After it,
+	// the prediction is dropped as expired or, with ImplicitNegative, joined with label 0:
+	// a transaction with no chargeback after 60 days was not fraud, an impression with no
+	// click in 30 minutes was not clicked.
+	Horizon          time.Duration
+	ImplicitNegative bool
+	// Window is how many joined predictions per version online quality is computed over.
+	Window int
+	// K is the k of precision at k, over the window.
+	K int
+	// KeepRows keeps the features of the last KeepRows joined predictions (all versions)
+	// for retraining; zero keeps none.
+	KeepRows int
+}
+
+// DefaultJoinConfig waits 30 days, without implicit negatives, over 5,000 joined
+// predictions per version, precision at 100.
+func DefaultJoinConfig() JoinConfig {
+	return JoinConfig{Horizon: 30 * 24 * time.Hour, Window: 5000, K: 100}
+}
+
+// Validate reports a join that cannot compute quality.
+func (c JoinConfig) Validate() error {
+	if c.Model == "" || c.Horizon <= 0 || c.Window <= 0 || c.K <= 0 || c.KeepRows < 0 {
+		return fmt.Errorf("%w: join needs Model, Horizon > 0, Window > 0, K > 0, KeepRows ≥ 0 (got %+v)", ErrInvalidConfig, c)
+	}
+	return nil
+}
+
+type joined struct {
+	score, label float64
+	delay        time.Duration
+}
+
+type versionWindow struct {
+	ring []joined
+	at   int
+	n    int
+}
+
+func (w *versionWindow) add(j joined) {
+	w.ring[w.at] = j
+	w.at = (w.at + 1) % len(w.ring)
+	w.n = min(w.n+1, len(w.ring))
+}
+
+// Joiner joins outcomes to predictions by id in event time. Outcomes that arrive before
+// their prediction (the log is not ordered across subjects) wait for it. It is safe for
+// concurrent use.
+type Joiner struct {
+	cfg      JoinConfig
+	m        *Metrics
+	mu       sync.Mutex
+	pending  map[string]Prediction
+	order    []string // pending ids in arrival order, for expiry
+	early    map[string]Outcome
+	done     map[string]time.Time // joined prediction ids and their event time, to spot duplicates
+	versions map[int]*versionWindow
+	rows     []Prediction
+	rowsY    []float64
+	rowAt    int
+	counts   map[string]int64
+}
+
+// NewJoiner returns an empty joiner.
+func NewJoiner(cfg JoinConfig, m *Metrics) (*Joiner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(nil); err != nil {
+			return nil, err
+		}
+	}
+	return &Joiner{cfg: cfg, m: m, pending: map[string]Prediction{}, early: map[string]Outcome{}, done: map[string]time.Time{}, versions: map[int]*versionWindow{}, counts: map[string]int64{}}, nil
+}
+
+func (j *Joiner) count(result string) {
+	j.counts[result]++
+	j.m.outcomes.WithLabelValues(j.cfg.Model, result).Inc()
+}
+
+// AddPrediction records a prediction waiting for its outcome.
+func (j *Joiner) AddPrediction(p Prediction) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if o, ok := j.early[p.ID]; ok {
+		delete(j.early, p.ID)
+		j.join(p, o.Label, o.Time.Sub(p.Time))
+		return
+	}
+	if _, dup := j.pending[p.ID]; dup {
+		return
+	}
+	j.pending[p.ID] = p
+	j.order = append(j.order, p.ID)
+}
+
+// AddOutcome joins an outcome to its prediction, or keeps it until the prediction
+// arrives. A second outcome for the same prediction is counted as a duplicate and ignored.
+func (j *Joiner) AddOutcome(o Outcome) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	p, ok := j.pending[o.ID]
+	if !ok {
+		_, joinedAlready := j.done[o.ID]
+		if _, seen := j.early[o.ID]; seen || joinedAlready {
+			j.count("duplicate")
+			return
+		}
+		j.early[o.ID] = o
+		j.count("early")
+		return
+	}
+	delete(j.pending, o.ID)
+	j.join(p, o.Label, o.Time.Sub(p.Time))
+}
+
+func (j *Joiner) join(p Prediction, label float64, delay time.Duration) {
+	w, ok := j.versions[p.Version]
+	if !ok {
+		w = &versionWindow{ring: make([]joined, j.cfg.Window)}
+		j.versions[p.Version] = w
+	}
+	w.add(joined{score: p.Score, label: label, delay: delay})
+	j.done[p.ID] = p.Time
+	j.count("joined")
+	j.m.labelDelay.WithLabelValues(j.cfg.Model).Observe(max(delay, 0).Seconds())
+	if j.cfg.KeepRows > 0 {
+		if len(j.rows) < j.cfg.KeepRows {
+			j.rows, j.rowsY = append(j.rows, p), append(j.rowsY, label)
+		} else {
+			j.rows[j.rowAt], j.rowsY[j.rowAt] = p, label
+			j.rowAt = (j.rowAt + 1) % j.cfg.KeepRows
+		}
+	}
+}
+
+// Advance moves the event-time watermark to now: predictions older than now − Horizon
+// stop waiting, joined as negatives (ImplicitNegative) or dropped as expired, and outcomes
+// older than that whose prediction never arrived are dropped as orphans. It returns how
+// many predictions stopped waiting.
+func (j *Joiner) Advance(now time.Time) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	cut := now.Add(-j.cfg.Horizon)
+	n := 0
+	i := 0
+	for ; i < len(j.order); i++ {
+		p, ok := j.pending[j.order[i]]
+		if !ok {
+			continue // joined already
+		}
+		if !p.Time.Before(cut) {
+			break
+		}
+		delete(j.pending, p.ID)
+		n++
+		if j.cfg.ImplicitNegative {
+			j.join(p, 0, j.cfg.Horizon)
+			j.count("implicit_negative")
+		} else {
+			j.count("expired")
+		}
+	}
+	j.order = slices.Delete(j.order, 0, i)
+	for id, t := range j.done {
+		if t.Before(cut) {
+			delete(j.done, id)
+		}
+	}
+	for id, o := range j.early {
+		if o.Time.Before(cut) { // its prediction never came (or came before the log kept it)
+			delete(j.early, id)
+			j.count("orphan")
+		}
+	}
+	return n
+}
+
+// Handler applies prediction and outcome events from the log (a Consume or Replay handler
+// over predictions.<model> and outcomes.<model>). Records that do not decode are
+// permanent failures.
+func (j *Joiner) Handler() eventlog.Handler {
+	return func(_ context.Context, m *eventlog.Message) error {
+		switch {
+		case IsPrediction(m.Subject):
+			p, err := DecodePrediction(m)
+			if err != nil {
+				return eventlog.Permanent(err)
+			}
+			j.AddPrediction(p)
+		case IsOutcome(m.Subject):
+			o, err := DecodeOutcome(m)
+			if err != nil {
+				return eventlog.Permanent(err)
+			}
+			j.AddOutcome(o)
+		}
+		return nil
+	}
+}
+
+// OnlineQuality is a version's quality on its joined predictions.
+type OnlineQuality struct {
+	Model     string `json:"model"`
+	Version   int    `json:"version"`
+	Labelled  int    `json:"labelled"`
+	Positives int    `json:"positives"`
+	// AUC and PrecisionAtK are for classifiers; PositiveRate is the click-through rate for
+	// a ranker (the share of joined predictions with a positive outcome).
+	AUC          float64 `json:"auc"`
+	PrecisionAtK float64 `json:"precision_at_k"`
+	K            int     `json:"k"`
+	PositiveRate float64 `json:"positive_rate"`
+	// MeanScore beside PositiveRate shows calibration: a calibrated model's mean score is
+	// its positive rate.
+	MeanScore float64 `json:"mean_score"`
+	// LabelDelayP50 and LabelDelayP90 are event-time delays from prediction to outcome.
+	LabelDelayP50 time.Duration `json:"label_delay_p50"`
+	LabelDelayP90 time.Duration `json:"label_delay_p90"`
+}
+
+// Quality computes a version's online quality over its window and exports it.
+func (j *Joiner) Quality(version int) OnlineQuality {
+	j.mu.Lock()
+	w := j.versions[version]
+	var y, p []float64
+	var delays []time.Duration
+	if w != nil {
+		for _, x := range w.ring[:w.n] {
+			y, p, delays = append(y, x.label), append(p, x.score), append(delays, x.delay)
+		}
+	}
+	j.mu.Unlock()
+	q := OnlineQuality{Model: j.cfg.Model, Version: version, Labelled: len(y), K: min(j.cfg.K, len(y)), AUC: math.NaN(), PrecisionAtK: math.NaN(), PositiveRate: math.NaN(), MeanScore: math.NaN()}
+	if len(y) == 0 {
+		return q
+	}
+	var pos, sum float64
+	for i := range y {
+		if y[i] >= 0.5 {
+			pos++
+		}
+		sum += p[i]
+	}
+	q.Positives = int(pos)
+	q.PositiveRate, q.MeanScore = pos/float64(len(y)), sum/float64(len(y))
+	q.AUC = ml.AUC(y, p)
+	q.PrecisionAtK, _ = ml.PrecisionRecallAtK(y, p, q.K)
+	slices.Sort(delays)
+	q.LabelDelayP50, q.LabelDelayP90 = delays[len(delays)/2], delays[len(delays)*9/10]
+	v := strconv.Itoa(version)
+	for name, val := range map[string]float64{"auc": q.AUC, "precision_at_k": q.PrecisionAtK, "positive_rate": q.PositiveRate, "mean_score": q.MeanScore, "labelled": float64(q.Labelled)} {
+		if !math.IsNaN(val) {
+			j.m.online.WithLabelValues(j.cfg.Model, v, name).Set(val)
+		}
+	}
+	return q
+}
+
+// Versions lists the versions with joined predictions, ascending.
+func (j *Joiner) Versions() []int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]int, 0, len(j.versions))
+	for v := range j.versions {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Counts returns how many outcomes had each join result, and how many predictions wait.
+func (j *Joiner) Counts() (results map[string]int64, pending int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return maps(j.counts), len(j.pending)
+}
+
+func maps(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Labelled returns the kept joined predictions as a labelled dataset over schema, the
+// training set a retraining builds from what production saw and what happened next, with
+// the event-time range of its predictions.
+func (j *Joiner) Labelled(schema ml.Schema) (ml.Dataset, time.Time, time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	d := ml.Dataset{Schema: schema, X: make([]float64, 0, len(j.rows)*schema.Len()), Y: make([]float64, 0, len(j.rows))}
+	var from, to time.Time
+	for i, p := range j.rows {
+		d.X = append(d.X, p.Row(schema)...)
+		d.Y = append(d.Y, j.rowsY[i])
+		if from.IsZero() || p.Time.Before(from) {
+			from = p.Time
+		}
+		if p.Time.After(to) {
+			to = p.Time
+		}
+	}
+	return d, from, to
+}
+
+// DecayConfig says when online quality has fallen too far below offline.
+type DecayConfig struct {
+	// EvalSet and Metric name the registry's offline metric: "holdout" / "auc".
+	EvalSet string
+	Metric  string
+	// Tolerance is the drop (in the metric's better direction) that counts as decay.
+	Tolerance float64
+	// MinLabelled and MinPositives are the least evidence to judge on.
+	MinLabelled  int
+	MinPositives int
+}
+
+// DefaultDecayConfig flags a holdout AUC drop of 0.05 or more, on at least 500 labelled
+// predictions with 20 positives.
+func DefaultDecayConfig() DecayConfig {
+	return DecayConfig{EvalSet: "holdout", Metric: ml.MetricAUC, Tolerance: 0.05, MinLabelled: 500, MinPositives: 20}
+}
+
+// Decay compares a version's online quality with its registered offline metric.
+type Decay struct {
+	Model   string  `json:"model"`
+	Version int     `json:"version"`
+	Metric  string  `json:"metric"`
+	Offline float64 `json:"offline"`
+	Online  float64 `json:"online"`
+	// Drop is offline − online in the metric's better direction: positive means online
+	// is worse.
+	Drop    float64 `json:"drop"`
+	Enough  bool    `json:"enough_evidence"`
+	Decayed bool    `json:"decayed"`
+}
+
+// CheckDecay is the decay detector: online quality (from joined outcomes) against the
+// offline metric the registry recorded for the version. It exports the drop as
+// casebook_monitoring_quality_decay.
+func (j *Joiner) CheckDecay(v registry.Version, cfg DecayConfig) Decay {
+	q := j.Quality(v.Number)
+	d := Decay{Model: v.Model, Version: v.Number, Metric: cfg.Metric, Offline: v.Metrics[cfg.EvalSet][cfg.Metric], Online: math.NaN()}
+	switch cfg.Metric {
+	case ml.MetricAUC:
+		d.Online = q.AUC
+	case "precision_at_k":
+		d.Online = q.PrecisionAtK
+	case ml.MetricPositive, "ctr":
+		d.Online = q.PositiveRate
+	}
+	d.Drop = d.Offline - d.Online
+	if ml.LowerIsBetter(cfg.Metric) {
+		d.Drop = -d.Drop
+	}
+	d.Enough = q.Labelled >= cfg.MinLabelled && q.Positives >= cfg.MinPositives && !math.IsNaN(d.Online)
+	d.Decayed = d.Enough && d.Drop >= cfg.Tolerance
+	if !math.IsNaN(d.Drop) {
+		j.m.decay.WithLabelValues(v.Model, strconv.Itoa(v.Number), cfg.Metric).Set(d.Drop)
+	}
+	return d
+}

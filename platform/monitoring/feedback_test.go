@@ -1,0 +1,149 @@
+package monitoring
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+)
+
+func TestJoinerOutOfOrderAndHorizon(t *testing.T) {
+	cfg := DefaultJoinConfig()
+	cfg.Model, cfg.Horizon, cfg.K, cfg.KeepRows = "m", 24*time.Hour, 2, 10
+	j, err := NewJoiner(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := func(id string, score float64, at time.Duration) Prediction {
+		return Prediction{ID: id, Model: "m", Version: 1, Time: t0.Add(at), Score: score, Features: map[string]float64{"x": score}}
+	}
+	j.AddPrediction(p("a", 0.9, 0))
+	j.AddPrediction(p("b", 0.2, time.Hour))
+	j.AddOutcome(Outcome{ID: "a", Model: "m", Label: 1, Time: t0.Add(3 * time.Hour)})
+	j.AddOutcome(Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // before its prediction
+	j.AddPrediction(p("c", 0.4, 2*time.Hour))
+	j.AddOutcome(Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // duplicate
+	j.AddPrediction(p("d", 0.7, 2*time.Hour))
+	res, pending := j.Counts()
+	if res["joined"] != 2 || res["early"] != 1 || pending != 2 {
+		t.Errorf("after joins: counts %v, pending %d; want joined 2, early 1, pending 2 (b, d)", res, pending)
+	}
+	if res["duplicate"] != 1 {
+		t.Errorf("duplicate outcomes = %d, want 1", res["duplicate"])
+	}
+	if n := j.Advance(t0.Add(26 * time.Hour)); n != 1 { // b (t0+1h) is past the horizon; d (t0+2h) is not
+		t.Errorf("Advance(t0+26h) expired %d, want 1", n)
+	}
+	q := j.Quality(1)
+	if q.Labelled != 2 || q.Positives != 1 || q.AUC != 1 || q.LabelDelayP50 != 3*time.Hour {
+		t.Errorf("Quality(1) = %+v, want 2 labelled, 1 positive, AUC 1, median delay 3h", q)
+	}
+	if d, _, _ := j.Labelled(ml.FloatSchema("x")); d.Rows() != 2 {
+		t.Errorf("Labelled() has %d rows, want 2", d.Rows())
+	}
+
+	cfg.ImplicitNegative = true
+	j2, _ := NewJoiner(cfg, nil)
+	j2.AddPrediction(p("e", 0.3, 0))
+	j2.Advance(t0.Add(48 * time.Hour))
+	if q := j2.Quality(1); q.Labelled != 1 || q.Positives != 0 {
+		t.Errorf("implicit negative: Quality = %+v, want one labelled negative", q)
+	}
+}
+
+func TestDecayDetector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	cfg := DefaultJoinConfig()
+	cfg.Model = "m"
+	for _, tc := range []struct {
+		name    string
+		signal  float64 // how much the score knows about the label online
+		decayed bool
+	}{
+		{"online as good as offline", 2.0, false},
+		{"online far worse", 0.3, true},
+	} {
+		j, _ := NewJoiner(cfg, nil)
+		for i := range 3000 {
+			y := float64(rng.IntN(2))
+			s := 1 / (1 + math.Exp(-(tc.signal*(y-0.5) + rng.NormFloat64())))
+			id := fmt.Sprint(i)
+			j.AddPrediction(Prediction{ID: id, Model: "m", Version: 3, Time: t0, Score: s})
+			j.AddOutcome(Outcome{ID: id, Model: "m", Label: y, Time: t0.Add(time.Hour)})
+		}
+		offline := j.Quality(3).AUC
+		if tc.decayed {
+			offline = 0.84 // what a signal of 2.0 gets, as registered offline
+		}
+		d := j.CheckDecay(registry.Version{Model: "m", Number: 3, Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: offline}}}, DefaultDecayConfig())
+		if d.Decayed != tc.decayed || !d.Enough {
+			t.Errorf("%s: CheckDecay = %+v, want decayed=%v with enough evidence", tc.name, d, tc.decayed)
+		}
+	}
+}
+
+func TestPredictionLogRoundTrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := eventlog.Open(ctx, eventlog.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := EnsureStreams(ctx, l, 0); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := NewPredictionLog(l, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ml.Batch{Schema: ml.FloatSchema("x", "y"), X: []float64{1, math.NaN(), 3, 4}}
+	if err := pl.LogBatch(ctx, "fraud", 2, Canary, t0, []string{"r1", "r2"}, b, []float64{0.1, 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	// A retried call stores nothing twice.
+	if err := pl.LogBatch(ctx, "fraud", 2, Canary, t0, []string{"r1", "r2"}, b, []float64{0.1, 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.LogOutcomes(ctx, Outcome{ID: "r2", Model: "fraud", Label: 1, Time: t0.Add(48 * time.Hour), Kind: "chargeback"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Log(ctx, Prediction{ID: "bad", Model: "fraud", Score: math.NaN()}); err == nil {
+		t.Error("Log accepted a NaN score")
+	}
+	jc := DefaultJoinConfig()
+	jc.Model = "fraud"
+	j, _ := NewJoiner(jc, nil)
+	var got []Prediction
+	h := j.Handler()
+	for _, stream := range []string{PredictionStream, OutcomeStream} {
+		st, err := l.Replay(ctx, stream, eventlog.FromBeginning(), nil, func(ctx context.Context, m *eventlog.Message) error {
+			if IsPrediction(m.Subject) {
+				p, err := DecodePrediction(m)
+				if err != nil {
+					return err
+				}
+				got = append(got, p)
+			}
+			return h(ctx, m)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stream == PredictionStream && st.Events != 2 {
+			t.Errorf("prediction stream holds %d events, want 2 (the retry deduplicated)", st.Events)
+		}
+	}
+	if len(got) != 2 || got[0].Version != 2 || got[0].Alias != Canary || !math.IsNaN(got[0].Row(b.Schema)[1]) || got[1].Features["x"] != 3 || !got[1].Time.Equal(t0) {
+		t.Errorf("read back %+v, want r1 (y missing) and r2 as logged", got)
+	}
+	if q := j.Quality(2); q.Labelled != 1 || q.LabelDelayP50 != 48*time.Hour {
+		t.Errorf("joined from the log: %+v, want 1 labelled with a 48h delay", q)
+	}
+}
