@@ -28,15 +28,18 @@ type JoinConfig struct {
 	Window int
 	// K is the k of precision at k, over the window.
 	K int
+	// ActionThreshold is the score at or above which the application acts; precision
+	// and recall at it are reported beside the ranking metrics.
+	ActionThreshold float64
 	// KeepRows keeps the features of the last KeepRows joined predictions (all versions)
 	// for retraining; zero keeps none.
 	KeepRows int
 }
 
 // DefaultJoinConfig waits 30 days, without implicit negatives, over 5,000 joined
-// predictions per version, precision at 100.
+// predictions per version, precision at 100, acting at 0.5.
 func DefaultJoinConfig() JoinConfig {
-	return JoinConfig{Horizon: 30 * 24 * time.Hour, Window: 5000, K: 100}
+	return JoinConfig{Horizon: 30 * 24 * time.Hour, Window: 5000, K: 100, ActionThreshold: 0.5}
 }
 
 // Validate reports a join that cannot compute quality.
@@ -105,6 +108,9 @@ func (j *Joiner) count(result string) {
 func (j *Joiner) AddPrediction(p Prediction) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if _, ok := j.done[p.ID]; ok {
+		return // joined already (a replayed prediction)
+	}
 	if o, ok := j.early[p.ID]; ok {
 		delete(j.early, p.ID)
 		j.join(p, o.Label, o.Time.Sub(p.Time))
@@ -234,6 +240,10 @@ type OnlineQuality struct {
 	PrecisionAtK float64 `json:"precision_at_k"`
 	K            int     `json:"k"`
 	PositiveRate float64 `json:"positive_rate"`
+	// PrecisionAtAction and RecallAtAction classify scores at or above the action
+	// threshold as positive: what the application's decisions achieved.
+	PrecisionAtAction float64 `json:"precision_at_action"`
+	RecallAtAction    float64 `json:"recall_at_action"`
 	// MeanScore beside PositiveRate shows calibration: a calibrated model's mean score is
 	// its positive rate.
 	MeanScore float64 `json:"mean_score"`
@@ -254,7 +264,8 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 		}
 	}
 	j.mu.Unlock()
-	q := OnlineQuality{Model: j.cfg.Model, Version: version, Labelled: len(y), K: min(j.cfg.K, len(y)), AUC: math.NaN(), PrecisionAtK: math.NaN(), PositiveRate: math.NaN(), MeanScore: math.NaN()}
+	q := OnlineQuality{Model: j.cfg.Model, Version: version, Labelled: len(y), K: min(j.cfg.K, len(y)), AUC: math.NaN(), PrecisionAtK: math.NaN(), PositiveRate: math.NaN(), MeanScore: math.NaN(),
+		PrecisionAtAction: math.NaN(), RecallAtAction: math.NaN()}
 	if len(y) == 0 {
 		return q
 	}
@@ -269,10 +280,12 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	q.PositiveRate, q.MeanScore = pos/float64(len(y)), sum/float64(len(y))
 	q.AUC = ml.AUC(y, p)
 	q.PrecisionAtK, _ = ml.PrecisionRecallAtK(y, p, q.K)
+	q.PrecisionAtAction, q.RecallAtAction = ml.PrecisionRecallAt(y, p, j.cfg.ActionThreshold)
 	slices.Sort(delays)
 	q.LabelDelayP50, q.LabelDelayP90 = delays[len(delays)/2], delays[len(delays)*9/10]
 	v := strconv.Itoa(version)
-	for name, val := range map[string]float64{"auc": q.AUC, "precision_at_k": q.PrecisionAtK, "positive_rate": q.PositiveRate, "mean_score": q.MeanScore, "labelled": float64(q.Labelled)} {
+	for name, val := range map[string]float64{"auc": q.AUC, "precision_at_k": q.PrecisionAtK, "positive_rate": q.PositiveRate, "mean_score": q.MeanScore, "labelled": float64(q.Labelled),
+		"recall_at_action": q.RecallAtAction, "precision_at_action": q.PrecisionAtAction} {
 		if !math.IsNaN(val) {
 			j.m.online.WithLabelValues(j.cfg.Model, v, name).Set(val)
 		}
@@ -307,15 +320,18 @@ func maps(m map[string]int64) map[string]int64 {
 	return out
 }
 
-// Labelled returns the kept joined predictions as a labelled dataset over schema, the
-// training set a retraining builds from what production saw and what happened next, with
-// the event-time range of its predictions.
-func (j *Joiner) Labelled(schema ml.Schema) (ml.Dataset, time.Time, time.Time) {
+// Labelled returns the kept joined predictions made at or after since as a labelled
+// dataset over schema, the training set a retraining builds from what production saw and
+// what happened next, with the event-time range of its predictions.
+func (j *Joiner) Labelled(schema ml.Schema, since time.Time) (ml.Dataset, time.Time, time.Time) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	d := ml.Dataset{Schema: schema, X: make([]float64, 0, len(j.rows)*schema.Len()), Y: make([]float64, 0, len(j.rows))}
 	var from, to time.Time
 	for i, p := range j.rows {
+		if p.Time.Before(since) {
+			continue
+		}
 		d.X = append(d.X, p.Row(schema)...)
 		d.Y = append(d.Y, j.rowsY[i])
 		if from.IsZero() || p.Time.Before(from) {

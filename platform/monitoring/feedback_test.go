@@ -44,7 +44,7 @@ func TestJoinerOutOfOrderAndHorizon(t *testing.T) {
 	if q.Labelled != 2 || q.Positives != 1 || q.AUC != 1 || q.LabelDelayP50 != 3*time.Hour {
 		t.Errorf("Quality(1) = %+v, want 2 labelled, 1 positive, AUC 1, median delay 3h", q)
 	}
-	if d, _, _ := j.Labelled(ml.FloatSchema("x")); d.Rows() != 2 {
+	if d, _, _ := j.Labelled(ml.FloatSchema("x"), time.Time{}); d.Rows() != 2 {
 		t.Errorf("Labelled() has %d rows, want 2", d.Rows())
 	}
 

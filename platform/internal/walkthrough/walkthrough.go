@@ -30,7 +30,8 @@ func Scenarios(cfg Config) scenario.Set {
 		delayedPipeline(cfg),
 		pointInTime(cfg),
 	}
-	return append(set, lifecycleScenarios(cfg)...)
+	set = append(set, lifecycleScenarios(cfg)...)
+	return append(set, monitoringScenarios(cfg)...)
 }
 
 // openLog opens the event log the scenario runs on and says which one it is.
