@@ -7,6 +7,7 @@
 //	mlp scenario run NAME [--json F]
 //	mlp registry list|show|promote|rollback|card|audit   the model registry
 //	mlp train                       run the fraud training pipeline defined in code
+//	mlp monitor MODEL [--demo]      drift per feature, data quality, online quality, alerts
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
 // embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error shows the components' own logs.
@@ -53,7 +54,7 @@ func main() {
 	}
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness"
+const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo]"
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return trainCmd(ctx, args[1:], cfg, stdout)
 	case "features":
 		return featuresCommand(ctx, args[1:], cfg, stdout)
+	case "monitor":
+		return monitorCmd(ctx, args[1:], cfg, stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
 	}

@@ -191,7 +191,9 @@ type monitoringRig struct {
 }
 
 func openMonitoringRig(ctx context.Context, cfg Config, r *scenario.Report) (*monitoringRig, error) {
-	l, err := openLog(ctx, cfg, r)
+	// Always the embedded log: the scenario recreates the PREDICTIONS, OUTCOMES and ALERTS
+	// streams, and must never do that to a real server's prediction log.
+	l, err := openLog(ctx, Config{Logger: cfg.Logger}, r)
 	if err != nil {
 		return nil, err
 	}
