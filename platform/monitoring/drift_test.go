@@ -253,3 +253,15 @@ func TestWindowSlides(t *testing.T) {
 		t.Errorf("NewWindow(zero config) err = %v, want ErrInvalidConfig", err)
 	}
 }
+
+// TestWindowAddDoesNotAllocate backs the O(1) claim from the other side: adding to a full
+// window (evicting the oldest value) allocates nothing.
+func TestWindowAddDoesNotAllocate(t *testing.T) {
+	ref, _ := NewNumericReference([]float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 5)
+	w, _ := NewWindow(ref, WindowConfig{Size: 100, Span: time.Second})
+	ts := time.Unix(0, 0)
+	i := 0
+	if a := testing.AllocsPerRun(1000, func() { i++; w.Add(ts.Add(time.Duration(i)*time.Millisecond), float64(i%10)) }); a != 0 {
+		t.Errorf("Window.Add allocates %v times per call, want 0", a)
+	}
+}

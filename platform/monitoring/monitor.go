@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
 )
@@ -128,6 +130,7 @@ type Monitor struct {
 	liveAt  int
 	since   int64 // observations since the last Check
 	total   int64
+	obs     prometheus.Counter
 }
 
 // NewMonitor builds references from the training (or a chosen period's) data and scores.
@@ -147,7 +150,7 @@ func NewMonitor(cfg Config, ref ml.Dataset, refScores []float64, m *Metrics) (*M
 		return nil, fmt.Errorf("%w: reference has %d values for %d features", ErrInvalidConfig, len(ref.X), k)
 	}
 	rows := len(ref.X) / k
-	mon := &Monitor{cfg: cfg, schema: ref.Schema, m: m, live: make([]bool, cfg.Window.Size)}
+	mon := &Monitor{cfg: cfg, schema: ref.Schema, m: m, live: make([]bool, cfg.Window.Size), obs: m.observations.WithLabelValues(cfg.Model)}
 	col := make([]float64, rows)
 	for j, f := range ref.Schema.Features {
 		for i := range rows {
@@ -228,7 +231,7 @@ func (mon *Monitor) issue(t *tracked, check string) {
 func (mon *Monitor) Observe(t time.Time, row []float64, score float64) error {
 	mon.mu.Lock()
 	defer mon.mu.Unlock()
-	mon.m.observations.WithLabelValues(mon.cfg.Model).Inc()
+	mon.obs.Inc()
 	if len(row) != len(mon.feats) {
 		mon.issue(mon.score, CheckSchema)
 		return fmt.Errorf("%w: row of %d values for %d features", ErrBadRecord, len(row), len(mon.feats))
