@@ -54,8 +54,9 @@ func BenchmarkWindowAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkMonitorObserve is the per-prediction cost of monitoring a 15-feature model:
-// quality checks and window updates for every feature and the score.
+// BenchmarkMonitorObserve is the per-prediction cost of monitoring a 3-feature model
+// (float, categorical, bool): quality checks and window updates for every feature and the
+// score.
 func BenchmarkMonitorObserve(b *testing.B) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	d, scores := refData(rng, 10_000)
