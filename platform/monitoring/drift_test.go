@@ -265,3 +265,44 @@ func TestWindowAddDoesNotAllocate(t *testing.T) {
 		t.Errorf("Window.Add allocates %v times per call, want 0", a)
 	}
 }
+
+// TestChiSquaredFalseAlarmRate is the categorical half of TestFalseAlarmRate: small
+// windows from the reference's own mix trip chi-squared at its significance level.
+func TestChiSquaredFalseAlarmRate(t *testing.T) {
+	const trials, n = 600, 200
+	probs := []float64{0.5, 0.25, 0.15, 0.1}
+	rng := rand.New(rand.NewPCG(12, 5))
+	draw := func(k int) []float64 {
+		out := make([]float64, k)
+		for i := range out {
+			u, c := rng.Float64(), 0
+			for c < len(probs)-1 && u > probs[c] {
+				u -= probs[c]
+				c++
+			}
+			out[i] = float64(c)
+		}
+		return out
+	}
+	ref, err := NewCategoricalReference(draw(5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []float64{0.05, 0.01} {
+		hits := 0
+		for range trials {
+			_, p, err := Compare(ref, windowOf(t, ref, draw(n)), ChiSquared, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p < level {
+				hits++
+			}
+		}
+		mean, sd := level*trials, math.Sqrt(trials*level*(1-level))
+		t.Logf("chi2 p < %v: %d of %d windows, expected %.1f", level, hits, trials, mean)
+		if float64(hits) < mean-3.5*sd || float64(hits) > mean+3.5*sd+1 {
+			t.Errorf("chi2 false alarms at p < %v = %d of %d, want within %.1f ± %.1f", level, hits, trials, mean, 3.5*sd)
+		}
+	}
+}
