@@ -55,6 +55,13 @@ type joined struct {
 	delay        time.Duration
 }
 
+// closed remembers a prediction that stopped waiting: when it was made, and whether it
+// was closed by the horizon (an implicit negative) rather than by an outcome.
+type closed struct {
+	at       time.Time
+	implicit bool
+}
+
 type versionWindow struct {
 	ring []joined
 	at   int
@@ -77,7 +84,7 @@ type Joiner struct {
 	pending  map[string]Prediction
 	order    []string // pending ids in arrival order, for expiry
 	early    map[string]Outcome
-	done     map[string]time.Time // joined prediction ids and their event time, to spot duplicates
+	done     map[string]closed // joined prediction ids, to spot duplicates and late outcomes
 	versions map[int]*versionWindow
 	rows     []Prediction
 	rowsY    []float64
@@ -96,7 +103,7 @@ func NewJoiner(cfg JoinConfig, m *Metrics) (*Joiner, error) {
 			return nil, err
 		}
 	}
-	return &Joiner{cfg: cfg, m: m, pending: map[string]Prediction{}, early: map[string]Outcome{}, done: map[string]time.Time{}, versions: map[int]*versionWindow{}, counts: map[string]int64{}}, nil
+	return &Joiner{cfg: cfg, m: m, pending: map[string]Prediction{}, early: map[string]Outcome{}, done: map[string]closed{}, versions: map[int]*versionWindow{}, counts: map[string]int64{}}, nil
 }
 
 func (j *Joiner) count(result string) {
@@ -113,7 +120,7 @@ func (j *Joiner) AddPrediction(p Prediction) {
 	}
 	if o, ok := j.early[p.ID]; ok {
 		delete(j.early, p.ID)
-		j.join(p, o.Label, o.Time.Sub(p.Time))
+		j.join(p, o.Label, o.Time.Sub(p.Time), false)
 		return
 	}
 	if _, dup := j.pending[p.ID]; dup {
@@ -130,7 +137,13 @@ func (j *Joiner) AddOutcome(o Outcome) {
 	defer j.mu.Unlock()
 	p, ok := j.pending[o.ID]
 	if !ok {
-		_, joinedAlready := j.done[o.ID]
+		c, joinedAlready := j.done[o.ID]
+		if joinedAlready && c.implicit {
+			// The horizon labelled it negative before this outcome arrived: label noise
+			// that a longer horizon would avoid, counted so it can be sized.
+			j.count("late")
+			return
+		}
 		if _, seen := j.early[o.ID]; seen || joinedAlready {
 			j.count("duplicate")
 			return
@@ -140,19 +153,24 @@ func (j *Joiner) AddOutcome(o Outcome) {
 		return
 	}
 	delete(j.pending, o.ID)
-	j.join(p, o.Label, o.Time.Sub(p.Time))
+	j.join(p, o.Label, o.Time.Sub(p.Time), false)
 }
 
-func (j *Joiner) join(p Prediction, label float64, delay time.Duration) {
+// join records a joined prediction; implicit joins (no outcome came) have no label delay.
+func (j *Joiner) join(p Prediction, label float64, delay time.Duration, implicit bool) {
 	w, ok := j.versions[p.Version]
 	if !ok {
 		w = &versionWindow{ring: make([]joined, j.cfg.Window)}
 		j.versions[p.Version] = w
 	}
+	if implicit {
+		delay = -1
+	} else {
+		j.m.labelDelay.WithLabelValues(j.cfg.Model).Observe(max(delay, 0).Seconds())
+	}
 	w.add(joined{score: p.Score, label: label, delay: delay})
-	j.done[p.ID] = p.Time
+	j.done[p.ID] = closed{at: p.Time, implicit: implicit}
 	j.count("joined")
-	j.m.labelDelay.WithLabelValues(j.cfg.Model).Observe(max(delay, 0).Seconds())
 	if j.cfg.KeepRows > 0 {
 		if len(j.rows) < j.cfg.KeepRows {
 			j.rows, j.rowsY = append(j.rows, p), append(j.rowsY, label)
@@ -184,15 +202,16 @@ func (j *Joiner) Advance(now time.Time) int {
 		delete(j.pending, p.ID)
 		n++
 		if j.cfg.ImplicitNegative {
-			j.join(p, 0, j.cfg.Horizon)
+			j.join(p, 0, j.cfg.Horizon, true)
 			j.count("implicit_negative")
 		} else {
 			j.count("expired")
 		}
 	}
 	j.order = slices.Delete(j.order, 0, i)
-	for id, t := range j.done {
-		if t.Before(cut) {
+	old := cut.Add(-j.cfg.Horizon) // closed predictions are remembered one more horizon, to spot late outcomes
+	for id, c := range j.done {
+		if c.at.Before(old) {
 			delete(j.done, id)
 		}
 	}
@@ -247,7 +266,8 @@ type OnlineQuality struct {
 	// MeanScore beside PositiveRate shows calibration: a calibrated model's mean score is
 	// its positive rate.
 	MeanScore float64 `json:"mean_score"`
-	// LabelDelayP50 and LabelDelayP90 are event-time delays from prediction to outcome.
+	// LabelDelayP50 and LabelDelayP90 are event-time delays from prediction to outcome,
+	// over outcomes that arrived (implicit negatives have none).
 	LabelDelayP50 time.Duration `json:"label_delay_p50"`
 	LabelDelayP90 time.Duration `json:"label_delay_p90"`
 }
@@ -260,7 +280,10 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	var delays []time.Duration
 	if w != nil {
 		for _, x := range w.ring[:w.n] {
-			y, p, delays = append(y, x.label), append(p, x.score), append(delays, x.delay)
+			y, p = append(y, x.label), append(p, x.score)
+			if x.delay >= 0 {
+				delays = append(delays, x.delay)
+			}
 		}
 	}
 	j.mu.Unlock()
@@ -281,8 +304,10 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	q.AUC = ml.AUC(y, p)
 	q.PrecisionAtK, _ = ml.PrecisionRecallAtK(y, p, q.K)
 	q.PrecisionAtAction, q.RecallAtAction = ml.PrecisionRecallAt(y, p, j.cfg.ActionThreshold)
-	slices.Sort(delays)
-	q.LabelDelayP50, q.LabelDelayP90 = delays[len(delays)/2], delays[len(delays)*9/10]
+	if len(delays) > 0 {
+		slices.Sort(delays)
+		q.LabelDelayP50, q.LabelDelayP90 = delays[len(delays)/2], delays[len(delays)*9/10]
+	}
 	v := strconv.Itoa(version)
 	for name, val := range map[string]float64{"auc": q.AUC, "precision_at_k": q.PrecisionAtK, "positive_rate": q.PositiveRate, "mean_score": q.MeanScore, "labelled": float64(q.Labelled),
 		"recall_at_action": q.RecallAtAction, "precision_at_action": q.PrecisionAtAction} {

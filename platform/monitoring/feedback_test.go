@@ -52,8 +52,12 @@ func TestJoinerOutOfOrderAndHorizon(t *testing.T) {
 	j2, _ := NewJoiner(cfg, nil)
 	j2.AddPrediction(p("e", 0.3, 0))
 	j2.Advance(t0.Add(48 * time.Hour))
-	if q := j2.Quality(1); q.Labelled != 1 || q.Positives != 0 {
-		t.Errorf("implicit negative: Quality = %+v, want one labelled negative", q)
+	if q := j2.Quality(1); q.Labelled != 1 || q.Positives != 0 || q.LabelDelayP50 != 0 {
+		t.Errorf("implicit negative: Quality = %+v, want one labelled negative with no label delay", q)
+	}
+	j2.AddOutcome(Outcome{ID: "e", Model: "m", Label: 1, Time: t0.Add(50 * time.Hour)}) // the chargeback, after the horizon
+	if res, _ := j2.Counts(); res["late"] != 1 || res["implicit_negative"] != 1 {
+		t.Errorf("late outcome after an implicit negative: counts %v, want late 1", res)
 	}
 }
 

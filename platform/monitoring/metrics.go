@@ -15,7 +15,7 @@ import (
 //	casebook_monitoring_drift_status{model,feature,method}           0 ok, 1 insufficient, 2 warn, 3 alert
 //	casebook_monitoring_data_quality_issues_total{model,feature,check} schema, missing, out_of_range, unseen_category, stale
 //	casebook_monitoring_score_action_rate{model,window}              share of scores at or above the action threshold (reference, live)
-//	casebook_monitoring_outcomes_total{model,result}                 joined, early, duplicate, expired, implicit_negative, orphan
+//	casebook_monitoring_outcomes_total{model,result}                 joined, early, duplicate, late, expired, implicit_negative, orphan
 //	casebook_monitoring_label_delay_seconds{model}                   event-time delay from prediction to outcome
 //	casebook_monitoring_online_quality{model,version,metric}         auc, precision_at_k, precision_at_action, recall_at_action, positive_rate, mean_score, labelled
 //	casebook_monitoring_quality_decay{model,version,metric}          offline minus online, in the metric's better direction
@@ -48,8 +48,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		driftStatus:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "casebook_monitoring_drift_status", Help: "Drift verdict: 0 ok, 1 insufficient data, 2 warn, 3 alert."}, []string{"model", "feature", "method"}),
 		quality:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_monitoring_data_quality_issues_total", Help: "Data-quality issues by feature and check (schema, missing, out_of_range, unseen_category, stale)."}, []string{"model", "feature", "check"}),
 		actionRate:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "casebook_monitoring_score_action_rate", Help: "Share of scores at or above the action threshold, in the reference and the live window."}, []string{"model", "window"}),
-		outcomes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_monitoring_outcomes_total", Help: "Outcomes by join result (joined, early, duplicate, expired, implicit_negative)."}, []string{"model", "result"}),
-		labelDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_monitoring_label_delay_seconds", Help: "Event-time delay between a prediction and its outcome.",
+		outcomes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_monitoring_outcomes_total", Help: "Outcomes by join result (joined, early, duplicate, late, expired, implicit_negative, orphan)."}, []string{"model", "result"}),
+		labelDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_monitoring_label_delay_seconds", Help: "Event-time delay between a prediction and its outcome (outcomes that arrived; not implicit negatives).",
 			Buckets: []float64{1, 10, 60, 600, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400, 90 * 86400}}, []string{"model"}),
 		online:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "casebook_monitoring_online_quality", Help: "Online quality per model version from joined outcomes."}, []string{"model", "version", "metric"}),
 		decay:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "casebook_monitoring_quality_decay", Help: "Offline (registry) minus online quality, positive when online is worse."}, []string{"model", "version", "metric"}),

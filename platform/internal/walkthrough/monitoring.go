@@ -24,7 +24,7 @@ import (
 // loops) and the 1.6 question "better offline, worse online". They run on the local
 // default: an embedded event log and a filesystem registry in a temporary directory.
 func monitoringScenarios(cfg Config) scenario.Set {
-	return scenario.Set{retrainLoop(cfg), leakyFeature(cfg)}
+	return scenario.Set{retrainLoop(cfg), delayedLabels(cfg), leakyFeature(cfg)}
 }
 
 var monitorEpoch = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
@@ -648,4 +648,140 @@ func (s *servingSim) serveRows(ctx context.Context, x, y []float64, rt route, mo
 	}
 	s.clock = s.clock.Add(time.Duration(n) * s.step)
 	return s.reveal(ctx)
+}
+
+func delayedLabels(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "monitoring/delayed-labels",
+		Summary: "Concept drift with chargebacks that arrive days later: input and score drift stay silent, label delay is measured, and the decay detector fires only once enough labels have matured.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			const (
+				model   = "risk"
+				perDay  = 200
+				days    = 90
+				driftOn = 20
+			)
+			schema := ml.FloatSchema("amount_z", "velocity_1h", "merchant_risk", "device_age")
+			before := world{w: []float64{1.4, 0.9, -0.7, 0.5}, shift: make([]float64, 4), b: -2.2}
+			after := world{w: []float64{-0.6, 0.9, -0.7, 0.5}, shift: make([]float64, 4), b: -2.2}
+			rng := rand.New(rand.NewPCG(44, 1))
+
+			r.Step("Train on 30 days before the change")
+			x, y := before.draw(rng, 20_000)
+			train := ml.Dataset{Schema: schema, X: x, Y: y}
+			fit, hold := train.Split(0.8, 1)
+			m, err := trainLogReg(ctx, fit)
+			if err != nil {
+				return err
+			}
+			off, err := ml.Evaluate(m, hold)
+			if err != nil {
+				return err
+			}
+			v := registry.Version{Model: model, Number: 1, Metrics: map[string]ml.Metrics{"holdout": off}}
+			r.Measure("holdout AUC", off[ml.MetricAUC], "")
+			r.Say("on day %d the world changes: amount_z stops meaning risk and starts meaning safety; no input's distribution moves", driftOn)
+
+			r.Step("Serve 90 days; chargebacks arrive after a log-normal delay (median 7 days); no chargeback in 30 days means not fraud")
+			mon, err := newMonitor(model, m, train, nil)
+			if err != nil {
+				return err
+			}
+			jc := monitoring.DefaultJoinConfig()
+			jc.Model, jc.Horizon, jc.ImplicitNegative, jc.Window, jc.K = model, 30*24*time.Hour, true, 2000, 50
+			join, err := monitoring.NewJoiner(jc, nil)
+			if err != nil {
+				return err
+			}
+			alerter, err := monitoring.NewAlerter(monitoring.AlerterConfig{Logger: cfg.Logger, Rules: []monitoring.Rule{
+				{Name: "online_auc_decay", Model: model, Severity: monitoring.SeverityCritical, Signal: monitoring.DecaySignal(ml.MetricAUC), Fire: 0.05, Clear: 0.02, For: 2, ClearFor: 2},
+				{Name: "score_drift", Model: model, Severity: monitoring.SeverityWarning, Signal: "drift:score:psi", Fire: 0.2, Clear: 0.1, For: 2, ClearFor: 2},
+			}})
+			if err != nil {
+				return err
+			}
+			type pending struct {
+				at time.Time
+				o  monitoring.Outcome
+			}
+			var queue []pending
+			var maxPSI float64
+			detectDay, seq := -1, 0
+			var aucAt = map[int]float64{}
+			for day := range days {
+				wd := before
+				if day >= driftOn {
+					wd = after
+				}
+				xs, ys := wd.draw(rng, perDay)
+				scores := make([]float64, perDay)
+				if err := m.Predict(ml.Batch{Schema: schema, X: xs}, scores); err != nil {
+					return err
+				}
+				dayStart := monitorEpoch.AddDate(0, 0, day)
+				for i := range perDay {
+					seq++
+					t := dayStart.Add(time.Duration(i) * 24 * time.Hour / perDay)
+					id := fmt.Sprintf("tx-%06d", seq)
+					join.AddPrediction(monitoring.Prediction{ID: id, Model: model, Version: 1, Time: t, Score: scores[i]})
+					if err := mon.Observe(t, xs[i*4:(i+1)*4], scores[i]); err != nil {
+						return err
+					}
+					if ys[i] == 1 {
+						delay := time.Duration(math.Exp(math.Log(7)+0.8*rng.NormFloat64()) * 24 * float64(time.Hour))
+						queue = append(queue, pending{t.Add(delay), monitoring.Outcome{ID: id, Model: model, Label: 1, Time: t.Add(delay), Kind: "chargeback"}})
+					}
+				}
+				end := dayStart.AddDate(0, 0, 1)
+				slices.SortFunc(queue, func(a, b pending) int { return a.at.Compare(b.at) })
+				n := 0
+				for n < len(queue) && !queue[n].at.After(end) {
+					join.AddOutcome(queue[n].o)
+					n++
+				}
+				queue = queue[n:]
+				join.Advance(end)
+				rep := mon.Check(end)
+				for _, d := range rep.Drift {
+					if d.Method == monitoring.PSI && d.Status != monitoring.StatusInsufficient {
+						maxPSI = max(maxPSI, d.Value)
+					}
+				}
+				dec := join.CheckDecay(v, monitoring.DefaultDecayConfig())
+				aucAt[day] = dec.Online
+				sig := rep.Signals()
+				for k, val := range dec.Signals() {
+					sig[k] = val
+				}
+				out, err := alerter.Evaluate(ctx, end, sig)
+				if err != nil {
+					return err
+				}
+				for _, a := range out {
+					r.Say("day %d: alert %s %s (%s = %.3f)", day+1, a.Rule, a.State, a.Signal, a.Value)
+					if a.Rule == "online_auc_decay" && a.State == monitoring.StateFiring && detectDay < 0 {
+						detectDay = day + 1
+					}
+				}
+			}
+			for _, d := range []int{driftOn - 1, driftOn + 6, driftOn + 13, driftOn + 29, driftOn + 44, days - 1} {
+				r.Say("day %2d: online AUC over the last %d joined predictions %.3f", d+1, jc.Window, aucAt[d])
+			}
+			r.Say("NaN until day 31: before the first 30-day horizon passes only chargebacks have joined, and AUC needs both classes.")
+			r.Say("The window is in join order, not prediction order: a fraud joins ~7 days after it is scored, a non-fraud 30 days after,")
+			r.Say("so for a while each window compares this week's frauds with last month's non-frauds. Decay shows once both sides postdate the change.")
+			q := join.Quality(1)
+			res, waiting := join.Counts()
+			r.Measure("label delay p50 (chargebacks)", q.LabelDelayP50.Hours()/24, "days")
+			r.Measure("largest PSI over every input and the score, all 90 days", maxPSI, "")
+			r.Measure("day the decay alert fired", float64(detectDay), "")
+			r.Measure("days from the change to the alert", float64(detectDay-driftOn), "")
+			r.Measure("chargebacks after the 30-day horizon (labelled not-fraud too early)", float64(res["late"]), "")
+			r.Say("joined %d, implicit negatives %d, still waiting %d", res["joined"], res["implicit_negative"], waiting)
+			r.Check("input and score drift stayed below the warn level (PSI < 0.1): proxies cannot see a pure concept change", maxPSI < 0.1)
+			r.Check("the decay detector fired, and not before a median label delay had passed since the change", detectDay > 0 && float64(detectDay-driftOn) >= q.LabelDelayP50.Hours()/24)
+			r.Check("online AUC on matured labels fell by more than 0.1 by the end", off[ml.MetricAUC]-aucAt[days-1] > 0.1)
+			return nil
+		},
+	}
 }
