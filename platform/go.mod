@@ -3,6 +3,7 @@ module github.com/casebook-ml/casebook/platform
 go 1.26.0
 
 require (
+	github.com/gorilla/mux v1.8.1
 	github.com/moby/moby/api v1.56.1
 	github.com/moby/moby/client v0.6.2
 	github.com/nats-io/nats-server/v2 v2.15.2

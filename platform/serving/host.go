@@ -1,0 +1,201 @@
+package serving
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// host runs one loaded model version: its queue, its workers and its batcher. Each model
+// version has its own host, so a slow or stalled model fills only its own queue (a
+// bulkhead); the cores are shared through the scheduler by priority.
+type host struct {
+	name    string
+	version int
+	prio    int
+	model   ml.Model
+	schema  ml.Schema
+	k       int
+	cfg     BatchConfig
+	sched   *scheduler
+	met     *hostMetrics
+
+	queue   chan *call
+	pending atomic.Int64 // calls queued or running
+	mu      sync.RWMutex
+	closed  bool
+	wg      sync.WaitGroup
+
+	perRequest ewma // seconds of service per request, amortized over its batch
+	fault      atomic.Pointer[Fault]
+}
+
+// call is one request's rows on their way through a host.
+type call struct {
+	ctx      context.Context
+	x        []float64
+	rows     int
+	out      []float64
+	err      error
+	enqueued time.Time
+	done     chan struct{}
+	// onDone, when set, is called instead of closing done (shadow calls: nobody waits).
+	onDone func(*call)
+}
+
+// Fault is injected trouble for a model version: the operator's (and the scenarios') way
+// to show what the fallback chain does when the model service is down or stalled.
+type Fault struct {
+	// Down makes every batch fail at once, as if the model process had died.
+	Down bool
+	// Stall holds every batch this long before predicting, as if the model hung.
+	Stall time.Duration
+}
+
+func newHost(name string, version, prio int, m ml.Model, cfg BatchConfig, sched *scheduler, met *hostMetrics) *host {
+	h := &host{name: name, version: version, prio: prio, model: m, schema: m.Schema(), k: m.Schema().Len(), cfg: cfg,
+		sched: sched, met: met, queue: make(chan *call, cfg.QueueSize)}
+	h.wg.Add(cfg.Workers)
+	for range cfg.Workers {
+		go h.worker()
+	}
+	return h
+}
+
+// warm runs the model on a batch of zeros so that the first real request does not pay
+// for lazily built state; a model that cannot predict is not swapped in.
+func (h *host) warm() error {
+	rows := max(1, min(h.cfg.MaxBatch, 64))
+	out := make([]float64, rows)
+	for range 3 {
+		if err := h.model.Predict(ml.Batch{Schema: h.schema, X: make([]float64, rows*h.k)}, out); err != nil {
+			return fmt.Errorf("warm %s v%d: %w", h.name, h.version, err)
+		}
+	}
+	return nil
+}
+
+// submit enqueues c without blocking. It fails with ErrHostStopped after stop (the
+// caller then retries on the version that replaced this one) and with an OverloadError
+// when the queue is full.
+func (h *host) submit(c *call) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return ErrHostStopped
+	}
+	c.enqueued = time.Now()
+	h.pending.Add(1)
+	select {
+	case h.queue <- c:
+		return nil
+	default:
+		h.pending.Add(-1)
+		return &OverloadError{Model: h.name, Reason: "queue-full", RetryAfter: 100 * time.Millisecond}
+	}
+}
+
+// stop refuses new calls and returns once every queued call has been answered: in-flight
+// requests finish on the version they started on.
+func (h *host) stop() {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.queue)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+func (h *host) finish(c *call, err error) {
+	c.err = err
+	h.pending.Add(-1)
+	if c.onDone != nil {
+		c.onDone(c)
+		return
+	}
+	close(c.done)
+}
+
+// run predicts one batch: drop calls whose deadline passed while they queued, wait for
+// a CPU slot at the model's priority, predict once for all rows, hand each call its rows.
+func (h *host) run(batch []*call, rows int) {
+	live := batch[:0]
+	var latest time.Time
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			rows -= c.rows
+			h.met.expired.Inc()
+			h.finish(c, fmt.Errorf("%w: expired after %v in the queue", ErrDeadline, time.Since(c.enqueued).Round(time.Microsecond)))
+			continue
+		}
+		if d, ok := c.ctx.Deadline(); !ok {
+			latest = time.Now().Add(time.Minute)
+		} else if d.After(latest) {
+			latest = d
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), latest)
+	defer cancel()
+	if err := h.sched.acquire(ctx, h.prio); err != nil {
+		for _, c := range live {
+			h.met.expired.Inc()
+			h.finish(c, fmt.Errorf("%w: waiting for a CPU slot", ErrDeadline))
+		}
+		return
+	}
+	t0 := time.Now()
+	err := h.predict(ctx, live, rows)
+	h.sched.release()
+	el := time.Since(t0)
+	h.perRequest.observe(el.Seconds()/float64(len(live)), time.Now())
+	h.met.batchRows.Observe(float64(rows))
+	for _, c := range live {
+		h.met.queueWait.Observe(t0.Sub(c.enqueued).Seconds())
+		h.finish(c, err)
+	}
+}
+
+func (h *host) predict(ctx context.Context, live []*call, rows int) error {
+	if f := h.fault.Load(); f != nil {
+		if f.Down {
+			return fmt.Errorf("%s v%d: %w (injected)", h.name, h.version, ErrHostStopped)
+		}
+		if f.Stall > 0 {
+			t := time.NewTimer(f.Stall)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w: model stalled (injected)", ErrDeadline)
+			}
+		}
+	}
+	if len(live) == 1 {
+		c := live[0]
+		c.out = make([]float64, c.rows)
+		return h.model.Predict(ml.Batch{Schema: h.schema, X: c.x}, c.out)
+	}
+	x := make([]float64, 0, rows*h.k)
+	for _, c := range live {
+		x = append(x, c.x...)
+	}
+	out := make([]float64, rows)
+	if err := h.model.Predict(ml.Batch{Schema: h.schema, X: x}, out); err != nil {
+		return err
+	}
+	off := 0
+	for _, c := range live {
+		c.out = out[off : off+c.rows : off+c.rows]
+		off += c.rows
+	}
+	return nil
+}

@@ -1,0 +1,381 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+)
+
+// Server serves registry models. Build it with New, mount Handler, stop it with Close.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *registry.Registry
+	sched *scheduler
+	met   *metrics
+	auth  *authenticator
+	plog  *predictionLog
+
+	mu      sync.RWMutex
+	entries map[string]*entry
+
+	stopWatch context.CancelFunc
+	wg        sync.WaitGroup
+	ready     atomic.Bool
+}
+
+// entry is one served model: its variants, its last known good version and its breaker.
+type entry struct {
+	cfg      ModelConfig
+	primary  atomic.Pointer[deployed]
+	canary   atomic.Pointer[deployed]
+	shadow   atomic.Pointer[deployed]
+	lastGood atomic.Pointer[deployed]
+	breaker  *breaker
+	chain    []Fallback
+	deployMu sync.Mutex
+	shadowSt shadowStats
+}
+
+// deployed is a loaded version; host is nil for a last known good version kept only for
+// inline fallback scoring.
+type deployed struct {
+	version registry.Version
+	model   ml.Model
+	host    *host
+}
+
+// New loads every configured model from reg by alias and starts following the aliases.
+// A model whose alias cannot be loaded yet is served as not ready (its fallback chain
+// still answers) and is loaded when the alias appears.
+func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("%w: a registry is required", ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	slots := cfg.Slots
+	if slots == 0 {
+		slots = runtime.GOMAXPROCS(0)
+	}
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "serving"), reg: reg, sched: newScheduler(slots, cfg.DisablePriority),
+		met: met, auth: newAuthenticator(cfg.Keys), entries: map[string]*entry{}}
+	if cfg.PredictionLog != nil {
+		s.plog = newPredictionLog(cfg.PredictionLog, cfg.PredictionSubject, s.log, met)
+	}
+	for _, mc := range cfg.Models {
+		if err := s.add(ctx, mc); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopWatch = cancel
+	events, err := reg.Watch(wctx)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("serving: watch aliases: %w", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.follow(wctx, events)
+	}()
+	s.ready.Store(true)
+	return s, nil
+}
+
+func (s *Server) add(ctx context.Context, mc ModelConfig) error {
+	e := &entry{cfg: mc}
+	e.breaker = newBreaker(mc.BreakerFailures, mc.BreakerCooldown, func(st string) {
+		s.met.breakerState.WithLabelValues(mc.Name).Set(map[string]float64{breakerClosed: 0, breakerHalfOpen: 1, breakerOpen: 2}[st])
+		s.met.breakerChanges.WithLabelValues(mc.Name, st).Inc()
+		s.log.Warn("breaker", "model", mc.Name, "state", st)
+	})
+	e.chain = append([]Fallback{lastGood{e}}, mc.Fallbacks...)
+	if len(mc.Fallbacks) == 0 {
+		e.chain = append(e.chain, Default{})
+	}
+	s.mu.Lock()
+	if _, dup := s.entries[mc.Name]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: model %q already served", ErrInvalidConfig, mc.Name)
+	}
+	s.entries[mc.Name] = e
+	s.mu.Unlock()
+	s.met.breakerState.WithLabelValues(mc.Name).Set(0)
+	for _, v := range []struct{ alias, role string }{{mc.Alias, rolePrimary}, {mc.CanaryAlias, roleCanary}, {mc.ShadowAlias, roleShadow}} {
+		if v.alias == "" || (v.role == roleCanary && mc.CanaryPercent == 0) {
+			continue
+		}
+		ver, err := s.reg.Resolve(ctx, mc.Name, v.alias)
+		if err != nil {
+			s.log.Warn("alias not loadable yet", "model", mc.Name, "alias", v.alias, "err", err)
+			continue
+		}
+		if err := s.deploy(ctx, e, v.role, ver.Number); err != nil {
+			s.log.Warn("initial load failed", "model", mc.Name, "alias", v.alias, "err", err)
+		}
+	}
+	return nil
+}
+
+// Close stops following aliases and drains every model's queue.
+func (s *Server) Close() {
+	s.ready.Store(false)
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	entries := s.entries
+	s.entries = map[string]*entry{}
+	s.mu.Unlock()
+	for _, e := range entries {
+		e.stopAll()
+	}
+	if s.plog != nil {
+		s.plog.close()
+	}
+}
+
+func (e *entry) stopAll() {
+	for _, p := range []*atomic.Pointer[deployed]{&e.primary, &e.canary, &e.shadow} {
+		if d := p.Swap(nil); d != nil && d.host != nil {
+			d.host.stop()
+		}
+	}
+}
+
+func (s *Server) entry(name string) (*entry, error) {
+	s.mu.RLock()
+	e := s.entries[name]
+	s.mu.RUnlock()
+	if e == nil {
+		return nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
+	}
+	return e, nil
+}
+
+// Models lists the served model names, sorted.
+func (s *Server) Models() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.entries))
+	for n := range s.entries {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ModelStatus is what a model is serving right now; 0 means none.
+type ModelStatus struct {
+	Primary, Canary, Shadow, LastGood int
+	Breaker                           string
+	Queued                            int
+}
+
+// Status reports a served model's versions and breaker state.
+func (s *Server) Status(name string) (ModelStatus, error) {
+	e, err := s.entry(name)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	num := func(d *deployed) int {
+		if d == nil {
+			return 0
+		}
+		return d.version.Number
+	}
+	st := ModelStatus{Primary: num(e.primary.Load()), Canary: num(e.canary.Load()), Shadow: num(e.shadow.Load()),
+		LastGood: num(e.lastGood.Load()), Breaker: e.breaker.current()}
+	if d := e.primary.Load(); d != nil {
+		st.Queued = int(d.host.pending.Load())
+	}
+	return st, nil
+}
+
+// InjectFault sets (or, with nil, clears) a fault on the model's primary version.
+func (s *Server) InjectFault(name string, f *Fault) error {
+	e, err := s.entry(name)
+	if err != nil {
+		return err
+	}
+	d := e.primary.Load()
+	if d == nil {
+		return fmt.Errorf("%w: %q", ErrNotReady, name)
+	}
+	d.host.fault.Store(f)
+	return nil
+}
+
+// Request is one inference call, already decoded.
+type Request struct {
+	Model string
+	// Version pins a served version (primary, canary or shadow); 0 routes normally.
+	Version int
+	Decoded
+	// Deadline bounds the whole call; zero means now + the model's SLA.
+	Deadline time.Time
+}
+
+// Result is the answer and who gave it.
+type Result struct {
+	Scores []float64
+	// Version is the model version that answered (0 for a heuristic or default).
+	Version int
+	// Variant is "champion" or "canary": which rollout arm the request was routed to.
+	Variant string
+	// Path is primary, last-good, heuristic or default.
+	Path string
+}
+
+// Infer answers one request: route, admit, queue, batch, predict, and on failure walk
+// the fallback chain. Only admission refusals and bad requests are errors in normal
+// operation; ErrUnavailable means every path failed.
+func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
+	e, err := s.entry(req.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	now := time.Now()
+	deadline := req.Deadline
+	if deadline.IsZero() {
+		deadline = now.Add(e.cfg.SLA)
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	d, variant, err := e.route(req)
+	if err != nil {
+		return Result{}, err
+	}
+	if d == nil {
+		return s.fallback(ctx, e, req, variant, ErrNotReady)
+	}
+	if len(req.X) != req.Rows*d.host.k {
+		return Result{}, badRequest("%d values for %d rows of %d features", len(req.X), req.Rows, d.host.k)
+	}
+	allowed, probe := e.breaker.allow(now)
+	if !allowed {
+		return s.fallback(ctx, e, req, variant, ErrBreakerOpen)
+	}
+	pctx, pcancel := context.WithDeadline(ctx, deadline.Add(-e.cfg.FallbackReserve))
+	defer pcancel()
+	if !s.cfg.DisableAdmission {
+		if aerr := d.host.admit(time.Until(deadline.Add(-e.cfg.FallbackReserve)), now); aerr != nil {
+			if probe {
+				e.breaker.record(true, true, now) // a refused probe says nothing about the model
+			}
+			var oe *OverloadError
+			errors.As(aerr, &oe)
+			s.met.refused.WithLabelValues(e.cfg.Name, prioLabel(e.cfg.Priority), oe.Reason).Inc()
+			if e.cfg.ShedToFallback {
+				return s.fallback(ctx, e, req, variant, aerr, PathLastGood)
+			}
+			return Result{}, aerr
+		}
+	}
+	scores, ver, err := s.primary(pctx, e, d, variant, req)
+	if err == nil {
+		e.breaker.record(true, probe, time.Now())
+		if sh := e.shadow.Load(); sh != nil && req.Version == 0 {
+			s.mirror(e, sh, req, scores, ver)
+		}
+		return Result{Scores: scores, Version: ver, Variant: variant, Path: PathPrimary}, nil
+	}
+	if errors.Is(err, ErrBadRequest) {
+		return Result{}, err
+	}
+	e.breaker.record(false, probe, time.Now())
+	return s.fallback(ctx, e, req, variant, err)
+}
+
+// primary submits the request to the chosen version's host and waits for its answer. If
+// the host was swapped out between routing and submitting, it retries on the new one.
+func (s *Server) primary(ctx context.Context, e *entry, d *deployed, variant string, req Request) ([]float64, int, error) {
+	c := &call{ctx: ctx, x: req.X, rows: req.Rows, done: make(chan struct{})}
+	for try := 0; ; try++ {
+		err := d.host.submit(c)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrHostStopped) || try >= 3 {
+			return nil, 0, err
+		}
+		nd, _, rerr := e.route(req)
+		if rerr != nil || nd == nil {
+			return nil, 0, err
+		}
+		d = nd
+	}
+	select {
+	case <-c.done:
+		if c.err != nil {
+			if errors.Is(c.err, ml.ErrNonFinite) || errors.Is(c.err, ml.ErrSchemaMismatch) || errors.Is(c.err, ml.ErrShape) {
+				return nil, 0, fmt.Errorf("%w: %v", ErrBadRequest, c.err)
+			}
+			return nil, 0, c.err
+		}
+		return c.out, d.version.Number, nil
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("%w: primary %s v%d did not answer in time", ErrDeadline, e.cfg.Name, d.version.Number)
+	}
+}
+
+// fallback walks the chain after the primary path failed with cause. from skips the
+// chain's elements before the named path.
+func (s *Server) fallback(ctx context.Context, e *entry, req Request, variant string, cause error, from ...string) (Result, error) {
+	out := make([]float64, req.Rows)
+	var schema ml.Schema
+	if d := e.primary.Load(); d != nil {
+		schema = d.host.schema
+	} else if lg := e.lastGood.Load(); lg != nil {
+		schema = lg.model.Schema()
+	} else {
+		return Result{}, fmt.Errorf("%w: %s has no schema loaded: %v", ErrUnavailable, e.cfg.Name, cause)
+	}
+	b := ml.Batch{Schema: schema, X: req.X}
+	skipping := len(from) > 0
+	for _, f := range e.chain {
+		if skipping && f.Path() != from[0] {
+			continue
+		}
+		skipping = false
+		if f.Path() == PathLastGood && e.lastGood.Load() == nil {
+			continue
+		}
+		if err := f.Score(ctx, b, out); err != nil {
+			s.log.Warn("fallback failed", "model", e.cfg.Name, "path", f.Path(), "err", err)
+			continue
+		}
+		ver := 0
+		if f.Path() == PathLastGood {
+			ver = e.lastGood.Load().version.Number
+		}
+		s.log.Debug("fallback answered", "model", e.cfg.Name, "path", f.Path(), "cause", cause)
+		return Result{Scores: out, Version: ver, Variant: variant, Path: f.Path()}, nil
+	}
+	return Result{}, fmt.Errorf("%w: %s: %v", ErrUnavailable, e.cfg.Name, cause)
+}
+
+func prioLabel(p int) string { return fmt.Sprint(p) }
