@@ -225,18 +225,19 @@ func (j *Joiner) Advance(now time.Time) int {
 }
 
 // Handler applies prediction and outcome events from the log (a Consume or Replay handler
-// over predictions.<model> and outcomes.<model>). Records that do not decode are
-// permanent failures.
+// over predictions.<model> and outcomes.<model>); other models' events are skipped.
+// Records that do not decode are permanent failures.
 func (j *Joiner) Handler() eventlog.Handler {
+	psub, osub := PredictionSubject(j.cfg.Model), OutcomeSubject(j.cfg.Model)
 	return func(_ context.Context, m *eventlog.Message) error {
-		switch {
-		case IsPrediction(m.Subject):
+		switch m.Subject {
+		case psub:
 			p, err := DecodePrediction(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}
 			j.AddPrediction(p)
-		case IsOutcome(m.Subject):
+		case osub:
 			o, err := DecodeOutcome(m)
 			if err != nil {
 				return eventlog.Permanent(err)
