@@ -10,7 +10,7 @@ import (
 // Priorities: 0 is the highest class. Shadow traffic runs below every class.
 const (
 	// NumPriorities is the number of request priority classes (0 highest).
-	NumPriorities = 3
+	NumPriorities  = 3
 	shadowPriority = NumPriorities
 	numLevels      = NumPriorities + 1
 )
@@ -23,6 +23,7 @@ const (
 // inside one model's queue; this orders batches across models.
 type scheduler struct {
 	mu       sync.Mutex
+	slots    int
 	free     int
 	fifo     bool // priorities ignored (the baseline a benchmark compares with)
 	waiters  [numLevels][]*slotWaiter
@@ -37,7 +38,7 @@ type slotWaiter struct {
 }
 
 func newScheduler(slots int, fifo bool) *scheduler {
-	return &scheduler{free: slots, fifo: fifo}
+	return &scheduler{slots: slots, free: slots, fifo: fifo}
 }
 
 // acquire blocks until a slot is granted or ctx ends.

@@ -57,6 +57,11 @@ type Fault struct {
 }
 
 func newHost(name string, version, prio int, m ml.Model, cfg BatchConfig, sched *scheduler, met *hostMetrics) *host {
+	if sched.slots > 1 {
+		// No one model version may hold every CPU slot: a model that hangs inside
+		// Predict must leave a core for the others.
+		cfg.Workers = min(cfg.Workers, sched.slots-1)
+	}
 	h := &host{name: name, version: version, prio: prio, model: m, schema: m.Schema(), k: m.Schema().Len(), cfg: cfg,
 		sched: sched, met: met, queue: make(chan *call, cfg.QueueSize)}
 	h.wg.Add(cfg.Workers)
@@ -145,6 +150,12 @@ func (h *host) run(batch []*call, rows int) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), latest)
 	defer cancel()
+	if err := h.injected(ctx); err != nil {
+		for _, c := range live {
+			h.finish(c, err)
+		}
+		return
+	}
 	if err := h.sched.acquire(ctx, h.prio); err != nil {
 		for _, c := range live {
 			h.met.expired.Inc()
@@ -155,8 +166,11 @@ func (h *host) run(batch []*call, rows int) {
 	t0 := time.Now()
 	err := h.predict(ctx, live, rows)
 	h.sched.release()
-	el := time.Since(t0)
-	h.perRequest.observe(el.Seconds()/float64(len(live)), time.Now())
+	if err == nil {
+		// Only successes teach admission how fast the model is: a stall that ended in an
+		// error would make it refuse requests the fallback chain should answer.
+		h.perRequest.observe(time.Since(t0).Seconds()/float64(len(live)), time.Now())
+	}
 	h.met.batchRows.Observe(float64(rows))
 	for _, c := range live {
 		h.met.queueWait.Observe(t0.Sub(c.enqueued).Seconds())
@@ -164,21 +178,29 @@ func (h *host) run(batch []*call, rows int) {
 	}
 }
 
-func (h *host) predict(ctx context.Context, live []*call, rows int) error {
-	if f := h.fault.Load(); f != nil {
-		if f.Down {
-			return fmt.Errorf("%s v%d: %w (injected)", h.name, h.version, ErrHostStopped)
-		}
-		if f.Stall > 0 {
-			t := time.NewTimer(f.Stall)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%w: model stalled (injected)", ErrDeadline)
-			}
+// injected applies a Fault before the batch takes a CPU slot: a model server that has died
+// or hung costs its callers time, not this process's cores.
+func (h *host) injected(ctx context.Context) error {
+	f := h.fault.Load()
+	if f == nil {
+		return nil
+	}
+	if f.Down {
+		return fmt.Errorf("%s v%d: %w (injected)", h.name, h.version, ErrHostStopped)
+	}
+	if f.Stall > 0 {
+		t := time.NewTimer(f.Stall)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: model stalled (injected)", ErrDeadline)
 		}
 	}
+	return nil
+}
+
+func (h *host) predict(_ context.Context, live []*call, rows int) error {
 	if len(live) == 1 {
 		c := live[0]
 		c.out = make([]float64, c.rows)

@@ -151,11 +151,11 @@ func (s *Server) deploy(ctx context.Context, e *entry, role string, version int)
 
 // shadowStats accumulates the comparison of shadow answers with the primary's.
 type shadowStats struct {
-	mu                          sync.Mutex
-	compared, agreed, dropped   int64
-	failed                      int64
-	sumDiff, maxDiff            float64
-	diffs                       [len(diffBuckets) + 1]int64
+	mu                        sync.Mutex
+	compared, agreed, dropped int64
+	failed                    int64
+	sumDiff, maxDiff          float64
+	diffs                     [len(diffBuckets) + 1]int64
 }
 
 var diffBuckets = [...]float64{0.001, 0.01, 0.05, 0.1, 0.2, 0.5}
