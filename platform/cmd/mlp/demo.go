@@ -33,6 +33,9 @@ audited in a hash chain, and a corrupt artifact can never replace a working mode
 registers nothing new.`},
 	{"serving/", "Serving", `Models answer requests over the Open Inference Protocol, in batches, within deadlines,
 and fall back to a last known good model or a heuristic when the current one fails.`},
+	{"monitoring/", "Monitoring and the feedback loop", `Predictions are logged, outcomes arrive days later and are joined to them, drift and
+quality are measured against a reference, and an alert can retrain a model that then has to
+earn its promotion online.`},
 }
 
 const outro = `
