@@ -157,16 +157,17 @@ func (e *ewma) value(now time.Time) float64 {
 }
 
 // admit decides whether a request with budget left can be answered in time by h. It
-// predicts the wait from the requests already queued for the model, the recent service
-// time per request and the recent wait for a CPU slot at the model's priority.
+// predicts the wait from the requests already queued for the model and the recent time per
+// request, CPU slot wait at the model's priority included.
 func (h *host) admit(budget time.Duration, now time.Time) error {
 	if int(h.pending.Load()) >= cap(h.queue) {
 		return &OverloadError{Model: h.name, Reason: "queue-full", Budget: budget, RetryAfter: 100 * time.Millisecond}
 	}
-	perReq := h.perRequest.value(now)
+	// perReq already holds the slot wait of recent batches; with nothing observed yet (a
+	// model that just started) the scheduler's recent wait at this priority stands in.
+	perReq := max(h.perRequest.value(now), h.sched.expectedSlotWait(h.prio, now).Seconds())
 	queued := float64(h.pending.Load())
-	wait := time.Duration((queued*perReq/float64(h.cfg.Workers) + perReq) * float64(time.Second))
-	wait += h.sched.expectedSlotWait(h.prio, now)
+	wait := time.Duration((queued/float64(h.cfg.Workers) + 1) * perReq * float64(time.Second))
 	if wait > budget {
 		return &OverloadError{Model: h.name, Reason: "deadline", Predicted: wait, Budget: budget, RetryAfter: max(wait, 10*time.Millisecond)}
 	}

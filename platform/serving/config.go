@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
@@ -109,6 +110,9 @@ type ModelConfig struct {
 	// Fallbacks follow the last known good version in the chain; if empty, a Default of
 	// 0 ends it.
 	Fallbacks []Fallback
+	// Wrap, when set, wraps every version of the model after it is loaded (to add
+	// instrumentation, or in benchmarks a simulated per-call cost).
+	Wrap func(ml.Model) ml.Model
 	// BreakerFailures consecutive failures open the breaker for BreakerCooldown.
 	BreakerFailures int
 	BreakerCooldown time.Duration

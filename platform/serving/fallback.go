@@ -160,6 +160,16 @@ func (b *breaker) record(ok, probe bool, now time.Time) {
 	}
 }
 
+// abandon ends a probe without a verdict (it was late for reasons other than the model).
+func (b *breaker) abandon(probe bool) {
+	if !probe {
+		return
+	}
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
 func (b *breaker) current() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -30,7 +30,9 @@ type host struct {
 	closed  bool
 	wg      sync.WaitGroup
 
-	perRequest ewma // seconds of service per request, amortized over its batch
+	perRequest ewma         // seconds per request from slot wait to answer, amortized over its batch
+	lastOK     atomic.Int64 // unix nanoseconds of the last successful batch
+	inAcquire  atomic.Int32 // workers waiting for a CPU slot
 	fault      atomic.Pointer[Fault]
 }
 
@@ -69,6 +71,14 @@ func newHost(name string, version, prio int, m ml.Model, cfg BatchConfig, sched 
 		go h.worker()
 	}
 	return h
+}
+
+// lateFromLoad tells, for a request enqueued at enq that timed out, whether it was late
+// because of load (the model answered other batches meanwhile, or its workers are waiting
+// for a CPU slot) rather than because the model is stuck or broken. Only the second kind
+// may open the breaker: load is admission control's business.
+func (h *host) lateFromLoad(enq time.Time) bool {
+	return h.lastOK.Load() > enq.UnixNano() || h.inAcquire.Load() > 0
 }
 
 // warm runs the model on a batch of zeros so that the first real request does not pay
@@ -156,7 +166,11 @@ func (h *host) run(batch []*call, rows int) {
 		}
 		return
 	}
-	if err := h.sched.acquire(ctx, h.prio); err != nil {
+	tAcquire := time.Now()
+	h.inAcquire.Add(1)
+	err := h.sched.acquire(ctx, h.prio)
+	h.inAcquire.Add(-1)
+	if err != nil {
 		for _, c := range live {
 			h.met.expired.Inc()
 			h.finish(c, fmt.Errorf("%w: waiting for a CPU slot", ErrDeadline))
@@ -164,12 +178,14 @@ func (h *host) run(batch []*call, rows int) {
 		return
 	}
 	t0 := time.Now()
-	err := h.predict(ctx, live, rows)
+	err = h.predict(ctx, live, rows)
 	h.sched.release()
 	if err == nil {
+		h.lastOK.Store(time.Now().UnixNano())
 		// Only successes teach admission how fast the model is: a stall that ended in an
-		// error would make it refuse requests the fallback chain should answer.
-		h.perRequest.observe(time.Since(t0).Seconds()/float64(len(live)), time.Now())
+		// error would make it refuse requests the fallback chain should answer. The time
+		// includes the wait for a CPU slot, which is what a request behind this batch waits.
+		h.perRequest.observe(time.Since(tAcquire).Seconds()/float64(len(live)), time.Now())
 	}
 	h.met.batchRows.Observe(float64(rows))
 	for _, c := range live {

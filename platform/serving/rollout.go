@@ -119,6 +119,9 @@ func (s *Server) deploy(ctx context.Context, e *entry, role string, version int)
 		s.met.swaps.WithLabelValues(e.cfg.Name, role, "load-failed").Inc()
 		return fmt.Errorf("deploy %s v%d as %s: %w", e.cfg.Name, version, role, err)
 	}
+	if e.cfg.Wrap != nil {
+		m = e.cfg.Wrap(m)
+	}
 	if role != rolePrimary {
 		if p := e.primary.Load(); p != nil && !p.model.Schema().Equal(m.Schema()) {
 			s.met.swaps.WithLabelValues(e.cfg.Name, role, "schema-mismatch").Inc()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,8 +135,37 @@ func (s *Server) add(ctx context.Context, mc ModelConfig) error {
 		if err := s.deploy(ctx, e, v.role, ver.Number); err != nil {
 			s.log.Warn("initial load failed", "model", mc.Name, "alias", v.alias, "err", err)
 		}
+		if v.role == rolePrimary && e.primary.Load() != nil {
+			s.loadLastGood(ctx, e, ver.Number)
+		}
 	}
 	return nil
+}
+
+// loadLastGood finds, in the registry's audit log, the version the primary alias pointed
+// to before it moved to current, and keeps it loaded for the fallback chain: a server
+// that starts after a rollout still has the previous version to fall back to.
+func (s *Server) loadLastGood(ctx context.Context, e *entry, current int) {
+	entries, err := s.reg.Audit(ctx, e.cfg.Name)
+	if err != nil {
+		return
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		a := entries[i]
+		if a.Alias != e.cfg.Alias || a.To != current || a.From == 0 || a.From == current {
+			continue
+		}
+		m, v, err := s.reg.Load(ctx, e.cfg.Name, strconv.Itoa(a.From))
+		if err != nil {
+			s.log.Warn("last known good version not loadable", "model", e.cfg.Name, "version", a.From, "err", err)
+			return
+		}
+		if e.cfg.Wrap != nil {
+			m = e.cfg.Wrap(m)
+		}
+		e.lastGood.CompareAndSwap(nil, &deployed{version: v, model: m})
+		return
+	}
 }
 
 // Close stops following aliases and drains every model's queue.
@@ -295,7 +325,7 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 			return Result{}, aerr
 		}
 	}
-	scores, ver, err := s.primary(pctx, e, d, variant, req)
+	scores, ver, enq, err := s.primary(pctx, e, d, variant, req)
 	if err == nil {
 		e.breaker.record(true, probe, time.Now())
 		if sh := e.shadow.Load(); sh != nil && req.Version == 0 {
@@ -306,13 +336,22 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 	if errors.Is(err, ErrBadRequest) {
 		return Result{}, err
 	}
+	if errors.Is(err, ErrDeadline) && d.host.lateFromLoad(enq) {
+		// Late because of load, not a broken model: the breaker must not open (that would
+		// bypass admission control), and running last-good inline would only add load.
+		e.breaker.abandon(probe)
+		return s.fallback(ctx, e, req, variant, err, skipLastGood)
+	}
 	e.breaker.record(false, probe, time.Now())
 	return s.fallback(ctx, e, req, variant, err)
 }
 
+// skipLastGood starts the fallback chain after the last known good version.
+const skipLastGood = "after-last-good"
+
 // primary submits the request to the chosen version's host and waits for its answer. If
 // the host was swapped out between routing and submitting, it retries on the new one.
-func (s *Server) primary(ctx context.Context, e *entry, d *deployed, variant string, req Request) ([]float64, int, error) {
+func (s *Server) primary(ctx context.Context, e *entry, d *deployed, variant string, req Request) ([]float64, int, time.Time, error) {
 	c := &call{ctx: ctx, x: req.X, rows: req.Rows, done: make(chan struct{})}
 	for try := 0; ; try++ {
 		err := d.host.submit(c)
@@ -320,11 +359,11 @@ func (s *Server) primary(ctx context.Context, e *entry, d *deployed, variant str
 			break
 		}
 		if !errors.Is(err, ErrHostStopped) || try >= 3 {
-			return nil, 0, err
+			return nil, 0, c.enqueued, err
 		}
 		nd, _, rerr := e.route(req)
 		if rerr != nil || nd == nil {
-			return nil, 0, err
+			return nil, 0, c.enqueued, err
 		}
 		d = nd
 	}
@@ -332,13 +371,13 @@ func (s *Server) primary(ctx context.Context, e *entry, d *deployed, variant str
 	case <-c.done:
 		if c.err != nil {
 			if errors.Is(c.err, ml.ErrNonFinite) || errors.Is(c.err, ml.ErrSchemaMismatch) || errors.Is(c.err, ml.ErrShape) {
-				return nil, 0, fmt.Errorf("%w: %v", ErrBadRequest, c.err)
+				return nil, 0, c.enqueued, fmt.Errorf("%w: %v", ErrBadRequest, c.err)
 			}
-			return nil, 0, c.err
+			return nil, 0, c.enqueued, c.err
 		}
-		return c.out, d.version.Number, nil
+		return c.out, d.version.Number, c.enqueued, nil
 	case <-ctx.Done():
-		return nil, 0, fmt.Errorf("%w: primary %s v%d did not answer in time", ErrDeadline, e.cfg.Name, d.version.Number)
+		return nil, 0, c.enqueued, fmt.Errorf("%w: primary %s v%d did not answer in time", ErrDeadline, e.cfg.Name, d.version.Number)
 	}
 }
 
@@ -355,13 +394,13 @@ func (s *Server) fallback(ctx context.Context, e *entry, req Request, variant st
 		return Result{}, fmt.Errorf("%w: %s has no schema loaded: %v", ErrUnavailable, e.cfg.Name, cause)
 	}
 	b := ml.Batch{Schema: schema, X: req.X}
-	skipping := len(from) > 0
+	skipping := len(from) > 0 && from[0] != skipLastGood
 	for _, f := range e.chain {
 		if skipping && f.Path() != from[0] {
 			continue
 		}
 		skipping = false
-		if f.Path() == PathLastGood && e.lastGood.Load() == nil {
+		if f.Path() == PathLastGood && (e.lastGood.Load() == nil || (len(from) > 0 && from[0] == skipLastGood)) {
 			continue
 		}
 		if err := f.Score(ctx, b, out); err != nil {

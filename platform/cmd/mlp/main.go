@@ -7,6 +7,7 @@
 //	mlp scenario run NAME [--json F]
 //	mlp registry list|show|promote|rollback|card|audit   the model registry
 //	mlp train                       run the fraud training pipeline defined in code
+//	mlp serve [--demo] [flags]      serve registry models (Open Inference Protocol v2)
 //	mlp monitor MODEL [--demo]      drift per feature, data quality, online quality, alerts
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
@@ -54,7 +55,7 @@ func main() {
 	}
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo]"
+const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo] | mlp serve [--demo] [flags]"
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return trainCmd(ctx, args[1:], cfg, stdout)
 	case "features":
 		return featuresCommand(ctx, args[1:], cfg, stdout)
+	case "serve":
+		return serveCmd(ctx, args[1:], cfg, stdout)
 	case "monitor":
 		return monitorCmd(ctx, args[1:], cfg, stdout)
 	default:

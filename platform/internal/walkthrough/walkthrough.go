@@ -31,7 +31,8 @@ func Scenarios(cfg Config) scenario.Set {
 		pointInTime(cfg),
 	}
 	set = append(set, lifecycleScenarios(cfg)...)
-	return append(set, monitoringScenarios(cfg)...)
+	set = append(set, monitoringScenarios(cfg)...)
+	return append(set, servingScenarios(cfg)...)
 }
 
 // openLog opens the event log the scenario runs on and says which one it is.

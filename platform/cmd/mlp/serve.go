@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/platform/serving"
+	"github.com/casebook-ml/casebook/platform/serving/servingtest"
+)
+
+const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
+  Serves registry models over the Open Inference Protocol (v2) REST API:
+  POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/{live,ready}, /metrics.
+  --addr 127.0.0.1:8080       listen address
+  --models a,b                models to serve (default: every model with the alias)
+  --alias champion            the alias each model follows (blue/green on its moves)
+  --canary challenger:10      serve that alias to 10% of request keys
+  --shadow shadow             mirror requests to that alias and compare
+  --max-batch 64 --max-delay 0s --workers 2 --queue 1024    dynamic batching per model
+  --sla 50ms --priority 1     default deadline and class (0 highest) of every model
+  --slots 0                   CPU slots shared by priority (0: one per core)
+  --keys FILE                 JSON [{"Key":..,"Tenant":..,"Models":["*"],"Admin":false}]
+  --demo                      first register demo models (demo-lr: logistic regression,
+                              demo-gbdt: 100 trees; 15 features) if the registry lacks them`
+
+// serveCmd runs the model server until ctx ends.
+func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
+	usageErr := func(msg string) error { return fmt.Errorf("%w: %s\n%s", scenario.ErrUsage, msg, serveUsage) }
+	fs := flag.NewFlagSet("mlp serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var sf storeFlags
+	sf.add(fs)
+	def := serving.DefaultModelConfig("x")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	models := fs.String("models", "", "comma-separated models (default: all with the alias)")
+	alias := fs.String("alias", registry.Champion, "alias each model follows")
+	canary := fs.String("canary", "", "ALIAS:PERCENT canary")
+	shadow := fs.String("shadow", "", "shadow alias")
+	maxBatch := fs.Int("max-batch", def.Batch.MaxBatch, "most rows per Predict call")
+	maxDelay := fs.Duration("max-delay", def.Batch.MaxQueueDelay, "longest wait to fill a batch")
+	workers := fs.Int("workers", def.Batch.Workers, "batches of one model running at once")
+	queue := fs.Int("queue", def.Batch.QueueSize, "queued requests per model")
+	sla := fs.Duration("sla", def.SLA, "default deadline")
+	prio := fs.Int("priority", def.Priority, "class, 0 highest")
+	slots := fs.Int("slots", 0, "CPU slots (0: GOMAXPROCS)")
+	keys := fs.String("keys", "", "API keys JSON file")
+	demo := fs.Bool("demo", false, "register demo models first")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageErr("help")
+		}
+		return usageErr(err.Error())
+	}
+	reg, closeFn, err := sf.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if *demo {
+		if err := registerDemo(ctx, reg, stdout); err != nil {
+			return err
+		}
+	}
+	sc := serving.DefaultConfig()
+	sc.Logger, sc.Slots = cfg.Logger, *slots
+	if *keys != "" {
+		b, err := os.ReadFile(*keys)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &sc.Keys); err != nil {
+			return fmt.Errorf("keys %s: %w", *keys, err)
+		}
+	}
+	names := strings.Split(*models, ",")
+	if *models == "" {
+		all, err := reg.Models(ctx)
+		if err != nil {
+			return err
+		}
+		names = names[:0]
+		for _, n := range all {
+			if _, err := reg.Resolve(ctx, n, *alias); err == nil {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return usageErr("no model has alias " + *alias + " (try --demo)")
+	}
+	for _, n := range names {
+		mc := serving.DefaultModelConfig(n)
+		mc.Alias, mc.ShadowAlias, mc.SLA, mc.Priority = *alias, *shadow, *sla, *prio
+		mc.FallbackReserve = min(mc.FallbackReserve, *sla/5)
+		mc.Batch = serving.BatchConfig{MaxBatch: *maxBatch, MaxQueueDelay: *maxDelay, Workers: *workers, QueueSize: *queue}
+		if *canary != "" {
+			a, p, ok := strings.Cut(*canary, ":")
+			if _, err := fmt.Sscanf(p, "%g", &mc.CanaryPercent); !ok || err != nil {
+				return usageErr("--canary wants ALIAS:PERCENT")
+			}
+			mc.CanaryAlias = a
+		}
+		sc.Models = append(sc.Models, mc)
+	}
+	prom := prometheus.NewRegistry()
+	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sc.Registerer, sc.Gatherer = prom, prom
+	srv, err := serving.New(ctx, reg, sc)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(stdout, "serving %s on http://%s (POST /v2/models/NAME/infer)\n", strings.Join(names, ", "), ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// registerDemo trains and registers two small models on the fraud-like generator, once.
+func registerDemo(ctx context.Context, reg *registry.Registry, stdout io.Writer) error {
+	data := servingtest.Data(20000, 15, 11)
+	for _, name := range []string{"demo-lr", "demo-gbdt"} {
+		if _, err := reg.Resolve(ctx, name, registry.Champion); err == nil {
+			continue
+		}
+		var (
+			m   ml.Model
+			err error
+		)
+		if name == "demo-lr" {
+			m, err = servingtest.LogReg(ctx, data.Dataset)
+		} else {
+			m, err = servingtest.GBDT(ctx, data.Dataset, 100, 6)
+		}
+		if err != nil {
+			return err
+		}
+		v, err := servingtest.Register(ctx, reg, name, m, registry.Champion)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "registered %s v%d (%s, %d features) as champion\n", name, v.Number, m.Family(), m.Schema().Len())
+	}
+	return nil
+}

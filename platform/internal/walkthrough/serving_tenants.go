@@ -1,0 +1,313 @@
+package walkthrough
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/platform/serving"
+	"github.com/casebook-ml/casebook/platform/serving/servingtest"
+)
+
+func servingBatching(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "serving/batching",
+		Summary: "Online scoring over the Open Inference Protocol: the serving layer's cost over calling the model directly, and what dynamic batching buys a tree ensemble under concurrent load.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			env, err := newServingEnv(r, 30)
+			if err != nil {
+				return err
+			}
+			defer env.done()
+			train := servingtest.Data(20000, 30, 3)
+			gb, err := servingtest.GBDT(ctx, train.Dataset, 100, 6)
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{"trees-unbatched", "trees-batched"} {
+				if _, err := servingtest.Register(ctx, env.reg, name, gb, registry.Champion); err != nil {
+					return err
+				}
+			}
+			sc := serving.DefaultConfig()
+			sc.Logger = cfg.Logger
+			un := serving.DefaultModelConfig("trees-unbatched")
+			un.Batch.MaxBatch, un.SLA = 1, time.Second
+			bt := serving.DefaultModelConfig("trees-batched")
+			bt.Batch.MaxBatch, bt.SLA = 64, time.Second
+			var counts [2]predictCounter
+			un.Wrap = func(m ml.Model) ml.Model { return &countingModel{Model: m, c: &counts[0]} }
+			bt.Wrap = func(m ml.Model) ml.Model { return &countingModel{Model: m, c: &counts[1]} }
+			sc.Models = []serving.ModelConfig{un, bt}
+			srv, err := serving.New(ctx, env.reg, sc)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+
+			r.Step("One row, one caller: the model alone, the serving layer in process, and HTTP on loopback")
+			direct := timeLoop(2000, func(i int) error {
+				out := make([]float64, 1)
+				return gb.Predict(ml.Batch{Schema: gb.Schema(), X: env.row(i, 1)}, out)
+			})
+			inproc := timeLoop(2000, func(i int) error {
+				_, err := srv.Infer(ctx, serving.Request{Model: "trees-batched", Decoded: serving.Decoded{Rows: 1, X: env.row(i, 1)}})
+				return err
+			})
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			bodies := make([][]byte, 64)
+			for i := range bodies {
+				bodies[i] = servingtest.Body(env.row(i, 1), 30)
+			}
+			overHTTP := timeLoop(2000, func(i int) error {
+				resp, err := ts.Client().Post(ts.URL+"/v2/models/trees-batched/infer", "application/json", strings.NewReader(string(bodies[i%64])))
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			})
+			for _, x := range []struct {
+				name string
+				lat  []time.Duration
+			}{{"direct Predict", direct}, {"Server.Infer", inproc}, {"HTTP loopback", overHTTP}} {
+				r.Say("%-16s p50 %8v  p99 %8v", x.name, pct(x.lat, 50), pct(x.lat, 99))
+				r.Measure(x.name+" p50", float64(pct(x.lat, 50).Nanoseconds())/1000, "µs")
+			}
+
+			r.Step("64 concurrent callers, one row each, for 1 s: unbatched vs dynamically batched (max 64 rows)")
+			var res [2]struct {
+				rps         float64
+				p99         time.Duration
+				n           int
+				rowsPerCall float64
+			}
+			for i, name := range []string{"trees-unbatched", "trees-batched"} {
+				counts[i].calls.Store(0)
+				counts[i].rows.Store(0)
+				var mu sync.Mutex
+				var all []time.Duration
+				var wg sync.WaitGroup
+				var failed atomic.Int64
+				end := time.Now().Add(time.Second)
+				t0 := time.Now()
+				for g := range 64 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var ds []time.Duration
+						for j := g; time.Now().Before(end); j += 64 {
+							s := time.Now()
+							if _, err := srv.Infer(ctx, serving.Request{Model: name, Decoded: serving.Decoded{Rows: 1, X: env.row(j, 1)}}); err != nil {
+								failed.Add(1)
+							}
+							ds = append(ds, time.Since(s))
+						}
+						mu.Lock()
+						all = append(all, ds...)
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+				res[i].rps = float64(len(all)) / time.Since(t0).Seconds()
+				res[i].p99 = pct(all, 99)
+				res[i].n = int(failed.Load())
+				rowsPerCall := float64(counts[i].rows.Load()) / float64(max(1, counts[i].calls.Load()))
+				res[i].rowsPerCall = rowsPerCall
+				r.Say("%-16s %9.0f req/s  p99 %v  %.1f rows per Predict call  (%d errors)", name, res[i].rps, res[i].p99, rowsPerCall, res[i].n)
+				r.Measure(name+" rows per Predict", rowsPerCall, "")
+				r.Measure(name+" throughput", res[i].rps, "req/s")
+				r.Measure(name+" p99", float64(res[i].p99.Microseconds())/1000, "ms")
+			}
+			r.Measure("batching speed-up", res[1].rps/res[0].rps, "×")
+			r.Check("every request was answered by the model, batched or not", res[0].n == 0 && res[1].n == 0)
+			r.Check("the batcher gathered concurrent requests (more than one row per Predict call; exactly one unbatched)",
+				res[1].rowsPerCall > 1 && res[0].rowsPerCall == 1)
+			return nil
+		},
+	}
+}
+
+// predictCounter counts a model's Predict calls and rows.
+type predictCounter struct{ calls, rows atomic.Int64 }
+
+type countingModel struct {
+	ml.Model
+	c *predictCounter
+}
+
+func (m *countingModel) Predict(b ml.Batch, out []float64) error {
+	m.c.calls.Add(1)
+	m.c.rows.Add(int64(b.Rows()))
+	return m.Model.Predict(b, out)
+}
+
+func timeLoop(n int, f func(i int) error) []time.Duration {
+	ds := make([]time.Duration, 0, n)
+	for i := range n {
+		t0 := time.Now()
+		if f(i) != nil {
+			continue
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return ds
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)].Round(time.Microsecond)
+}
+
+// class is one priority class of the multi-tenant scenario.
+type class struct {
+	name     string
+	prio     int
+	sla      time.Duration
+	models   int
+	callers  int
+	rows     int
+	pace     time.Duration
+	prefix   string
+	ok, shed atomic.Int64
+	failed   atomic.Int64
+	mu       sync.Mutex
+	lat      []time.Duration
+}
+
+func servingMultiTenant(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "serving/multi-tenant",
+		Summary: "100 models in 3 priority classes share 2 cores: a flood on the lowest class is refused early and the highest class keeps its p99 inside its SLA, which without priorities and admission it cannot count on.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			env, err := newServingEnv(r, 20)
+			if err != nil {
+				return err
+			}
+			defer env.done()
+			train := servingtest.Data(10000, 20, 5)
+			gb, err := servingtest.GBDT(ctx, train.Dataset, 100, 6)
+			if err != nil {
+				return err
+			}
+			r.Step("Register 100 models: 10 high (SLA 5 ms, 1 row), 30 medium (15 ms, 16 rows), 60 low (30 ms, 512-row bulk requests)")
+			mk := func() []*class {
+				return []*class{
+					{name: "high", prio: 0, sla: 5 * time.Millisecond, models: 10, callers: 4, rows: 1, pace: time.Millisecond, prefix: "high"},
+					{name: "medium", prio: 1, sla: 15 * time.Millisecond, models: 30, callers: 4, rows: 16, pace: 2 * time.Millisecond, prefix: "med"},
+					{name: "low", prio: 2, sla: 30 * time.Millisecond, models: 60, callers: 128, rows: 512, prefix: "low"},
+				}
+			}
+			for _, c := range mk() {
+				for i := range c.models {
+					if _, err := servingtest.Register(ctx, env.reg, fmt.Sprintf("%s-%02d", c.prefix, i), gb, registry.Champion); err != nil {
+						return err
+					}
+				}
+			}
+			run := func(baseline bool) ([]*class, error) {
+				classes := mk()
+				sc := serving.DefaultConfig()
+				sc.Logger = cfg.Logger
+				sc.DisablePriority, sc.DisableAdmission = baseline, baseline
+				for _, c := range classes {
+					for i := range c.models {
+						mc := serving.DefaultModelConfig(fmt.Sprintf("%s-%02d", c.prefix, i))
+						mc.Priority, mc.SLA, mc.FallbackReserve = c.prio, c.sla, 0
+						mc.Batch.QueueSize = 256
+						sc.Models = append(sc.Models, mc)
+					}
+				}
+				srv, err := serving.New(ctx, env.reg, sc)
+				if err != nil {
+					return nil, err
+				}
+				defer srv.Close()
+				var wg sync.WaitGroup
+				end := time.Now().Add(1500 * time.Millisecond)
+				for _, c := range classes {
+					for g := range c.callers {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							var ds []time.Duration
+							for j := g; time.Now().Before(end) && ctx.Err() == nil; j += c.callers {
+								model := fmt.Sprintf("%s-%02d", c.prefix, j%c.models)
+								t0 := time.Now()
+								res, err := srv.Infer(ctx, serving.Request{Model: model, Decoded: serving.Decoded{Rows: c.rows, X: env.row(j*c.rows, c.rows)}})
+								el := time.Since(t0)
+								switch {
+								case err == nil && res.Path == serving.PathPrimary:
+									c.ok.Add(1)
+									ds = append(ds, el)
+								case err != nil && errorsIsOverloaded(err):
+									c.shed.Add(1)
+									time.Sleep(2 * time.Millisecond) // a client backing off
+								default:
+									c.failed.Add(1)
+									ds = append(ds, el)
+								}
+								if c.pace > 0 {
+									time.Sleep(c.pace)
+								}
+							}
+							c.mu.Lock()
+							c.lat = append(c.lat, ds...)
+							c.mu.Unlock()
+						}()
+					}
+				}
+				wg.Wait()
+				return classes, nil
+			}
+			report := func(label string, classes []*class) {
+				for _, c := range classes {
+					p99 := pct(c.lat, 99)
+					r.Say("%-22s %-6s answered %6d  refused early %6d  late/failed %5d  p99 %8v (SLA %v)", label, c.name, c.ok.Load(), c.shed.Load(), c.failed.Load(), p99, c.sla)
+					r.Measure(label+" "+c.name+" p99", float64(p99.Microseconds())/1000, "ms")
+					r.Measure(label+" "+c.name+" refused", float64(c.shed.Load()), "requests")
+				}
+			}
+			r.Step("Baseline: first come, first served, no admission control; the low class floods: 128 callers × 512 rows, back to back")
+			base, err := run(true)
+			if err != nil {
+				return err
+			}
+			report("FIFO, no admission", base)
+			r.Step("Priority slots and deadline-aware admission, the same flood")
+			prio, err := run(false)
+			if err != nil {
+				return err
+			}
+			report("priority + admission", prio)
+			high := prio[0]
+			r.Check("with priorities, the high class's p99 is inside its 5 ms SLA during the flood", pct(high.lat, 99) <= high.sla && high.ok.Load() > 0)
+			r.Check("the flood was refused early (429), not left to time out", prio[2].shed.Load() > 0)
+			r.Check("no high-class request was refused or failed", high.shed.Load() == 0 && high.failed.Load() == 0)
+			r.Say("Without priorities the high class's p99 was %v; with them %v.", pct(base[0].lat, 99), pct(high.lat, 99))
+			return nil
+		},
+	}
+}
+
+func errorsIsOverloaded(err error) bool {
+	var oe *serving.OverloadError
+	return errorAs(err, &oe)
+}
