@@ -1,0 +1,141 @@
+package txfeatures
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/features"
+)
+
+// ErrOrder says transactions were not in time order with distinct ids, which the windows'
+// watermark (no allowed lateness) needs.
+var ErrOrder = errors.New("transactions must be in time order with distinct ids")
+
+type key struct {
+	entity string
+	t      int64
+}
+
+func views(reg *features.Registry) (c, t *features.FeatureView, err error) {
+	if c, err = reg.View(CustomerView); err != nil {
+		return nil, nil, err
+	}
+	if t, err = reg.View(TerminalView); err != nil {
+		return nil, nil, err
+	}
+	return c, t, nil
+}
+
+// Offline computes every transaction's vector with the batch execution: the n×Width
+// matrix, row-major, in the order of txs, which must be in time order.
+func Offline(reg *features.Registry, txs []sim.Transaction) ([]float64, error) {
+	cv, tv, err := views(reg)
+	if err != nil {
+		return nil, fmt.Errorf("offline features: %w", err)
+	}
+	events := make([]features.Event, len(txs))
+	for i, tx := range txs {
+		events[i] = Event(tx, uint64(i+1))
+	}
+	tables := make([]map[key][]features.Value, 2)
+	for vi, v := range []*features.FeatureView{cv, tv} {
+		res, err := features.ComputeBatch(v, events, features.BatchOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("offline features: view %s: %w", v.Name, err)
+		}
+		if len(res.Errors) > 0 {
+			return nil, fmt.Errorf("offline features: view %s: %w", v.Name, res.Errors[0])
+		}
+		if s := res.Stats; s.Dropped > 0 || s.Duplicate > 0 || s.Invalid > 0 {
+			return nil, fmt.Errorf("offline features: view %s: %w (dropped %d, duplicate %d, invalid %d)",
+				v.Name, ErrOrder, s.Dropped, s.Duplicate, s.Invalid)
+		}
+		m := make(map[key][]features.Value, len(res.Rows))
+		for _, r := range res.Rows {
+			m[key{r.Entity, r.Time.UnixNano()}] = r.Values
+		}
+		tables[vi] = m
+	}
+	out := make([]float64, len(txs)*Width)
+	for i, tx := range txs {
+		t := tx.Time.UnixNano()
+		c := tables[0][key{strconv.Itoa(tx.Customer), t}]
+		term := tables[1][key{strconv.Itoa(tx.Terminal), t}]
+		if c == nil || term == nil {
+			return nil, fmt.Errorf("offline features: transaction %d has no row", tx.ID)
+		}
+		Fill(out[i*Width:(i+1)*Width], tx, c, term)
+	}
+	return out, nil
+}
+
+// Online is the streaming execution: it applies each transaction to both views'
+// aggregators, writes the rows to an online store and reads the transaction's vector back
+// from the store, as a scorer would.
+type Online struct {
+	cust, term *features.Aggregator
+	store      features.OnlineStore
+	seq        uint64
+	cf, tf     []string
+}
+
+// NewOnline builds the streaming execution over reg's views, writing to store.
+func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, error) {
+	cv, tv, err := views(reg)
+	if err != nil {
+		return nil, fmt.Errorf("online features: %w", err)
+	}
+	o := &Online{store: store, cf: cv.FeatureNames(), tf: tv.FeatureNames()}
+	if o.cust, err = features.NewAggregator(cv); err != nil {
+		return nil, fmt.Errorf("online features: %w", err)
+	}
+	if o.term, err = features.NewAggregator(tv); err != nil {
+		return nil, fmt.Errorf("online features: %w", err)
+	}
+	return o, nil
+}
+
+// Apply feeds one transaction to both views and writes the rows it changes.
+func (o *Online) Apply(ctx context.Context, tx sim.Transaction) error {
+	o.seq++
+	ev := Event(tx, o.seq)
+	for _, a := range []struct {
+		agg  *features.Aggregator
+		view string
+	}{{o.cust, CustomerView}, {o.term, TerminalView}} {
+		rows, outcome, err := a.agg.Apply(ev)
+		if err != nil {
+			return fmt.Errorf("online features: %s: %w", a.view, err)
+		}
+		if outcome == features.Dropped || outcome == features.Duplicate {
+			return fmt.Errorf("online features: %s: transaction %d %v: %w", a.view, tx.ID, outcome, ErrOrder)
+		}
+		if _, err := o.store.Write(ctx, a.view, rows); err != nil {
+			return fmt.Errorf("online features: write %s: %w", a.view, err)
+		}
+	}
+	return nil
+}
+
+// Vector reads tx's vector from the store into out (length Width).
+func (o *Online) Vector(ctx context.Context, tx sim.Transaction, out []float64) error {
+	res, err := o.store.Read(ctx, features.ReadRequest{At: tx.Time, Views: []features.ViewRequest{
+		{View: CustomerView, Entities: []string{strconv.Itoa(tx.Customer)}},
+		{View: TerminalView, Entities: []string{strconv.Itoa(tx.Terminal)}},
+	}})
+	if err != nil {
+		return fmt.Errorf("online features: read: %w", err)
+	}
+	vals := func(vr features.ViewResult) []features.Value {
+		v := make([]features.Value, len(vr.Features))
+		for f := range vr.Features {
+			v[f] = vr.Get(0, f).Value // Missing and Stale carry a null: 0
+		}
+		return v
+	}
+	Fill(out, tx, vals(res.Views[0]), vals(res.Views[1]))
+	return nil
+}

@@ -1,0 +1,178 @@
+package txfeatures
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+)
+
+func dataset(t *testing.T) []sim.Transaction {
+	t.Helper()
+	cfg := sim.DefaultConfig()
+	cfg.Customers, cfg.Terminals, cfg.Days = 200, 400, 45
+	d, err := sim.Generate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Transactions
+}
+
+func registry(t *testing.T, bucket time.Duration) *features.Registry {
+	t.Helper()
+	r := features.NewRegistry()
+	if err := Register(r, bucket); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The batch and the streaming executions, the latter read back through an online store,
+// give every transaction bit-identical vectors.
+func TestOfflineOnlineParity(t *testing.T) {
+	txs := dataset(t)
+	reg := registry(t, ExactBucket)
+	off, err := Offline(reg, txs)
+	if err != nil {
+		t.Fatalf("Offline = %v", err)
+	}
+	ctx := context.Background()
+	on, err := NewOnline(reg, memory.New(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec := make([]float64, Width)
+	for i, tx := range txs {
+		if err := on.Apply(ctx, tx); err != nil {
+			t.Fatalf("Apply(%d) = %v", tx.ID, err)
+		}
+		if err := on.Vector(ctx, tx, vec); err != nil {
+			t.Fatalf("Vector(%d) = %v", tx.ID, err)
+		}
+		for j := range vec {
+			if w := off[i*Width+j]; math.Float64bits(vec[j]) != math.Float64bits(w) {
+				t.Fatalf("transaction %d %s: online %v, offline %v", tx.ID, Names[j], vec[j], w)
+			}
+		}
+	}
+}
+
+// bruteForce computes the handbook's definitions directly: customer windows (t-N, t],
+// terminal windows (t-7d-N, t-7d], every transaction at the same instant included.
+func bruteForce(txs []sim.Transaction) []float64 {
+	out := make([]float64, len(txs)*Width)
+	byCustomer, byTerminal := map[int][]sim.Transaction{}, map[int][]sim.Transaction{}
+	for _, u := range txs {
+		byCustomer[u.Customer] = append(byCustomer[u.Customer], u)
+		byTerminal[u.Terminal] = append(byTerminal[u.Terminal], u)
+	}
+	for i, tx := range txs {
+		o := out[i*Width : (i+1)*Width]
+		o[0] = tx.Amount
+		o[1] = b2f(tx.Time.Weekday() == time.Saturday || tx.Time.Weekday() == time.Sunday)
+		o[2] = b2f(tx.Time.Hour() <= 6)
+		for k, d := range WindowDays {
+			n := time.Duration(d) * day
+			var cn, sum, tn, frauds float64
+			for _, u := range byCustomer[tx.Customer] {
+				if u.Time.After(tx.Time.Add(-n)) && !u.Time.After(tx.Time) {
+					cn++
+					sum += u.Amount
+				}
+			}
+			for _, u := range byTerminal[tx.Terminal] {
+				end := tx.Time.Add(-Delay)
+				if u.Time.After(end.Add(-n)) && !u.Time.After(end) {
+					tn++
+					frauds += b2f(u.Fraud)
+				}
+			}
+			o[3+2*k], o[4+2*k] = cn, sum/cn
+			o[9+2*k] = tn
+			if tn > 0 {
+				o[10+2*k] = frauds / tn
+			}
+		}
+	}
+	return out
+}
+
+// With one-second buckets the feature store's windows are the handbook's: counts exactly,
+// means and rates to 1e-12 relative (only the order of float additions differs). With
+// hourly buckets they are not, and the test says how often.
+func TestExactAgainstBruteForce(t *testing.T) {
+	txs := dataset(t)
+	want := bruteForce(txs)
+	for _, tc := range []struct {
+		bucket time.Duration
+		exact  bool
+	}{{ExactBucket, true}, {time.Hour, false}} {
+		got, err := Offline(registry(t, tc.bucket), txs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := make([]int, Width)
+		for i := range txs {
+			for j := range Width {
+				g, w := got[i*Width+j], want[i*Width+j]
+				if math.Abs(g-w) > 1e-12*math.Max(1, math.Abs(w)) {
+					diff[j]++
+					if tc.exact {
+						t.Fatalf("bucket %v: transaction %d %s = %v, want %v", tc.bucket, txs[i].ID, Names[j], g, w)
+					}
+				}
+			}
+		}
+		if !tc.exact {
+			total := 0
+			var parts []string
+			for j, n := range diff {
+				total += n
+				if n > 0 {
+					parts = append(parts, Names[j]+"="+itoa(n))
+				}
+			}
+			if total == 0 {
+				t.Errorf("bucket %v: no difference from the exact windows; the test no longer shows what bucketing costs", tc.bucket)
+			}
+			t.Logf("bucket %v: of %d transactions, values differing from the handbook's: %s", tc.bucket, len(txs), strings.Join(parts, " "))
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestCalendar(t *testing.T) {
+	for _, tc := range []struct {
+		at             string
+		weekend, night bool
+	}{
+		{"2018-04-01 06:59:59", true, true},   // Sunday
+		{"2018-04-02 07:00:00", false, false}, // Monday
+		{"2018-04-07 00:00:00", true, true},   // Saturday
+		{"2018-04-06 23:59:59", false, false}, // Friday
+	} {
+		at, err := time.Parse(sim.DateTimeLayout, tc.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Weekend(at) != tc.weekend || Night(at) != tc.night {
+			t.Errorf("Weekend, Night(%s) = %v, %v, want %v, %v", tc.at, Weekend(at), Night(at), tc.weekend, tc.night)
+		}
+	}
+}
+
+func TestOfflineRejectsDisorder(t *testing.T) {
+	txs := dataset(t)[:100]
+	txs[10], txs[50] = txs[50], txs[10]
+	_, err := Offline(registry(t, ExactBucket), txs)
+	if err == nil || !strings.Contains(err.Error(), "time order") {
+		t.Errorf("Offline(out of order) = %v, want an ErrOrder", err)
+	}
+}
