@@ -41,6 +41,23 @@ func newScheduler(slots int, fifo bool) *scheduler {
 	return &scheduler{slots: slots, free: slots, fifo: fifo}
 }
 
+// tryAcquire takes a slot if one is free and nobody at this priority or above waits.
+func (s *scheduler) tryAcquire(prio int) bool {
+	if s.fifo {
+		prio = 0
+	}
+	s.mu.Lock()
+	ok := s.free > 0 && s.noWaitersAtOrAbove(prio)
+	if ok {
+		s.free--
+	}
+	s.mu.Unlock()
+	if ok {
+		s.slotWait[prio].observe(0, time.Now())
+	}
+	return ok
+}
+
 // acquire blocks until a slot is granted or ctx ends.
 func (s *scheduler) acquire(ctx context.Context, prio int) error {
 	if s.fifo {

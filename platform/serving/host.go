@@ -158,27 +158,31 @@ func (h *host) run(batch []*call, rows int) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), latest)
-	defer cancel()
-	if err := h.injected(ctx); err != nil {
-		for _, c := range live {
-			h.finish(c, err)
-		}
-		return
-	}
 	tAcquire := time.Now()
-	h.inAcquire.Add(1)
-	err := h.sched.acquire(ctx, h.prio)
-	h.inAcquire.Add(-1)
-	if err != nil {
-		for _, c := range live {
-			h.met.expired.Inc()
-			h.finish(c, fmt.Errorf("%w: waiting for a CPU slot", ErrDeadline))
+	// The common case, no fault and a free slot, needs no context (and no timer).
+	if h.fault.Load() != nil || !h.sched.tryAcquire(h.prio) {
+		ctx, cancel := context.WithDeadline(context.Background(), latest)
+		defer cancel()
+		if err := h.injected(ctx); err != nil {
+			for _, c := range live {
+				h.finish(c, err)
+			}
+			return
 		}
-		return
+		tAcquire = time.Now()
+		h.inAcquire.Add(1)
+		err := h.sched.acquire(ctx, h.prio)
+		h.inAcquire.Add(-1)
+		if err != nil {
+			for _, c := range live {
+				h.met.expired.Inc()
+				h.finish(c, fmt.Errorf("%w: waiting for a CPU slot", ErrDeadline))
+			}
+			return
+		}
 	}
 	t0 := time.Now()
-	err = h.predict(ctx, live, rows)
+	err := h.predict(live, rows)
 	h.sched.release()
 	if err == nil {
 		h.lastOK.Store(time.Now().UnixNano())
@@ -216,7 +220,7 @@ func (h *host) injected(ctx context.Context) error {
 	return nil
 }
 
-func (h *host) predict(_ context.Context, live []*call, rows int) error {
+func (h *host) predict(live []*call, rows int) error {
 	if len(live) == 1 {
 		c := live[0]
 		c.out = make([]float64, c.rows)

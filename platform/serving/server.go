@@ -292,9 +292,6 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 	if deadline.IsZero() {
 		deadline = now.Add(e.cfg.SLA)
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-
 	d, variant, err := e.route(req)
 	if err != nil {
 		return Result{}, err
@@ -309,6 +306,8 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 	if !allowed {
 		return s.fallback(ctx, e, req, variant, ErrBreakerOpen)
 	}
+	// One context for the primary attempt, ending FallbackReserve before the deadline; the
+	// fallbacks after it are inline and bounded by their own cost.
 	pctx, pcancel := context.WithDeadline(ctx, deadline.Add(-e.cfg.FallbackReserve))
 	defer pcancel()
 	if !s.cfg.DisableAdmission {
