@@ -1,28 +1,40 @@
-// Command fraud is the Casebook case study for streaming fraud detection with event-time features and delayed labels.
+// Command fraud is the Casebook case study for fraud detection: the handbook's transaction
+// simulator, its features computed by the platform's feature store, and its evaluation
+// protocol with models selected through the registry's gates.
 //
-// The case study itself is not built yet (see the open issues); today the binary offers the
-// scenario convention every Casebook binary shares, with no scenarios registered.
+//	fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
+//	fraud features --csv IN --out OUT
+//	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--train-start DAY]
+//	fraud scenario list | run NAME
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/casebook-ml/casebook/fraud/internal/casestudy"
+	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
+
+const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | scenario list|run NAME"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
+	cfg, err := parse(os.Args[1:])
+	if err == nil {
+		err = run(ctx, cfg, os.Stdout, os.Stderr)
+	}
 	switch {
 	case err == nil:
-	case errors.Is(err, scenario.ErrUsage):
+	case errors.Is(err, scenario.ErrUsage), errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(os.Stderr, "fraud:", err)
 		os.Exit(2)
 	default:
@@ -31,12 +43,85 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "scenario" {
-		return fmt.Errorf("%w: fraud scenario list | fraud scenario run NAME", scenario.ErrUsage)
-	}
-	return scenarios().Command(ctx, args[1:], stdout)
+// Config is one parsed command line.
+type Config struct {
+	Command  string
+	Sim      sim.Config
+	TimeFmt  sim.TimeFormat
+	In, Out  string
+	Eval     casestudy.EvalConfig
+	Scenario []string
 }
 
-// scenarios lists what this binary can demonstrate. None yet: the case study is future work.
+func parse(args []string) (Config, error) {
+	if len(args) == 0 {
+		return Config{}, fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+	}
+	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig()}
+	fs := flag.NewFlagSet("fraud "+args[0], flag.ContinueOnError)
+	nanos := fs.Bool("unix-nanos", false, "write TX_DATETIME as Unix nanoseconds instead of YYYY-MM-DD HH:MM:SS")
+	switch cfg.Command {
+	case "scenario":
+		cfg.Scenario = args[1:]
+		return cfg, nil
+	case "simulate":
+		fs.IntVar(&cfg.Sim.Customers, "customers", cfg.Sim.Customers, "customers")
+		fs.IntVar(&cfg.Sim.Terminals, "terminals", cfg.Sim.Terminals, "terminals")
+		fs.IntVar(&cfg.Sim.Days, "days", cfg.Sim.Days, "days from 2018-04-01")
+		fs.Uint64Var(&cfg.Sim.Seed, "seed", cfg.Sim.Seed, "random seed")
+		fs.StringVar(&cfg.Out, "out", "", "CSV file to write")
+	case "features":
+		fs.StringVar(&cfg.In, "csv", "", "transaction CSV in the handbook's columns")
+		fs.StringVar(&cfg.Out, "out", "", "CSV file to write with the features")
+	case "eval":
+		e := &cfg.Eval
+		fs.StringVar(&e.CSV, "csv", "", "transaction CSV in the handbook's columns")
+		fs.BoolVar(&e.JSON, "json", false, "print the report as JSON")
+		fs.StringVar(&e.ScoresOut, "scores-out", "", "write TRANSACTION_ID,SCORE of the selected model on the test days")
+		fs.StringVar(&e.Registry, "registry", "", "fs registry directory to register the candidates in (default: a temporary one)")
+		fs.IntVar(&e.Protocol.Split.TrainStart, "train-start", -1, "first training day (TX_TIME_DAYS); -1: the handbook's day 115 if the data covers it, else the latest block")
+		fs.IntVar(&e.Protocol.TopK, "k", e.Protocol.TopK, "cards per day for card precision@k")
+		fs.IntVar(&e.Protocol.Folds, "folds", e.Protocol.Folds, "prequential validation folds")
+	default:
+		return cfg, fmt.Errorf("%w: unknown command %q: %s", scenario.ErrUsage, cfg.Command, usage)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return cfg, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	}
+	if *nanos {
+		cfg.TimeFmt = sim.TimeUnixNano
+	}
+	if cfg.Command != "eval" && cfg.Out == "" {
+		return cfg, fmt.Errorf("%w: %s needs --out", scenario.ErrUsage, cfg.Command)
+	}
+	if cfg.Command == "features" && cfg.In == "" {
+		return cfg, fmt.Errorf("%w: features needs --csv", scenario.ErrUsage)
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	switch cfg.Command {
+	case "scenario":
+		return scenarios().Command(ctx, cfg.Scenario, stdout)
+	case "simulate":
+		f, err := os.Create(cfg.Out)
+		if err != nil {
+			return err
+		}
+		if err := casestudy.Simulate(ctx, cfg.Sim, cfg.TimeFmt, f, stderr); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	case "features":
+		return casestudy.Features(ctx, cfg.In, cfg.Out, cfg.TimeFmt, stderr)
+	case "eval":
+		return casestudy.Eval(ctx, cfg.Eval, stdout)
+	}
+	return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+}
+
+// scenarios lists what this binary can demonstrate. None yet: the streaming system is
+// future work.
 func scenarios() scenario.Set { return nil }

@@ -99,7 +99,7 @@ func TestRunOnSimulatedData(t *testing.T) {
 	}
 	for _, m := range rep.Models {
 		t.Logf("%s: test AUC %.3f AP %.3f CP@%d %.3f; prequential CP %.3f", m.Name, m.Test.AUC, m.Test.AP, ec.TopK, m.Test.MeanCP, m.PrequentialCP)
-		if !(m.Test.AUC > 0.7) || math.IsNaN(m.Test.AP) || len(m.Test.CardPrecision) != 7 {
+		if !(m.Test.AUC > 0.7) || math.IsNaN(float64(m.Test.AP)) || len(m.Test.CardPrecision) != 7 {
 			t.Errorf("%s: test %+v, want AUC > 0.7 over 7 days", m.Name, m.Test)
 		}
 	}

@@ -2,7 +2,9 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -71,16 +73,16 @@ func DefaultCandidates() []Candidate {
 // Summary is a Result without its per-row scores.
 type Summary struct {
 	Split         Split          `json:"split"`
-	AUC           float64        `json:"auc"`
-	AP            float64        `json:"average_precision"`
-	MeanCP        float64        `json:"card_precision_at_k"`
+	AUC           Metric         `json:"auc"`
+	AP            Metric         `json:"average_precision"`
+	MeanCP        Metric         `json:"card_precision_at_k"`
 	CardPrecision []DayPrecision `json:"card_precision_per_day"`
 	TiedShare     float64        `json:"tied_share"`
 	TestRows      int            `json:"test_transactions"`
 }
 
 func summarize(s Split, r Result) Summary {
-	return Summary{Split: s, AUC: r.AUC, AP: r.AP, MeanCP: r.MeanCP, CardPrecision: r.CardPrecision, TiedShare: r.TiedShare, TestRows: len(r.Rows)}
+	return Summary{Split: s, AUC: Metric(r.AUC), AP: Metric(r.AP), MeanCP: Metric(r.MeanCP), CardPrecision: r.CardPrecision, TiedShare: r.TiedShare, TestRows: len(r.Rows)}
 }
 
 // ModelReport is one candidate's prequential and test results.
@@ -88,9 +90,9 @@ type ModelReport struct {
 	Name string `json:"name"`
 	// Prequential holds each validation fold; the means drive selection.
 	Prequential    []Summary `json:"prequential"`
-	PrequentialCP  float64   `json:"prequential_card_precision_at_k"`
-	PrequentialAP  float64   `json:"prequential_average_precision"`
-	PrequentialAUC float64   `json:"prequential_auc"`
+	PrequentialCP  Metric    `json:"prequential_card_precision_at_k"`
+	PrequentialAP  Metric    `json:"prequential_average_precision"`
+	PrequentialAUC Metric    `json:"prequential_auc"`
 	Test           Summary   `json:"test"`
 	TrainSeconds   float64   `json:"train_seconds"`
 	// Model is the model trained on the final split's training days; TestResult its scores.
@@ -154,9 +156,10 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 				return nil, fmt.Errorf("eval %s fold from day %d: %w", c.Name, fs.TrainStart, err)
 			}
 			mr.Prequential = append(mr.Prequential, summarize(fs, r))
-			mr.PrequentialCP += r.MeanCP / float64(len(rep.Folds))
-			mr.PrequentialAP += r.AP / float64(len(rep.Folds))
-			mr.PrequentialAUC += r.AUC / float64(len(rep.Folds))
+			n := float64(len(rep.Folds))
+			mr.PrequentialCP += Metric(r.MeanCP / n)
+			mr.PrequentialAP += Metric(r.AP / n)
+			mr.PrequentialAUC += Metric(r.AUC / n)
 		}
 		r, m, dur, err := trainScore(ctx, t, c, s, cfg.TopK)
 		if err != nil {
@@ -177,7 +180,7 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 		}
 	}
 	best := -1
-	key := func(m ModelReport) (float64, float64) {
+	key := func(m ModelReport) (Metric, Metric) {
 		if len(rep.Folds) == 0 {
 			return m.Test.MeanCP, m.Test.AP
 		}
@@ -226,4 +229,16 @@ func trainScore(ctx context.Context, t *Table, c Candidate, s Split, k int) (Res
 		scores[r] = p[i]
 	}
 	return Score(t, days, scores, k), m, dur, nil
+}
+
+// Metric is a float that encodes NaN (a metric undefined on one class) as JSON null.
+type Metric float64
+
+// MarshalJSON writes null for NaN and ±Inf.
+func (m Metric) MarshalJSON() ([]byte, error) {
+	f := float64(m)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
 }

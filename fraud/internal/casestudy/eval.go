@@ -1,0 +1,257 @@
+package casestudy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/internal/eval"
+	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+)
+
+// EvalConfig configures the eval command.
+type EvalConfig struct {
+	CSV       string
+	JSON      bool
+	ScoresOut string // TRANSACTION_ID,SCORE of the selected model on every test transaction
+	// Registry, when set, is a registry to register every candidate in and promote the
+	// winner through the gates (otherwise a temporary one is used and discarded).
+	Registry string
+	Model    string // registered model name
+	Protocol eval.Config
+}
+
+// DefaultEvalConfig uses the handbook's protocol.
+func DefaultEvalConfig() EvalConfig {
+	return EvalConfig{Model: "fraud", Protocol: eval.DefaultConfig()}
+}
+
+// Validate names a missing input or bad protocol.
+func (c EvalConfig) Validate() error {
+	if c.CSV == "" {
+		return errors.New("eval: --csv is required")
+	}
+	if !registry.ValidName(c.Model) {
+		return fmt.Errorf("eval: model name %q is not valid", c.Model)
+	}
+	return c.Protocol.Validate()
+}
+
+// EvalOutput is what eval prints with --json.
+type EvalOutput struct {
+	Transactions int                  `json:"transactions"`
+	FeatureSecs  float64              `json:"feature_seconds"`
+	Report       *eval.Report         `json:"report"`
+	Champion     int                  `json:"champion_version"`
+	Gates        map[string][]GateLog `json:"gates"`
+}
+
+// GateLog is one promotion attempt of a candidate to champion.
+type GateLog struct {
+	Version int                   `json:"version"`
+	Passed  bool                  `json:"passed"`
+	Results []registry.GateResult `json:"results"`
+}
+
+// Eval runs the protocol on a CSV, registers the candidates and promotes through the gates.
+func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	txs, err := ReadCSVFile(cfg.CSV)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	x, err := Featurize(txs)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	out := EvalOutput{Transactions: len(txs), FeatureSecs: time.Since(start).Seconds()}
+	tab := eval.NewTable(txs, x, txfeatures.Names)
+	rep, err := eval.Run(ctx, tab, eval.DefaultCandidates(), cfg.Protocol)
+	if err != nil {
+		return err
+	}
+	out.Report = rep
+	dir := cfg.Registry
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "fraud-registry-"); err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	if out.Champion, out.Gates, err = Promote(ctx, dir, cfg.Model, tab, rep); err != nil {
+		return err
+	}
+	if cfg.ScoresOut != "" {
+		if err := writeScores(cfg.ScoresOut, tab, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	printReport(stdout, out)
+	return nil
+}
+
+// GateMetric is the metric the champion gate compares: mean prequential card precision.
+const GateMetric = "card_precision_at_100"
+
+// Promote registers every candidate's final model as a version of model in an fs
+// registry at dir, with its prequential and test metrics, and tries to move the champion
+// alias to each in turn; the gates (prequential card precision no worse than the holder's,
+// p99 single-row latency within 2 ms) decide which one ends up champion.
+func Promote(ctx context.Context, dir, model string, tab *eval.Table, rep *eval.Report) (int, map[string][]GateLog, error) {
+	fcfg := regfs.DefaultConfig()
+	fcfg.Dir = dir
+	store, err := regfs.Open(fcfg)
+	if err != nil {
+		return 0, nil, fmt.Errorf("eval: registry: %w", err)
+	}
+	reg, err := registry.New(store, registry.DefaultConfig())
+	if err != nil {
+		return 0, nil, fmt.Errorf("eval: registry: %w", err)
+	}
+	gates := registry.Gates{EvalSet: "prequential", Metric: GateMetric, LatencyBudget: 2 * time.Millisecond}
+	logs := map[string][]GateLog{}
+	champion := 0
+	for _, m := range rep.Models {
+		art, err := m.Model.MarshalBinary()
+		if err != nil {
+			return 0, nil, fmt.Errorf("eval: encode %s: %w", m.Name, err)
+		}
+		rows := m.TestResult.Rows
+		test := tab.Dataset(rows[:min(len(rows), 2000)])
+		lat, err := ml.MeasureLatency(m.Model, test.Batch(), 1000)
+		if err != nil {
+			return 0, nil, fmt.Errorf("eval: latency %s: %w", m.Name, err)
+		}
+		train := tab.Dataset(tab.Rows(rep.Split.TrainStart, rep.Split.TrainDays))
+		v, _, err := reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
+			Model: model, Family: string(m.Model.Family()), Schema: m.Model.Schema(),
+			Metrics: map[string]ml.Metrics{
+				"prequential": finite(ml.Metrics{GateMetric: float64(m.PrequentialCP), ml.MetricAUC: float64(m.PrequentialAUC), "average_precision": float64(m.PrequentialAP)}),
+				"test":        finite(ml.Metrics{GateMetric: float64(m.Test.MeanCP), ml.MetricAUC: float64(m.Test.AUC), "average_precision": float64(m.Test.AP)}),
+			},
+			PredictP99:      lat.P99,
+			DataFingerprint: train.Fingerprint(),
+			CodeVersion:     "fraud eval",
+			Params:          map[string]string{"candidate": m.Name, "train_start_day": strconv.Itoa(rep.Split.TrainStart)},
+			RegisteredBy:    "fraud eval",
+			Description:     "Handbook protocol: 7 days train, 7 delay, 7 test; candidate " + m.Name + ".",
+		}})
+		if err != nil {
+			return 0, nil, fmt.Errorf("eval: register %s: %w", m.Name, err)
+		}
+		mv, err := reg.Promote(ctx, registry.PromoteRequest{Model: model, Alias: registry.Champion, Version: v.Number,
+			Actor: "fraud eval", Reason: "prequential selection", Gates: gates})
+		var ge *registry.GateError
+		switch {
+		case err == nil:
+			champion = v.Number
+			logs[m.Name] = append(logs[m.Name], GateLog{Version: v.Number, Passed: true, Results: mv.Gates})
+		case errors.As(err, &ge):
+			logs[m.Name] = append(logs[m.Name], GateLog{Version: v.Number, Results: ge.Results})
+		default:
+			return 0, nil, fmt.Errorf("eval: promote %s: %w", m.Name, err)
+		}
+	}
+	return champion, logs, nil
+}
+
+func finite(m ml.Metrics) ml.Metrics {
+	for k, v := range m {
+		if v != v {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+func writeScores(path string, tab *eval.Table, rep *eval.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("scores: %w", err)
+	}
+	for _, m := range rep.Models {
+		if m.Name != rep.Selected {
+			continue
+		}
+		buf := []byte("TRANSACTION_ID,SCORE\n")
+		for i, r := range m.TestResult.Rows {
+			buf = strconv.AppendInt(buf, tab.Txs[r].ID, 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendFloat(buf, m.TestResult.Scores[i], 'g', -1, 64)
+			buf = append(buf, '\n')
+		}
+		if _, err := f.Write(buf); err != nil {
+			f.Close()
+			return fmt.Errorf("scores: %w", err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("scores: %w", err)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, out EvalOutput) {
+	rep := out.Report
+	s := rep.Split
+	fmt.Fprintf(w, "%d transactions; features in %.1fs\n", out.Transactions, out.FeatureSecs)
+	fmt.Fprintf(w, "train days %d-%d, delay %d days, test days %d-%d; %d prequential folds (training from days %v)\n\n",
+		s.TrainStart, s.TrainStart+s.TrainDays-1, s.DelayDays, s.TestStart(), s.TestStart()+s.TestDays-1, len(rep.Folds), foldStarts(rep.Folds))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "model\tpreq CP@%d\tpreq AP\tpreq AUC\ttest AUC\ttest AP\ttest CP@%d\ttrain s\t\n", rep.TopK, rep.TopK)
+	for _, m := range rep.Models {
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t\n", m.Name, m.PrequentialCP, m.PrequentialAP, m.PrequentialAUC,
+			m.Test.AUC, m.Test.AP, m.Test.MeanCP, m.TrainSeconds)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, m := range rep.Models {
+		fmt.Fprintf(w, "%s card precision@%d per test day:", m.Name, rep.TopK)
+		for _, d := range m.Test.CardPrecision {
+			fmt.Fprintf(w, " %.2f", d.Precision)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nselected by prequential card precision: %s; registry champion: version %d\n", rep.Selected, out.Champion)
+	for _, m := range rep.Models {
+		for _, g := range out.Gates[m.Name] {
+			verdict := "refused"
+			if g.Passed {
+				verdict = "promoted"
+			}
+			fmt.Fprintf(w, "  %s v%d %s:", m.Name, g.Version, verdict)
+			for _, r := range g.Results {
+				fmt.Fprintf(w, " [%s passed=%v %s]", r.Gate, r.Passed, r.Detail)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+}
+
+func foldStarts(fs []eval.Split) []int {
+	out := make([]int, len(fs))
+	for i, f := range fs {
+		out[i] = f.TrainStart
+	}
+	return out
+}
