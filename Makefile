@@ -11,7 +11,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 
-.PHONY: help demo test lint fmt vet staticcheck modules bench images build scenario scenarios clean
+.PHONY: help demo test lint fmt vet staticcheck modules bench fuzz images build scenario scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,16 @@ modules:
 
 bench: ## every benchmark of every module (slow; not part of make test). BENCH=regexp narrows it
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(PKGS)
+
+# Fuzz targets: package and function. `go test` always runs their seed corpora; this target
+# explores beyond them for FUZZTIME each (CI runs it briefly).
+FUZZ_TARGETS := ./platform/serving:FuzzDecodeInferRequest
+FUZZTIME     ?= 10s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 images: ## build the local Redis and NATS images used where no registry is reachable
 	bash deploy/images/build.sh
