@@ -1,0 +1,114 @@
+package serving
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/serving/servingtest"
+)
+
+// fakeLog records what the prediction log publishes.
+type fakeLog struct {
+	mu  sync.Mutex
+	evs []eventlog.Event
+}
+
+func (f *fakeLog) PublishBatch(_ context.Context, evs []eventlog.Event) ([]eventlog.Ack, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evs = append(f.evs, evs...)
+	return make([]eventlog.Ack, len(evs)), nil
+}
+
+func (f *fakeLog) records() []PredictionRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]PredictionRecord, 0, len(f.evs))
+	for _, e := range f.evs {
+		var r PredictionRecord
+		if json.Unmarshal(e.Data, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestPredictionLogAndPathMetrics: answers are logged asynchronously with their path and
+// version, and counted per model, version and path.
+func TestPredictionLogAndPathMetrics(t *testing.T) {
+	fl := &fakeLog{}
+	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
+	body := servingtest.Body(f.rows(0, 3), features)
+	for range 4 {
+		if resp, b := f.post(t, "/v2/models/fraud/infer", body, nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d (%s)", resp.StatusCode, b)
+		}
+	}
+	_ = f.srv.InjectFault("fraud", &Fault{Down: true})
+	for range 2 {
+		f.post(t, "/v2/models/fraud/infer", body, nil)
+	}
+	waitFor(t, func() bool { return len(fl.records()) == 6 })
+	recs := fl.records()
+	if recs[0].Kind != "answer" || recs[0].Path != PathPrimary || recs[0].Version != 1 || len(recs[0].Scores) != 3 || recs[5].Path != PathHeuristic {
+		t.Errorf("records = %+v; want 4 primary v1 answers of 3 scores, then heuristic", recs)
+	}
+	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "1", PathPrimary)); got != 4 {
+		t.Errorf("requests{path=primary,version=1} = %v, want 4", got)
+	}
+	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "0", PathHeuristic)); got != 2 {
+		t.Errorf("requests{path=heuristic} = %v, want 2", got)
+	}
+}
+
+// TestTimeoutParameter: the protocol parameter timeout_ms sets the deadline; with the model
+// stalled, the answer comes from the fallback chain within that budget, not the SLA.
+func TestTimeoutParameter(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Models[0].SLA, c.Models[0].FallbackReserve = 5*time.Second, 5*time.Millisecond
+	})
+	_ = f.srv.InjectFault("fraud", &Fault{Stall: 10 * time.Second})
+	body := `{"parameters":{"timeout_ms":50},"inputs":[{"name":"input","shape":[1,8],"datatype":"FP64","data":[0,0,0,0,0,0,0,0]}]}`
+	t0 := time.Now()
+	resp, b := f.post(t, "/v2/models/fraud/infer", []byte(body), nil)
+	if el := time.Since(t0); resp.StatusCode != 200 || resp.Header.Get(HeaderPath) != PathHeuristic || el > 2*time.Second {
+		t.Errorf("stalled model, timeout_ms 50: status %d path %q after %v (%s); want 200 heuristic well before the 5 s SLA",
+			resp.StatusCode, resp.Header.Get(HeaderPath), el, b)
+	}
+}
+
+// TestRepositoryLoadUnload: an admin loads a registry model that was not served, and
+// unloads it again.
+func TestRepositoryLoadUnload(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Models = nil })
+	if resp, _ := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unserved model: status %d, want 404", resp.StatusCode)
+	}
+	if resp, b := f.post(t, "/v2/repository/models/fraud/load", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("load: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != 200 {
+		t.Fatalf("after load: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := f.post(t, "/v2/repository/models/nope/load", nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("load of an unregistered model: %d %s, want 404", resp.StatusCode, b)
+	}
+	resp, b := f.post(t, "/v2/repository/index", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"READY"`) {
+		t.Errorf("index = %d %s, want fraud READY", resp.StatusCode, b)
+	}
+	if resp, b := f.post(t, "/v2/repository/models/fraud/unload", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("unload: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after unload: status %d, want 404", resp.StatusCode)
+	}
+}
