@@ -60,6 +60,9 @@ func TestCommands(t *testing.T) {
 	if got.Report.Selected == "" || got.Champion == 0 || len(got.Report.Models) != 3 {
 		t.Errorf("eval --json = %+v, want 3 models, a selection and a champion", got.Report)
 	}
+	if th := got.Thresholds; th == nil || th.Thresholds.Review > th.Thresholds.Decline || th.Thresholds.ReviewsPerDay > float64(th.Policy.ReviewBudget) {
+		t.Errorf("eval --json thresholds = %+v, want review ≤ decline within the review budget", got.Thresholds)
+	}
 	want := 0
 	for _, m := range got.Report.Models {
 		if m.Name == got.Report.Selected {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/eval"
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -28,11 +29,12 @@ type EvalConfig struct {
 	Registry string
 	Model    string // registered model name
 	Protocol eval.Config
+	Policy   decision.Policy
 }
 
 // DefaultEvalConfig uses the handbook's protocol.
 func DefaultEvalConfig() EvalConfig {
-	return EvalConfig{Model: "fraud", Protocol: eval.DefaultConfig()}
+	return EvalConfig{Model: "fraud", Protocol: eval.DefaultConfig(), Policy: decision.DefaultPolicy()}
 }
 
 // Validate names a missing input or bad protocol.
@@ -42,6 +44,9 @@ func (c EvalConfig) Validate() error {
 	}
 	if !registry.ValidName(c.Model) {
 		return fmt.Errorf("eval: model name %q is not valid", c.Model)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return err
 	}
 	return c.Protocol.Validate()
 }
@@ -53,6 +58,7 @@ type EvalOutput struct {
 	Report       *eval.Report         `json:"report"`
 	Champion     int                  `json:"champion_version"`
 	Gates        map[string][]GateLog `json:"gates"`
+	Thresholds   *ThresholdReport     `json:"thresholds,omitempty"`
 }
 
 // GateLog is one promotion attempt of a candidate to champion.
@@ -92,6 +98,11 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 	}
 	if out.Champion, out.Gates, err = Promote(ctx, dir, cfg.Model, tab, rep); err != nil {
 		return err
+	}
+	if len(rep.Folds) > 0 {
+		if out.Thresholds, err = Thresholds(tab, rep, cfg.Policy); err != nil {
+			rep.Warnings = append(rep.Warnings, err.Error())
+		}
 	}
 	if cfg.ScoresOut != "" {
 		if err := writeScores(cfg.ScoresOut, tab, rep); err != nil {
@@ -242,6 +253,15 @@ func printReport(w io.Writer, out EvalOutput) {
 			}
 			fmt.Fprintln(w)
 		}
+	}
+	if th := out.Thresholds; th != nil {
+		t := th.Thresholds
+		fmt.Fprintf(w, "\ndecision thresholds for %s (chosen on the newest validation fold for %d cards/day and recall %.2f):\n",
+			th.Model, th.Policy.ReviewBudget, th.Policy.TargetRecall)
+		fmt.Fprintf(w, "  review at score ≥ %.4g, decline at ≥ %.4g; validation: %.1f flagged cards/day, recall %.3f, target met %v, decline precision %.3f\n",
+			t.Review, t.Decline, t.ReviewsPerDay, t.Recall, t.RecallTargetMet, t.DeclinePrecision)
+		fmt.Fprintf(w, "  on the test days: %.1f flagged cards/day, recall %.3f, %d declines at precision %.3f\n",
+			th.TestReviewsPerDay, th.TestRecall, th.TestDeclines, th.TestDeclinePrecision)
 	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintln(w, "warning:", warn)

@@ -98,6 +98,8 @@ type ModelReport struct {
 	// Model is the model trained on the final split's training days; TestResult its scores.
 	Model      ml.Model `json:"-"`
 	TestResult Result   `json:"-"`
+	// FoldResults hold each prequential fold's scores, newest first.
+	FoldResults []Result `json:"-"`
 }
 
 // Report is the whole protocol's outcome.
@@ -156,6 +158,7 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 				return nil, fmt.Errorf("eval %s fold from day %d: %w", c.Name, fs.TrainStart, err)
 			}
 			mr.Prequential = append(mr.Prequential, summarize(fs, r))
+			mr.FoldResults = append(mr.FoldResults, r)
 			n := float64(len(rep.Folds))
 			mr.PrequentialCP += Metric(r.MeanCP / n)
 			mr.PrequentialAP += Metric(r.AP / n)
