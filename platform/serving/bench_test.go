@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,6 +243,105 @@ func BenchmarkShadow(b *testing.B) {
 				b.ReportMetric(r.Agreement, "shadow-agreement")
 				b.ReportMetric(float64(r.Dropped), "shadow-dropped")
 			}
+		})
+	}
+}
+
+// BenchmarkMultiTenant: 100 models in 3 classes on one server; while 256 callers flood the
+// 60 low-class models with 256-row requests, one high-class caller sends b.N one-row
+// requests. Reported: the high class's p50/p99 and how many flood requests admission
+// refused, with priorities and admission on, and off (the FIFO baseline).
+func BenchmarkMultiTenant(b *testing.B) {
+	ctx := context.Background()
+	data := servingtest.Data(10000, 20, 5)
+	m, err := servingtest.GBDT(ctx, data.Dataset, 100, 6)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := servingtest.OpenRegistry(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	classes := []struct {
+		prefix string
+		n, p   int
+		sla    time.Duration
+	}{{"high", 10, 0, 10 * time.Millisecond}, {"med", 30, 1, 25 * time.Millisecond}, {"low", 60, 2, 30 * time.Millisecond}}
+	for _, c := range classes {
+		for i := range c.n {
+			if _, err := servingtest.Register(ctx, reg, fmt.Sprintf("%s-%02d", c.prefix, i), m, registry.Champion); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	row := func(i, n int) []float64 { i %= 10000 - n; return data.X[i*20 : (i+n)*20] }
+	for _, baseline := range []bool{true, false} {
+		name := "priority+admission"
+		if baseline {
+			name = "fifo-no-admission"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.DisablePriority, cfg.DisableAdmission = baseline, baseline
+			for _, c := range classes {
+				for i := range c.n {
+					mc := DefaultModelConfig(fmt.Sprintf("%s-%02d", c.prefix, i))
+					mc.Priority, mc.SLA, mc.FallbackReserve = c.p, c.sla, 0
+					mc.Batch.QueueSize = 256
+					cfg.Models = append(cfg.Models, mc)
+				}
+			}
+			s, err := New(ctx, reg, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var refused, late atomic.Int64
+			for g := range 256 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := g; ; j += 256 {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						res, err := s.Infer(ctx, Request{Model: fmt.Sprintf("low-%02d", j%60), Decoded: Decoded{Rows: 256, X: row(j*256, 256)}})
+						switch {
+						case err != nil:
+							refused.Add(1)
+							time.Sleep(2 * time.Millisecond)
+						case res.Path != PathPrimary:
+							late.Add(1)
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond) // let the flood build its queues
+			var lat latencies
+			ds := make([]time.Duration, 0, b.N)
+			missed := 0
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				t0 := time.Now()
+				res, err := s.Infer(ctx, Request{Model: fmt.Sprintf("high-%02d", i%10), Decoded: Decoded{Rows: 1, X: row(i, 1)}})
+				ds = append(ds, time.Since(t0))
+				if err != nil || res.Path != PathPrimary {
+					missed++
+				}
+			}
+			b.StopTimer()
+			close(stop)
+			wg.Wait()
+			lat.add(ds)
+			lat.report(b, start)
+			b.ReportMetric(float64(missed)/float64(b.N), "high-missed/op")
+			b.ReportMetric(float64(refused.Load()), "low-refused")
+			b.ReportMetric(float64(late.Load()), "low-late")
 		})
 	}
 }
