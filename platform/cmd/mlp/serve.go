@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/registry"
@@ -36,6 +37,8 @@ const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
   --sla 50ms --priority 1     default deadline and class (0 highest) of every model
   --slots 0                   CPU slots shared by priority (0: one per core)
   --keys FILE                 JSON [{"Key":..,"Tenant":..,"Models":["*"],"Admin":false}]
+  --prediction-log            publish answers and shadow comparisons to the event log
+                              (embedded NATS, or $CASEBOOK_NATS_URL), stream PREDICTIONS
   --demo                      first register demo models (demo-lr: logistic regression,
                               demo-gbdt: 100 trees; 15 features) if the registry lacks them`
 
@@ -61,6 +64,7 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	slots := fs.Int("slots", 0, "CPU slots (0: GOMAXPROCS)")
 	keys := fs.String("keys", "", "API keys JSON file")
 	demo := fs.Bool("demo", false, "register demo models first")
+	predLog := fs.Bool("prediction-log", false, "publish answers and shadow comparisons to the event log (stream PREDICTIONS)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return usageErr("help")
@@ -87,6 +91,23 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 		if err := json.Unmarshal(b, &sc.Keys); err != nil {
 			return fmt.Errorf("keys %s: %w", *keys, err)
 		}
+	}
+	if *predLog {
+		lc := eventlog.DefaultConfig()
+		lc.Logger = cfg.Logger
+		if cfg.NATSURL != "" {
+			lc.URL = cfg.NATSURL
+		}
+		l, err := eventlog.Open(ctx, lc)
+		if err != nil {
+			return fmt.Errorf("prediction log: %w", err)
+		}
+		defer l.Close()
+		if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: "PREDICTIONS", Subjects: []string{sc.PredictionSubject + ".>"}, MaxAge: 7 * 24 * time.Hour}); err != nil {
+			return fmt.Errorf("prediction log: %w", err)
+		}
+		sc.PredictionLog = l
+		fmt.Fprintf(stdout, "prediction log: stream PREDICTIONS (%s.MODEL) on %s\n", sc.PredictionSubject, l.URL())
 	}
 	names := strings.Split(*models, ",")
 	if *models == "" {
