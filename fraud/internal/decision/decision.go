@@ -5,6 +5,7 @@ package decision
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,12 +44,26 @@ type Decision struct {
 // Thresholds map a score to an action: ≥ Decline declines, ≥ Review goes to an
 // investigator, anything lower is approved.
 type Thresholds struct {
-	Review, Decline float64
+	Review  float64 `json:"review"`
+	Decline float64 `json:"decline"` // +Inf when no score qualifies (JSON null)
 	// What the validation data said about them.
-	ReviewsPerDay    float64 // mean cards per day at or above Review (reviewed or declined)
-	Recall           float64 // share of fraudulent transactions at or above Review
-	DeclinePrecision float64 // share of fraud among transactions at or above Decline
-	RecallTargetMet  bool
+	ReviewsPerDay    float64 `json:"flagged_cards_per_day"` // mean cards per day at or above Review (reviewed or declined)
+	Recall           float64 `json:"recall"`                // share of fraudulent transactions at or above Review
+	DeclinePrecision float64 `json:"decline_precision"`     // share of fraud among transactions at or above Decline
+	RecallTargetMet  bool    `json:"recall_target_met"`
+}
+
+// MarshalJSON writes an infinite Decline (nothing is declined) as null.
+func (t Thresholds) MarshalJSON() ([]byte, error) {
+	type plain Thresholds
+	v := struct {
+		plain
+		Decline *float64 `json:"decline"`
+	}{plain: plain(t)}
+	if !math.IsInf(t.Decline, 0) {
+		v.Decline = &t.Decline
+	}
+	return json.Marshal(v)
 }
 
 // Decide applies the thresholds.
@@ -65,15 +80,15 @@ func (t Thresholds) Decide(score float64) Action {
 // Policy is what the thresholds are chosen for.
 type Policy struct {
 	// ReviewBudget is how many cards investigators can check per day.
-	ReviewBudget int
+	ReviewBudget int `json:"review_budget_cards_per_day"`
 	// TargetRecall is the share of fraudulent transactions to send to review or decline.
-	TargetRecall float64
+	TargetRecall float64 `json:"target_recall"`
 	// DeclinePrecision: transactions are declined without review only where validation
 	// precision is at least this.
-	DeclinePrecision float64
+	DeclinePrecision float64 `json:"decline_precision"`
 	// MinDeclineSupport is the least number of validation transactions above the decline
 	// threshold for its precision to be trusted.
-	MinDeclineSupport int
+	MinDeclineSupport int `json:"min_decline_support"`
 }
 
 // DefaultPolicy is the handbook's 100 cards a day, a recall target of 0.8 and automatic

@@ -1,7 +1,9 @@
 package decision
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +78,21 @@ func TestRules(t *testing.T) {
 	} {
 		if got, why := r.Decide(tc.f); got != tc.want {
 			t.Errorf("Decide(%+v) = %v (%s), want %v", tc.f, got, why, tc.want)
+		}
+	}
+}
+
+func TestThresholdsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		th   Thresholds
+		want string
+	}{
+		{Thresholds{Review: 0.5, Decline: math.Inf(1)}, `"decline":null`},
+		{Thresholds{Review: 0.5, Decline: 0.9}, `"decline":0.9`},
+	} {
+		b, err := json.Marshal(tc.th)
+		if err != nil || !strings.Contains(string(b), tc.want) || strings.Count(string(b), `"decline"`) != 1 {
+			t.Errorf("json.Marshal(%+v) = %s, %v; want one %s", tc.th, b, err, tc.want)
 		}
 	}
 }
