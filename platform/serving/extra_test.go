@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/serving/servingtest"
 )
 
@@ -56,10 +57,20 @@ func TestPredictionLogAndPathMetrics(t *testing.T) {
 	for range 2 {
 		f.post(t, "/v2/models/fraud/infer", body, nil)
 	}
-	waitFor(t, func() bool { return len(fl.records()) == 6 })
+	waitFor(t, func() bool { return len(fl.records()) == 18 })
 	recs := fl.records()
-	if recs[0].Kind != "answer" || recs[0].Path != PathPrimary || recs[0].Version != 1 || len(recs[0].Scores) != 3 || recs[5].Path != PathHeuristic {
-		t.Errorf("records = %+v; want 4 primary v1 answers of 3 scores, then heuristic", recs)
+	first, last := recs[0], recs[17]
+	if first.Alias != "champion" || first.Path != PathPrimary || first.Version != 1 || len(first.Features) != features || last.Path != PathHeuristic {
+		t.Errorf("records[0] = %+v, records[17] = %+v; want primary v1 rows with %d features, then heuristic", first, last, features)
+	}
+	// platform/monitoring reads the same records.
+	fl.mu.Lock()
+	var mp monitoring.Prediction
+	err := json.Unmarshal(fl.evs[0].Data, &mp)
+	subject := fl.evs[0].Subject
+	fl.mu.Unlock()
+	if err != nil || mp.ID == "" || mp.Model != "fraud" || mp.Score != first.Score || len(mp.Features) != features || subject != monitoring.PredictionSubject("fraud") {
+		t.Errorf("as monitoring.Prediction: %+v on %s (err %v); want the same record on %s", mp, subject, err, monitoring.PredictionSubject("fraud"))
 	}
 	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "1", PathPrimary)); got != 4 {
 		t.Errorf("requests{path=primary,version=1} = %v, want 4", got)

@@ -229,6 +229,9 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		dec.Key = k
 	}
 	budget = min(budget, s.cfg.MaxTimeout)
+	if s.plog != nil {
+		dec.ID = s.plog.requestID(dec.ID) // records, shadow ones included, join on it
+	}
 	res, err := s.Infer(r.Context(), Request{Model: e.cfg.Name, Version: version, Decoded: dec, Deadline: t0.Add(budget)})
 	if err != nil {
 		fail(err)
@@ -237,7 +240,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	ver := strconv.Itoa(res.Version)
 	s.met.requests.WithLabelValues(e.cfg.Name, res.Variant, ver, res.Path).Inc()
 	if s.plog != nil {
-		s.plog.answer(e.cfg.Name, res)
+		s.plog.answer(e.cfg.Name, dec.ID, d.model.Schema().Names(), dec.X, res)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -3,8 +3,9 @@ package serving
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,18 +19,30 @@ type PredictionLogger interface {
 	PublishBatch(ctx context.Context, evs []eventlog.Event) ([]eventlog.Ack, error)
 }
 
-// PredictionRecord is one logged answer (Kind "answer") or shadow comparison (Kind
-// "shadow"). It carries no request key and no feature values.
+// PredictionRecord is one scored row, in the JSON shape platform/monitoring reads
+// (monitoring.Prediction), on subject <PredictionSubject>.<model>. ID is the request's id
+// (the protocol's "id"), with "#row" appended when the request had several rows, so that
+// outcomes can be joined to it; a request without an id gets a generated one. Alias is
+// champion, canary or shadow; a shadow row has the same ID as the primary's row it mirrors.
+// Features holds the values the model read, by name; no request key is ever logged.
 type PredictionRecord struct {
-	Kind          string    `json:"kind"`
-	Model         string    `json:"model"`
-	Version       int       `json:"version"`
-	Path          string    `json:"path,omitempty"`
-	Variant       string    `json:"variant,omitempty"`
-	Scores        []float64 `json:"scores"`
-	ShadowVersion int       `json:"shadow_version,omitempty"`
-	ShadowScores  []float64 `json:"shadow_scores,omitempty"`
-	Time          time.Time `json:"time"`
+	ID       string             `json:"id"`
+	Model    string             `json:"model"`
+	Version  int                `json:"version"`
+	Alias    string             `json:"alias,omitempty"`
+	Time     time.Time          `json:"time"`
+	Features map[string]float64 `json:"features"`
+	Score    float64            `json:"score"`
+	Path     string             `json:"path,omitempty"`
+}
+
+// logItem is one request's worth of records, expanded off the request path.
+type logItem struct {
+	model, alias, path, id string
+	version, rows          int
+	names                  []string
+	x, scores              []float64
+	at                     time.Time
 }
 
 // predictionLog publishes records in batches off the request path; a full buffer drops
@@ -39,7 +52,7 @@ type predictionLog struct {
 	subject string
 	log     *slog.Logger
 	met     *metrics
-	ch      chan PredictionRecord
+	ch      chan logItem
 	seq     atomic.Uint64
 	prefix  string
 	wg      sync.WaitGroup
@@ -48,32 +61,70 @@ type predictionLog struct {
 }
 
 func newPredictionLog(out PredictionLogger, subject string, log *slog.Logger, met *metrics) *predictionLog {
-	p := &predictionLog{out: out, subject: subject, log: log, met: met, ch: make(chan PredictionRecord, 4096),
-		prefix: fmt.Sprintf("pred-%d-", time.Now().UnixNano())}
+	p := &predictionLog{out: out, subject: subject, log: log, met: met, ch: make(chan logItem, 4096),
+		prefix: "req-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"}
 	p.wg.Add(1)
 	go p.loop()
 	return p
 }
 
-func (p *predictionLog) add(r PredictionRecord) {
+func (p *predictionLog) add(it logItem) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
 		return
 	}
 	select {
-	case p.ch <- r:
+	case p.ch <- it:
 	default:
-		p.met.logDropped.Inc()
+		p.met.logDropped.Add(float64(it.rows))
 	}
 }
 
-func (p *predictionLog) answer(model string, res Result) {
-	p.add(PredictionRecord{Kind: "answer", Model: model, Version: res.Version, Path: res.Path, Variant: res.Variant, Scores: res.Scores, Time: time.Now().UTC()})
+// requestID returns the id records of this request carry.
+func (p *predictionLog) requestID(id string) string {
+	if id != "" {
+		return id
+	}
+	return p.prefix + strconv.FormatUint(p.seq.Add(1), 10)
 }
 
-func (p *predictionLog) shadow(model string, ver, shadowVer int, primary, shadow []float64) {
-	p.add(PredictionRecord{Kind: "shadow", Model: model, Version: ver, Scores: primary, ShadowVersion: shadowVer, ShadowScores: shadow, Time: time.Now().UTC()})
+func (p *predictionLog) answer(model, id string, names []string, x []float64, res Result) {
+	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, version: res.Version, rows: len(res.Scores),
+		names: names, x: x, scores: res.Scores, at: time.Now().UTC()})
+}
+
+func (p *predictionLog) shadow(model, id string, names []string, x []float64, shadowVer int, shadow []float64) {
+	p.add(logItem{model: model, alias: roleShadow, id: id, version: shadowVer, rows: len(shadow), names: names, x: x,
+		scores: shadow, at: time.Now().UTC()})
+}
+
+func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Event {
+	k := len(it.names)
+	for i, s := range it.scores {
+		id := it.id
+		if it.rows > 1 {
+			id += "#" + strconv.Itoa(i)
+		}
+		f := make(map[string]float64, k)
+		for j, n := range it.names {
+			if v := it.x[i*k+j]; !math.IsNaN(v) {
+				f[n] = v
+			}
+		}
+		data, err := json.Marshal(PredictionRecord{ID: id, Model: it.model, Version: it.version, Alias: it.alias, Time: it.at,
+			Features: f, Score: s, Path: it.path})
+		if err != nil {
+			p.met.logDropped.Inc()
+			continue
+		}
+		evID := id
+		if it.alias == roleShadow {
+			evID += "/shadow"
+		}
+		batch = append(batch, eventlog.Event{ID: evID, Subject: p.subject + "." + it.model, Time: it.at, Data: data})
+	}
+	return batch
 }
 
 func (p *predictionLog) loop() {
@@ -95,17 +146,12 @@ func (p *predictionLog) loop() {
 	}
 	for {
 		select {
-		case r, ok := <-p.ch:
+		case it, ok := <-p.ch:
 			if !ok {
 				flush()
 				return
 			}
-			data, err := json.Marshal(r)
-			if err != nil {
-				p.met.logDropped.Inc()
-				continue
-			}
-			batch = append(batch, eventlog.Event{ID: p.prefix + fmt.Sprint(p.seq.Add(1)), Subject: p.subject + "." + r.Model, Time: r.Time, Data: data})
+			batch = p.events(it, batch)
 			if len(batch) >= 256 {
 				flush()
 			}

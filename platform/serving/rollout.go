@@ -202,7 +202,7 @@ func (s *Server) Shadow(name string) (ShadowReport, error) {
 // mirror sends a copy of an answered request to the shadow version without waiting: the
 // shadow's host has its own queue and the lowest CPU priority, and a full queue drops the
 // copy. The comparison runs on the shadow's worker when it answers.
-func (s *Server) mirror(e *entry, sh *deployed, req Request, primary []float64, primaryVer int) {
+func (s *Server) mirror(e *entry, sh *deployed, req Request, primary []float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(e.cfg.SLA*4, 100*time.Millisecond))
 	thr := s.cfg.AgreementThreshold
 	c := &call{ctx: ctx, x: req.X, rows: req.Rows}
@@ -240,8 +240,8 @@ func (s *Server) mirror(e *entry, sh *deployed, req Request, primary []float64, 
 		st.agreed += int64(agree)
 		st.mu.Unlock()
 		s.met.shadowAgree.WithLabelValues(e.cfg.Name).Add(float64(agree))
-		if s.plog != nil {
-			s.plog.shadow(e.cfg.Name, primaryVer, sh.version.Number, primary, c.out)
+		if s.plog != nil && req.ID != "" {
+			s.plog.shadow(e.cfg.Name, req.ID, sh.host.schema.Names(), req.X, sh.version.Number, c.out)
 		}
 	}
 	if err := sh.host.submit(c); err != nil {

@@ -328,7 +328,7 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 	if err == nil {
 		e.breaker.record(true, probe, time.Now())
 		if sh := e.shadow.Load(); sh != nil && req.Version == 0 {
-			s.mirror(e, sh, req, scores, ver)
+			s.mirror(e, sh, req, scores)
 		}
 		return Result{Scores: scores, Version: ver, Variant: variant, Path: PathPrimary}, nil
 	}
