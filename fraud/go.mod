@@ -2,7 +2,10 @@ module github.com/casebook-ml/casebook/fraud
 
 go 1.26.0
 
-require github.com/casebook-ml/casebook/platform v0.0.0
+require (
+	github.com/casebook-ml/casebook/platform v0.0.0
+	github.com/nats-io/nats.go v1.55.0
+)
 
 require (
 	github.com/andybalholm/brotli v1.1.1 // indirect
@@ -11,12 +14,12 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/gorilla/mux v1.8.1 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/parquet-go/bitpack v1.0.0 // indirect

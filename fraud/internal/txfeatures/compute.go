@@ -98,7 +98,8 @@ func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, err
 	return o, nil
 }
 
-// Apply feeds one transaction to both views and writes the rows it changes.
+// Apply feeds one transaction to both views and writes the rows it changes. A transaction
+// applied before is a no-op; one older than the watermark is an ErrOrder.
 func (o *Online) Apply(ctx context.Context, tx sim.Transaction) error {
 	o.seq++
 	ev := Event(tx, o.seq)
@@ -110,7 +111,10 @@ func (o *Online) Apply(ctx context.Context, tx sim.Transaction) error {
 		if err != nil {
 			return fmt.Errorf("online features: %s: %w", a.view, err)
 		}
-		if outcome == features.Dropped || outcome == features.Duplicate {
+		if outcome == features.Duplicate {
+			continue // applied before (a redelivery): nothing changes
+		}
+		if outcome == features.Dropped {
 			return fmt.Errorf("online features: %s: transaction %d %v: %w", a.view, tx.ID, outcome, ErrOrder)
 		}
 		if _, err := o.store.Write(ctx, a.view, rows); err != nil {

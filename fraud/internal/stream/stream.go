@@ -1,0 +1,187 @@
+// Package stream is the fraud case study's streaming scorer: it consumes transactions from
+// the event log, updates and reads the online features, scores through the serving layer
+// in process, decides against thresholds (or the rules when the model path fails) and
+// publishes one decision per transaction, idempotently by transaction id.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/internal/decision"
+	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subjects and streams of the case study.
+const (
+	TxStream         = "FRAUD_TX"
+	TxSubject        = "fraud.tx"
+	DecisionStream   = "FRAUD_DECISIONS"
+	DecisionSubject  = "fraud.decision"
+	DefaultDurable   = "fraud-scorer"
+	decisionIDPrefix = "decision-"
+)
+
+// Streams declares both streams. The duplicates window bounds how long after a crash a
+// re-published decision is still recognised; it is set well above AckWait.
+func Streams() []eventlog.StreamConfig {
+	return []eventlog.StreamConfig{
+		{Name: TxStream, Subjects: []string{TxSubject}, Duplicates: time.Hour},
+		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: time.Hour},
+	}
+}
+
+// TxEvent is a transaction as published to the log, id = TRANSACTION_ID.
+func TxEvent(tx sim.Transaction) (eventlog.Event, error) {
+	b, err := json.Marshal(tx)
+	if err != nil {
+		return eventlog.Event{}, fmt.Errorf("encode transaction %d: %w", tx.ID, err)
+	}
+	return eventlog.Event{ID: strconv.FormatInt(tx.ID, 10), Subject: TxSubject, Time: tx.Time, Data: b}, nil
+}
+
+// Model scores one feature vector; serving.Server is adapted to it in serving.go.
+type Model interface {
+	Score(ctx context.Context, x []float64) (score float64, version int, path string, err error)
+}
+
+// Stats count decisions by path and the feature-store failures; they are what the
+// outage test reads and what a metrics exporter would publish.
+type Stats struct {
+	Model, Rules, FeatureErrors, ModelErrors, Published, Republished atomic.Int64
+}
+
+// Scorer turns transactions into decisions.
+type Scorer struct {
+	log        *eventlog.Log
+	online     *txfeatures.Online
+	model      Model
+	thresholds decision.Thresholds
+	rules      decision.Rules
+	stats      *Stats
+	vec        []float64
+	// afterPublish, set by tests, runs between publishing a decision and acking its
+	// transaction: the window a crash leaves a decision published but not acknowledged.
+	afterPublish func(id string) error
+}
+
+// NewScorer builds a scorer over a feature registry and online store.
+func NewScorer(log *eventlog.Log, reg *features.Registry, store features.OnlineStore, model Model,
+	th decision.Thresholds, rules decision.Rules, stats *Stats) (*Scorer, error) {
+	on, err := txfeatures.NewOnline(reg, store)
+	if err != nil {
+		return nil, err
+	}
+	return &Scorer{log: log, online: on, model: model, thresholds: th, rules: rules, stats: stats, vec: make([]float64, txfeatures.Width)}, nil
+}
+
+// Rebuild replays the transactions the durable consumer has acknowledged into the online
+// features, so a restarted scorer sees the windows it had (feature state lives in memory).
+// Events after the ack floor are left to the consumer.
+func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
+	st, err := s.log.ConsumerState(ctx, TxStream, durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil // first start: nothing to rebuild
+	case err != nil:
+		return fmt.Errorf("rebuild features: %w", err)
+	case st.AckFloor == 0:
+		return nil
+	}
+	_, err = s.log.Replay(ctx, TxStream, eventlog.FromBeginning(), nil, func(ctx context.Context, m *eventlog.Message) error {
+		if m.Sequence > st.AckFloor {
+			return nil
+		}
+		var tx sim.Transaction
+		if err := json.Unmarshal(m.Data, &tx); err != nil {
+			return eventlog.Permanent(err)
+		}
+		return s.online.Apply(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild features: %w", err)
+	}
+	return nil
+}
+
+// Run consumes transactions until ctx ends. It forces one delivery in flight: windows need
+// event order, and with more in flight a crash lets later transactions overtake the
+// unacknowledged ones, which then arrive behind the watermark and would be scored
+// without features. That costs a round trip per transaction (see the case study's doc).
+func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
+	cfg.Stream = TxStream
+	cfg.MaxAckPending, cfg.BatchSize = 1, 1
+	if cfg.Durable == "" {
+		cfg.Durable = DefaultDurable
+	}
+	if err := s.Rebuild(ctx, cfg.Durable); err != nil {
+		return err
+	}
+	return s.log.Consume(ctx, cfg, s.handle)
+}
+
+func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
+	var tx sim.Transaction
+	if err := json.Unmarshal(m.Data, &tx); err != nil {
+		return eventlog.Permanent(fmt.Errorf("decode transaction %s: %w", m.ID, err))
+	}
+	d := s.Decide(ctx, tx)
+	b, err := json.Marshal(d)
+	if err != nil {
+		return eventlog.Permanent(err)
+	}
+	ack, err := s.log.Publish(ctx, eventlog.Event{ID: decisionIDPrefix + m.ID, Subject: DecisionSubject, Data: b})
+	if err != nil {
+		return fmt.Errorf("publish decision %s: %w", m.ID, err)
+	}
+	if ack.Duplicate {
+		s.stats.Republished.Add(1)
+	} else {
+		s.stats.Published.Add(1)
+	}
+	if s.afterPublish != nil {
+		return s.afterPublish(m.ID)
+	}
+	return nil
+}
+
+// Decide updates the features with tx and decides: the model's score against the
+// thresholds, or the rules when the features or the model cannot be had.
+func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decision {
+	d := decision.Decision{TransactionID: tx.ID}
+	rf := decision.Features{Amount: tx.Amount}
+	err := s.online.Apply(ctx, tx)
+	if err == nil {
+		err = s.online.Vector(ctx, tx, s.vec)
+	}
+	if err != nil {
+		s.stats.FeatureErrors.Add(1)
+	} else {
+		rf.HaveFeatures = true
+		rf.CustomerNbTx1d = s.vec[3]
+		rf.TerminalNbTx7d = s.vec[11]
+		rf.TerminalRisk7d = s.vec[12]
+		score, version, path, merr := s.model.Score(ctx, s.vec)
+		if merr == nil {
+			s.stats.Model.Add(1)
+			d.Action, d.Score, d.ModelVersion, d.Path, d.ServingPath = s.thresholds.Decide(score), score, version, decision.PathModel, path
+			return d
+		}
+		s.stats.ModelErrors.Add(1)
+		err = merr
+	}
+	s.stats.Rules.Add(1)
+	d.Action, d.Reason = s.rules.Decide(rf)
+	d.Path = decision.PathRules
+	d.Reason += " (" + err.Error() + ")"
+	return d
+}

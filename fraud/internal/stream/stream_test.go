@@ -1,0 +1,276 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/internal/decision"
+	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/serving"
+)
+
+type fixture struct {
+	txs    []sim.Transaction
+	reg    *features.Registry
+	server *serving.Server
+	th     decision.Thresholds
+}
+
+// setup simulates 40 days, trains logistic regression on days 0-29, registers it as
+// champion and serves it in process; the stream replays days 30-39.
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	cfg := sim.DefaultConfig()
+	cfg.Customers, cfg.Terminals, cfg.Days = 200, 400, 40
+	d, err := sim.Generate(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freg := features.NewRegistry()
+	if err := txfeatures.Register(freg, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	x, err := txfeatures.Offline(freg, d.Transactions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var train ml.Dataset
+	train.Schema = ml.FloatSchema(txfeatures.Names...)
+	var stream []sim.Transaction
+	for i, tx := range d.Transactions {
+		if tx.Day >= 30 {
+			stream = append(stream, tx)
+			continue
+		}
+		train.X = append(train.X, x[i*txfeatures.Width:(i+1)*txfeatures.Width]...)
+		y := 0.0
+		if tx.Fraud {
+			y = 1
+		}
+		train.Y = append(train.Y, y)
+	}
+	m, err := ml.TrainLogReg(ctx, train, ml.DefaultLogRegConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := regfs.DefaultConfig()
+	fc.Dir = t.TempDir()
+	store, err := regfs.Open(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(store, registry.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
+		Model: "fraud", Family: string(m.Family()), Schema: m.Schema(), RegisteredBy: "test",
+		Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: 0.8}}, DataFingerprint: train.Fingerprint(),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: v.Number,
+		Actor: "test", Gates: registry.Gates{EvalSet: "holdout", Metric: ml.MetricAUC}}); err != nil {
+		t.Fatal(err)
+	}
+	scfg := serving.DefaultConfig()
+	mc := serving.DefaultModelConfig("fraud")
+	mc.SLA = 2 * time.Second
+	scfg.Models = []serving.ModelConfig{mc}
+	srv, err := serving.New(ctx, reg, scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return fixture{txs: stream, reg: freg, server: srv, th: decision.Thresholds{Review: 0.05, Decline: 0.9}}
+}
+
+func (f fixture) scorer(t *testing.T, log *eventlog.Log, store features.OnlineStore, stats *Stats) *Scorer {
+	t.Helper()
+	s, err := NewScorer(log, f.reg, store, Served{Server: f.server, Name: "fraud"}, f.th, decision.DefaultRules(), stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Kill the scorer mid-stream and start a new one with empty memory: every transaction gets
+// exactly one decision in the log, and the decisions equal those of one uninterrupted
+// scorer (the restarted one rebuilt its features from the log).
+func TestRestartExactlyOneDecision(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for _, sc := range Streams() {
+		if _, err := log.EnsureStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := make([]eventlog.Event, len(f.txs))
+	for i, tx := range f.txs {
+		if evs[i], err = TxEvent(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := log.PublishBatch(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// Publishing again changes nothing: idempotent by transaction id.
+	if acks, err := log.PublishBatch(ctx, evs[:10]); err != nil || !acks[0].Duplicate {
+		t.Fatalf("republish = %v, %v; want duplicates", acks, err)
+	}
+	cc := eventlog.DefaultConsumerConfig()
+	cc.AckWait = time.Second
+	cc.BatchSize = 64
+	stats := &Stats{}
+	run := func(stopAt int64) {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		s := f.scorer(t, log, memory.New(f.reg), stats)
+		if stopAt > 0 {
+			// The crash: after publishing the decision, before acking the transaction.
+			s.afterPublish = func(string) error {
+				if stats.Published.Load() >= stopAt {
+					cancel()
+					return errors.New("killed")
+				}
+				return nil
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Run(rctx, cc) }()
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if stopAt > 0 && stats.Published.Load() >= stopAt {
+				break
+			}
+			if stopAt == 0 {
+				st, err := log.ConsumerState(ctx, TxStream, DefaultDurable)
+				if err == nil && st.Caught() {
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	}
+	run(int64(len(f.txs) / 3)) // killed a third of the way
+	run(0)                     // restarted with empty memory, until caught up
+
+	got := map[int64][]decision.Decision{}
+	if _, err := log.Replay(ctx, DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		var d decision.Decision
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return err
+		}
+		got[d.TransactionID] = append(got[d.TransactionID], d)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The reference: one scorer that never stopped.
+	ref := f.scorer(t, log, memory.New(f.reg), &Stats{})
+	for _, tx := range f.txs {
+		ds := got[tx.ID]
+		if len(ds) != 1 {
+			t.Fatalf("transaction %d has %d decisions in the log, want 1", tx.ID, len(ds))
+		}
+		want := ref.Decide(ctx, tx)
+		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != decision.PathModel {
+			t.Fatalf("transaction %d: decision %+v after restart, %+v uninterrupted", tx.ID, ds[0], want)
+		}
+	}
+	if stats.Republished.Load() == 0 {
+		t.Errorf("no decision was republished: the kill did not land between publish and ack")
+	}
+	if len(got) != len(f.txs) {
+		t.Errorf("%d transactions decided, want %d", len(got), len(f.txs))
+	}
+	t.Logf("%d transactions, %d decisions published, %d republished after the kill (deduplicated)",
+		len(f.txs), stats.Published.Load(), stats.Republished.Load())
+}
+
+// flaky is an online store that fails while down is set, as Redis does when unreachable.
+type flaky struct {
+	features.OnlineStore
+	down atomic.Bool
+}
+
+var errDown = &features.UnavailableError{Store: "flaky", Op: "read/write", Err: errors.New("connection refused")}
+
+func (s *flaky) Write(ctx context.Context, view string, rows []features.Row) (features.WriteStats, error) {
+	if s.down.Load() {
+		return features.WriteStats{}, errDown
+	}
+	return s.OnlineStore.Write(ctx, view, rows)
+}
+
+func (s *flaky) Read(ctx context.Context, req features.ReadRequest) (*features.ReadResult, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.OnlineStore.Read(ctx, req)
+}
+
+// With the online store down, decisions keep coming from the rules, marked as such, large
+// amounts are still declined, and the outage shows in the counters; when it is back the
+// model decides again.
+func TestFeatureStoreOutage(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	store := &flaky{OnlineStore: memory.New(f.reg)}
+	stats := &Stats{}
+	s := f.scorer(t, nil, store, stats)
+	n := len(f.txs) / 3
+	paths := map[string]int{}
+	for i, tx := range f.txs[:3*n] {
+		store.down.Store(i >= n && i < 2*n)
+		d := s.Decide(ctx, tx)
+		down := i >= n && i < 2*n
+		want := decision.PathModel
+		if down {
+			want = decision.PathRules
+		}
+		if d.Path != want {
+			t.Fatalf("transaction %d (store down %v): path %s (%s), want %s", tx.ID, down, d.Path, d.Reason, want)
+		}
+		if down && tx.Amount > 220 && d.Action != decision.Decline {
+			t.Errorf("transaction %d: amount %.2f while degraded: %s, want decline", tx.ID, tx.Amount, d.Action)
+		}
+		paths[d.Path]++
+	}
+	if stats.FeatureErrors.Load() != int64(n) || stats.Rules.Load() != int64(n) || stats.Model.Load() != int64(2*n) {
+		t.Errorf("stats: feature errors %d, rules %d, model %d; want %d, %d, %d",
+			stats.FeatureErrors.Load(), stats.Rules.Load(), stats.Model.Load(), n, n, 2*n)
+	}
+	var ue *features.UnavailableError
+	if !errors.As(errDown, &ue) {
+		t.Fatal("errDown is not an UnavailableError")
+	}
+	t.Logf("paths: %v", paths)
+}
