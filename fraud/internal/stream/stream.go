@@ -25,6 +25,7 @@ import (
 const (
 	TxStream         = "FRAUD_TX"
 	TxSubject        = "fraud.tx"
+	LabelSubject     = "fraud.label"
 	DecisionStream   = "FRAUD_DECISIONS"
 	DecisionSubject  = "fraud.decision"
 	DefaultDurable   = "fraud-scorer"
@@ -35,18 +36,65 @@ const (
 // re-published decision is still recognised; it is set well above AckWait.
 func Streams() []eventlog.StreamConfig {
 	return []eventlog.StreamConfig{
-		{Name: TxStream, Subjects: []string{TxSubject}, Duplicates: time.Hour},
+		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: time.Hour},
 		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: time.Hour},
 	}
 }
 
-// TxEvent is a transaction as published to the log, id = TRANSACTION_ID.
+// TxEvent is a transaction as published to the log when it happens, id = TRANSACTION_ID.
+// Its label is not known yet: TX_FRAUD and the scenario are cleared.
 func TxEvent(tx sim.Transaction) (eventlog.Event, error) {
+	tx.Fraud, tx.Scenario = false, 0
 	b, err := json.Marshal(tx)
 	if err != nil {
 		return eventlog.Event{}, fmt.Errorf("encode transaction %d: %w", tx.ID, err)
 	}
 	return eventlog.Event{ID: strconv.FormatInt(tx.ID, 10), Subject: TxSubject, Time: tx.Time, Data: b}, nil
+}
+
+// LabelEvent is the chargeback that says tx was fraud, arriving at time at; the payload is
+// the transaction, whose own time places the label in the feature windows.
+func LabelEvent(tx sim.Transaction, at time.Time) (eventlog.Event, error) {
+	b, err := json.Marshal(tx)
+	if err != nil {
+		return eventlog.Event{}, fmt.Errorf("encode label %d: %w", tx.ID, err)
+	}
+	return eventlog.Event{ID: "label-" + strconv.FormatInt(tx.ID, 10), Subject: LabelSubject, Time: at, Data: b}, nil
+}
+
+// Replay orders a stream of transactions and their labels as they reach the log: each
+// fraud's label labelDelay after it. Both kinds are in one stream so that one consumer sees
+// them in arrival order.
+func Replay(txs []sim.Transaction, labelDelay time.Duration) ([]eventlog.Event, error) {
+	var out []eventlog.Event
+	var pending []sim.Transaction
+	flush := func(until time.Time, all bool) error {
+		for len(pending) > 0 && (all || !pending[0].Time.Add(labelDelay).After(until)) {
+			ev, err := LabelEvent(pending[0], pending[0].Time.Add(labelDelay))
+			if err != nil {
+				return err
+			}
+			out, pending = append(out, ev), pending[1:]
+		}
+		return nil
+	}
+	for _, tx := range txs {
+		if err := flush(tx.Time, false); err != nil {
+			return nil, err
+		}
+		ev, err := TxEvent(tx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+		if tx.Fraud {
+			pending = append(pending, tx)
+		}
+	}
+	if err := flush(time.Time{}, true); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Model scores one feature vector; serving.Server is adapted to it in serving.go.
@@ -57,7 +105,7 @@ type Model interface {
 // Stats count decisions by path and the feature-store failures; they are what the
 // outage test reads and what a metrics exporter would publish.
 type Stats struct {
-	Model, Rules, FeatureErrors, ModelErrors, Published, Republished atomic.Int64
+	Model, Rules, FeatureErrors, ModelErrors, Published, Republished, Labels atomic.Int64
 }
 
 // Scorer turns transactions into decisions.
@@ -101,11 +149,8 @@ func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 		if m.Sequence > st.AckFloor {
 			return nil
 		}
-		var tx sim.Transaction
-		if err := json.Unmarshal(m.Data, &tx); err != nil {
-			return eventlog.Permanent(err)
-		}
-		return s.online.Apply(ctx, tx)
+		_, err := s.Process(ctx, m.Subject, m.Data, false)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild features: %w", err)
@@ -129,12 +174,29 @@ func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
 	return s.log.Consume(ctx, cfg, s.handle)
 }
 
-func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
+// Process applies one log event: a label updates the terminal features; a transaction
+// updates the features and, if decide is set, is decided. It returns the decision, or nil.
+func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decide bool) (*decision.Decision, error) {
 	var tx sim.Transaction
-	if err := json.Unmarshal(m.Data, &tx); err != nil {
-		return eventlog.Permanent(fmt.Errorf("decode transaction %s: %w", m.ID, err))
+	if err := json.Unmarshal(data, &tx); err != nil {
+		return nil, eventlog.Permanent(fmt.Errorf("decode %s: %w", subject, err))
+	}
+	switch {
+	case subject == LabelSubject:
+		s.stats.Labels.Add(1)
+		return nil, s.online.ApplyLabel(ctx, tx)
+	case !decide:
+		return nil, s.online.ApplyUnlabelled(ctx, tx)
 	}
 	d := s.Decide(ctx, tx)
+	return &d, nil
+}
+
+func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
+	d, err := s.Process(ctx, m.Subject, m.Data, true)
+	if err != nil || d == nil {
+		return err
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return eventlog.Permanent(err)
@@ -154,12 +216,12 @@ func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
 	return nil
 }
 
-// Decide updates the features with tx and decides: the model's score against the
+// Decide updates the features with tx (its label unknown) and decides: the model's score against the
 // thresholds, or the rules when the features or the model cannot be had.
 func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decision {
 	d := decision.Decision{TransactionID: tx.ID}
 	rf := decision.Features{Amount: tx.Amount}
-	err := s.online.Apply(ctx, tx)
+	err := s.online.ApplyUnlabelled(ctx, tx)
 	if err == nil {
 		err = s.online.Vector(ctx, tx, s.vec)
 	}

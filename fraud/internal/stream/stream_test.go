@@ -40,7 +40,7 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	freg := features.NewRegistry()
-	if err := txfeatures.Register(freg, time.Hour); err != nil {
+	if err := txfeatures.RegisterLabelled(freg, time.Hour, 8*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	x, err := txfeatures.Offline(freg, d.Transactions)
@@ -128,11 +128,10 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	evs := make([]eventlog.Event, len(f.txs))
-	for i, tx := range f.txs {
-		if evs[i], err = TxEvent(tx); err != nil {
-			t.Fatal(err)
-		}
+	// Transactions without their labels, and each fraud's chargeback 3 days later.
+	evs, err := Replay(f.txs, 3*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := log.PublishBatch(ctx, evs); err != nil {
 		t.Fatal(err)
@@ -193,14 +192,24 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The reference: one scorer that never stopped.
+	// The reference: one scorer that never stopped, fed the same events in log order.
 	ref := f.scorer(t, log, memory.New(f.reg), &Stats{})
+	wantD := map[int64]decision.Decision{}
+	for _, ev := range evs {
+		d, err := ref.Process(ctx, ev.Subject, ev.Data, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != nil {
+			wantD[d.TransactionID] = *d
+		}
+	}
 	for _, tx := range f.txs {
 		ds := got[tx.ID]
 		if len(ds) != 1 {
 			t.Fatalf("transaction %d has %d decisions in the log, want 1", tx.ID, len(ds))
 		}
-		want := ref.Decide(ctx, tx)
+		want := wantD[tx.ID]
 		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != decision.PathModel {
 			t.Fatalf("transaction %d: decision %+v after restart, %+v uninterrupted", tx.ID, ds[0], want)
 		}
@@ -211,8 +220,11 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	if len(got) != len(f.txs) {
 		t.Errorf("%d transactions decided, want %d", len(got), len(f.txs))
 	}
-	t.Logf("%d transactions, %d decisions published, %d republished after the kill (deduplicated)",
-		len(f.txs), stats.Published.Load(), stats.Republished.Load())
+	if stats.Labels.Load() == 0 {
+		t.Errorf("no label was applied")
+	}
+	t.Logf("%d transactions and %d labels, %d decisions published, %d republished after the kill (deduplicated)",
+		len(f.txs), len(evs)-len(f.txs), stats.Published.Load(), stats.Republished.Load())
 }
 
 // flaky is an online store that fails while down is set, as Redis does when unreachable.

@@ -98,11 +98,27 @@ func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, err
 	return o, nil
 }
 
-// Apply feeds one transaction to both views and writes the rows it changes. A transaction
-// applied before is a no-op; one older than the watermark is an ErrOrder.
+// Apply feeds one transaction, with its label, to both views and writes the rows it
+// changes. A transaction applied before is a no-op; one older than the watermark is an
+// ErrOrder.
 func (o *Online) Apply(ctx context.Context, tx sim.Transaction) error {
 	o.seq++
-	ev := Event(tx, o.seq)
+	return o.apply(ctx, Event(tx, o.seq))
+}
+
+// ApplyUnlabelled feeds a transaction whose label is not known yet.
+func (o *Online) ApplyUnlabelled(ctx context.Context, tx sim.Transaction) error {
+	o.seq++
+	return o.apply(ctx, TxEventUnlabelled(tx, o.seq))
+}
+
+// ApplyLabel feeds a fraud label for tx that arrived after it.
+func (o *Online) ApplyLabel(ctx context.Context, tx sim.Transaction) error {
+	o.seq++
+	return o.apply(ctx, LabelEvent(tx, o.seq))
+}
+
+func (o *Online) apply(ctx context.Context, ev features.Event) error {
 	for _, a := range []struct {
 		agg  *features.Aggregator
 		view string
@@ -115,7 +131,7 @@ func (o *Online) Apply(ctx context.Context, tx sim.Transaction) error {
 			continue // applied before (a redelivery): nothing changes
 		}
 		if outcome == features.Dropped {
-			return fmt.Errorf("online features: %s: transaction %d %v: %w", a.view, tx.ID, outcome, ErrOrder)
+			return fmt.Errorf("online features: %s: event %s %v: %w", a.view, ev.ID, outcome, ErrOrder)
 		}
 		if _, err := o.store.Write(ctx, a.view, rows); err != nil {
 			return fmt.Errorf("online features: write %s: %w", a.view, err)

@@ -73,9 +73,20 @@ func Views(bucket time.Duration) (customer, terminal features.FeatureView) {
 	return customer, terminal
 }
 
-// Register adds both views to r.
+// Register adds both views to r, for transactions that carry their labels (a batch table,
+// where TX_FRAUD is known): no event is late.
 func Register(r *features.Registry, bucket time.Duration) error {
+	return RegisterLabelled(r, bucket, 0)
+}
+
+// RegisterLabelled adds both views to r for a stream whose labels arrive on their own
+// (LabelEvent), up to labelLateness after the transaction: the terminal view accepts events
+// that much behind the newest it has seen. A label that arrives within Delay of its
+// transaction is counted exactly as the handbook counts it; a later one only from the
+// moment it arrives, and one later than labelLateness is dropped and counted.
+func RegisterLabelled(r *features.Registry, bucket, labelLateness time.Duration) error {
 	c, t := Views(bucket)
+	t.AllowedLateness = labelLateness
 	for _, v := range []features.FeatureView{c, t} {
 		if err := r.RegisterView(v); err != nil {
 			return fmt.Errorf("register %s: %w", v.Name, err)
@@ -95,6 +106,20 @@ func Event(t sim.Transaction, seq uint64) features.Event {
 	data := strconv.Itoa(t.Customer) + "|" + strconv.Itoa(t.Terminal) + "|" +
 		strconv.FormatFloat(t.Amount, 'f', -1, 64) + "|" + f + "|1"
 	return features.Event{ID: strconv.FormatInt(t.ID, 10), Time: t.Time, Seq: seq, Data: []byte(data)}
+}
+
+// TxEventUnlabelled is a transaction as a stream sees it when it happens: its label is not
+// known yet (fraud = 0).
+func TxEventUnlabelled(t sim.Transaction, seq uint64) features.Event {
+	t.Fraud = false
+	return Event(t, seq)
+}
+
+// LabelEvent is a fraud label for transaction t arriving later: at t's event time, so it
+// falls in the windows t falls in, with fraud = 1 and tx = 0, and its own id.
+func LabelEvent(t sim.Transaction, seq uint64) features.Event {
+	data := strconv.Itoa(t.Customer) + "|" + strconv.Itoa(t.Terminal) + "|0|1|0"
+	return features.Event{ID: "label-" + strconv.FormatInt(t.ID, 10), Time: t.Time, Seq: seq, Data: []byte(data)}
 }
 
 type payload struct {

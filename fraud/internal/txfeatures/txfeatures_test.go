@@ -176,3 +176,66 @@ func TestOfflineRejectsDisorder(t *testing.T) {
 		t.Errorf("Offline(out of order) = %v, want an ErrOrder", err)
 	}
 }
+
+// Labels arriving on their own after a delay: while the delay is at most the 7 days the
+// terminal windows skip less one bucket (hourly here: the window's end is bucket-aligned,
+// so it can reach up to a bucket closer than 7 days to a transaction), the streamed
+// features equal those computed with every label known; with a longer delay, a terminal's fraud count is never higher than the
+// handbook's — a label is used once known, never earlier — and lower for some.
+func TestDelayedLabels(t *testing.T) {
+	txs := dataset(t)
+	want, err := Offline(registry(t, time.Hour), txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		delay time.Duration
+		exact bool
+	}{{3 * day, true}, {7*day - time.Hour, true}, {10 * day, false}} {
+		reg := features.NewRegistry()
+		if err := RegisterLabelled(reg, time.Hour, 11*day); err != nil {
+			t.Fatal(err)
+		}
+		on, err := NewOnline(reg, memory.New(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Labels queue up and are applied once their arrival time has passed.
+		var pending []sim.Transaction
+		vec := make([]float64, Width)
+		lower := 0
+		for i, tx := range txs {
+			for len(pending) > 0 && !pending[0].Time.Add(tc.delay).After(tx.Time) {
+				if err := on.ApplyLabel(ctx, pending[0]); err != nil {
+					t.Fatalf("delay %v: ApplyLabel(%d) = %v", tc.delay, pending[0].ID, err)
+				}
+				pending = pending[1:]
+			}
+			if err := on.ApplyUnlabelled(ctx, tx); err != nil {
+				t.Fatalf("delay %v: ApplyUnlabelled(%d) = %v", tc.delay, tx.ID, err)
+			}
+			if tx.Fraud {
+				pending = append(pending, tx)
+			}
+			if err := on.Vector(ctx, tx, vec); err != nil {
+				t.Fatal(err)
+			}
+			for j := 9; j < Width; j++ {
+				g, w := vec[j], want[i*Width+j]
+				switch {
+				case tc.exact && math.Abs(g-w) > 1e-12:
+					t.Fatalf("delay %v: transaction %d %s = %v, want %v", tc.delay, tx.ID, Names[j], g, w)
+				case !tc.exact && g > w+1e-12:
+					t.Fatalf("delay %v: transaction %d %s = %v, above the all-known %v: a label used before it arrived", tc.delay, tx.ID, Names[j], g, w)
+				case g < w-1e-12:
+					lower++
+				}
+			}
+		}
+		if !tc.exact && lower == 0 {
+			t.Errorf("delay %v: no terminal risk lower than with every label known", tc.delay)
+		}
+		t.Logf("delay %v: %d terminal values lower than with all labels known", tc.delay, lower)
+	}
+}
