@@ -42,6 +42,9 @@ type Measurement struct {
 type Check struct {
 	Claim string `json:"claim"`
 	OK    bool   `json:"ok"`
+	// Timing marks a claim about speed (a p99 inside an SLA), whose outcome depends on the
+	// machine and what else runs on it. See RunOptions.TimingAdvisory.
+	Timing bool `json:"timing,omitempty"`
 }
 
 // Result is the machine-readable record of a run, written with --json.
@@ -95,6 +98,20 @@ func (r *Report) Check(claim string, ok bool) bool {
 	return ok
 }
 
+// CheckTiming records a claim about speed, such as a p99 inside its SLA. It counts like
+// Check when a person runs the scenario; a test suite may run it with
+// RunOptions.TimingAdvisory, because performance targets are enforced by benchmarks on a
+// quiet machine, never by timed assertions in unit tests.
+func (r *Report) CheckTiming(claim string, ok bool) bool {
+	r.result.Checks = append(r.result.Checks, Check{Claim: claim, OK: ok, Timing: true})
+	mark := "✔"
+	if !ok {
+		mark = "✘"
+	}
+	fmt.Fprintf(r.w, "  %s %s (timing)\n", mark, claim)
+	return ok
+}
+
 // Result returns what the run recorded so far.
 func (r *Report) Result() Result { return r.result }
 
@@ -137,9 +154,21 @@ func (s Set) Names() []string {
 // ErrUnknown is returned when a scenario name is not in the set.
 var ErrUnknown = errors.New("unknown scenario")
 
+// RunOptions changes how a run is judged.
+type RunOptions struct {
+	// TimingAdvisory reports failed timing checks without failing the run: for test suites
+	// on shared or loaded machines. Every other check still fails the run.
+	TimingAdvisory bool
+}
+
 // Run runs one scenario by name, narrating to w, and returns its result. A scenario whose
 // Run returns an error or records a failed check fails.
 func (s Set) Run(ctx context.Context, name string, w io.Writer) (Result, error) {
+	return s.RunWith(ctx, name, w, RunOptions{})
+}
+
+// RunWith is Run with options.
+func (s Set) RunWith(ctx context.Context, name string, w io.Writer, opts RunOptions) (Result, error) {
 	sc, ok := s.Find(name)
 	if !ok {
 		return Result{}, fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(s.Names(), ", "))
@@ -151,7 +180,7 @@ func (s Set) Run(ctx context.Context, name string, w io.Writer) (Result, error) 
 	r.result.Seconds = time.Since(r.result.Started).Seconds()
 	if err == nil {
 		for _, c := range r.result.Checks {
-			if !c.OK {
+			if !c.OK && !(c.Timing && opts.TimingAdvisory) {
 				err = fmt.Errorf("check failed: %s", c.Claim)
 				break
 			}

@@ -96,3 +96,29 @@ func TestRunWritesJSON(t *testing.T) {
 		t.Errorf("failed result = %+v, want the failed check and its error", results[1])
 	}
 }
+
+func TestTimingChecks(t *testing.T) {
+	set := scenario.Set{{Name: "demo/slow", Summary: "a speed claim that misses", Run: func(_ context.Context, r *scenario.Report) error {
+		r.Check("the answer is right", true)
+		r.CheckTiming("p99 inside 1 ns", false)
+		return nil
+	}}}
+	var out bytes.Buffer
+	if _, err := set.Run(context.Background(), "demo/slow", &out); err == nil {
+		t.Fatalf("Run(missed timing check) = nil, want a failure when a person runs it")
+	}
+	res, err := set.RunWith(context.Background(), "demo/slow", &out, scenario.RunOptions{TimingAdvisory: true})
+	if err != nil {
+		t.Fatalf("RunWith(TimingAdvisory) = %v, want the timing miss reported but not failing", err)
+	}
+	if len(res.Checks) != 2 || res.Checks[1].OK || !res.Checks[1].Timing {
+		t.Errorf("checks = %+v, want the timing check recorded as missed", res.Checks)
+	}
+	failing := scenario.Set{{Name: "demo/wrong", Summary: "a correctness claim that fails", Run: func(_ context.Context, r *scenario.Report) error {
+		r.Check("the answer is right", false)
+		return nil
+	}}}
+	if _, err := failing.RunWith(context.Background(), "demo/wrong", &out, scenario.RunOptions{TimingAdvisory: true}); err == nil {
+		t.Errorf("RunWith(TimingAdvisory) on a failed correctness check = nil, want failure")
+	}
+}

@@ -298,9 +298,9 @@ func servingMultiTenant(cfg Config) scenario.Scenario {
 			}
 			report("priority + admission", prio)
 			high := prio[0]
-			r.Check("with priorities, the high class's p99 is inside its 10 ms SLA during the flood", pct(high.lat, 99) <= high.sla && high.ok.Load() > 0)
+			r.CheckTiming("with priorities, the high class's p99 is inside its 10 ms SLA during the flood", pct(high.lat, 99) <= high.sla && high.ok.Load() > 0)
 			r.Check("the flood was refused early (429), not left to time out", prio[2].shed.Load() > 0)
-			r.Check("no high-class request was refused, and at least 99% were answered by the model in time",
+			r.CheckTiming("no high-class request was refused, and at least 99% were answered by the model in time",
 				high.shed.Load() == 0 && float64(high.failed.Load()) <= 0.01*float64(high.ok.Load()+high.failed.Load()))
 			r.Say("Without priorities the high class's p99 was %v; with them %v.", pct(base[0].lat, 99), pct(high.lat, 99))
 			return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
+	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
 // TestScenarios runs every platform scenario on the local default, as `make demo` does. A
@@ -32,9 +33,16 @@ func TestScenarios(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var out bytes.Buffer
-			res, err := set.Run(ctx, name, &out)
+			// Speed claims (a p99 inside an SLA) are reported, not enforced, here: other test
+			// packages share the two cores. Benchmarks and `make demo` hold them to account.
+			res, err := set.RunWith(ctx, name, &out, scenario.RunOptions{TimingAdvisory: true})
 			if err != nil {
 				t.Fatalf("scenario %s: %v\n%s", name, err, out.String())
+			}
+			for _, c := range res.Checks {
+				if c.Timing && !c.OK {
+					t.Logf("timing claim missed on this run (not a failure in tests): %s", c.Claim)
+				}
 			}
 			if len(res.Checks) == 0 {
 				t.Errorf("scenario %s checked nothing; every scenario states at least one claim", name)
