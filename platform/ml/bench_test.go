@@ -162,3 +162,31 @@ func BenchmarkLatencyKnobs(b *testing.B) {
 	}
 	_ = fmt.Sprint()
 }
+
+// go test -run '^$' -bench GBDTPredictBatch ./ml/
+//
+// The same model as BenchmarkGBDTPredictRow, scored in batches through the tree-major
+// kernel: what dynamic batching in serving can gain per row.
+func BenchmarkGBDTPredictBatch(b *testing.B) {
+	d := mltest.Fraudish(100_000, 15, 1).Dataset
+	m, err := ml.TrainGBDT(context.Background(), d, ml.DefaultGBDTConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := d.Schema.Len()
+	for _, rows := range []int{1, 8, 64, 1000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			out := make([]float64, rows)
+			n := d.Rows() / rows
+			i := 0
+			for b.Loop() {
+				lo := (i % n) * rows
+				i++
+				if err := m.Predict(ml.Batch{Schema: d.Schema, X: d.X[lo*k : (lo+rows)*k]}, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+		})
+	}
+}

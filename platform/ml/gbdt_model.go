@@ -92,6 +92,13 @@ func (m *GBDT) Predict(b Batch, out []float64) error {
 		return err
 	}
 	k := m.schema.Len()
+	if rows := b.Rows(); m.flat != nil && rows > 1 {
+		m.flat.logits(m.base, b.X[:rows*k], k, out[:rows])
+		for i := range rows {
+			out[i] = sigmoid(out[i])
+		}
+		return nil
+	}
 	for i := range b.Rows() {
 		out[i] = sigmoid(m.logit(b.X[i*k : (i+1)*k]))
 	}

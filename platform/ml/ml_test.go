@@ -405,3 +405,29 @@ func TestTrainingStopsOnCancel(t *testing.T) {
 		t.Errorf("TrainFM(cancelled) = %v, want context.Canceled", err)
 	}
 }
+
+// TestGBDTBatchPredictEqualsRowByRow checks that the tree-major batch kernel gives every
+// row exactly the probability the one-row path gives, including a last partial block.
+func TestGBDTBatchPredictEqualsRowByRow(t *testing.T) {
+	data := mltest.Fraudish(5_000, 8, 6)
+	gb, err := ml.TrainGBDT(ctx, data.Dataset, smallGBDT())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := data.Schema.Len()
+	for _, rows := range []int{2, 16, 37, 1000} {
+		batch := make([]float64, rows)
+		if err := gb.Predict(ml.Batch{Schema: data.Schema, X: data.X[:rows*k]}, batch); err != nil {
+			t.Fatal(err)
+		}
+		one := make([]float64, 1)
+		for i := range rows {
+			if err := gb.Predict(ml.Batch{Schema: data.Schema, X: data.X[i*k : (i+1)*k]}, one); err != nil {
+				t.Fatal(err)
+			}
+			if batch[i] != one[0] {
+				t.Fatalf("Predict(batch of %d)[%d] = %v, want %v (row by row)", rows, i, batch[i], one[0])
+			}
+		}
+	}
+}
