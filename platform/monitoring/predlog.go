@@ -73,7 +73,8 @@ type Prediction struct {
 	Time     time.Time          `json:"time"`
 	Features map[string]float64 `json:"features"`
 	Score    float64            `json:"score"`
-	// Path is the fallback path that answered ("model", "last-known-good", "heuristic").
+	// Path is the serving path that answered: "primary", "last-good", "heuristic" or
+	// "default" (the serving package's Path constants).
 	Path string `json:"path,omitempty"`
 }
 

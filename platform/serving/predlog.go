@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/monitoring"
 )
 
 // PredictionLogger is where prediction records go: the event log (*eventlog.Log) in
@@ -19,22 +20,13 @@ type PredictionLogger interface {
 	PublishBatch(ctx context.Context, evs []eventlog.Event) ([]eventlog.Ack, error)
 }
 
-// PredictionRecord is one scored row, in the JSON shape platform/monitoring reads
-// (monitoring.Prediction), on subject <PredictionSubject>.<model>. ID is the request's id
-// (the protocol's "id"), with "#row" appended when the request had several rows, so that
-// outcomes can be joined to it; a request without an id gets a generated one. Alias is
-// champion, canary or shadow; a shadow row has the same ID as the primary's row it mirrors.
-// Features holds the values the model read, by name; no request key is ever logged.
-type PredictionRecord struct {
-	ID       string             `json:"id"`
-	Model    string             `json:"model"`
-	Version  int                `json:"version"`
-	Alias    string             `json:"alias,omitempty"`
-	Time     time.Time          `json:"time"`
-	Features map[string]float64 `json:"features"`
-	Score    float64            `json:"score"`
-	Path     string             `json:"path,omitempty"`
-}
+// PredictionRecord is one scored row as platform/monitoring reads it, published on
+// monitoring.PredictionSubject(model). ID is the request's id (the protocol's "id"), with
+// "#row" appended when the request had several rows, so that outcomes can be joined to it; a
+// request without an id gets a generated one. Alias is champion, canary or shadow; a shadow
+// row has the same ID as the primary's row it mirrors. Features holds the values the model
+// read, by name; no request key is ever logged. Path is the path that answered (Path*).
+type PredictionRecord = monitoring.Prediction
 
 // logItem is one request's worth of records, expanded off the request path.
 type logItem struct {
