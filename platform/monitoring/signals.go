@@ -21,7 +21,7 @@ const (
 )
 
 // ServiceSignalsConfig names the request-latency histogram to read. The defaults are the
-// serving layer's (casebook_serving_request_seconds{model,priority,code}); monitoring reads
+// serving layer's (casebook_serving_request_seconds{model,version,priority,code}); monitoring reads
 // it by name from the shared Prometheus registry and does not import serving.
 type ServiceSignalsConfig struct {
 	Histogram  string

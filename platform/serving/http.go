@@ -180,9 +180,9 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	code := http.StatusOK
+	code, answered := http.StatusOK, "none"
 	defer func() {
-		s.met.latency.WithLabelValues(e.cfg.Name, prioLabel(e.cfg.Priority), strconv.Itoa(code)).Observe(time.Since(t0).Seconds())
+		s.met.latency.WithLabelValues(e.cfg.Name, answered, prioLabel(e.cfg.Priority), strconv.Itoa(code)).Observe(time.Since(t0).Seconds())
 	}()
 	fail := func(err error) {
 		code = statusOf(err)
@@ -238,7 +238,12 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ver := strconv.Itoa(res.Version)
+	answered = ver
 	s.met.requests.WithLabelValues(e.cfg.Name, res.Variant, ver, res.Path).Inc()
+	scoreHist := s.met.scores.WithLabelValues(e.cfg.Name, ver, res.Path)
+	for _, sc := range res.Scores {
+		scoreHist.Observe(sc)
+	}
 	if s.plog != nil {
 		s.plog.answer(e.cfg.Name, dec.ID, d.model.Schema().Names(), dec.X, res)
 	}

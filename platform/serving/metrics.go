@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	requests       *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
+	scores         *prometheus.HistogramVec
 	refused        *prometheus.CounterVec
 	badRequests    *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
@@ -35,8 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Answered infer requests by model, rollout variant, version and the path that answered (primary, last-good, heuristic, default)."},
 			[]string{"model", "variant", "version", "path"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_serving_request_seconds",
-			Help: "Infer latency inside the server by model, priority class and HTTP status code.", Buckets: lat},
-			[]string{"model", "priority", "code"}),
+			Help: "Infer latency inside the server by model, version (none when no version answered), priority class and HTTP status code.", Buckets: lat},
+			[]string{"model", "version", "priority", "code"}),
+		scores: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_serving_score",
+			Help: "Distribution of the scores answered, by model, version and the path that answered (the drift monitor's proxy when labels are late).",
+			Buckets: prometheus.LinearBuckets(0.05, 0.05, 19)}, []string{"model", "version", "path"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_admission_refused_total",
 			Help: "Requests refused early by admission control, by reason (deadline, queue-full)."}, []string{"model", "priority", "reason"}),
 		badRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_bad_requests_total",
@@ -66,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Prediction records dropped because the log's buffer was full or a publish failed."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.refused, m.badRequests, m.authFailures, m.batchRows, m.queueWait,
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.scores, m.refused, m.badRequests, m.authFailures, m.batchRows, m.queueWait,
 			m.expired, m.breakerState, m.breakerChanges, m.swaps, m.shadow, m.shadowAgree, m.shadowDiff, m.logDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("serving metrics: %w", err)
