@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Infer latency inside the server by model, version (none when no version answered), priority class and HTTP status code.", Buckets: lat},
 			[]string{"model", "version", "priority", "code"}),
 		scores: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_serving_score",
-			Help: "Distribution of the scores answered, by model, version and the path that answered (the drift monitor's proxy when labels are late).",
+			Help:    "Distribution of the scores answered, by model, version and the path that answered (the drift monitor's proxy when labels are late).",
 			Buckets: prometheus.LinearBuckets(0.05, 0.05, 19)}, []string{"model", "version", "path"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_admission_refused_total",
 			Help: "Requests refused early by admission control, by reason (deadline, queue-full)."}, []string{"model", "priority", "reason"}),
