@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/monitoring"
@@ -47,7 +49,8 @@ func (f *fakeLog) records() []PredictionRecord {
 func TestPredictionLogAndPathMetrics(t *testing.T) {
 	fl := &fakeLog{}
 	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
-	body := servingtest.Body(f.rows(0, 3), features)
+	const rows = 3
+	body := servingtest.Body(f.rows(0, rows), features)
 	for range 4 {
 		if resp, b := f.post(t, "/v2/models/fraud/infer", body, nil); resp.StatusCode != 200 {
 			t.Fatalf("status %d (%s)", resp.StatusCode, b)
@@ -77,6 +80,17 @@ func TestPredictionLogAndPathMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "0", PathHeuristic)); got != 2 {
 		t.Errorf("requests{path=heuristic} = %v, want 2", got)
+	}
+	// Every answered row lands in the score distribution of the version and path that answered.
+	var sd dto.Metric
+	if err := f.srv.met.scores.WithLabelValues("fraud", "1", PathPrimary).(prometheus.Metric).Write(&sd); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sd.GetHistogram().GetSampleCount(), uint64(4*rows); got != want {
+		t.Errorf("score{version=1,path=primary} samples = %d, want %d (4 requests × %d rows)", got, want, rows)
+	}
+	if sum := sd.GetHistogram().GetSampleSum(); !(sum > 0 && sum < float64(4*rows)) {
+		t.Errorf("score sum = %v, want scores in (0, 1)", sum)
 	}
 }
 
