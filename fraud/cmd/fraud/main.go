@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/casebook-ml/casebook/fraud/internal/casestudy"
+	fraudscenarios "github.com/casebook-ml/casebook/fraud/internal/scenarios"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
@@ -122,6 +123,5 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
 }
 
-// scenarios lists what this binary can demonstrate. None yet: the streaming system is
-// future work.
-func scenarios() scenario.Set { return nil }
+// scenarios lists what this binary can demonstrate.
+func scenarios() scenario.Set { return fraudscenarios.Set() }

@@ -184,7 +184,13 @@ func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decid
 	switch {
 	case subject == LabelSubject:
 		s.stats.Labels.Add(1)
-		return nil, s.online.ApplyLabel(ctx, tx)
+		if err := s.online.ApplyLabel(ctx, tx); err != nil {
+			// The aggregator has the label; only the store write failed, and the terminal's
+			// next transaction writes its row again. Retrying would stall the stream behind
+			// an outage (one delivery in flight), so count it and go on.
+			s.stats.FeatureErrors.Add(1)
+		}
+		return nil, nil
 	case !decide:
 		return nil, s.online.ApplyUnlabelled(ctx, tx)
 	}
@@ -246,4 +252,15 @@ func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decisi
 	d.Path = decision.PathRules
 	d.Reason += " (" + err.Error() + ")"
 	return d
+}
+
+// NewScorerWarm returns s attached to log, keeping the features s has applied (a scorer
+// warmed from a backfill before it consumes).
+func NewScorerWarm(s *Scorer, log *eventlog.Log) (*Scorer, error) {
+	if log == nil {
+		return nil, errors.New("scorer: nil event log")
+	}
+	c := *s
+	c.log = log
+	return &c, nil
 }
