@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
@@ -268,7 +270,23 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		nTx, len(live)-nTx, elapsed.Round(time.Millisecond), float64(nTx)/elapsed.Seconds())
 	r.Measure("stream transactions per second", float64(nTx)/elapsed.Seconds(), "tx/s")
 
-	r.Step("Read the decisions back from the log")
+	r.Step("Read the decisions back from the log; join the chargebacks to them in the monitoring's joiner")
+	join, err := monitoring.NewJoiner(monitoring.JoinConfig{Model: "fraud", Horizon: labelDelay + day, ImplicitNegative: true,
+		Window: nTx, K: 100, ActionThreshold: th.Review}, nil)
+	if err != nil {
+		return err
+	}
+	var lastTx time.Time
+	for _, ev := range live {
+		if ev.Subject != stream.LabelSubject {
+			continue
+		}
+		var t sim.Transaction
+		if err := json.Unmarshal(ev.Data, &t); err != nil {
+			return err
+		}
+		join.AddOutcome(monitoring.Outcome{ID: strconv.FormatInt(t.ID, 10), Model: "fraud", Label: 1, Time: ev.Time, Kind: "chargeback"})
+	}
 	truth := map[int64]sim.Transaction{}
 	for _, t := range txs {
 		truth[t.ID] = t
@@ -282,6 +300,14 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 			return err
 		}
 		decisions++
+		t0 := truth[dd.TransactionID].Time
+		if t0.After(lastTx) {
+			lastTx = t0
+		}
+		if dd.Path == decision.PathModel {
+			join.AddPrediction(monitoring.Prediction{ID: strconv.FormatInt(dd.TransactionID, 10), Model: "fraud", Version: dd.ModelVersion,
+				Time: t0, Score: dd.Score, Path: dd.ServingPath})
+		}
 		if byPath[dd.Path] == nil {
 			byPath[dd.Path] = map[decision.Action]int{}
 		}
@@ -317,6 +343,13 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		fmtPct(flaggedFraud, fraudN), fraudN, fmtPct(flaggedFraud, flagged), flagged)
 	r.Measure("online recall", float64(flaggedFraud)/float64(max(1, fraudN)), "")
 	r.Measure("online precision", float64(flaggedFraud)/float64(max(1, flagged)), "")
+	// Transactions without a chargeback by the horizon were genuine.
+	join.Advance(lastTx.Add(labelDelay + 2*day))
+	q := join.Quality(v.Number)
+	r.Say("monitoring's online quality of v%d (model-path decisions, chargebacks joined by id): %d labelled, AUC %.3f, precision@100 %.2f, at the review threshold precision %.2f recall %.2f, label delay p50 %v.",
+		v.Number, q.Labelled, q.AUC, q.PrecisionAtK, q.PrecisionAtAction, q.RecallAtAction, q.LabelDelayP50)
+	r.Measure("online AUC (monitoring)", q.AUC, "")
+	r.Check("every model-path decision was joined to its outcome", q.Labelled == byPath[decision.PathModel][decision.Approve]+byPath[decision.PathModel][decision.Review]+byPath[decision.PathModel][decision.Decline])
 	var ds []int
 	for d := range victimDay {
 		ds = append(ds, d)
