@@ -16,8 +16,11 @@ BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-demo: ## run the main job: the event-log demo on an embedded NATS server (no setup)
+demo: ## run the main job: a checked tour of the platform, then the fraud case study (no setup)
 	go run ./platform/cmd/mlp demo
+	@echo
+	@echo "━━━━━━━━ The fraud case study (fraud/): the handbook's protocol, then a live stream ━━━━━━━━"
+	go run ./fraud/cmd/fraud scenario run fraud/protocol fraud/stream
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck
