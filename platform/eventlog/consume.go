@@ -179,6 +179,13 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The server's idle heartbeats did not arrive in time (a busy machine, a
+				// slow handler, a network hiccup). The iterator re-issues its pull request
+				// and goes on; nothing was lost, so neither is the consumer.
+				logger.Warn("missed heartbeats from the server; pulling again")
+				continue
+			}
 			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return &UnreachableError{URL: l.url, Err: err}
 			}

@@ -75,6 +75,9 @@ func (l *Log) Replay(ctx context.Context, stream string, from Position, subjects
 			if ctx.Err() != nil {
 				return stats, fmt.Errorf("replay %q: %w", stream, ctx.Err())
 			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				continue // the iterator pulls again; see Consume
+			}
 			return stats, fmt.Errorf("replay %q: %w", stream, err)
 		}
 		m, err := messageFrom(jm)
