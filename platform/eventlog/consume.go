@@ -164,7 +164,10 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 	if err != nil {
 		return fmt.Errorf("consume %s: create consumer on %q: %w", cfg.Durable, cfg.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.BatchSize))
+	// A pull request lives 5 s (nats.go's default is 30 s, with heartbeats every 15 s): if
+	// a request or its heartbeats are lost, as can happen on a starved machine, the consumer
+	// notices and pulls again within seconds instead of half a minute.
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.BatchSize), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
