@@ -307,50 +307,26 @@ func finite(v float64) (float64, error) {
 
 // flattenNumbers reads a nested JSON array of numbers (the protocol allows data nested to
 // the tensor's shape) into a flat slice.
-func flattenNumbers(raw json.RawMessage) ([]float64, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	var out []float64
-	var walk func(any, int) error
-	walk = func(x any, depth int) error {
-		if depth > 8 {
-			return fmt.Errorf("nested deeper than 8")
-		}
-		switch t := x.(type) {
-		case float64:
-			out = append(out, t)
-		case []any:
-			for _, e := range t {
-				if err := walk(e, depth+1); err != nil {
-					return err
-				}
-			}
-		default:
-			return fmt.Errorf("element of type %T", x)
-		}
-		return nil
-	}
-	if _, ok := v.([]any); !ok {
-		return nil, fmt.Errorf("not an array")
-	}
-	return out, walk(v, 0)
-}
+func flattenNumbers(raw json.RawMessage) ([]float64, error) { return flatten[float64](raw) }
 
-func flattenBools(raw json.RawMessage) ([]bool, error) {
+// flattenBools is flattenNumbers for BOOL tensors.
+func flattenBools(raw json.RawMessage) ([]bool, error) { return flatten[bool](raw) }
+
+// flatten reads a JSON array nested up to 8 deep whose leaves are all of type T (as
+// encoding/json decodes them into an any: float64 for numbers, bool for booleans).
+func flatten[T float64 | bool](raw json.RawMessage) ([]T, error) {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, err
 	}
-	var out []bool
+	var out []T
 	var walk func(any, int) error
 	walk = func(x any, depth int) error {
 		if depth > 8 {
 			return fmt.Errorf("nested deeper than 8")
 		}
 		switch t := x.(type) {
-		case bool:
+		case T:
 			out = append(out, t)
 		case []any:
 			for _, e := range t {
