@@ -34,6 +34,9 @@ type Store interface {
 	// Audit returns every audit entry in sequence order.
 	Audit(ctx context.Context) ([]AuditEntry, error)
 	// WatchAliases sends every alias's current position, then every move, until ctx ends.
+	// It reports positions, not every write: a store that polls may coalesce
+	// moves made between two polls (an alias set and removed in between is not
+	// seen at all), so a watcher always converges on the latest position.
 	WatchAliases(ctx context.Context) (<-chan AliasEvent, error)
 }
 

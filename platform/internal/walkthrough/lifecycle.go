@@ -227,6 +227,11 @@ func lifecycle(cfg Config) scenario.Scenario {
 			if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Shadow, Version: v2.Version, Actor: "alice", Reason: "shadow before rollout", Gates: gates}); err != nil {
 				return err
 			}
+			// The watch reports positions, not every write: a store that polls
+			// (the filesystem one) coalesces moves made between two polls. So
+			// wait until serving has seen the shadow before ending the shadow run.
+			seen := awaitEvents(events, 5*time.Second, registry.AliasEvent{Model: "fraud", Alias: registry.Shadow, Version: v2.Version})
+			r.Check("the watch reported the shadow alias set to v2", containsEvent(seen, registry.AliasEvent{Model: "fraud", Alias: registry.Shadow, Version: v2.Version}))
 			champ, _, err := reg.Load(ctx, "fraud", registry.Champion)
 			if err != nil {
 				return err
@@ -263,17 +268,9 @@ func lifecycle(cfg Config) scenario.Scenario {
 			if err := reg.RemoveAlias(ctx, "fraud", registry.Shadow, "alice", "shadow run over"); err != nil {
 				return err
 			}
-			var seen []registry.AliasEvent
-			timeout := time.After(5 * time.Second)
-		collect:
-			for len(seen) < 3 {
-				select {
-				case ev := <-events:
-					seen = append(seen, ev)
-				case <-timeout:
-					break collect
-				}
-			}
+			seen = awaitEvents(events, 5*time.Second,
+				registry.AliasEvent{Model: "fraud", Alias: registry.Champion, Version: 2},
+				registry.AliasEvent{Model: "fraud", Alias: registry.Shadow, Version: 0})
 			for _, ev := range seen {
 				r.Say("watch: %s@%s → v%d", ev.Model, ev.Alias, ev.Version)
 			}
@@ -298,6 +295,34 @@ func lifecycle(cfg Config) scenario.Scenario {
 			r.Say("`mlp registry card fraud` renders the champion's card (%d lines of Markdown).", countLines(card))
 			return nil
 		},
+	}
+}
+
+// awaitEvents reads the watch until every wanted event has arrived or the
+// timeout passes, and returns what it read.
+func awaitEvents(events <-chan registry.AliasEvent, timeout time.Duration, want ...registry.AliasEvent) []registry.AliasEvent {
+	var seen []registry.AliasEvent
+	deadline := time.After(timeout)
+	for {
+		missing := false
+		for _, w := range want {
+			if !containsEvent(seen, w) {
+				missing = true
+				break
+			}
+		}
+		if !missing {
+			return seen
+		}
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return seen
+			}
+			seen = append(seen, ev)
+		case <-deadline:
+			return seen
+		}
 	}
 }
 
