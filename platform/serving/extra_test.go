@@ -137,3 +137,28 @@ func TestRepositoryLoadUnload(t *testing.T) {
 		t.Errorf("after unload: status %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestInProcessInferLogsAndCounts: a caller in the same process (a stream scorer) gets the
+// same prediction records and request metrics as an HTTP client, under its own id.
+func TestInProcessInferLogsAndCounts(t *testing.T) {
+	fl := &fakeLog{}
+	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
+	res, err := f.srv.Infer(context.Background(), Request{Model: "fraud", Decoded: Decoded{ID: "tx-42", Rows: 1, X: f.rows(0, 1)}})
+	if err != nil {
+		t.Fatalf("Infer = %v", err)
+	}
+	if _, err := f.srv.Infer(context.Background(), Request{Model: "fraud", Decoded: Decoded{Rows: 1, X: f.rows(1, 1)}}); err != nil {
+		t.Fatalf("Infer without an id = %v", err)
+	}
+	waitFor(t, func() bool { return len(fl.records()) == 2 })
+	recs := fl.records()
+	if recs[0].ID != "tx-42" || recs[0].Score != res.Scores[0] || recs[0].Path != PathPrimary || len(recs[0].Features) != features {
+		t.Errorf("record = %+v, want id tx-42, score %v, primary path, %d features", recs[0], res.Scores[0], features)
+	}
+	if recs[1].ID == "" || recs[1].ID == "tx-42" {
+		t.Errorf("record without a request id has id %q, want a generated one", recs[1].ID)
+	}
+	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "1", PathPrimary)); got != 2 {
+		t.Errorf("requests{path=primary,version=1} = %v, want 2", got)
+	}
+}

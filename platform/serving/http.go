@@ -239,14 +239,6 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	}
 	ver := strconv.Itoa(res.Version)
 	answered = ver
-	s.met.requests.WithLabelValues(e.cfg.Name, res.Variant, ver, res.Path).Inc()
-	scoreHist := s.met.scores.WithLabelValues(e.cfg.Name, ver, res.Path)
-	for _, sc := range res.Scores {
-		scoreHist.Observe(sc)
-	}
-	if s.plog != nil {
-		s.plog.answer(e.cfg.Name, dec.ID, d.model.Schema().Names(), dec.X, res)
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set(HeaderPath, res.Path)

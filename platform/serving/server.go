@@ -282,11 +282,47 @@ type Result struct {
 // Infer answers one request: route, admit, queue, batch, predict, and on failure walk
 // the fallback chain. Only admission refusals and bad requests are errors in normal
 // operation; ErrUnavailable means every path failed.
+//
+// Every answer, whichever path gave it and whoever called (the HTTP handler or an
+// in-process caller such as a stream scorer), is counted in the request and score
+// metrics and, when a prediction log is configured, logged with req.ID (a generated id
+// when empty) so that outcomes can be joined to it.
 func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 	e, err := s.entry(req.Model)
 	if err != nil {
 		return Result{}, err
 	}
+	if s.plog != nil {
+		req.ID = s.plog.requestID(req.ID)
+	}
+	res, err := s.answer(ctx, e, req)
+	if err != nil {
+		return res, err
+	}
+	ver := strconv.Itoa(res.Version)
+	s.met.requests.WithLabelValues(e.cfg.Name, res.Variant, ver, res.Path).Inc()
+	scoreHist := s.met.scores.WithLabelValues(e.cfg.Name, ver, res.Path)
+	for _, sc := range res.Scores {
+		scoreHist.Observe(sc)
+	}
+	if s.plog != nil {
+		s.plog.answer(e.cfg.Name, req.ID, e.schemaNames(), req.X, res)
+	}
+	return res, nil
+}
+
+// schemaNames is the feature names of the schema requests are checked against.
+func (e *entry) schemaNames() []string {
+	if d := e.primary.Load(); d != nil {
+		return d.host.schema.Names()
+	}
+	if lg := e.lastGood.Load(); lg != nil {
+		return lg.model.Schema().Names()
+	}
+	return nil
+}
+
+func (s *Server) answer(ctx context.Context, e *entry, req Request) (Result, error) {
 	now := time.Now()
 	deadline := req.Deadline
 	if deadline.IsZero() {
