@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
@@ -180,7 +181,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	defer srv.Close()
 
 	r.Step("Stream days %d-%d through the event log, chargebacks %v after each fraud", streamFrom, days-1, labelDelay)
-	evs, err := stream.Replay(txs, labelDelay)
+	evs, err := events.Replay(txs, labelDelay)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		return err
 	}
 	defer log.Close()
-	for _, c := range stream.Streams() {
+	for _, c := range events.Streams() {
 		if _, err := log.EnsureStream(ctx, c); err != nil {
 			return err
 		}

@@ -9,10 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
-	"time"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/fraud/sim"
@@ -21,81 +20,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Subjects and streams of the case study.
+// Re-exported names of the wire contract (package events).
 const (
-	TxStream         = "FRAUD_TX"
-	TxSubject        = "fraud.tx"
-	LabelSubject     = "fraud.label"
-	DecisionStream   = "FRAUD_DECISIONS"
-	DecisionSubject  = "fraud.decision"
-	DefaultDurable   = "fraud-scorer"
-	decisionIDPrefix = "decision-"
+	TxStream        = events.TxStream
+	TxSubject       = events.TxSubject
+	LabelSubject    = events.LabelSubject
+	DecisionStream  = events.DecisionStream
+	DecisionSubject = events.DecisionSubject
+	DefaultDurable  = "fraud-scorer"
 )
-
-// Streams declares both streams. The duplicates window bounds how long after a crash a
-// re-published decision is still recognised; it is set well above AckWait.
-func Streams() []eventlog.StreamConfig {
-	return []eventlog.StreamConfig{
-		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: time.Hour},
-		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: time.Hour},
-	}
-}
-
-// TxEvent is a transaction as published to the log when it happens, id = TRANSACTION_ID.
-// Its label is not known yet: TX_FRAUD and the scenario are cleared.
-func TxEvent(tx sim.Transaction) (eventlog.Event, error) {
-	tx.Fraud, tx.Scenario = false, 0
-	b, err := json.Marshal(tx)
-	if err != nil {
-		return eventlog.Event{}, fmt.Errorf("encode transaction %d: %w", tx.ID, err)
-	}
-	return eventlog.Event{ID: strconv.FormatInt(tx.ID, 10), Subject: TxSubject, Time: tx.Time, Data: b}, nil
-}
-
-// LabelEvent is the chargeback that says tx was fraud, arriving at time at; the payload is
-// the transaction, whose own time places the label in the feature windows.
-func LabelEvent(tx sim.Transaction, at time.Time) (eventlog.Event, error) {
-	b, err := json.Marshal(tx)
-	if err != nil {
-		return eventlog.Event{}, fmt.Errorf("encode label %d: %w", tx.ID, err)
-	}
-	return eventlog.Event{ID: "label-" + strconv.FormatInt(tx.ID, 10), Subject: LabelSubject, Time: at, Data: b}, nil
-}
-
-// Replay orders a stream of transactions and their labels as they reach the log: each
-// fraud's label labelDelay after it. Both kinds are in one stream so that one consumer sees
-// them in arrival order.
-func Replay(txs []sim.Transaction, labelDelay time.Duration) ([]eventlog.Event, error) {
-	var out []eventlog.Event
-	var pending []sim.Transaction
-	flush := func(until time.Time, all bool) error {
-		for len(pending) > 0 && (all || !pending[0].Time.Add(labelDelay).After(until)) {
-			ev, err := LabelEvent(pending[0], pending[0].Time.Add(labelDelay))
-			if err != nil {
-				return err
-			}
-			out, pending = append(out, ev), pending[1:]
-		}
-		return nil
-	}
-	for _, tx := range txs {
-		if err := flush(tx.Time, false); err != nil {
-			return nil, err
-		}
-		ev, err := TxEvent(tx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-		if tx.Fraud {
-			pending = append(pending, tx)
-		}
-	}
-	if err := flush(time.Time{}, true); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
 
 // Model scores one feature vector; serving.Server is adapted to it in serving.go.
 type Model interface {
@@ -207,7 +140,7 @@ func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
 	if err != nil {
 		return eventlog.Permanent(err)
 	}
-	ack, err := s.log.Publish(ctx, eventlog.Event{ID: decisionIDPrefix + m.ID, Subject: DecisionSubject, Data: b})
+	ack, err := s.log.Publish(ctx, eventlog.Event{ID: events.DecisionID(m.ID), Subject: DecisionSubject, Data: b})
 	if err != nil {
 		return fmt.Errorf("publish decision %s: %w", m.ID, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/fraud/sim"
@@ -123,13 +124,13 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	for _, sc := range Streams() {
+	for _, sc := range events.Streams() {
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Transactions without their labels, and each fraud's chargeback 3 days later.
-	evs, err := Replay(f.txs, 3*24*time.Hour)
+	evs, err := events.Replay(f.txs, 3*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

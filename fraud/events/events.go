@@ -1,0 +1,105 @@
+// Package events is the fraud case study's wire contract on the event log: the streams and
+// subjects, and how transactions, chargebacks and decisions are named and encoded. It is
+// exported so that whoever feeds or reads the streaming scorer from outside (loadgen's
+// fraud workload, a replay tool) speaks exactly what the scorer reads.
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+)
+
+// Streams and subjects of the case study. Transactions and chargebacks share one stream so
+// that one consumer sees them in arrival order.
+const (
+	TxStream        = "FRAUD_TX"
+	TxSubject       = "fraud.tx"
+	LabelSubject    = "fraud.label"
+	DecisionStream  = "FRAUD_DECISIONS"
+	DecisionSubject = "fraud.decision"
+
+	labelIDPrefix    = "label-"
+	decisionIDPrefix = "decision-"
+)
+
+// Streams declares both streams. The duplicates window bounds how long after a crash a
+// re-published event is still recognised; it is set well above any consumer's AckWait.
+func Streams() []eventlog.StreamConfig {
+	return []eventlog.StreamConfig{
+		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: time.Hour},
+		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: time.Hour},
+	}
+}
+
+// TxID is a transaction's event id: its TRANSACTION_ID.
+func TxID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// DecisionID is the event id of the decision on the transaction with event id txID; one
+// per transaction, so a re-published decision is deduplicated by the log.
+func DecisionID(txID string) string { return decisionIDPrefix + txID }
+
+// TxIDOfDecision returns the transaction event id a decision event id answers, or false.
+func TxIDOfDecision(decisionID string) (string, bool) {
+	return strings.CutPrefix(decisionID, decisionIDPrefix)
+}
+
+// TxEvent is a transaction as published to the log when it happens, id = TRANSACTION_ID.
+// Its label is not known yet: TX_FRAUD and the scenario are cleared.
+func TxEvent(tx sim.Transaction) (eventlog.Event, error) {
+	tx.Fraud, tx.Scenario = false, 0
+	b, err := json.Marshal(tx)
+	if err != nil {
+		return eventlog.Event{}, fmt.Errorf("encode transaction %d: %w", tx.ID, err)
+	}
+	return eventlog.Event{ID: TxID(tx.ID), Subject: TxSubject, Time: tx.Time, Data: b}, nil
+}
+
+// LabelEvent is the chargeback that says tx was fraud, arriving at time at; the payload is
+// the transaction, whose own time places the label in the feature windows.
+func LabelEvent(tx sim.Transaction, at time.Time) (eventlog.Event, error) {
+	b, err := json.Marshal(tx)
+	if err != nil {
+		return eventlog.Event{}, fmt.Errorf("encode label %d: %w", tx.ID, err)
+	}
+	return eventlog.Event{ID: labelIDPrefix + TxID(tx.ID), Subject: LabelSubject, Time: at, Data: b}, nil
+}
+
+// Replay orders a stream of transactions and their labels as they reach the log: each
+// fraud's label labelDelay after it.
+func Replay(txs []sim.Transaction, labelDelay time.Duration) ([]eventlog.Event, error) {
+	var out []eventlog.Event
+	var pending []sim.Transaction
+	flush := func(until time.Time, all bool) error {
+		for len(pending) > 0 && (all || !pending[0].Time.Add(labelDelay).After(until)) {
+			ev, err := LabelEvent(pending[0], pending[0].Time.Add(labelDelay))
+			if err != nil {
+				return err
+			}
+			out, pending = append(out, ev), pending[1:]
+		}
+		return nil
+	}
+	for _, tx := range txs {
+		if err := flush(tx.Time, false); err != nil {
+			return nil, err
+		}
+		ev, err := TxEvent(tx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+		if tx.Fraud {
+			pending = append(pending, tx)
+		}
+	}
+	if err := flush(time.Time{}, true); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
