@@ -161,4 +161,12 @@ func TestInProcessInferLogsAndCounts(t *testing.T) {
 	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "1", PathPrimary)); got != 2 {
 		t.Errorf("requests{path=primary,version=1} = %v, want 2", got)
 	}
+	// A batch of unrelated events logs each row under its own id.
+	if _, err := f.srv.Infer(context.Background(), Request{Model: "fraud", Decoded: Decoded{ID: "batch-1", Rows: 2, X: f.rows(2, 2), RowIDs: []string{"tx-7", "tx-9"}}}); err != nil {
+		t.Fatalf("Infer with row ids = %v", err)
+	}
+	waitFor(t, func() bool { return len(fl.records()) == 4 })
+	if recs := fl.records(); recs[2].ID != "tx-7" || recs[3].ID != "tx-9" {
+		t.Errorf("row ids logged as %q, %q; want tx-7, tx-9", recs[2].ID, recs[3].ID)
+	}
 }

@@ -31,6 +31,7 @@ type PredictionRecord = monitoring.Prediction
 // logItem is one request's worth of records, expanded off the request path.
 type logItem struct {
 	model, alias, path, id string
+	rowIDs                 []string
 	version, rows          int
 	names                  []string
 	x, scores              []float64
@@ -81,13 +82,19 @@ func (p *predictionLog) requestID(id string) string {
 	return p.prefix + strconv.FormatUint(p.seq.Add(1), 10)
 }
 
-func (p *predictionLog) answer(model, id string, names []string, x []float64, res Result) {
-	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, version: res.Version, rows: len(res.Scores),
+func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result) {
+	if len(rowIDs) != len(res.Scores) {
+		rowIDs = nil
+	}
+	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, rowIDs: rowIDs, version: res.Version, rows: len(res.Scores),
 		names: names, x: x, scores: res.Scores, at: time.Now().UTC()})
 }
 
-func (p *predictionLog) shadow(model, id string, names []string, x []float64, shadowVer int, shadow []float64) {
-	p.add(logItem{model: model, alias: roleShadow, id: id, version: shadowVer, rows: len(shadow), names: names, x: x,
+func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64) {
+	if len(rowIDs) != len(shadow) {
+		rowIDs = nil
+	}
+	p.add(logItem{model: model, alias: roleShadow, id: id, rowIDs: rowIDs, version: shadowVer, rows: len(shadow), names: names, x: x,
 		scores: shadow, at: time.Now().UTC()})
 }
 
@@ -95,7 +102,10 @@ func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Ev
 	k := len(it.names)
 	for i, s := range it.scores {
 		id := it.id
-		if it.rows > 1 {
+		switch {
+		case it.rowIDs != nil:
+			id = it.rowIDs[i]
+		case it.rows > 1:
 			id += "#" + strconv.Itoa(i)
 		}
 		f := make(map[string]float64, k)

@@ -82,6 +82,10 @@ type Decoded struct {
 	// schema order.
 	Rows int
 	X    []float64
+	// RowIDs, when set (one per row), name each row's prediction record instead of
+	// ID#row: an in-process caller scoring a batch of unrelated events (transactions)
+	// joins outcomes by each event's own id. The HTTP protocol never sets it.
+	RowIDs []string
 	// Key splits canary traffic ("key" parameter); Timeout is the "timeout_ms" parameter.
 	Key     string
 	Timeout time.Duration
