@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/platform/serving"
 )
 
@@ -15,20 +16,26 @@ var ErrNoModel = errors.New("serving answered without a model")
 // Served scores through a serving.Server in this process. In process, not over HTTP: the
 // scorer and the server share the machine's two cores, and HTTP would add JSON encoding
 // and a loopback hop per batch for no isolation the case study needs; the OIP endpoint of
-// the same server stays available to other callers.
+// the same server stays available to other callers. The server's prediction log (when
+// configured) records every row under its transaction id, which is what the monitoring
+// joins chargebacks to.
 type Served struct {
 	Server *serving.Server
 	Name   string
 }
 
-// Score implements Model.
-func (s Served) Score(ctx context.Context, x []float64) (float64, int, string, error) {
-	res, err := s.Server.Infer(ctx, serving.Request{Model: s.Name, Decoded: serving.Decoded{Rows: 1, X: x}})
+// ScoreBatch implements Model: one Infer call for the whole batch.
+func (s Served) ScoreBatch(ctx context.Context, ids []string, x, out []float64) (int, string, error) {
+	if len(x) != len(ids)*txfeatures.Width || len(out) != len(ids) {
+		return 0, "", fmt.Errorf("serving: %d values and %d outputs for %d rows", len(x), len(out), len(ids))
+	}
+	res, err := s.Server.Infer(ctx, serving.Request{Model: s.Name, Decoded: serving.Decoded{Rows: len(ids), X: x, RowIDs: ids}})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("serving: %w", err)
+		return 0, "", fmt.Errorf("serving: %w", err)
 	}
 	if res.Path == serving.PathDefault || res.Path == serving.PathHeuristic {
-		return 0, res.Version, res.Path, fmt.Errorf("%w (path %s)", ErrNoModel, res.Path)
+		return res.Version, res.Path, fmt.Errorf("%w (path %s)", ErrNoModel, res.Path)
 	}
-	return res.Scores[0], res.Version, res.Path, nil
+	copy(out, res.Scores)
+	return res.Version, res.Path, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
@@ -30,15 +31,21 @@ const (
 	DefaultDurable  = "fraud-scorer"
 )
 
-// Model scores one feature vector; serving.Server is adapted to it in serving.go.
+// Model scores a batch of feature vectors; serving.Server is adapted to it in serving.go.
 type Model interface {
-	Score(ctx context.Context, x []float64) (score float64, version int, path string, err error)
+	// ScoreBatch scores len(ids) rows of x (row-major, txfeatures.Width each) into out.
+	// ids name the rows (the transactions) for the prediction log.
+	ScoreBatch(ctx context.Context, ids []string, x, out []float64) (version int, path string, err error)
 }
 
 // Stats count decisions by path and the feature-store failures; they are what the
-// outage test reads and what a metrics exporter would publish.
+// outage test reads and what Metrics exports to Prometheus.
 type Stats struct {
 	Model, Rules, FeatureErrors, ModelErrors, Published, Republished, Labels atomic.Int64
+	// Batches counts handler calls; BatchedTx the transactions they carried.
+	Batches, BatchedTx atomic.Int64
+	// StoreDown is set while the last online-store operation failed.
+	StoreDown atomic.Bool
 }
 
 // Scorer turns transactions into decisions.
@@ -49,10 +56,10 @@ type Scorer struct {
 	thresholds decision.Thresholds
 	rules      decision.Rules
 	stats      *Stats
-	vec        []float64
-	// afterPublish, set by tests, runs between publishing a decision and acking its
-	// transaction: the window a crash leaves a decision published but not acknowledged.
-	afterPublish func(id string) error
+	met        *Metrics
+	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
+	// its transactions: the window a crash leaves decisions published but not acknowledged.
+	afterPublish func(ids []string) error
 }
 
 // NewScorer builds a scorer over a feature registry and online store.
@@ -62,7 +69,13 @@ func NewScorer(log *eventlog.Log, reg *features.Registry, store features.OnlineS
 	if err != nil {
 		return nil, err
 	}
-	return &Scorer{log: log, online: on, model: model, thresholds: th, rules: rules, stats: stats, vec: make([]float64, txfeatures.Width)}, nil
+	return &Scorer{log: log, online: on, model: model, thresholds: th, rules: rules, stats: stats}, nil
+}
+
+// WithMetrics makes the scorer observe decision latency in m (m's counters read Stats).
+func (s *Scorer) WithMetrics(m *Metrics) *Scorer {
+	s.met = m
+	return s
 }
 
 // Rebuild replays the transactions the durable consumer has acknowledged into the online
@@ -91,99 +104,221 @@ func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 	return nil
 }
 
-// Run consumes transactions until ctx ends. It forces one delivery in flight: windows need
-// event order, and with more in flight a crash lets later transactions overtake the
-// unacknowledged ones, which then arrive behind the watermark and would be scored
-// without features. That costs a round trip per transaction (see the case study's doc).
+// Run consumes transactions and chargebacks until ctx ends, in batches and in log order
+// (eventlog.ConsumeOrdered: nothing overtakes, not even after a crash), so event-time
+// windows see events in the order they were logged. cfg.BatchSize bounds a batch.
 func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
 	cfg.Stream = TxStream
-	cfg.MaxAckPending, cfg.BatchSize = 1, 1
 	if cfg.Durable == "" {
 		cfg.Durable = DefaultDurable
 	}
 	if err := s.Rebuild(ctx, cfg.Durable); err != nil {
 		return err
 	}
-	return s.log.Consume(ctx, cfg, s.handle)
+	return s.log.ConsumeOrdered(ctx, cfg, s.handleBatch)
+}
+
+// item is one decoded log event of a batch.
+type item struct {
+	txfeatures.Item
+	id     string
+	stored time.Time
 }
 
 // Process applies one log event: a label updates the terminal features; a transaction
 // updates the features and, if decide is set, is decided. It returns the decision, or nil.
 func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decide bool) (*decision.Decision, error) {
-	var tx sim.Transaction
-	if err := json.Unmarshal(data, &tx); err != nil {
-		return nil, eventlog.Permanent(fmt.Errorf("decode %s: %w", subject, err))
+	it, err := decodeItem(subject, data)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case subject == LabelSubject:
-		s.stats.Labels.Add(1)
-		if err := s.online.ApplyLabel(ctx, tx); err != nil {
-			// The aggregator has the label; only the store write failed, and the terminal's
-			// next transaction writes its row again. Retrying would stall the stream behind
-			// an outage (one delivery in flight), so count it and go on.
-			s.stats.FeatureErrors.Add(1)
+	if !decide || it.Label {
+		errs := make([]error, 1)
+		serr := s.online.ApplyBatch(ctx, []txfeatures.Item{it}, errs)
+		if it.Label {
+			s.stats.Labels.Add(1)
+			if serr != nil {
+				s.stats.FeatureErrors.Add(1)
+			}
+			return nil, nil
 		}
-		return nil, nil
-	case !decide:
-		return nil, s.online.ApplyUnlabelled(ctx, tx)
+		return nil, errors.Join(errs[0], serr)
 	}
-	d := s.Decide(ctx, tx)
+	d := s.Decide(ctx, it.Tx)
 	return &d, nil
 }
 
-func (s *Scorer) handle(ctx context.Context, m *eventlog.Message) error {
-	d, err := s.Process(ctx, m.Subject, m.Data, true)
-	if err != nil || d == nil {
-		return err
+func decodeItem(subject string, data []byte) (txfeatures.Item, error) {
+	var tx sim.Transaction
+	if err := json.Unmarshal(data, &tx); err != nil {
+		return txfeatures.Item{}, eventlog.Permanent(fmt.Errorf("decode %s: %w", subject, err))
 	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return eventlog.Permanent(err)
+	switch subject {
+	case TxSubject:
+		return txfeatures.Item{Tx: tx}, nil
+	case LabelSubject:
+		return txfeatures.Item{Tx: tx, Label: true}, nil
 	}
-	ack, err := s.log.Publish(ctx, eventlog.Event{ID: events.DecisionID(m.ID), Subject: DecisionSubject, Data: b})
-	if err != nil {
-		return fmt.Errorf("publish decision %s: %w", m.ID, err)
-	}
-	if ack.Duplicate {
-		s.stats.Republished.Add(1)
-	} else {
-		s.stats.Published.Add(1)
-	}
-	if s.afterPublish != nil {
-		return s.afterPublish(m.ID)
-	}
-	return nil
+	return txfeatures.Item{}, eventlog.Permanent(fmt.Errorf("unexpected subject %q", subject))
 }
 
-// Decide updates the features with tx (its label unknown) and decides: the model's score against the
-// thresholds, or the rules when the features or the model cannot be had.
+// Decide updates the features with tx (its label unknown) and decides it alone.
 func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decision {
-	d := decision.Decision{TransactionID: tx.ID}
-	rf := decision.Features{Amount: tx.Amount}
-	err := s.online.ApplyUnlabelled(ctx, tx)
-	if err == nil {
-		err = s.online.Vector(ctx, tx, s.vec)
-	}
-	if err != nil {
-		s.stats.FeatureErrors.Add(1)
-	} else {
-		rf.HaveFeatures = true
-		rf.CustomerNbTx1d = s.vec[3]
-		rf.TerminalNbTx7d = s.vec[11]
-		rf.TerminalRisk7d = s.vec[12]
-		score, version, path, merr := s.model.Score(ctx, s.vec)
-		if merr == nil {
-			s.stats.Model.Add(1)
-			d.Action, d.Score, d.ModelVersion, d.Path, d.ServingPath = s.thresholds.Decide(score), score, version, decision.PathModel, path
-			return d
+	ds := s.decideRun(ctx, []item{{Item: txfeatures.Item{Tx: tx}}})
+	return ds[0]
+}
+
+// handleBatch decides a batch: runs of events in which no customer or terminal repeats
+// are applied to the features together (one store write per view), their vectors read
+// back together (one read) and scored together (one serving call), so a vector is exactly
+// what it would be one event at a time. Then every decision is published in one batch.
+func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (int, error) {
+	s.stats.Batches.Add(1)
+	items := make([]item, 0, len(batch))
+	var bad error
+	for _, m := range batch {
+		it, err := decodeItem(m.Subject, m.Data)
+		if err != nil {
+			bad = err // decide what came before it; it is dead-lettered
+			break
 		}
-		s.stats.ModelErrors.Add(1)
-		err = merr
+		items = append(items, item{Item: it, id: m.ID, stored: m.Stored})
 	}
+	var ds []decision.Decision
+	var decided []item
+	seen := map[[2]int]bool{}
+	start := 0
+	flush := func(end int) {
+		if end > start {
+			run := items[start:end]
+			ds = append(ds, s.decideRun(ctx, run)...)
+			for _, it := range run {
+				if !it.Label {
+					decided = append(decided, it)
+				}
+			}
+		}
+		start = end
+		clear(seen)
+	}
+	for i, it := range items {
+		c, t := [2]int{0, it.Tx.Customer}, [2]int{1, it.Tx.Terminal}
+		if it.Label {
+			c = [2]int{2, 0} // a chargeback touches only its terminal
+		}
+		if seen[c] || seen[t] {
+			flush(i)
+		}
+		seen[c], seen[t] = true, true
+	}
+	flush(len(items))
+	s.stats.BatchedTx.Add(int64(len(decided)))
+
+	if len(ds) > 0 {
+		evs := make([]eventlog.Event, len(ds))
+		for i, d := range ds {
+			b, err := json.Marshal(d)
+			if err != nil {
+				return 0, fmt.Errorf("encode decision %d: %w", d.TransactionID, err)
+			}
+			evs[i] = eventlog.Event{ID: events.DecisionID(decided[i].id), Subject: DecisionSubject, Data: b}
+		}
+		acks, err := s.log.PublishBatch(ctx, evs)
+		if err != nil {
+			return 0, fmt.Errorf("publish %d decisions: %w", len(evs), err)
+		}
+		now := time.Now()
+		for i, a := range acks {
+			if a.Duplicate {
+				s.stats.Republished.Add(1)
+			} else {
+				s.stats.Published.Add(1)
+			}
+			if s.met != nil && !decided[i].stored.IsZero() {
+				s.met.lag.Observe(now.Sub(decided[i].stored).Seconds())
+			}
+		}
+		if s.afterPublish != nil {
+			ids := make([]string, len(decided))
+			for i, it := range decided {
+				ids[i] = it.id
+			}
+			if err := s.afterPublish(ids); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(items), bad
+}
+
+// decideRun applies run (no entity repeats in it) to the features and decides its
+// transactions, in order: the model's score against the thresholds, or the rules for a
+// transaction whose features or score cannot be had.
+func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision {
+	fitems := make([]txfeatures.Item, len(run))
+	for i, it := range run {
+		fitems[i] = it.Item
+	}
+	errs := make([]error, len(run))
+	serr := s.online.ApplyBatch(ctx, fitems, errs)
+	var txs []sim.Transaction
+	var ok []int // index in txs → index in run, for transactions the features accepted
+	for i, it := range run {
+		if it.Label {
+			s.stats.Labels.Add(1)
+			continue
+		}
+		txs = append(txs, it.Tx)
+		ok = append(ok, i)
+	}
+	out := make([]decision.Decision, len(txs))
+	vec := make([]float64, len(txs)*txfeatures.Width)
+	if serr == nil {
+		serr = s.online.Vectors(ctx, txs, vec)
+	}
+	s.stats.StoreDown.Store(serr != nil)
+	// The rows the model can score: features read and the transaction accepted.
+	var ids []string
+	var x []float64
+	var rows []int
+	for k, tx := range txs {
+		err := errors.Join(errs[ok[k]], serr)
+		d := decision.Decision{TransactionID: tx.ID}
+		if err != nil {
+			s.stats.FeatureErrors.Add(1)
+			out[k] = s.byRules(d, decision.Features{Amount: tx.Amount}, err)
+			continue
+		}
+		out[k] = d
+		ids = append(ids, events.TxID(tx.ID))
+		x = append(x, vec[k*txfeatures.Width:(k+1)*txfeatures.Width]...)
+		rows = append(rows, k)
+	}
+	if len(rows) == 0 {
+		return out
+	}
+	scores := make([]float64, len(rows))
+	version, path, merr := s.model.ScoreBatch(ctx, ids, x, scores)
+	for j, k := range rows {
+		v := vec[k*txfeatures.Width : (k+1)*txfeatures.Width]
+		if merr != nil {
+			s.stats.ModelErrors.Add(1)
+			out[k] = s.byRules(out[k], decision.Features{Amount: txs[k].Amount, HaveFeatures: true,
+				CustomerNbTx1d: v[3], TerminalNbTx7d: v[11], TerminalRisk7d: v[12]}, merr)
+			continue
+		}
+		s.stats.Model.Add(1)
+		d := &out[k]
+		d.Action, d.Score, d.ModelVersion, d.Path, d.ServingPath = s.thresholds.Decide(scores[j]), scores[j], version, decision.PathModel, path
+	}
+	return out
+}
+
+func (s *Scorer) byRules(d decision.Decision, f decision.Features, cause error) decision.Decision {
 	s.stats.Rules.Add(1)
-	d.Action, d.Reason = s.rules.Decide(rf)
+	d.Action, d.Reason = s.rules.Decide(f)
 	d.Path = decision.PathRules
-	d.Reason += " (" + err.Error() + ")"
+	d.Reason += " (" + cause.Error() + ")"
 	return d
 }
 

@@ -151,7 +151,7 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 		s := f.scorer(t, log, memory.New(f.reg), stats)
 		if stopAt > 0 {
 			// The crash: after publishing the decision, before acking the transaction.
-			s.afterPublish = func(string) error {
+			s.afterPublish = func([]string) error {
 				if stats.Published.Load() >= stopAt {
 					cancel()
 					return errors.New("killed")

@@ -1,0 +1,152 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/casebook-ml/casebook/fraud/events"
+	"github.com/casebook-ml/casebook/fraud/internal/decision"
+	"github.com/casebook-ml/casebook/fraud/internal/stream"
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/monitoring"
+)
+
+// TestStreamEndToEnd: the assembled system decides every live transaction exactly once,
+// logs each model score under its transaction id, and exports its counters.
+func TestStreamEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for _, sc := range events.Streams() {
+		if _, err := log.EnsureStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := monitoring.EnsureStreams(ctx, log, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sc := sim.DefaultConfig()
+	sc.Customers, sc.Terminals, sc.Days = 200, 400, 36
+	d, err := sim.Generate(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	cfg := Config{TrainEnd: 16, ValidEnd: 23, StreamFrom: 30, LabelDelay: 3 * Day, Bucket: time.Hour, ReviewBudget: 20, Actor: "test",
+		Metrics: reg, PredictionLog: log}
+	sys, err := Build(ctx, cfg, d.Transactions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	if sys.LiveTx == 0 || len(sys.History) == 0 {
+		t.Fatalf("live %d transactions, history %d events; want both", sys.LiveTx, len(sys.History))
+	}
+	stats := &stream.Stats{}
+	met, err := stream.NewMetrics(reg, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scorer, err := sys.Scorer(ctx, log, memory.New(sys.Features), stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scorer.WithMetrics(met)
+	if _, err := log.PublishBatch(ctx, sys.Live); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	cc := eventlog.DefaultConsumerConfig()
+	go func() { done <- scorer.Run(rctx, cc) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for stats.Published.Load() < int64(sys.LiveTx) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	decided := map[int64]int{}
+	model := 0
+	if _, err := log.Replay(ctx, events.DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		var dd decision.Decision
+		if err := json.Unmarshal(m.Data, &dd); err != nil {
+			return err
+		}
+		decided[dd.TransactionID]++
+		if dd.Path == decision.PathModel {
+			model++
+		}
+		if want := events.DecisionID(events.TxID(dd.TransactionID)); m.ID != want {
+			t.Errorf("decision event id %q, want %q", m.ID, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(decided) != sys.LiveTx {
+		t.Errorf("%d transactions decided, want %d", len(decided), sys.LiveTx)
+	}
+	for id, n := range decided {
+		if n != 1 {
+			t.Fatalf("transaction %d has %d decisions, want 1", id, n)
+		}
+	}
+	if model != sys.LiveTx {
+		t.Errorf("%d model-path decisions of %d (no outage here)", model, sys.LiveTx)
+	}
+	// The serving layer's prediction log: one record per model score, under the transaction id.
+	var preds int
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		preds = 0
+		seen := map[string]bool{}
+		if _, err := log.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+			var p monitoring.Prediction
+			if err := json.Unmarshal(m.Data, &p); err != nil {
+				return err
+			}
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				preds++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if preds >= model {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if preds != model {
+		t.Errorf("%d prediction records, want one per model decision (%d)", preds, model)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	all := strings.Join(names, " ")
+	for _, want := range []string{"casebook_fraud_decisions_total", "casebook_fraud_feature_store_up", "casebook_fraud_decision_lag_seconds", "casebook_serving_requests_total"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("metric %s not exported (have %s)", want, all)
+		}
+	}
+	t.Logf("%d live transactions, %d batches (mean %.1f)", sys.LiveTx, stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
+}

@@ -1,0 +1,194 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/casebook-ml/casebook/fraud/events"
+	"github.com/casebook-ml/casebook/fraud/internal/stream"
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/monitoring"
+)
+
+// StreamConfig is `fraud stream`: the streaming system as a long-running process that a
+// load generator feeds over NATS.
+type StreamConfig struct {
+	Sim  sim.Config
+	Live Config
+	// NATS is eventlog.EmbeddedURL (an in-process server listening on Port) or a server URL.
+	NATS string
+	Port int
+	// Store is "memory" or "redis://HOST:PORT".
+	Store string
+	// MetricsAddr serves Prometheus /metrics (empty: not served).
+	MetricsAddr string
+	// BatchSize bounds a scorer batch; MaxAckPending the transactions in flight.
+	BatchSize, MaxAckPending int
+	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
+	// monitoring to join chargebacks to.
+	PredictionLog bool
+	// Progress is the interval of the progress line (0: none).
+	Progress time.Duration
+}
+
+// DefaultStreamConfig runs on the local default: embedded NATS on port 4222, the memory
+// online store, metrics on 127.0.0.1:9464.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{Sim: sim.DefaultConfig(), Live: DefaultConfig(), NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
+		MetricsAddr: "127.0.0.1:9464", BatchSize: 256, MaxAckPending: 4096, PredictionLog: true, Progress: 5 * time.Second}
+}
+
+// Validate reports what cannot work before anything starts.
+func (c StreamConfig) Validate() error {
+	var errs []error
+	if err := c.Sim.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Live.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Live.StreamFrom >= c.Sim.Days {
+		errs = append(errs, fmt.Errorf("the stream starts on day %d but the simulation has %d days", c.Live.StreamFrom, c.Sim.Days))
+	}
+	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") {
+		errs = append(errs, fmt.Errorf("store %q: want memory or redis://HOST:PORT", c.Store))
+	}
+	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize {
+		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d)", c.BatchSize, c.MaxAckPending))
+	}
+	return errors.Join(errs...)
+}
+
+// RunStream builds the system, prints a "ready" line naming the NATS URL, then scores what
+// arrives on fraud.tx until ctx ends, and prints a summary.
+func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	lc := eventlog.DefaultConfig()
+	lc.URL = cfg.NATS
+	lc.Embedded.Port = cfg.Port
+	lc.MaxAsyncPending = 4096
+	log, err := eventlog.Open(ctx, lc)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	for _, sc := range events.Streams() {
+		if _, err := log.EnsureStream(ctx, sc); err != nil {
+			return err
+		}
+	}
+	if st, err := log.Stream(ctx, events.TxStream); err == nil && st.Messages > 0 {
+		return fmt.Errorf("stream %s already holds %d events: start from an empty server (the scorer's features are warmed from the simulation, not from an old run)", events.TxStream, st.Messages)
+	}
+	reg := prometheus.NewRegistry()
+	cfg.Live.Metrics = reg
+	if cfg.PredictionLog {
+		if err := monitoring.EnsureStreams(ctx, log, time.Hour); err != nil {
+			return err
+		}
+		cfg.Live.PredictionLog = log
+	}
+	d, err := sim.Generate(ctx, cfg.Sim)
+	if err != nil {
+		return err
+	}
+	sys, err := Build(ctx, cfg.Live, d.Transactions)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
+		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
+
+	var store features.OnlineStore = memory.New(sys.Features)
+	if addr, ok := strings.CutPrefix(cfg.Store, "redis://"); ok {
+		rc := fredis.DefaultConfig()
+		rc.Addr = addr
+		rs, err := fredis.New(rc, sys.Features)
+		if err != nil {
+			return err
+		}
+		store = rs
+	}
+	defer store.Close()
+	stats := &stream.Stats{}
+	met, err := stream.NewMetrics(reg, stats)
+	if err != nil {
+		return err
+	}
+	sc, err := sys.Scorer(ctx, log, store, stats)
+	if err != nil {
+		return err
+	}
+	sc.WithMetrics(met)
+	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
+
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		fmt.Fprintf(out, "metrics: http://%s/metrics\n", ln.Addr())
+	}
+	cc := eventlog.DefaultConsumerConfig()
+	cc.BatchSize, cc.MaxAckPending = cfg.BatchSize, cfg.MaxAckPending
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sc.Run(rctx, cc) }()
+	fmt.Fprintf(out, "ready: nats %s, subjects %s and %s in, %s out (set up in %v)\n", log.URL(), events.TxSubject, events.LabelSubject,
+		events.DecisionSubject, time.Since(t0).Round(time.Millisecond))
+
+	var tick <-chan time.Time
+	if cfg.Progress > 0 {
+		t := time.NewTicker(cfg.Progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	start, last := time.Now(), int64(0)
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("scorer: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			cancel()
+			err := <-done
+			n := stats.Model.Load() + stats.Rules.Load()
+			fmt.Fprintf(out, "stopped after %v: %d decisions (%d model, %d rules), %d chargebacks, %d feature-store errors, %d batches (mean %.1f transactions)\n",
+				time.Since(start).Round(time.Millisecond), n, stats.Model.Load(), stats.Rules.Load(), stats.Labels.Load(), stats.FeatureErrors.Load(),
+				stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
+			return err
+		case <-tick:
+			n := stats.Model.Load() + stats.Rules.Load()
+			up := "up"
+			if stats.StoreDown.Load() {
+				up = "DOWN"
+			}
+			fmt.Fprintf(out, "decisions %d (+%.0f/s), rules %d, feature errors %d, store %s\n", n, float64(n-last)/cfg.Progress.Seconds(),
+				stats.Rules.Load(), stats.FeatureErrors.Load(), up)
+			last = n
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics exports the scorer's counters (read from Stats at scrape time) and the latency
+// from a transaction's arrival in the log to its decision's publication:
+//
+//	casebook_fraud_decisions_total{path}            model or rules
+//	casebook_fraud_feature_store_errors_total       transactions decided without features (store down, refused event)
+//	casebook_fraud_model_errors_total               transactions the serving layer could not score
+//	casebook_fraud_chargebacks_total                chargebacks applied to the terminal features
+//	casebook_fraud_decision_events_total{outcome}   published decisions: new, or duplicate (a republish after a crash)
+//	casebook_fraud_feature_store_up                 0 while the last online-store operation failed
+//	casebook_fraud_decision_lag_seconds             log append → decision published
+//
+// No label carries a card, terminal or transaction id.
+type Metrics struct {
+	stats *Stats
+	lag   prometheus.Histogram
+	descs map[string]*prometheus.Desc
+}
+
+// NewMetrics registers the scorer's metrics for stats on reg.
+func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
+	m := &Metrics{stats: stats,
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "casebook_fraud_decision_lag_seconds",
+			Help:    "Seconds from a transaction's append to the event log to the publication of its decision.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		descs: map[string]*prometheus.Desc{
+			"decisions":   prometheus.NewDesc("casebook_fraud_decisions_total", "Decisions by the path that made them (model, rules).", []string{"path"}, nil),
+			"featureErrs": prometheus.NewDesc("casebook_fraud_feature_store_errors_total", "Transactions decided without features: the online store failed or refused the event.", nil, nil),
+			"modelErrs":   prometheus.NewDesc("casebook_fraud_model_errors_total", "Transactions the serving layer could not score with a model.", nil, nil),
+			"labels":      prometheus.NewDesc("casebook_fraud_chargebacks_total", "Chargebacks applied to the terminal features.", nil, nil),
+			"published":   prometheus.NewDesc("casebook_fraud_decision_events_total", "Decision events published: new, or duplicate (republished after a crash, deduplicated by the log).", []string{"outcome"}, nil),
+			"storeUp":     prometheus.NewDesc("casebook_fraud_feature_store_up", "1 when the last online-store operation succeeded, 0 while it fails.", nil, nil),
+		},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.lag, m} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.stats
+	counter := func(name string, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.CounterValue, float64(v), labels...)
+	}
+	counter("decisions", s.Model.Load(), "model")
+	counter("decisions", s.Rules.Load(), "rules")
+	counter("featureErrs", s.FeatureErrors.Load())
+	counter("modelErrs", s.ModelErrors.Load())
+	counter("labels", s.Labels.Load())
+	counter("published", s.Published.Load(), "new")
+	counter("published", s.Republished.Load(), "duplicate")
+	up := 1.0
+	if s.StoreDown.Load() {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(m.descs["storeUp"], prometheus.GaugeValue, up)
+}

@@ -1,0 +1,102 @@
+package txfeatures
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/features"
+)
+
+// Item is one event of a batch on the online path: a transaction whose label is not known
+// yet, or (Label) the chargeback that says Tx was fraud.
+type Item struct {
+	Tx    sim.Transaction
+	Label bool
+}
+
+// ApplyBatch applies items in order to both views' aggregators, then writes the rows they
+// changed with one write per view (one round trip each on Redis). errs (len(items)) gets
+// the error of an item the aggregators refused (ErrOrder: behind the watermark); the
+// returned error is the store's, after which the aggregators have still applied every item.
+//
+// A view keeps the newest row per entity, so when one entity appears twice in items only
+// its last row is written: a caller reading vectors "as of" each transaction after the
+// write must split its batch so that no entity repeats (the scorer does).
+func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error) error {
+	var crows, trows []features.Row
+	for i, it := range items {
+		o.seq++
+		var ev features.Event
+		if it.Label {
+			ev = LabelEvent(it.Tx, o.seq)
+		} else {
+			ev = TxEventUnlabelled(it.Tx, o.seq)
+		}
+		for vi, agg := range []*features.Aggregator{o.cust, o.term} {
+			name := [2]string{CustomerView, TerminalView}[vi]
+			rows, outcome, err := agg.Apply(ev)
+			switch {
+			case err != nil:
+				errs[i] = fmt.Errorf("online features: %s: %w", name, err)
+			case outcome == features.Duplicate:
+				// applied before (a redelivery): nothing changes
+			case outcome == features.Dropped:
+				errs[i] = fmt.Errorf("online features: %s: event %s %v: %w", name, ev.ID, outcome, ErrOrder)
+			case vi == 0:
+				crows = append(crows, rows...)
+			default:
+				trows = append(trows, rows...)
+			}
+		}
+	}
+	for _, w := range []struct {
+		view string
+		rows []features.Row
+	}{{CustomerView, crows}, {TerminalView, trows}} {
+		if len(w.rows) == 0 {
+			continue
+		}
+		if _, err := o.store.Write(ctx, w.view, w.rows); err != nil {
+			return fmt.Errorf("online features: write %s: %w", w.view, err)
+		}
+	}
+	return nil
+}
+
+// Vectors reads the vectors of txs from the store in one read into out (len(txs)×Width,
+// row-major). TTLs are measured from the newest transaction's time.
+func (o *Online) Vectors(ctx context.Context, txs []sim.Transaction, out []float64) error {
+	if len(txs) == 0 {
+		return nil
+	}
+	cust, term := make([]string, len(txs)), make([]string, len(txs))
+	var at time.Time
+	for i, tx := range txs {
+		cust[i], term[i] = strconv.Itoa(tx.Customer), strconv.Itoa(tx.Terminal)
+		if tx.Time.After(at) {
+			at = tx.Time
+		}
+	}
+	res, err := o.store.Read(ctx, features.ReadRequest{At: at, Views: []features.ViewRequest{
+		{View: CustomerView, Entities: cust},
+		{View: TerminalView, Entities: term},
+	}})
+	if err != nil {
+		return fmt.Errorf("online features: read: %w", err)
+	}
+	cv, tv := res.Views[0], res.Views[1]
+	cvals, tvals := make([]features.Value, len(cv.Features)), make([]features.Value, len(tv.Features))
+	for i, tx := range txs {
+		for f := range cvals {
+			cvals[f] = cv.Get(i, f).Value // Missing and Stale carry a null: 0
+		}
+		for f := range tvals {
+			tvals[f] = tv.Get(i, f).Value
+		}
+		Fill(out[i*Width:(i+1)*Width], tx, cvals, tvals)
+	}
+	return nil
+}
