@@ -3,8 +3,9 @@
 // protocol with models selected through the registry's gates.
 //
 //	fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
-//	fraud features --csv IN --out OUT
-//	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--train-start DAY]
+//	fraud features --csv IN --out OUT [--offline-dir DIR]
+//	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
+//	fraud train --csv FILE [--json] [--offline-dir DIR]
 //	fraud scenario list | run NAME
 package main
 
@@ -24,7 +25,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | scenario list|run NAME"
+const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | train --csv FILE | scenario list|run NAME"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -46,19 +47,22 @@ func main() {
 
 // Config is one parsed command line.
 type Config struct {
-	Command  string
-	Sim      sim.Config
-	TimeFmt  sim.TimeFormat
-	In, Out  string
-	Eval     casestudy.EvalConfig
-	Scenario []string
+	Command    string
+	Sim        sim.Config
+	TimeFmt    sim.TimeFormat
+	In, Out    string
+	OfflineDir string // features: keep the offline store here
+	Eval       casestudy.EvalConfig
+	Train      casestudy.TrainConfig
+	Scenario   []string
 }
 
 func parse(args []string) (Config, error) {
 	if len(args) == 0 {
 		return Config{}, fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
 	}
-	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig()}
+	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig(), Train: casestudy.DefaultTrainConfig()}
+	const offlineHelp = "offline feature store directory to build the training set through, kept afterwards (default: a temporary one, removed)"
 	fs := flag.NewFlagSet("fraud "+args[0], flag.ContinueOnError)
 	nanos := fs.Bool("unix-nanos", false, "write TX_DATETIME as Unix nanoseconds instead of YYYY-MM-DD HH:MM:SS")
 	switch cfg.Command {
@@ -74,15 +78,22 @@ func parse(args []string) (Config, error) {
 	case "features":
 		fs.StringVar(&cfg.In, "csv", "", "transaction CSV in the handbook's columns")
 		fs.StringVar(&cfg.Out, "out", "", "CSV file to write with the features")
+		fs.StringVar(&cfg.OfflineDir, "offline-dir", "", offlineHelp)
 	case "eval":
 		e := &cfg.Eval
 		fs.StringVar(&e.CSV, "csv", "", "transaction CSV in the handbook's columns")
 		fs.BoolVar(&e.JSON, "json", false, "print the report as JSON")
 		fs.StringVar(&e.ScoresOut, "scores-out", "", "write TRANSACTION_ID,SCORE of the selected model on the test days")
 		fs.StringVar(&e.Registry, "registry", "", "fs registry directory to register the candidates in (default: a temporary one)")
+		fs.StringVar(&e.OfflineDir, "offline-dir", "", offlineHelp)
 		fs.IntVar(&e.Protocol.Split.TrainStart, "train-start", -1, "first training day (TX_TIME_DAYS); -1: the handbook's day 115 if the data covers it, else the latest block")
 		fs.IntVar(&e.Protocol.TopK, "k", e.Protocol.TopK, "cards per day for card precision@k")
 		fs.IntVar(&e.Protocol.Folds, "folds", e.Protocol.Folds, "prequential validation folds")
+	case "train":
+		tc := &cfg.Train
+		fs.StringVar(&tc.CSV, "csv", "", "transaction CSV in the handbook's columns")
+		fs.BoolVar(&tc.JSON, "json", false, "print the timings as JSON")
+		fs.StringVar(&tc.OfflineDir, "offline-dir", "", offlineHelp)
 	default:
 		return cfg, fmt.Errorf("%w: unknown command %q: %s", scenario.ErrUsage, cfg.Command, usage)
 	}
@@ -92,11 +103,14 @@ func parse(args []string) (Config, error) {
 	if *nanos {
 		cfg.TimeFmt = sim.TimeUnixNano
 	}
-	if cfg.Command != "eval" && cfg.Out == "" {
+	if cfg.Command != "eval" && cfg.Command != "train" && cfg.Out == "" {
 		return cfg, fmt.Errorf("%w: %s needs --out", scenario.ErrUsage, cfg.Command)
 	}
 	if cfg.Command == "features" && cfg.In == "" {
 		return cfg, fmt.Errorf("%w: features needs --csv", scenario.ErrUsage)
+	}
+	if cfg.Command == "train" && cfg.Train.CSV == "" {
+		return cfg, fmt.Errorf("%w: train needs --csv", scenario.ErrUsage)
 	}
 	return cfg, nil
 }
@@ -116,9 +130,11 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 		return f.Close()
 	case "features":
-		return casestudy.Features(ctx, cfg.In, cfg.Out, cfg.TimeFmt, stderr)
+		return casestudy.WriteFeatures(ctx, casestudy.FeaturesConfig{In: cfg.In, Out: cfg.Out, OfflineDir: cfg.OfflineDir, TimeFmt: cfg.TimeFmt}, stderr)
 	case "eval":
 		return casestudy.Eval(ctx, cfg.Eval, stdout)
+	case "train":
+		return casestudy.Train(ctx, cfg.Train, stdout)
 	}
 	return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
 }

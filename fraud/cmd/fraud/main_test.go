@@ -16,7 +16,7 @@ import (
 
 func TestParseErrors(t *testing.T) {
 	for _, args := range [][]string{
-		nil, {"nope"}, {"simulate"}, {"features", "--out", "x"}, {"eval", "--bogus"},
+		nil, {"nope"}, {"simulate"}, {"features", "--out", "x"}, {"eval", "--bogus"}, {"train"}, {"train", "--out", "x"},
 	} {
 		if _, err := parse(args); !errors.Is(err, scenario.ErrUsage) {
 			t.Errorf("parse(%q) = %v, want a usage error", args, err)
@@ -24,14 +24,16 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// simulate → features → eval on a small dataset, through the same run the binary calls.
+// simulate → features → eval → train on a small dataset, through the same run the binary
+// calls; features and eval keep their offline store where --offline-dir says.
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	csv, feat, scores := filepath.Join(dir, "tx.csv"), filepath.Join(dir, "feat.csv"), filepath.Join(dir, "scores.csv")
+	offline := filepath.Join(dir, "offline")
 	ctx := context.Background()
 	for _, args := range [][]string{
 		{"simulate", "--customers", "300", "--terminals", "600", "--days", "40", "--out", csv},
-		{"features", "--csv", csv, "--out", feat},
+		{"features", "--csv", csv, "--out", feat, "--offline-dir", offline},
 	} {
 		cfg, err := parse(args)
 		if err != nil {
@@ -45,7 +47,10 @@ func TestCommands(t *testing.T) {
 	if got := lines(t, feat); len(got) != len(txLines) || !strings.HasSuffix(got[0], "TERMINAL_ID_RISK_30DAY_WINDOW") {
 		t.Fatalf("features wrote %d lines (header %q), want %d", len(got), got[0], len(txLines))
 	}
-	cfg, err := parse([]string{"eval", "--csv", csv, "--json", "--scores-out", scores, "--folds", "1"})
+	if _, err := os.Stat(filepath.Join(offline, "manifest.json")); err != nil {
+		t.Errorf("features --offline-dir kept no manifest: %v", err)
+	}
+	cfg, err := parse([]string{"eval", "--csv", csv, "--json", "--scores-out", scores, "--folds", "1", "--offline-dir", offline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +76,35 @@ func TestCommands(t *testing.T) {
 	}
 	if n := len(lines(t, scores)) - 1; n != want || n == 0 {
 		t.Errorf("--scores-out has %d rows, want %d", n, want)
+	}
+	if b := got.Build; b.Dir != offline || b.CustomerRows == 0 || b.ComputeSeconds <= 0 || b.WriteSeconds <= 0 || b.JoinSeconds <= 0 {
+		t.Errorf("eval --json training_set_build = %+v, want rows and timings in %s", b, offline)
+	}
+	for _, m := range got.Report.Models {
+		if m.TrainRows == 0 || m.TrainSeconds <= 0 {
+			t.Errorf("eval --json %s: train_rows %d, train_seconds %v", m.Name, m.TrainRows, m.TrainSeconds)
+		}
+	}
+
+	cfg, err = parse([]string{"train", "--csv", csv, "--json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, cfg, &out, &bytes.Buffer{}); err != nil {
+		t.Fatalf("train = %v", err)
+	}
+	var tr casestudy.TrainOutput
+	if err := json.Unmarshal(out.Bytes(), &tr); err != nil {
+		t.Fatalf("train --json printed %q: %v", out.String(), err)
+	}
+	if tr.Transactions != len(txLines)-1 || len(tr.Models) != 2 || tr.Build.Dir != "" {
+		t.Errorf("train --json = %+v, want %d transactions, 2 models and no kept store", tr, len(txLines)-1)
+	}
+	for _, m := range tr.Models {
+		if m.TrainSeconds <= 0 || !(m.TrainAUC > 0.7) {
+			t.Errorf("train %s: %.3fs, in-sample AUC %v", m.Name, m.TrainSeconds, m.TrainAUC)
+		}
 	}
 }
 

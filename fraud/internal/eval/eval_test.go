@@ -80,7 +80,7 @@ func TestRunOnSimulatedData(t *testing.T) {
 	if err := txfeatures.Register(reg, txfeatures.ExactBucket); err != nil {
 		t.Fatal(err)
 	}
-	x, err := txfeatures.Offline(reg, d.Transactions)
+	x, _, err := txfeatures.Build(context.Background(), reg, t.TempDir(), d.Transactions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,9 @@ type ModelReport struct {
 	PrequentialAP  Metric    `json:"prequential_average_precision"`
 	PrequentialAUC Metric    `json:"prequential_auc"`
 	Test           Summary   `json:"test"`
-	TrainSeconds   float64   `json:"train_seconds"`
+	// TrainSeconds is the training time on the final split's TrainRows rows.
+	TrainSeconds float64 `json:"train_seconds"`
+	TrainRows    int     `json:"train_rows"`
 	// Model is the model trained on the final split's training days; TestResult its scores.
 	Model      ml.Model `json:"-"`
 	TestResult Result   `json:"-"`
@@ -169,6 +171,7 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 			return nil, fmt.Errorf("eval %s: %w", c.Name, err)
 		}
 		mr.Test, mr.Model, mr.TestResult, mr.TrainSeconds = summarize(s, r), m, r, dur.Seconds()
+		mr.TrainRows = len(t.Rows(s.TrainStart, s.TrainDays))
 		rep.Models = append(rep.Models, mr)
 		ties := 0
 		for _, d := range r.CardPrecision {

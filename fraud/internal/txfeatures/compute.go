@@ -30,31 +30,24 @@ func views(reg *features.Registry) (c, t *features.FeatureView, err error) {
 }
 
 // Offline computes every transaction's vector with the batch execution: the n×Width
-// matrix, row-major, in the order of txs, which must be in time order.
+// matrix, row-major, in the order of txs, which must be in time order. It looks each
+// transaction's rows up by (entity, time) in features.ComputeBatch's output; Build takes
+// the platform's path instead (offline store, point-in-time join) and gives the same
+// matrix bit for bit.
 func Offline(reg *features.Registry, txs []sim.Transaction) ([]float64, error) {
 	cv, tv, err := views(reg)
 	if err != nil {
 		return nil, fmt.Errorf("offline features: %w", err)
 	}
-	events := make([]features.Event, len(txs))
-	for i, tx := range txs {
-		events[i] = Event(tx, uint64(i+1))
-	}
+	events := Events(txs)
 	tables := make([]map[key][]features.Value, 2)
 	for vi, v := range []*features.FeatureView{cv, tv} {
-		res, err := features.ComputeBatch(v, events, features.BatchOptions{})
+		rows, err := computeView(v, events)
 		if err != nil {
-			return nil, fmt.Errorf("offline features: view %s: %w", v.Name, err)
+			return nil, fmt.Errorf("offline features: %w", err)
 		}
-		if len(res.Errors) > 0 {
-			return nil, fmt.Errorf("offline features: view %s: %w", v.Name, res.Errors[0])
-		}
-		if s := res.Stats; s.Dropped > 0 || s.Duplicate > 0 || s.Invalid > 0 {
-			return nil, fmt.Errorf("offline features: view %s: %w (dropped %d, duplicate %d, invalid %d)",
-				v.Name, ErrOrder, s.Dropped, s.Duplicate, s.Invalid)
-		}
-		m := make(map[key][]features.Value, len(res.Rows))
-		for _, r := range res.Rows {
+		m := make(map[key][]features.Value, len(rows))
+		for _, r := range rows {
 			m[key{r.Entity, r.Time.UnixNano()}] = r.Values
 		}
 		tables[vi] = m
@@ -70,6 +63,32 @@ func Offline(reg *features.Registry, txs []sim.Transaction) ([]float64, error) {
 		Fill(out[i*Width:(i+1)*Width], tx, c, term)
 	}
 	return out, nil
+}
+
+// Events are txs (in time order) as feature-store events, at log positions 1, 2, ...
+func Events(txs []sim.Transaction) []features.Event {
+	events := make([]features.Event, len(txs))
+	for i, tx := range txs {
+		events[i] = Event(tx, uint64(i+1))
+	}
+	return events
+}
+
+// computeView runs the batch execution of v over events and refuses any event it did not
+// apply: with labelled transactions in time order, none is late, duplicate or invalid.
+func computeView(v *features.FeatureView, events []features.Event) ([]features.Row, error) {
+	res, err := features.ComputeBatch(v, events, features.BatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("view %s: %w", v.Name, err)
+	}
+	if len(res.Errors) > 0 {
+		return nil, fmt.Errorf("view %s: %w", v.Name, res.Errors[0])
+	}
+	if s := res.Stats; s.Dropped > 0 || s.Duplicate > 0 || s.Invalid > 0 {
+		return nil, fmt.Errorf("view %s: %w (dropped %d, duplicate %d, invalid %d)",
+			v.Name, ErrOrder, s.Dropped, s.Duplicate, s.Invalid)
+	}
+	return res.Rows, nil
 }
 
 // Online is the streaming execution: it applies each transaction to both views'
