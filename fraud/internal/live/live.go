@@ -32,6 +32,9 @@ import (
 // Day is a simulated day.
 const Day = 24 * time.Hour
 
+// StoreBreaker is how long the scorer skips the online store after a failure.
+const StoreBreaker = 250 * time.Millisecond
+
 // Config shapes the system. Days are simulation days: the model trains on [0, TrainEnd),
 // thresholds are chosen on [TrainEnd, ValidEnd), the features are warmed with everything
 // before StreamFrom and the live stream starts there.
@@ -226,6 +229,7 @@ func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.O
 			return nil, fmt.Errorf("warm features: %w", err)
 		}
 	}
+	sc.WithStoreBreaker(StoreBreaker)
 	if log == nil {
 		return sc, nil
 	}

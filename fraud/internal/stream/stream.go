@@ -57,6 +57,12 @@ type Scorer struct {
 	rules      decision.Rules
 	stats      *Stats
 	met        *Metrics
+	// breaker is how long the online store is skipped after it failed (0: never
+	// skipped); storeRetryAt ends the current skip, storeErr is the failure. Only the
+	// consuming goroutine touches them.
+	breaker      time.Duration
+	storeRetryAt time.Time
+	storeErr     error
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
@@ -75,6 +81,14 @@ func NewScorer(log *eventlog.Log, reg *features.Registry, store features.OnlineS
 // WithMetrics makes the scorer observe decision latency in m (m's counters read Stats).
 func (s *Scorer) WithMetrics(m *Metrics) *Scorer {
 	s.met = m
+	return s
+}
+
+// WithStoreBreaker makes the scorer skip the online store for d after it fails, so that an
+// outage costs one timeout per d instead of one per batch; decisions come from the rules
+// meanwhile.
+func (s *Scorer) WithStoreBreaker(d time.Duration) *Scorer {
+	s.breaker = d
 	return s
 }
 
@@ -134,7 +148,7 @@ func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decid
 	}
 	if !decide || it.Label {
 		errs := make([]error, 1)
-		serr := s.online.ApplyBatch(ctx, []txfeatures.Item{it}, errs)
+		serr := s.online.ApplyBatch(ctx, []txfeatures.Item{it}, errs, true)
 		if it.Label {
 			s.stats.Labels.Add(1)
 			if serr != nil {
@@ -260,7 +274,15 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		fitems[i] = it.Item
 	}
 	errs := make([]error, len(run))
-	serr := s.online.ApplyBatch(ctx, fitems, errs)
+	var serr error
+	if now := time.Now(); s.breaker > 0 && now.Before(s.storeRetryAt) {
+		// The store failed moments ago: keep the features in memory current, skip the
+		// store's timeouts, and let the rules decide until the next try.
+		_ = s.online.ApplyBatch(ctx, fitems, errs, false)
+		serr = fmt.Errorf("online store skipped for %v after: %w", s.breaker, s.storeErr)
+	} else {
+		serr = s.online.ApplyBatch(ctx, fitems, errs, true)
+	}
 	var txs []sim.Transaction
 	var ok []int // index in txs → index in run, for transactions the features accepted
 	for i, it := range run {
@@ -274,9 +296,15 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 	out := make([]decision.Decision, len(txs))
 	vec := make([]float64, len(txs)*txfeatures.Width)
 	if serr == nil {
-		serr = s.online.Vectors(ctx, txs, vec)
+		if serr = s.online.Vectors(ctx, txs, vec); serr != nil {
+			s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
+		}
+	} else if s.storeErr == nil || time.Now().After(s.storeRetryAt) {
+		s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
 	}
-	s.stats.StoreDown.Store(serr != nil)
+	if ctx.Err() == nil { // a cancelled call says nothing about the store
+		s.stats.StoreDown.Store(serr != nil)
+	}
 	// The rows the model can score: features read and the transaction accepted.
 	var ids []string
 	var x []float64
@@ -332,3 +360,7 @@ func NewScorerWarm(s *Scorer, log *eventlog.Log) (*Scorer, error) {
 	c.log = log
 	return &c, nil
 }
+
+// StoreErr is the online store's last failure (nil if it never failed). Call it only
+// when Run has returned.
+func (s *Scorer) StoreErr() error { return s.storeErr }

@@ -25,7 +25,11 @@ type Item struct {
 // A view keeps the newest row per entity, so when one entity appears twice in items only
 // its last row is written: a caller reading vectors "as of" each transaction after the
 // write must split its batch so that no entity repeats (the scorer does).
-func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error) error {
+//
+// With write false nothing is written (the store is known to be down): the aggregators
+// still apply every item, and an entity's next event writes a row computed from all of
+// them.
+func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error, write bool) error {
 	var crows, trows []features.Row
 	for i, it := range items {
 		o.seq++
@@ -51,6 +55,9 @@ func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error) err
 				trows = append(trows, rows...)
 			}
 		}
+	}
+	if !write {
+		return nil
 	}
 	for _, w := range []struct {
 		view string
