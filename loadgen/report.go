@@ -191,6 +191,11 @@ func (e *Engine) report(st *run, p pacing, abandoned int64, elapsed time.Duratio
 		)
 	}
 	rep.Notes = append(rep.Notes, "latency includes failed requests; a timed-out request counts with the time it took to time out")
+	for _, v := range []any{e.target, e.workload} {
+		if a, ok := v.(Annotator); ok {
+			rep.Notes = append(rep.Notes, a.Notes()...)
+		}
+	}
 	if p.interrupted {
 		rep.Notes = append(rep.Notes, "the run was interrupted before its send window closed")
 	}

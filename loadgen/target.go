@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Request is one unit of work for a Target.
@@ -17,6 +18,24 @@ type Request struct {
 	// Body is the payload. Targets must treat it as read-only: a Workload may hand out the
 	// same slice for every request.
 	Body []byte
+
+	// The fields below describe an event rather than a call. Targets that have no use for
+	// them (HTTP) ignore them; natstarget uses them.
+
+	// ID identifies the request: the log's deduplication id (NATS Nats-Msg-Id) and the key
+	// an answer event is correlated by. It may be empty, except for a request that awaits
+	// an answer.
+	ID string
+	// Subject, when set, routes this request instead of the target's configured subject
+	// (a workload mixing transactions and chargebacks).
+	Subject string
+	// Time is the event time (when it happened in the world), carried to the log; zero
+	// means none is given.
+	Time time.Time
+	// NoAnswer marks a request the system under test answers with nothing but its
+	// acknowledgement (a chargeback, which the fraud scorer applies and publishes nothing
+	// for): a target that awaits answer events completes it at the acknowledgement.
+	NoAnswer bool
 }
 
 // Target sends requests to a system under test. It is the seam between the engine and a
@@ -35,6 +54,13 @@ type Target interface {
 // seed, produce the same request sequence on every run.
 type Workload interface {
 	Next(rng *rand.Rand) Request
+}
+
+// Annotator is implemented by a Target or Workload that has something to add to the
+// report's notes once the run is over: answers nobody was waiting for, a workload that ran
+// out of events. The engine calls Notes after every request has finished.
+type Annotator interface {
+	Notes() []string
 }
 
 // KindError is implemented by errors that know which bucket of the report's "errors by

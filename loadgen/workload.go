@@ -18,7 +18,7 @@ type Fixed struct {
 var _ Workload = Fixed{}
 
 // Next implements Workload.
-func (f Fixed) Next(*rand.Rand) Request { return Request(f) }
+func (f Fixed) Next(*rand.Rand) Request { return Request{Key: f.Key, Body: f.Body} }
 
 func (f Fixed) String() string { return fmt.Sprintf("fixed body (%d bytes)", len(f.Body)) }
 

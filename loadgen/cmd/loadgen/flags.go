@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/loadgen"
+	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
+	"github.com/casebook-ml/casebook/loadgen/natstarget"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -40,11 +43,14 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
 	fs.DurationVar(&think, "think", 0, "closed loop: pause between an answer and the user's next request")
 	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
-	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES")
+	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given)")
 	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
 	fs.StringVar(&cfg.HTTPClient, "http-client", "lean", "lean (minimal HTTP/1.1 client, low overhead) | std (Go's net/http; always used for https)")
 	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
-	fs.StringVar(&cfg.NATSMode, "nats-mode", "publish", "NATS: publish (JetStream, timed to ack) | request (timed to reply)")
+	fs.StringVar(&cfg.NATSMode, "nats-mode", "publish", "NATS: publish (JetStream, timed to ack) | request (timed to reply) | await (JetStream publish, timed to the answer event on --await-subject)")
+	fs.StringVar(&cfg.AwaitSubject, "await-subject", "", "NATS await: the subject answer events arrive on (required in await mode)")
+	fs.StringVar(&cfg.AwaitPrefix, "await-prefix", "", "NATS await: strip this from an answer's Nats-Msg-Id to get the request id it answers, e.g. decision-")
+	fs.StringVar(&cfg.NATSPublish, "nats-publish", cfg.NATSPublish, "NATS publish and await: async (JetStream async publish, wait for the ack future) | sync (one blocking publish per request); default async in await mode, sync in publish mode")
 	fs.StringVar(&cfg.Subject, "subject", "", "NATS subject")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", "", "NATS publish: create this in-memory stream for the subject if none captures it")
 	fs.Var(&slos, "slo", "threshold that fails the run, e.g. p99<50ms, errors<0.1%, rate>=99% (repeatable)")
@@ -74,13 +80,29 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	e.Duration, e.ThinkTime, e.Timeout, e.LateAfter, e.Window, e.ProgressEvery = duration, think, timeout, late, window, progressEvery
 	e.MaxRequests, e.Seed = *maxReq, *seed
 	cfg.Headers, cfg.AllowHosts = headers, allow
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if fraudload.IsSpec(cfg.Workload) {
+		// The fraud workload speaks the case study's contract: unless told otherwise, send
+		// to its subjects and time each transaction to its decision.
+		if !set["nats-mode"] {
+			cfg.NATSMode = string(natstarget.Await)
+		}
+		if !set["subject"] {
+			cfg.Subject = events.TxSubject
+		}
+		if !set["await-subject"] {
+			cfg.AwaitSubject = events.DecisionSubject
+		}
+		if !set["await-prefix"] {
+			cfg.AwaitPrefix = events.DecisionID("")
+		}
+	}
 	if *closed != 0 {
 		e.Mode, e.Users = loadgen.Closed, *closed
 		if *closed < 0 {
 			return cfg, fmt.Errorf("%w: --closed needs a positive number of users, got %d", scenario.ErrUsage, *closed)
 		}
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for _, open := range []string{"rate", "schedule", "arrivals", "workers"} {
 			if set[open] {
 				return cfg, fmt.Errorf("%w: --%s is for open loop; --closed runs %d users that each wait for their answer (use --think to pace them)", scenario.ErrUsage, open, *closed)

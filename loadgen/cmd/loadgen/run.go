@@ -10,8 +10,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/httptarget"
+	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
 )
 
@@ -28,9 +30,14 @@ type runConfig struct {
 	NATSMode   string
 	Subject    string
 	NATSStream string
-	SLOs       []loadgen.SLO
-	JSONPath   string
-	HTMLPath   string
+	// AwaitSubject and AwaitPrefix configure await mode (natstarget.Config).
+	AwaitSubject string
+	AwaitPrefix  string
+	// NATSPublish is async, sync, or empty for the mode's default.
+	NATSPublish string
+	SLOs        []loadgen.SLO
+	JSONPath    string
+	HTMLPath    string
 }
 
 func defaultRunConfig() runConfig {
@@ -43,15 +50,59 @@ func (c runConfig) Validate() error {
 	if err := c.Engine.Validate(); err != nil {
 		return err
 	}
-	if _, err := c.workload(); err != nil {
+	if fraudload.IsSpec(c.Workload) {
+		if _, err := fraudload.ParseSpec(c.Workload); err != nil {
+			return err
+		}
+		if u, err := url.Parse(c.Target); err == nil && u.Scheme != "nats" && u.Scheme != "tls" {
+			return fmt.Errorf("%w: the fraud workload publishes events to NATS; --target must be nats://HOST:PORT, got %q", loadgen.ErrInvalidConfig, c.Target)
+		}
+	} else if _, err := c.workload(context.Background(), io.Discard); err != nil {
 		return err
 	}
 	_, err := c.targetConfig()
 	return err
 }
 
-func (c runConfig) workload() (loadgen.Workload, error) {
-	return loadgen.ParseWorkload(c.Workload, c.Body)
+// workload builds the workload. The fraud workload simulates first (seconds for the default
+// size) and says so on progress.
+func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Workload, error) {
+	if !fraudload.IsSpec(c.Workload) {
+		return loadgen.ParseWorkload(c.Workload, c.Body)
+	}
+	fc, err := fraudload.ParseSpec(c.Workload)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "loadgen: simulating the fraud workload (%d customers, %d terminals, %d days)...\n", fc.Customers, fc.Terminals, fc.Days)
+	w, err := fraudload.New(ctx, fc)
+	if err != nil {
+		return nil, err
+	}
+	if need := c.requestsNeeded(); need > int64(w.Len()) {
+		return nil, fmt.Errorf("%w: this run would send %d requests but the fraud workload holds %d events (days %d-%d); lower --rate or --duration, set --max-requests, or simulate more (days=, customers=)",
+			loadgen.ErrBadWorkload, need, w.Len(), fc.StartDay, fc.Days-1)
+	}
+	return w, nil
+}
+
+// requestsNeeded is the most requests the run can send: in open loop, the schedule's
+// arrivals in the send window (drawn exactly as the engine will draw them), capped by
+// --max-requests; in closed loop, --max-requests.
+func (c runConfig) requestsNeeded() int64 {
+	e := c.Engine
+	if e.Mode == loadgen.Closed {
+		return e.MaxRequests
+	}
+	arr := e.Schedule.Arrivals(e.Duration, e.Seed)
+	var n int64
+	for n < e.MaxRequests {
+		if _, ok := arr.Next(); !ok {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // targetConfig returns an httptarget.Config or a natstarget.Config for the target address.
@@ -80,6 +131,24 @@ func (c runConfig) targetConfig() (any, error) {
 	case "nats", "tls":
 		nc := natstarget.DefaultConfig()
 		nc.URL, nc.Mode, nc.Subject, nc.Stream, nc.AllowHosts = c.Target, natstarget.Mode(c.NATSMode), c.Subject, c.NATSStream, c.AllowHosts
+		nc.AwaitSubject, nc.AwaitPrefix = c.AwaitSubject, c.AwaitPrefix
+		switch c.NATSPublish {
+		case "":
+			nc.AsyncPublish = nc.Mode == natstarget.Await
+		case "async":
+			nc.AsyncPublish = true
+		case "sync":
+			nc.AsyncPublish = false
+		default:
+			return nil, fmt.Errorf("%w: --nats-publish %q (want async or sync)", loadgen.ErrInvalidConfig, c.NATSPublish)
+		}
+		if fraudload.IsSpec(c.Workload) && nc.Subject != events.LabelSubject {
+			// Chargebacks go to their own subject; the stream must capture it too.
+			nc.ExtraSubjects = []string{events.LabelSubject}
+		}
+		if nc.Mode == natstarget.Await && c.AwaitSubject == "" {
+			return nil, fmt.Errorf("%w: --nats-mode await needs --await-subject (where the answer events arrive)", loadgen.ErrInvalidConfig)
+		}
 		return nc, nc.Validate()
 	default:
 		return nil, fmt.Errorf("%w: %q: scheme %q (want http, https or nats)", loadgen.ErrUnknownTarget, c.Target, u.Scheme)
@@ -103,7 +172,7 @@ func newTarget(ctx context.Context, c runConfig) (loadgen.Target, error) {
 
 // runLoad runs one load test: the text report goes to stdout, progress to stderr.
 func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error {
-	wl, err := cfg.workload()
+	wl, err := cfg.workload(ctx, stderr)
 	if err != nil {
 		return err
 	}

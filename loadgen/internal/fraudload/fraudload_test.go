@@ -1,0 +1,177 @@
+package fraudload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/fraud/events"
+	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/loadgen"
+)
+
+func smallConfig() Config {
+	return Config{Seed: 3, Customers: 300, Terminals: 600, Days: 40, StartDay: 12, LabelDelay: 7 * 24 * time.Hour}
+}
+
+// TestSequenceIsTheReplayFromStartDay: the workload hands out exactly what
+// events.Replay puts on the log for the whole simulation, from the first transaction of
+// StartDay on, as requests the scorer can read.
+func TestSequenceIsTheReplayFromStartDay(t *testing.T) {
+	for _, delay := range []time.Duration{7 * 24 * time.Hour, 36 * time.Hour, 0} {
+		t.Run(delay.String(), func(t *testing.T) {
+			cfg := smallConfig()
+			cfg.LabelDelay = delay
+			w, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("New(%+v) = %v", cfg, err)
+			}
+			d, err := sim.Generate(context.Background(), cfg.sim())
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := events.Replay(d.Transactions, delay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			split := -1
+			for i, ev := range all {
+				var tx sim.Transaction
+				if ev.Subject == events.TxSubject && json.Unmarshal(ev.Data, &tx) == nil && tx.Day >= cfg.StartDay {
+					split = i
+					break
+				}
+			}
+			want := all[split:]
+			if w.Len() != len(want) {
+				t.Fatalf("Len() = %d, want %d (replay from index %d of %d)", w.Len(), len(want), split, len(all))
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i, ev := range want {
+				got := w.Next(rng)
+				wantReq := loadgen.Request{ID: ev.ID, Subject: ev.Subject, Time: ev.Time, Body: ev.Data, NoAnswer: ev.Subject != events.TxSubject}
+				if !reflect.DeepEqual(got, wantReq) {
+					t.Fatalf("Next() #%d = %+v, want %+v", i, got, wantReq)
+				}
+			}
+		})
+	}
+}
+
+// TestSequenceProperties: transaction ids strictly increase, each chargeback arrives
+// LabelDelay after its transaction, nothing happens before StartDay, and only
+// transactions await an answer.
+func TestSequenceProperties(t *testing.T) {
+	cfg := smallConfig()
+	w, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := sim.DefaultConfig().Start.AddDate(0, 0, cfg.StartDay)
+	rng := rand.New(rand.NewPCG(1, 2))
+	lastTx, labels, txs, earlyLabels := int64(-1), 0, 0, 0
+	for i := range w.Len() {
+		r := w.Next(rng)
+		var tx sim.Transaction
+		if err := json.Unmarshal(r.Body, &tx); err != nil {
+			t.Fatalf("event %d: body %q: %v", i, r.Body, err)
+		}
+		if r.Time.Before(start) {
+			t.Fatalf("event %d (%s %s) at %v, before start day %d (%v)", i, r.Subject, r.ID, r.Time, cfg.StartDay, start)
+		}
+		switch r.Subject {
+		case events.TxSubject:
+			txs++
+			id, err := strconv.ParseInt(r.ID, 10, 64)
+			if err != nil || id <= lastTx || r.NoAnswer || id != tx.ID || !r.Time.Equal(tx.Time) || tx.Fraud {
+				t.Fatalf("transaction %d: %+v (body %s), want id > %d, awaiting an answer, label cleared", i, r, r.Body, lastTx)
+			}
+			lastTx = id
+		case events.LabelSubject:
+			labels++
+			if r.ID != "label-"+events.TxID(tx.ID) || !r.NoAnswer || !tx.Fraud || !r.Time.Equal(tx.Time.Add(cfg.LabelDelay)) {
+				t.Fatalf("label %d: %+v (body %s), want id label-%d, no answer, at tx time + %v", i, r, r.Body, tx.ID, cfg.LabelDelay)
+			}
+			if tx.Day < cfg.StartDay {
+				earlyLabels++
+			}
+		default:
+			t.Fatalf("event %d on subject %q", i, r.Subject)
+		}
+	}
+	if txs != w.Transactions() || labels == 0 || earlyLabels == 0 {
+		t.Errorf("%d transactions (Transactions() = %d), %d labels of which %d for frauds before the start day; want labels of both kinds",
+			txs, w.Transactions(), labels, earlyLabels)
+	}
+}
+
+// TestNextPastTheEnd: an exhausted workload repeats its last event as a no-answer request
+// (deduplicated by the log) and says so in the report's notes; it never panics.
+func TestNextPastTheEnd(t *testing.T) {
+	w, err := New(context.Background(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var last loadgen.Request
+	for range w.Len() {
+		last = w.Next(rng)
+	}
+	if n := strings.Join(w.Notes(), "\n"); strings.Contains(n, "ran out") {
+		t.Errorf("Notes() = %q before running out", n)
+	}
+	for range 3 {
+		r := w.Next(rng)
+		if r.ID != last.ID || !r.NoAnswer {
+			t.Errorf("Next() past the end = %+v, want id %s and NoAnswer", r, last.ID)
+		}
+	}
+	if n := strings.Join(w.Notes(), "\n"); !strings.Contains(n, "ran out: 3 requests") {
+		t.Errorf("Notes() = %q, want it to count 3 repeats", n)
+	}
+	empty := &Workload{}
+	if r := empty.Next(rng); !r.NoAnswer {
+		t.Errorf("empty Next() = %+v, want NoAnswer", r)
+	}
+}
+
+func TestParseSpec(t *testing.T) {
+	def := DefaultConfig()
+	if def != (Config{Seed: 0, Customers: 5000, Terminals: 10000, Days: 183, StartDay: 60, LabelDelay: 168 * time.Hour}) {
+		t.Errorf("DefaultConfig() = %+v", def)
+	}
+	tests := []struct {
+		spec string
+		want Config
+		err  string
+	}{
+		{spec: "fraud", want: def},
+		{spec: "fraud:", want: def},
+		{spec: "fraud:customers=100,terminals=200,days=30,start=10,seed=7,label-delay=2d",
+			want: Config{Seed: 7, Customers: 100, Terminals: 200, Days: 30, StartDay: 10, LabelDelay: 48 * time.Hour}},
+		{spec: "fraud:label-delay=36h", want: func() Config { c := def; c.LabelDelay = 36 * time.Hour; return c }()},
+		{spec: "fraud:customers=x", err: `customers="x"`},
+		{spec: "fraud:colour=red", err: `unknown key "colour"`},
+		{spec: "fraud:days", err: "not key=value"},
+		{spec: "fraud:start=183", err: "start day 183 must be in 0..182"},
+		{spec: "fraud:label-delay=-1h", err: "must not be negative"},
+		{spec: "fraud:label-delay=week", err: "label-delay"},
+		{spec: "fraud:customers=0", err: "customers 0 < 1"},
+		{spec: "zipf:10", err: "not a fraud workload"},
+	}
+	for _, tc := range tests {
+		got, err := ParseSpec(tc.spec)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("ParseSpec(%q) = %+v, %v; want %+v", tc.spec, got, err, tc.want)
+		case tc.err != "" && (!errors.Is(err, loadgen.ErrBadWorkload) || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseSpec(%q) error = %v, want ErrBadWorkload mentioning %q", tc.spec, err, tc.err)
+		}
+	}
+}
