@@ -20,7 +20,9 @@ demo: ## run the main job: a checked tour of the platform, then the fraud case s
 	go run ./platform/cmd/mlp demo
 	@echo
 	@echo "━━━━━━━━ The fraud case study (fraud/): the handbook's protocol, then a live stream ━━━━━━━━"
-	go run ./fraud/cmd/fraud scenario run fraud/protocol fraud/stream
+	CASEBOOK_REPORT_DIR=$(CURDIR)/out go run ./fraud/cmd/fraud scenario run fraud/protocol fraud/stream
+	@echo
+	@echo "The fraud stream's HTML report (score distributions, precision and recall per day, latency): out/fraud-report.html"
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck
