@@ -6,6 +6,7 @@
 //	fraud features --csv IN --out OUT [--offline-dir DIR]
 //	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
+//	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR ...]
 //	fraud scenario list | run NAME
 package main
 
@@ -20,12 +21,13 @@ import (
 	"syscall"
 
 	"github.com/casebook-ml/casebook/fraud/internal/casestudy"
+	"github.com/casebook-ml/casebook/fraud/internal/live"
 	fraudscenarios "github.com/casebook-ml/casebook/fraud/internal/scenarios"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | train --csv FILE | scenario list|run NAME"
+const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | train --csv FILE | stream [flags] | scenario list|run NAME"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,6 +57,7 @@ type Config struct {
 	Eval       casestudy.EvalConfig
 	Train      casestudy.TrainConfig
 	Scenario   []string
+	Stream     live.StreamConfig
 }
 
 func parse(args []string) (Config, error) {
@@ -69,6 +72,10 @@ func parse(args []string) (Config, error) {
 	case "scenario":
 		cfg.Scenario = args[1:]
 		return cfg, nil
+	case "stream":
+		var err error
+		cfg.Stream, err = parseStream(args[1:])
+		return cfg, err
 	case "simulate":
 		fs.IntVar(&cfg.Sim.Customers, "customers", cfg.Sim.Customers, "customers")
 		fs.IntVar(&cfg.Sim.Terminals, "terminals", cfg.Sim.Terminals, "terminals")
@@ -119,6 +126,8 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	switch cfg.Command {
 	case "scenario":
 		return scenarios().Command(ctx, cfg.Scenario, stdout)
+	case "stream":
+		return live.RunStream(ctx, cfg.Stream, stdout)
 	case "simulate":
 		f, err := os.Create(cfg.Out)
 		if err != nil {

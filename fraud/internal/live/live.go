@@ -44,6 +44,9 @@ type Config struct {
 	LabelDelay time.Duration
 	// Bucket is the feature windows' bucket (one hour online; see the case study).
 	Bucket time.Duration
+	// TxLateness is how far behind the newest transaction one may arrive and still count
+	// (producers publishing concurrently reorder neighbours a little).
+	TxLateness time.Duration
 	// ReviewBudget is the cards investigators can check a day.
 	ReviewBudget int
 	// Actor names who registers and promotes the model in the registry's audit log.
@@ -57,7 +60,7 @@ type Config struct {
 // DefaultConfig trains on 4 weeks, validates on the next week and streams from day 60,
 // with chargebacks 7 days late and 100 cards a day for investigators.
 func DefaultConfig() Config {
-	return Config{TrainEnd: 46, ValidEnd: 53, StreamFrom: 60, LabelDelay: 7 * Day, Bucket: time.Hour, ReviewBudget: 100, Actor: "fraud/live"}
+	return Config{TrainEnd: 46, ValidEnd: 53, StreamFrom: 60, LabelDelay: 7 * Day, Bucket: time.Hour, TxLateness: time.Hour, ReviewBudget: 100, Actor: "fraud/live"}
 }
 
 // Validate reports a configuration that cannot work.
@@ -68,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.LabelDelay <= 0 || c.LabelDelay >= 8*Day {
 		errs = append(errs, fmt.Errorf("LabelDelay %v must be in (0, 8 days): the terminal views accept labels up to 8 days late", c.LabelDelay))
+	}
+	if c.TxLateness < 0 {
+		errs = append(errs, fmt.Errorf("TxLateness %v must not be negative", c.TxLateness))
 	}
 	if c.Bucket <= 0 {
 		errs = append(errs, fmt.Errorf("Bucket %v must be positive", c.Bucket))
@@ -108,7 +114,7 @@ func Build(ctx context.Context, cfg Config, txs []sim.Transaction) (*System, err
 		return nil, err
 	}
 	s := &System{Config: cfg, Txs: txs, Features: features.NewRegistry()}
-	if err := txfeatures.RegisterLabelled(s.Features, cfg.Bucket, 8*Day); err != nil {
+	if err := txfeatures.RegisterStream(s.Features, cfg.Bucket, cfg.TxLateness, 8*Day); err != nil {
 		return nil, err
 	}
 	x, err := txfeatures.Offline(s.Features, txs)

@@ -85,8 +85,16 @@ func Register(r *features.Registry, bucket time.Duration) error {
 // transaction is counted exactly as the handbook counts it; a later one only from the
 // moment it arrives, and one later than labelLateness is dropped and counted.
 func RegisterLabelled(r *features.Registry, bucket, labelLateness time.Duration) error {
+	return RegisterStream(r, bucket, 0, labelLateness)
+}
+
+// RegisterStream is RegisterLabelled for a stream whose transactions may also arrive out
+// of event-time order, by up to txLateness (concurrent producers, several card networks):
+// both views accept a transaction that much behind the newest they have seen.
+func RegisterStream(r *features.Registry, bucket, txLateness, labelLateness time.Duration) error {
 	c, t := Views(bucket)
-	t.AllowedLateness = labelLateness
+	c.AllowedLateness = txLateness
+	t.AllowedLateness = max(txLateness, labelLateness)
 	for _, v := range []features.FeatureView{c, t} {
 		if err := r.RegisterView(v); err != nil {
 			return fmt.Errorf("register %s: %w", v.Name, err)

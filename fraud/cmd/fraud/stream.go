@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/casebook-ml/casebook/fraud/internal/live"
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+// parseStream reads `fraud stream` flags: the streaming system as a process that loadgen
+// (or anyone publishing to fraud.tx) drives.
+func parseStream(args []string) (live.StreamConfig, error) {
+	c := live.DefaultStreamConfig()
+	fs := flag.NewFlagSet("fraud stream", flag.ContinueOnError)
+	fs.StringVar(&c.NATS, "nats", c.NATS, "NATS server URL, or \"embedded\" for an in-process server")
+	fs.IntVar(&c.Port, "port", c.Port, "embedded server: port to listen on (127.0.0.1)")
+	fs.StringVar(&c.Store, "store", c.Store, "online feature store: memory or redis://HOST:PORT")
+	fs.StringVar(&c.MetricsAddr, "metrics", c.MetricsAddr, "serve Prometheus /metrics on this address (empty: off)")
+	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "most transactions per scorer batch")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "most transactions delivered and not yet decided")
+	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")
+	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")
+	fs.IntVar(&c.Sim.Customers, "customers", c.Sim.Customers, "simulated customers (use the same simulation as the load generator's fraud workload)")
+	fs.IntVar(&c.Sim.Terminals, "terminals", c.Sim.Terminals, "simulated terminals")
+	fs.IntVar(&c.Sim.Days, "days", c.Sim.Days, "simulated days")
+	fs.Uint64Var(&c.Sim.Seed, "seed", c.Sim.Seed, "simulation seed")
+	fs.IntVar(&c.Live.StreamFrom, "start", c.Live.StreamFrom, "first live day: earlier days train the model and warm the features")
+	fs.DurationVar(&c.Live.LabelDelay, "label-delay", c.Live.LabelDelay, "chargeback delay")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	// Train on the history up to two weeks before the stream and validate on the week
+	// after; the last week before the stream is left out because its chargebacks are
+	// not all in yet.
+	c.Live.ValidEnd = c.Live.StreamFrom - 7
+	c.Live.TrainEnd = c.Live.ValidEnd - 7
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	}
+	return c, nil
+}
