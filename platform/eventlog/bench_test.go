@@ -193,3 +193,63 @@ func BenchmarkConsume(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkConsumeOrdered puts ConsumeOrdered (batches of up to 256, one cumulative ack
+// each) beside Consume (one message and one ack at a time) and beside Consume with
+// MaxAckPending 1, the way an order-sensitive reader had to use it before. The handlers
+// do nothing, so this is the consumer's own cost.
+//
+//	go test -run '^$' -bench ConsumeOrdered -benchtime 20000x ./eventlog/
+func BenchmarkConsumeOrdered(b *testing.B) {
+	benchBackends(b, func(b *testing.B, url string) {
+		consume := func(b *testing.B, batchSize, maxAckPending int) {
+			l := open(b, url)
+			stream, subj := benchStream(b, l)
+			fill(b, l, subj, b.N)
+			cfg := eventlog.DefaultConsumerConfig()
+			cfg.Stream, cfg.Durable, cfg.BatchSize, cfg.MaxAckPending = stream, "wrapped", batchSize, maxAckPending
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			got := 0
+			b.ResetTimer()
+			err := l.Consume(ctx, cfg, func(context.Context, *eventlog.Message) error {
+				if got++; got == b.N {
+					cancel()
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			reportRate(b)
+		}
+		b.Run("client=consume/pending=1", func(b *testing.B) { consume(b, 1, 1) })
+		b.Run("client=consume/pending=1024", func(b *testing.B) { consume(b, 256, 1024) })
+		b.Run("client=ordered/pending=1024", func(b *testing.B) {
+			l := open(b, url)
+			stream, subj := benchStream(b, l)
+			fill(b, l, subj, b.N)
+			cfg := eventlog.DefaultConsumerConfig()
+			cfg.Stream, cfg.Durable, cfg.BatchSize, cfg.MaxAckPending = stream, "ordered", 256, 1024
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			got, batches, largest := 0, 0, 0
+			b.ResetTimer()
+			err := l.ConsumeOrdered(ctx, cfg, func(_ context.Context, batch []*eventlog.Message) (int, error) {
+				got += len(batch)
+				batches++
+				largest = max(largest, len(batch))
+				if got >= b.N {
+					cancel()
+				}
+				return len(batch), nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			reportRate(b)
+			b.ReportMetric(float64(got)/float64(batches), "msgs/batch")
+			b.ReportMetric(float64(largest), "max-batch")
+		})
+	})
+}

@@ -33,7 +33,7 @@ type ConsumerConfig struct {
 	// Stream to read from.
 	Stream string
 	// Durable names the consumer; its position survives restarts. Several Consume calls
-	// with the same name share the work.
+	// with the same name share the work; ConsumeOrdered reads a durable alone.
 	Durable string
 	// Subjects filters the stream; empty reads everything.
 	Subjects []string
@@ -251,6 +251,25 @@ func (l *Log) deadLetter(ctx context.Context, cfg ConsumerConfig, jm jetstream.M
 		_ = jm.TermWithReason(truncate(reason.Error(), 256))
 		return
 	}
+	if err := l.parkDeadLetter(ctx, cfg, jm, seq, deliveries, reason); err != nil {
+		logger.Error("could not dead-letter; leaving the message for redelivery", "seq", seq, "subject", cfg.DeadLetterSubject, "err", err)
+		_ = jm.NakWithDelay(cfg.backoff(uint64(len(cfg.Backoff)) + 1))
+		return
+	}
+	id := ""
+	if m != nil {
+		id = m.ID
+	}
+	logger.Warn("dead-lettered", "seq", seq, "id", id, "deliveries", deliveries, "subject", cfg.DeadLetterSubject, "reason", reason)
+	if err := jm.Term(); err != nil {
+		logger.Warn("term after dead-letter failed; a redelivery will be dead-lettered again and deduplicated", "seq", seq, "err", err)
+	}
+}
+
+// parkDeadLetter publishes a copy of jm, with the reason and where it came from, to the
+// dead-letter subject. Consume and ConsumeOrdered park messages the same way, so one
+// dead-letter stream serves both.
+func (l *Log) parkDeadLetter(ctx context.Context, cfg ConsumerConfig, jm jetstream.Msg, seq, deliveries uint64, reason error) error {
 	dm := nats.NewMsg(cfg.DeadLetterSubject)
 	dm.Data = jm.Data()
 	for k, vs := range jm.Headers() {
@@ -275,18 +294,9 @@ func (l *Log) deadLetter(ctx context.Context, cfg ConsumerConfig, jm jetstream.M
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			err = fmt.Errorf("%w: %s", ErrNoDeadLetterStream, cfg.DeadLetterSubject)
 		}
-		logger.Error("could not dead-letter; leaving the message for redelivery", "seq", seq, "subject", cfg.DeadLetterSubject, "err", err)
-		_ = jm.NakWithDelay(cfg.backoff(uint64(len(cfg.Backoff)) + 1))
-		return
+		return err
 	}
-	id := ""
-	if m != nil {
-		id = m.ID
-	}
-	logger.Warn("dead-lettered", "seq", seq, "id", id, "deliveries", deliveries, "subject", cfg.DeadLetterSubject, "reason", reason)
-	if err := jm.Term(); err != nil {
-		logger.Warn("term after dead-letter failed; a redelivery will be dead-lettered again and deduplicated", "seq", seq, "err", err)
-	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -8,6 +8,9 @@
 //   - publishes keyed by an event id (Nats-Msg-Id), so a retried publish is stored once;
 //   - durable consumers with explicit acks, bounded redelivery with backoff, and a dead-letter
 //     subject that receives a poison message after its last try, with the reason;
+//   - ordered batch consumption (ConsumeOrdered) for readers whose state depends on order:
+//     batches in stream order with one cumulative ack each, and no message overtaking an
+//     unapplied earlier one, after a handler error or a crash; one reader per durable;
 //   - replay from a sequence or a time, which ends at the log's head instead of waiting;
 //   - an embedded server for the local default, behind the same Open as a remote URL.
 //

@@ -26,6 +26,13 @@ var (
 	// ErrNoDeadLetterStream means a dead-letter subject is not captured by any stream, so a
 	// poison message could not be parked and was left for redelivery instead.
 	ErrNoDeadLetterStream = errors.New("dead-letter subject has no stream")
+	// ErrConsumerConflict means a durable consumer exists with a config the caller cannot
+	// use, such as one made by Consume (an ack per message) given to ConsumeOrdered (one
+	// cumulative ack per batch). Nothing was changed.
+	ErrConsumerConflict = errors.New("consumer exists with an incompatible config")
+	// ErrConsumerInUse means another reader is pulling from a durable that ConsumeOrdered
+	// must read alone.
+	ErrConsumerInUse = errors.New("consumer in use by another reader")
 )
 
 // UnreachableError names the server that did not answer.
