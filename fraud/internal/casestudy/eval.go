@@ -256,6 +256,9 @@ func Train(ctx context.Context, cfg TrainConfig, stdout io.Writer) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	out.Build = st
+	if !cfg.JSON {
+		fmt.Fprintf(stdout, "%d transactions: read %.1fs; training set: %s\n", out.Transactions, out.ReadSeconds, buildLine(st))
+	}
 	d := ml.Dataset{Schema: ml.FloatSchema(txfeatures.Names...), X: x, Y: make([]float64, len(txs))}
 	for i, tx := range txs {
 		if tx.Fraud {
@@ -284,7 +287,6 @@ func Train(ctx context.Context, cfg TrainConfig, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(stdout, "%d transactions: read %.1fs; training set: %s\n", out.Transactions, out.ReadSeconds, buildLine(st))
 	return nil
 }
 
@@ -398,7 +400,7 @@ func printReport(w io.Writer, out EvalOutput) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "model\tpreq CP@%d\tpreq AP\tpreq AUC\ttest AUC\ttest AP\ttest CP@%d\ttrain s\t\n", rep.TopK, rep.TopK)
 	for _, m := range rep.Models {
-		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t\n", m.Name, m.PrequentialCP, m.PrequentialAP, m.PrequentialAUC,
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t\n", m.Name, m.PrequentialCP, m.PrequentialAP, m.PrequentialAUC,
 			m.Test.AUC, m.Test.AP, m.Test.MeanCP, m.TrainSeconds)
 	}
 	tw.Flush()
