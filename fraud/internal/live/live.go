@@ -70,16 +70,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("want 0 < TrainEnd (%d) < ValidEnd (%d) ≤ StreamFrom (%d)", c.TrainEnd, c.ValidEnd, c.StreamFrom))
 	}
 	if c.LabelDelay <= 0 || c.LabelDelay >= 8*Day {
-		errs = append(errs, fmt.Errorf("LabelDelay %v must be in (0, 8 days): the terminal views accept labels up to 8 days late", c.LabelDelay))
+		errs = append(errs, fmt.Errorf("the label delay %v must be in (0, 8 days): the terminal views accept labels up to 8 days late", c.LabelDelay))
 	}
 	if c.TxLateness < 0 {
-		errs = append(errs, fmt.Errorf("TxLateness %v must not be negative", c.TxLateness))
+		errs = append(errs, fmt.Errorf("the transaction lateness %v must not be negative", c.TxLateness))
 	}
 	if c.Bucket <= 0 {
-		errs = append(errs, fmt.Errorf("Bucket %v must be positive", c.Bucket))
+		errs = append(errs, fmt.Errorf("the bucket %v must be positive", c.Bucket))
 	}
 	if c.ReviewBudget < 1 {
-		errs = append(errs, fmt.Errorf("ReviewBudget %d must be at least 1", c.ReviewBudget))
+		errs = append(errs, fmt.Errorf("the review budget %d must be at least 1", c.ReviewBudget))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("live config: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type StreamConfig struct {
 	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
 	// monitoring to join chargebacks to.
 	PredictionLog bool
+	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
+	Pprof bool
 	// Progress is the interval of the progress line (0: none).
 	Progress time.Duration
 }
@@ -144,7 +147,13 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if cfg.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		fmt.Fprintf(out, "metrics: http://%s/metrics\n", ln.Addr())
