@@ -2,9 +2,7 @@ package serving
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +46,7 @@ type predictionLog struct {
 	ch      chan logItem
 	seq     atomic.Uint64
 	prefix  string
+	enc     map[string]*recordEncoder // by model; used by the loop goroutine only
 	wg      sync.WaitGroup
 	mu      sync.RWMutex
 	closed  bool
@@ -108,14 +107,15 @@ func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Ev
 		case it.rows > 1:
 			id += "#" + strconv.Itoa(i)
 		}
-		f := make(map[string]float64, k)
-		for j, n := range it.names {
-			if v := it.x[i*k+j]; !math.IsNaN(v) {
-				f[n] = v
+		enc := p.enc[it.model]
+		if enc == nil || !enc.sameNames(it.names) {
+			if p.enc == nil {
+				p.enc = map[string]*recordEncoder{}
 			}
+			enc = newRecordEncoder(it.names)
+			p.enc[it.model] = enc
 		}
-		data, err := json.Marshal(PredictionRecord{ID: id, Model: it.model, Version: it.version, Alias: it.alias, Time: it.at,
-			Features: f, Score: s, Path: it.path})
+		data, err := enc.appendRecord(nil, id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
 		if err != nil {
 			p.met.logDropped.Inc()
 			continue
