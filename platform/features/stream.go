@@ -51,25 +51,33 @@ func (s *Stats) count(o Outcome) {
 // time and returns the rows whose values changed. State per entity is bounded by the
 // longest window: buckets older than any window evaluated at or after the watermark can
 // reach are evicted, and raw events are kept only for buckets the watermark has not passed.
+// Expiry costs O(log n) per bucket, amortised, however fine the buckets (see expiry.go).
 // It is not safe for concurrent use; run one per view per consumer.
 type Aggregator struct {
-	view  *FeatureView
-	plan  *plan
-	in    Input
-	keys  map[string]*keyState
-	seen  map[string]int64 // event id -> event time, for ids at or after the watermark
-	maxT  int64            // newest event time seen, Unix ns
-	any   bool
-	swept int64 // watermark bucket at the last sweep
-	stats Stats
-	wins  []acc
-	part  acc
+	view   *FeatureView
+	plan   *plan
+	in     Input
+	keys   map[string]*keyState
+	expiry keyQueue         // every entry of keys, by the bucket its next expiry is due
+	seen   map[string]int64 // event id -> event time, for ids at or after the watermark
+	ids    idQueue          // the ids in seen, by event time
+	maxT   int64            // newest event time seen, Unix ns
+	any    bool
+	swept  int64 // watermark bucket at the last sweep
+	stats  Stats
+	wins   []acc
+	part   acc
 }
 
 type keyState struct {
-	buckets   []*bucketState // ascending by idx
+	entity    string
+	buckets   []*bucketState // ascending by idx; sparse: only buckets with events
 	firstOpen int            // buckets before this index are closed (raw events dropped)
 	times     []timeSeq      // distinct event times at or after the watermark, ascending
+	// due is the first watermark bucket at which a bucket of this entity is to be closed
+	// or evicted; qi is the entity's position in Aggregator.expiry.
+	due int64
+	qi  int
 }
 
 type timeSeq struct {
@@ -162,6 +170,7 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 		return nil, Duplicate, nil
 	}
 	a.seen[ev.ID] = t
+	a.ids.push(t, ev.ID)
 	outcome := Applied
 	if a.any && t < a.maxT {
 		outcome = Late
@@ -169,12 +178,19 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 	if !a.any || t > a.maxT {
 		a.maxT, a.any = t, true
 	}
+	idx := bucketOf(t, a.plan.bucket)
 	ks := a.keys[in.Entity]
 	if ks == nil {
-		ks = &keyState{}
+		ks = &keyState{entity: in.Entity, due: idx + 1}
 		a.keys[in.Entity] = ks
+		a.expiry.push(ks)
+	} else if idx+1 < ks.due {
+		// Only a new bucket can be due sooner: the entity has no open bucket, or this one
+		// precedes its first.
+		ks.due = idx + 1
+		a.expiry.lower(ks)
 	}
-	b := ks.bucket(bucketOf(t, a.plan.bucket), a.plan.inputs)
+	b := ks.bucket(idx, a.plan.inputs)
 	b.acc.add(in.Fields)
 	b.maxT = max(b.maxT, t)
 	if !b.close {
@@ -281,32 +297,46 @@ func (a *Aggregator) maybeSweep() {
 	a.sweep(wm)
 }
 
-// sweep drops state no evaluation at or after the watermark wm can read.
+// sweep drops state no evaluation at or after the watermark wm can read. Only entities
+// whose due bucket the watermark has reached have any; the others are not visited.
 func (a *Aggregator) sweep(wm int64) {
 	wb := bucketOf(wm, a.plan.bucket)
-	oldest := wb - a.plan.maxNeed + 1
-	for k, ks := range a.keys {
-		drop := 0
-		for drop < len(ks.buckets) && ks.buckets[drop].idx < oldest {
-			drop++
-		}
-		ks.buckets = slices.Delete(ks.buckets, 0, drop)
-		ks.firstOpen = max(0, ks.firstOpen-drop)
-		for ; ks.firstOpen < len(ks.buckets) && ks.buckets[ks.firstOpen].idx < wb; ks.firstOpen++ {
-			b := ks.buckets[ks.firstOpen]
-			b.close, b.rawT, b.rawF = true, nil, nil
-		}
-		i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= wm })
-		ks.times = slices.Delete(ks.times, 0, i)
+	for ks := a.expiry.popDue(wb); ks != nil; ks = a.expiry.popDue(wb) {
+		a.sweepKey(ks, wb, wm)
 		if len(ks.buckets) == 0 {
-			delete(a.keys, k)
+			delete(a.keys, ks.entity)
+			continue
 		}
-	}
-	for id, t := range a.seen {
-		if t < wm {
-			delete(a.seen, id)
+		ks.due = ks.buckets[0].idx + a.plan.maxNeed // evicted when no window reaches it
+		if ks.firstOpen < len(ks.buckets) {
+			ks.due = min(ks.due, ks.buckets[ks.firstOpen].idx+1) // closed once passed
 		}
+		a.expiry.push(ks)
 	}
+	for id, ok := a.ids.popBefore(wm); ok; id, ok = a.ids.popBefore(wm) {
+		delete(a.seen, id)
+	}
+}
+
+// sweepKey evicts the entity's buckets older than every window as of the watermark bucket
+// wb, closes those before wb, and forgets event times before wm.
+func (a *Aggregator) sweepKey(ks *keyState, wb, wm int64) {
+	oldest := wb - a.plan.maxNeed + 1
+	drop := 0
+	for drop < len(ks.buckets) && ks.buckets[drop].idx < oldest {
+		drop++
+	}
+	// Reslicing rather than shifting keeps eviction O(dropped); append reallocates, and so
+	// reclaims the space, once the capacity left runs out.
+	clear(ks.buckets[:drop])
+	ks.buckets = ks.buckets[drop:]
+	ks.firstOpen = max(0, ks.firstOpen-drop)
+	for ; ks.firstOpen < len(ks.buckets) && ks.buckets[ks.firstOpen].idx < wb; ks.firstOpen++ {
+		b := ks.buckets[ks.firstOpen]
+		b.close, b.rawT, b.rawF = true, nil, nil
+	}
+	i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= wm })
+	ks.times = ks.times[i:]
 }
 
 // StateSize reports the state held: entities, buckets and raw events kept.
