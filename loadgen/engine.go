@@ -42,6 +42,9 @@ const abandonGrace = 2 * time.Second
 type job struct {
 	intended time.Duration // offset from the start of the run
 	req      Request
+	// wait, when set, waits for a request the pacer already started (Starter), at sent.
+	wait func(context.Context) error
+	sent time.Duration
 }
 
 // run is the state one Run shares between the pacer, the workers and the progress line.
@@ -94,10 +97,19 @@ func (e *Engine) Run(ctx context.Context) (*Report, error) {
 		p = e.runClosed(sendCtx, reqCtx, st, &workers)
 	} else {
 		jobs := make(chan job)
-		for _, rec := range st.recs {
-			workers.Go(func() { e.worker(reqCtx, st, rec, jobs) })
+		var free chan struct{}
+		if _, ok := e.target.(Starter); ok {
+			// A token per idle worker: the pacer takes one before it starts a request,
+			// so a started request never waits for a worker.
+			free = make(chan struct{}, len(st.recs))
+			for range st.recs {
+				free <- struct{}{}
+			}
 		}
-		p = e.pace(sendCtx, st, jobs)
+		for _, rec := range st.recs {
+			workers.Go(func() { e.worker(reqCtx, st, rec, jobs, free) })
+		}
+		p = e.pace(sendCtx, st, jobs, free)
 		close(jobs)
 	}
 	p.interrupted = ctx.Err() != nil && p.sendWindow < cfg.Duration
@@ -128,7 +140,11 @@ func (e *Engine) Run(ctx context.Context) (*Report, error) {
 // pace releases requests at their intended times. Intended times come from the schedule
 // alone; when no worker is free the pacer blocks, so later requests queue behind it and are
 // sent late, and their corrected latency includes the wait.
-func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job) pacing {
+//
+// With a Starter target (free is set) the pacer waits for an idle worker's token, starts
+// the request itself, in schedule order, and hands the worker only the wait.
+func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job, free chan struct{}) pacing {
+	starter, _ := e.target.(Starter)
 	cfg := st.cfg
 	arrivals := cfg.Schedule.Arrivals(cfg.Duration, cfg.Seed)
 	rng := workloadRand(cfg.Seed)
@@ -141,19 +157,9 @@ func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job) pacing {
 			break
 		}
 		req := e.workload.Next(rng)
-		if sl.sleepUntil(ctx, st.now, at) {
-			select {
-			case jobs <- job{intended: at, req: req}:
-				p.dispatched++
-				continue
-			default:
-			}
-			select {
-			case jobs <- job{intended: at, req: req}:
-				p.dispatched++
-				continue
-			case <-ctx.Done():
-			}
+		if sl.sleepUntil(ctx, st.now, at) && e.dispatch(ctx, st, jobs, free, starter, job{intended: at, req: req}) {
+			p.dispatched++
+			continue
 		}
 		// The send window closed with this request still waiting for a worker: count it and
 		// everything else the schedule still held. (If the run was interrupted instead, the
@@ -173,26 +179,72 @@ func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job) pacing {
 	return p
 }
 
+// dispatch hands j to a worker, waiting for one while ctx lasts; false means the send
+// window closed first. With a Starter target it waits for an idle worker's token and
+// starts the request here, so requests leave in schedule order.
+func (e *Engine) dispatch(ctx context.Context, st *run, jobs chan<- job, free chan struct{}, starter Starter, j job) bool {
+	if free == nil {
+		select {
+		case jobs <- j:
+			return true
+		default:
+		}
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	select {
+	case <-free:
+	default:
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	j.sent = st.now()
+	if w, ok := starter.Start(j.req); ok {
+		j.wait = w
+	}
+	jobs <- j // a worker is idle: its token was free
+	return true
+}
+
 func workloadRand(seed uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0xda3e39cb94b95bdb))
 }
 
 // worker sends the jobs it is handed, one at a time.
-func (e *Engine) worker(ctx context.Context, st *run, rec *recorder, jobs <-chan job) {
+func (e *Engine) worker(ctx context.Context, st *run, rec *recorder, jobs <-chan job, free chan<- struct{}) {
 	for j := range jobs {
-		e.send(ctx, st, rec, j.intended, j.req)
+		e.send(ctx, st, rec, j)
+		if free != nil {
+			free <- struct{}{}
+		}
 	}
 }
 
-// send performs one request and records it.
-func (e *Engine) send(ctx context.Context, st *run, rec *recorder, intended time.Duration, req Request) {
+// send performs one request, or waits for one the pacer started, and records it.
+func (e *Engine) send(ctx context.Context, st *run, rec *recorder, j job) {
+	intended, req := j.intended, j.req
 	sent := st.now()
+	if j.wait != nil {
+		sent = j.sent
+	}
 	st.sent.Add(1)
 	if sent-intended > st.cfg.LateAfter {
 		st.late.Add(1)
 	}
 	rctx, cancel := context.WithTimeout(ctx, st.cfg.Timeout)
-	err := e.target.Do(rctx, req)
+	var err error
+	if j.wait != nil {
+		err = j.wait(rctx)
+	} else {
+		err = e.target.Do(rctx, req)
+	}
 	cancel()
 	done := st.now()
 	rec.record(intended, sent, done, err)
@@ -235,7 +287,7 @@ func (e *Engine) runClosed(sendCtx, reqCtx context.Context, st *run, users *sync
 				// In a closed loop the user sends the moment it is ready: there is no
 				// schedule to fall behind, so intended and actual send time are the same.
 				now := st.now()
-				e.send(reqCtx, st, rec, now, req)
+				e.send(reqCtx, st, rec, job{intended: now, req: req})
 				if cfg.ThinkTime > 0 {
 					t := time.NewTimer(cfg.ThinkTime)
 					select {

@@ -49,6 +49,18 @@ type Target interface {
 	Close() error
 }
 
+// Starter is implemented by targets whose requests must leave in schedule order, such as
+// events of a stream whose consumer keeps event time: with Do, concurrent workers reorder
+// neighbouring requests whenever one of them is descheduled. The engine calls Start from
+// its pacer goroutine, in schedule order, once a worker is free; Start only enqueues the
+// send (an asynchronous publish) and returns the function a worker then calls to wait for
+// the outcome, under the request's timeout. Latency is measured from the intended time
+// to when that function returns, as with Do. ok = false means the target cannot start
+// requests in its current mode, and the engine uses Do.
+type Starter interface {
+	Start(req Request) (wait func(ctx context.Context) error, ok bool)
+}
+
 // Workload decides what each request contains. The engine calls Next from one goroutine
 // only, in schedule order, so implementations need no locking and, given the same rng
 // seed, produce the same request sequence on every run.

@@ -121,16 +121,21 @@ func (a *awaiter) do(ctx context.Context, req loadgen.Request, msg *nats.Msg, pu
 		a.pending.CompareAndDelete(req.ID, w)
 		return err
 	}
+	return a.wait(ctx, req.ID, w)
+}
+
+// wait waits for the answer to the request registered as id with waiter w.
+func (a *awaiter) wait(ctx context.Context, id string, w chan struct{}) error {
 	select {
 	case <-w:
 		return nil
 	case <-ctx.Done():
 		// The answer may have won the race with the deadline; either way the entry goes.
-		if !a.pending.CompareAndDelete(req.ID, w) {
+		if !a.pending.CompareAndDelete(id, w) {
 			return nil
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &Error{err: fmt.Errorf("%w: %s", ErrNoAnswer, req.ID)}
+			return &Error{err: fmt.Errorf("%w: %s", ErrNoAnswer, id)}
 		}
 		return &Error{err: ctx.Err()}
 	}
@@ -161,4 +166,49 @@ func (a *awaiter) notes() []string {
 			s.Matched, s.Unmatched, s.Uncorrelated, s.Dropped),
 	}
 	return n
+}
+
+// start registers req's waiter and publishes msg asynchronously, without waiting; the
+// returned function waits for the ack and, unless req.NoAnswer, the answer. The pacer calls
+// start in schedule order, so the stream stores requests in that order.
+func (a *awaiter) start(req loadgen.Request, msg *nats.Msg, js jetstream.JetStream) func(context.Context) error {
+	fail := func(err error) func(context.Context) error {
+		return func(context.Context) error { return &Error{err: err} }
+	}
+	var w chan struct{}
+	if !req.NoAnswer {
+		if req.ID == "" {
+			return fail(ErrNoID)
+		}
+		w = make(chan struct{}, 1)
+		if _, dup := a.pending.LoadOrStore(req.ID, w); dup {
+			return fail(fmt.Errorf("%w: %q", ErrDuplicateID, req.ID))
+		}
+	}
+	fut, err := js.PublishMsgAsync(msg)
+	if err != nil {
+		if w != nil {
+			a.pending.CompareAndDelete(req.ID, w)
+		}
+		return fail(err)
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-fut.Ok():
+		case err := <-fut.Err():
+			if w != nil {
+				a.pending.CompareAndDelete(req.ID, w)
+			}
+			return &Error{err: err}
+		case <-ctx.Done():
+			if w != nil {
+				a.pending.CompareAndDelete(req.ID, w)
+			}
+			return &Error{err: ctx.Err()}
+		}
+		if w == nil {
+			return nil
+		}
+		return a.wait(ctx, req.ID, w)
+	}
 }

@@ -295,3 +295,44 @@ func TestAwaitThroughput(t *testing.T) {
 	_ = rep.WriteText(&b)
 	t.Log("\n" + b.String())
 }
+
+// TestAwaitAsyncKeepsScheduleOrder: with asynchronous publishing the engine starts every
+// request from its pacer (loadgen.Starter), so the stream stores them in schedule order
+// however many workers wait for answers; a consumer keeping event time sees no request
+// overtake another. (Publishing from the workers, as the synchronous mode does, reorders
+// neighbours whenever a worker is descheduled.)
+func TestAwaitAsyncKeepsScheduleOrder(t *testing.T) {
+	s := startServer(t)
+	startResponder(t, s, 2*time.Millisecond, func(int) bool { return true })
+	tg := awaitTarget(t, s, true)
+	rep := runAwait(t, tg, &seqWorkload{skipEvery: 7}, 5000, time.Second, 5*time.Second, 256)
+	if rep.Failed != 0 || rep.Sent < 4000 {
+		t.Fatalf("sent %d, failed %d; want ~5000 sent, none failed", rep.Sent, rep.Failed)
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, "AWAIT_TEST", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := 0
+	for i := int64(0); i < rep.Sent; i++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+		if err != nil {
+			t.Fatalf("read %d of %d: %v", i, rep.Sent, err)
+		}
+		n, _ := strconv.Atoi(m.Headers().Get(jetstream.MsgIDHeader))
+		if n != prev+1 {
+			t.Fatalf("stored request %d after %d: the stream is not in schedule order", n, prev)
+		}
+		prev = n
+	}
+}

@@ -250,6 +250,19 @@ func (t *Target) Do(ctx context.Context, req loadgen.Request) error {
 	return nil
 }
 
+// Start implements loadgen.Starter in await mode with asynchronous publishing: the
+// engine's pacer publishes each request in schedule order, so the stream holds the events
+// in the order the workload produced them, as an event-time consumer expects; workers only
+// wait for the ack and the answer. In other modes it declines and the engine calls Do.
+func (t *Target) Start(req loadgen.Request) (func(context.Context) error, bool) {
+	if t.cfg.Mode != Await || !t.cfg.AsyncPublish {
+		return nil, false
+	}
+	return t.await.start(req, t.message(req), t.js), true
+}
+
+var _ loadgen.Starter = (*Target)(nil)
+
 // publish sends msg to JetStream and waits for its acknowledgement. No client-side
 // retries: a retried publish would hide a stall inside one sample.
 func (t *Target) publish(ctx context.Context, msg *nats.Msg) error {
