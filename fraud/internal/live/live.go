@@ -230,10 +230,8 @@ func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.O
 	if err != nil {
 		return nil, err
 	}
-	for _, ev := range s.History {
-		if _, err := sc.Process(ctx, ev.Subject, ev.Data, false); err != nil {
-			return nil, fmt.Errorf("warm features: %w", err)
-		}
+	if err := sc.Warm(ctx, s.History); err != nil {
+		return nil, err
 	}
 	sc.WithStoreBreaker(StoreBreaker)
 	if log == nil {

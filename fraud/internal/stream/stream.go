@@ -176,6 +176,33 @@ func decodeItem(subject string, data []byte) (txfeatures.Item, error) {
 	return txfeatures.Item{}, eventlog.Permanent(fmt.Errorf("unexpected subject %q", subject))
 }
 
+// Warm applies history events (transactions and chargebacks, in log order) to the features
+// without deciding, in chunks: one store write per view per chunk, where each entity's
+// newest row wins. It is how a scorer starts from a backfill.
+func (s *Scorer) Warm(ctx context.Context, evs []eventlog.Event) error {
+	const chunk = 4096
+	items := make([]txfeatures.Item, 0, chunk)
+	errs := make([]error, chunk)
+	for start := 0; start < len(evs); start += chunk {
+		items = items[:0]
+		for _, ev := range evs[start:min(start+chunk, len(evs))] {
+			it, err := decodeItem(ev.Subject, ev.Data)
+			if err != nil {
+				return fmt.Errorf("warm features: event %s: %w", ev.ID, err)
+			}
+			items = append(items, it)
+		}
+		clear(errs)
+		if err := s.online.ApplyBatch(ctx, items, errs[:len(items)], true); err != nil {
+			return fmt.Errorf("warm features: %w", err)
+		}
+		if err := errors.Join(errs[:len(items)]...); err != nil {
+			return fmt.Errorf("warm features: %w", err)
+		}
+	}
+	return nil
+}
+
 // Decide updates the features with tx (its label unknown) and decides it alone.
 func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decision {
 	ds := s.decideRun(ctx, []item{{Item: txfeatures.Item{Tx: tx}}})
