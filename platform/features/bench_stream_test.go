@@ -45,7 +45,7 @@ func BenchmarkAggregatorFraud(b *testing.B) {
 	}{
 		{"bucket=1h", time.Hour, 0},
 		{"bucket=1s", time.Second, 0},
-		{"bucket=1s/label-lateness=8d", time.Second, 8 * 24 * time.Hour},
+		{"bucket=1s,label-lateness=8d", time.Second, 8 * 24 * time.Hour},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, t := featurestest.CustomerSpending(), featurestest.TerminalRisk()
