@@ -3,7 +3,9 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +107,23 @@ func TestFailedRegistrationLeavesNothing(t *testing.T) {
 	audit, _ := s.Audit(ctx)
 	if len(vs) != 0 || len(audit) != 0 {
 		t.Errorf("after a failed registration: %d versions, %d audit entries; want none", len(vs), len(audit))
+	}
+}
+
+// TestRegisterRefusesUndefinedMetrics: an undefined metric is left out, never stored as NaN
+// or ±Inf; Register names the one it refuses and stores nothing.
+func TestRegisterRefusesUndefinedMetrics(t *testing.T) {
+	ctx := context.Background()
+	r, s := openFS(t)
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		req := registrytest.Request(t, "m", "fp", 0.8)
+		req.Version.Metrics["holdout"]["ap"] = v
+		_, _, err := r.Register(ctx, req)
+		if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "holdout/ap") {
+			t.Errorf("Register(ap = %v) = %v, want ErrInvalid naming holdout/ap", v, err)
+		}
+	}
+	if vs, _ := s.ListVersions(ctx, "m"); len(vs) != 0 {
+		t.Errorf("%d versions stored after refused registrations, want 0", len(vs))
 	}
 }

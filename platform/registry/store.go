@@ -80,6 +80,12 @@ type Version struct {
 	FeatureService     string `json:"feature_service,omitempty"`
 	FeatureServiceHash string `json:"feature_service_hash,omitempty"`
 	// Metrics holds metrics per evaluation set: Metrics["holdout"]["auc"].
+	//
+	// Undefined metrics: a metric that has no value on a set (an AUC with one class, a
+	// precision with nothing flagged) is left out of the map, never stored as NaN or ±Inf;
+	// Register refuses a non-finite value, naming the set and metric. A gate on a metric
+	// the candidate lacks fails ("candidate has no …"); one the current holder lacks
+	// passes with that said in its detail, since there is nothing to beat.
 	Metrics map[string]ml.Metrics `json:"metrics"`
 	// PredictP99 is the measured single-row predict latency at the 99th percentile.
 	PredictP99      time.Duration     `json:"predict_p99_ns"`
