@@ -163,8 +163,8 @@ func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decid
 }
 
 func decodeItem(subject string, data []byte) (txfeatures.Item, error) {
-	var tx sim.Transaction
-	if err := json.Unmarshal(data, &tx); err != nil {
+	tx, err := events.DecodeTx(data)
+	if err != nil {
 		return txfeatures.Item{}, eventlog.Permanent(fmt.Errorf("decode %s: %w", subject, err))
 	}
 	switch subject {
