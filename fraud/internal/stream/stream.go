@@ -301,17 +301,8 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		fitems[i] = it.Item
 	}
 	errs := make([]error, len(run))
-	var serr error
-	if now := time.Now(); s.breaker > 0 && now.Before(s.storeRetryAt) {
-		// The store failed moments ago: keep the features in memory current, skip the
-		// store's timeouts, and let the rules decide until the next try.
-		_ = s.online.ApplyBatch(ctx, fitems, errs, false)
-		serr = fmt.Errorf("online store skipped for %v after: %w", s.breaker, s.storeErr)
-	} else {
-		serr = s.online.ApplyBatch(ctx, fitems, errs, true)
-	}
 	var txs []sim.Transaction
-	var ok []int // index in txs → index in run, for transactions the features accepted
+	var ok []int // index in txs → index in run
 	for i, it := range run {
 		if it.Label {
 			s.stats.Labels.Add(1)
@@ -322,11 +313,14 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 	}
 	out := make([]decision.Decision, len(txs))
 	vec := make([]float64, len(txs)*txfeatures.Width)
-	if serr == nil {
-		if serr = s.online.Vectors(ctx, txs, vec); serr != nil {
-			s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
-		}
-	} else if s.storeErr == nil || time.Now().After(s.storeRetryAt) {
+	var serr error
+	if now := time.Now(); s.breaker > 0 && now.Before(s.storeRetryAt) {
+		// The store failed moments ago: keep the features in memory current, skip the
+		// store's timeouts, and let the rules decide until the next try.
+		_ = s.online.ApplyBatch(ctx, fitems, errs, false)
+		serr = fmt.Errorf("online store skipped for %v after: %w", s.breaker, s.storeErr)
+	} else if serr = s.online.ApplyRead(ctx, fitems, errs, txs, vec); serr != nil {
+		// (ApplyRead writes the run's rows and reads its vectors back: one round trip on Redis.)
 		s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
 	}
 	if ctx.Err() == nil { // a cancelled call says nothing about the store

@@ -30,6 +30,42 @@ type Item struct {
 // still apply every item, and an entity's next event writes a row computed from all of
 // them.
 func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error, write bool) error {
+	writes := o.applyItems(items, errs)
+	if !write {
+		return nil
+	}
+	return o.write(ctx, writes)
+}
+
+func (o *Online) write(ctx context.Context, writes []features.ViewRows) error {
+	for _, w := range writes {
+		if len(w.Rows) == 0 {
+			continue
+		}
+		if _, err := o.store.Write(ctx, w.View, w.Rows); err != nil {
+			return fmt.Errorf("online features: write %s: %w", w.View, err)
+		}
+	}
+	return nil
+}
+
+// ApplyRead is ApplyBatch followed by Vectors(txs), in one round trip where the store can
+// (features.WriteReader). No entity may repeat in items (see ApplyBatch).
+func (o *Online) ApplyRead(ctx context.Context, items []Item, errs []error, txs []sim.Transaction, out []float64) error {
+	writes := o.applyItems(items, errs)
+	if len(txs) == 0 {
+		return o.write(ctx, writes) // chargebacks only: nothing to read
+	}
+	res, err := features.WriteRead(ctx, o.store, writes, vectorRequest(txs))
+	if err != nil {
+		return fmt.Errorf("online features: write and read: %w", err)
+	}
+	fillVectors(res, txs, out)
+	return nil
+}
+
+// applyItems feeds items to both views' aggregators in order and returns the rows to write.
+func (o *Online) applyItems(items []Item, errs []error) []features.ViewRows {
 	var crows, trows []features.Row
 	for i, it := range items {
 		o.seq++
@@ -56,21 +92,7 @@ func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error, wri
 			}
 		}
 	}
-	if !write {
-		return nil
-	}
-	for _, w := range []struct {
-		view string
-		rows []features.Row
-	}{{CustomerView, crows}, {TerminalView, trows}} {
-		if len(w.rows) == 0 {
-			continue
-		}
-		if _, err := o.store.Write(ctx, w.view, w.rows); err != nil {
-			return fmt.Errorf("online features: write %s: %w", w.view, err)
-		}
-	}
-	return nil
+	return []features.ViewRows{{View: CustomerView, Rows: crows}, {View: TerminalView, Rows: trows}}
 }
 
 // Vectors reads the vectors of txs from the store in one read into out (len(txs)×Width,
@@ -79,6 +101,17 @@ func (o *Online) Vectors(ctx context.Context, txs []sim.Transaction, out []float
 	if len(txs) == 0 {
 		return nil
 	}
+	res, err := o.store.Read(ctx, vectorRequest(txs))
+	if err != nil {
+		return fmt.Errorf("online features: read: %w", err)
+	}
+	fillVectors(res, txs, out)
+	return nil
+}
+
+// vectorRequest asks for the customer and terminal rows of txs, TTLs measured from the
+// newest transaction's time.
+func vectorRequest(txs []sim.Transaction) features.ReadRequest {
 	cust, term := make([]string, len(txs)), make([]string, len(txs))
 	var at time.Time
 	for i, tx := range txs {
@@ -87,13 +120,13 @@ func (o *Online) Vectors(ctx context.Context, txs []sim.Transaction, out []float
 			at = tx.Time
 		}
 	}
-	res, err := o.store.Read(ctx, features.ReadRequest{At: at, Views: []features.ViewRequest{
+	return features.ReadRequest{At: at, Views: []features.ViewRequest{
 		{View: CustomerView, Entities: cust},
 		{View: TerminalView, Entities: term},
-	}})
-	if err != nil {
-		return fmt.Errorf("online features: read: %w", err)
-	}
+	}}
+}
+
+func fillVectors(res *features.ReadResult, txs []sim.Transaction, out []float64) {
 	cv, tv := res.Views[0], res.Views[1]
 	cvals, tvals := make([]features.Value, len(cv.Features)), make([]features.Value, len(tv.Features))
 	for i, tx := range txs {
@@ -105,5 +138,4 @@ func (o *Online) Vectors(ctx context.Context, txs []sim.Transaction, out []float
 		}
 		Fill(out[i*Width:(i+1)*Width], tx, cvals, tvals)
 	}
-	return nil
 }

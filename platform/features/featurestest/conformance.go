@@ -55,6 +55,34 @@ func RunConformance(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("write then read in one call", func(t *testing.T) {
+		s := newStore(t, reg)
+		write(t, s, "profile", ProfileRow("u1", now.Add(-time.Minute), 2, 7)) // newer than the one below
+		res, err := features.WriteRead(ctx, s, []features.ViewRows{
+			{View: "profile", Rows: []features.Row{ProfileRow("u1", now.Add(-2*time.Minute), 1, 1), ProfileRow("u2", now, 1, 8)}},
+		}, features.ReadRequest{At: now, Views: []features.ViewRequest{{View: "profile", Features: []string{"age"}, Entities: []string{"u1", "u2", "u3"}}}})
+		if err != nil {
+			t.Fatalf("WriteRead = %v", err)
+		}
+		got := res.Views[0]
+		want := []struct {
+			status features.Status
+			age    features.Value
+		}{{features.Present, ProfileRow("u1", now, 2, 7).Values[0]}, {features.Present, ProfileRow("u2", now, 1, 8).Values[0]}, {features.Missing, features.Null()}}
+		for i, w := range want {
+			if fv := got.Get(i, 0); fv.Status != w.status || !fv.Value.Equal(w.age) {
+				t.Errorf("WriteRead: %s age = %v %v, want %v %v (the older write ignored, the new one read back)", got.Entities[i], fv.Status, fv.Value, w.status, w.age)
+			}
+		}
+		if _, err := features.WriteRead(ctx, s, []features.ViewRows{{View: "no-such-view", Rows: []features.Row{ProfileRow("u9", now, 1, 1)}}},
+			features.ReadRequest{At: now, Views: []features.ViewRequest{{View: "profile", Entities: []string{"u9"}}}}); err == nil {
+			t.Error("WriteRead to an unknown view = nil error, want one")
+		}
+		if v := read(t, s, "profile", []string{"age"}, "u9").Get(0, 0); v.Status != features.Missing {
+			t.Errorf("after a refused WriteRead, u9 is %v, want MISSING (nothing written)", v.Status)
+		}
+	})
+
 	t.Run("TTL enforced on read", func(t *testing.T) {
 		s := newStore(t, reg) // profile TTL is 1h
 		write(t, s, "profile",

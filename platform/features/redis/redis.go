@@ -145,10 +145,7 @@ func (s *Store) Write(ctx context.Context, view string, rows []features.Row) (fe
 	if len(rows) == 0 {
 		return st, nil
 	}
-	expire := int64(0)
-	if s.cfg.ExpireFactor > 0 && v.TTL > 0 {
-		expire = (time.Duration(s.cfg.ExpireFactor) * v.TTL).Milliseconds()
-	}
+	expire := s.expireMillis(v)
 	for start := 0; start < len(rows); start += s.cfg.MaxPipeline {
 		chunk := rows[start:min(len(rows), start+s.cfg.MaxPipeline)]
 		n, err := s.writeChunk(ctx, v, chunk, expire, true)
@@ -165,6 +162,22 @@ func (s *Store) writeChunk(ctx context.Context, v *features.FeatureView, rows []
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	pipe := s.client.Pipeline()
+	cmds := s.queueWrites(ctx, pipe, v, rows, expire)
+	_, err := pipe.Exec(ctx)
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") && retry {
+		if lerr := writeScript.Load(ctx, s.client).Err(); lerr != nil {
+			return 0, s.unavailable(ctx, "write", lerr)
+		}
+		return s.writeChunk(ctx, v, rows, expire, false)
+	}
+	if err != nil {
+		return 0, s.unavailable(ctx, "write", err)
+	}
+	return applied(cmds), nil
+}
+
+// queueWrites adds one newest-wins script call per row to pipe.
+func (s *Store) queueWrites(ctx context.Context, pipe goredis.Pipeliner, v *features.FeatureView, rows []features.Row, expire int64) []*goredis.Cmd {
 	cmds := make([]*goredis.Cmd, len(rows))
 	var buf []byte
 	for i := range rows {
@@ -178,27 +191,81 @@ func (s *Store) writeChunk(ctx context.Context, v *features.FeatureView, rows []
 		}
 		cmds[i] = writeScript.EvalSha(ctx, pipe, []string{s.Key(v.Name, r.Entity)}, args...)
 	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") && retry {
-		if lerr := writeScript.Load(ctx, s.client).Err(); lerr != nil {
-			return 0, s.unavailable(ctx, "write", lerr)
-		}
-		return s.writeChunk(ctx, v, rows, expire, false)
-	}
-	if err != nil {
-		return 0, s.unavailable(ctx, "write", err)
-	}
+	return cmds
+}
+
+// applied counts the script calls that replaced a row.
+func applied(cmds []*goredis.Cmd) int {
 	n := 0
 	for _, c := range cmds {
 		if x, _ := c.Int(); x == 1 {
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
-// Read fetches every requested (view, entity) hash in one pipelined round trip; see
-// features.OnlineStore.
+func (s *Store) expireMillis(v *features.FeatureView) int64 {
+	if s.cfg.ExpireFactor > 0 && v.TTL > 0 {
+		return (time.Duration(s.cfg.ExpireFactor) * v.TTL).Milliseconds()
+	}
+	return 0
+}
+
+// WriteRead implements features.WriteReader: the writes' script calls and the read's
+// HMGETs go in one pipeline, which Redis runs in order, so the read sees the writes.
+// Writes larger than MaxPipeline rows in total take the separate calls instead.
+func (s *Store) WriteRead(ctx context.Context, writes []features.ViewRows, req features.ReadRequest) (*features.ReadResult, error) {
+	views := make([]*features.FeatureView, len(writes))
+	total := 0
+	for i, w := range writes {
+		v, err := features.CheckRows(s.reg, w.View, w.Rows)
+		if err != nil {
+			return nil, err
+		}
+		views[i] = v
+		total += len(w.Rows)
+	}
+	rrs, at, err := features.PrepareRead(s.reg, req)
+	if err != nil {
+		return nil, err
+	}
+	if total > s.cfg.MaxPipeline {
+		for _, w := range writes {
+			if _, err := s.Write(ctx, w.View, w.Rows); err != nil {
+				return nil, err
+			}
+		}
+		return s.Read(ctx, req)
+	}
+	for retry := true; ; retry = false {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		pipe := s.client.Pipeline()
+		for i, w := range writes {
+			s.queueWrites(rctx, pipe, views[i], w.Rows, s.expireMillis(views[i]))
+		}
+		cmds := s.queueRead(rctx, pipe, rrs)
+		_, err := pipe.Exec(rctx)
+		if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") && retry {
+			// The script cache was flushed: load it and run everything again (the writes
+			// are newest-wins, so the ones that did run are not applied twice).
+			lerr := writeScript.Load(rctx, s.client).Err()
+			cancel()
+			if lerr != nil {
+				return nil, s.unavailable(ctx, "write", lerr)
+			}
+			continue
+		}
+		if err != nil {
+			uerr := s.unavailable(rctx, "write+read", err)
+			cancel()
+			return nil, uerr
+		}
+		cancel()
+		return s.readResult(rrs, at, cmds)
+	}
+}
+
 func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.ReadResult, error) {
 	rrs, at, err := features.PrepareRead(s.reg, req)
 	if err != nil {
@@ -207,6 +274,15 @@ func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.R
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	pipe := s.client.Pipeline()
+	cmds := s.queueRead(ctx, pipe, rrs)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.unavailable(ctx, "read", err)
+	}
+	return s.readResult(rrs, at, cmds)
+}
+
+// queueRead adds one HMGET per requested entity to pipe.
+func (s *Store) queueRead(ctx context.Context, pipe goredis.Pipeliner, rrs []features.ResolvedRead) [][]*goredis.SliceCmd {
 	cmds := make([][]*goredis.SliceCmd, len(rrs))
 	for i := range rrs {
 		rr := &rrs[i]
@@ -218,9 +294,11 @@ func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.R
 			cmds[i][e] = pipe.HMGet(ctx, s.Key(rr.View.Name, ent), fields...)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.unavailable(ctx, "read", err)
-	}
+	return cmds
+}
+
+// readResult decodes the HMGET replies.
+func (s *Store) readResult(rrs []features.ResolvedRead, at time.Time, cmds [][]*goredis.SliceCmd) (*features.ReadResult, error) {
 	res := &features.ReadResult{At: at, Views: make([]features.ViewResult, len(rrs))}
 	for i := range rrs {
 		rr := &rrs[i]

@@ -1,0 +1,35 @@
+package features
+
+import "context"
+
+// ViewRows are rows for one view, as written by OnlineStore.Write.
+type ViewRows struct {
+	View string
+	Rows []Row
+}
+
+// WriteReader is implemented by online stores that can apply writes and then answer a read
+// in one round trip (Redis: one pipeline, whose commands run in order). A streaming
+// feature pipeline that serves what it just wrote, such as a scorer deciding each event
+// on the features that event produced, pays one round trip per batch instead of one per
+// view plus one for the read. The outcome equals Write for each entry of writes in order,
+// then Read(req).
+type WriteReader interface {
+	WriteRead(ctx context.Context, writes []ViewRows, req ReadRequest) (*ReadResult, error)
+}
+
+// WriteRead writes then reads through s, in one round trip when s is a WriteReader.
+func WriteRead(ctx context.Context, s OnlineStore, writes []ViewRows, req ReadRequest) (*ReadResult, error) {
+	if wr, ok := s.(WriteReader); ok {
+		return wr.WriteRead(ctx, writes, req)
+	}
+	for _, w := range writes {
+		if len(w.Rows) == 0 {
+			continue
+		}
+		if _, err := s.Write(ctx, w.View, w.Rows); err != nil {
+			return nil, err
+		}
+	}
+	return s.Read(ctx, req)
+}
