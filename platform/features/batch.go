@@ -141,11 +141,13 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 					wins[wi].combine(&part)
 				}
 			}
+			vals := make([]Value, len(p.aggs))
+			p.finish(wins, vals)
 			seq := StreamSeq(maxSeq)
 			if opts.AsOfSeq > 0 {
 				seq = RecomputedSeq(opts.AsOfSeq)
 			}
-			res.Rows = append(res.Rows, Row{Entity: k, Time: time.Unix(0, r.t).UTC(), Seq: seq, Values: p.finish(wins)})
+			res.Rows = append(res.Rows, Row{Entity: k, Time: time.Unix(0, r.t).UTC(), Seq: seq, Values: vals})
 		}
 	}
 	return res, nil

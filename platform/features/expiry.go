@@ -3,9 +3,9 @@ package features
 // Expiry queues for Aggregator. With fine buckets the watermark enters a new bucket at
 // almost every event; walking every entity then costs O(entities) per event. Instead each
 // entity waits in a min-heap keyed by the first watermark bucket at which it has a bucket to
-// close or evict, and each applied event id waits in a min-heap keyed by its event time, so
-// a sweep touches only what expires. Every entity popped closes or evicts at least one
-// bucket, so the work is O(log n) per bucket created, amortised.
+// close or evict, and each applied event id waits in a queue by its event time, so a sweep
+// touches only what expires. Every entity popped closes or evicts at least one bucket, so
+// the work is O(log n) per bucket created, amortised.
 
 // keyQueue is a min-heap of entities by keyState.due; keyState.qi is each one's position.
 type keyQueue []*keyState
@@ -71,8 +71,14 @@ func (q keyQueue) down(i int) {
 	}
 }
 
-// idQueue is a min-heap of applied event ids by event time.
-type idQueue []seenID
+// idQueue holds applied event ids by event time. Most events arrive in time order, so
+// those go to a FIFO, which pushes and pops in O(1) and reads memory in order; an event
+// older than the newest queued goes to a min-heap instead. The oldest id is the older of
+// the two heads.
+type idQueue struct {
+	fifo []seenID // ascending by t
+	late idHeap
+}
 
 type seenID struct {
 	t  int64
@@ -80,7 +86,34 @@ type seenID struct {
 }
 
 func (q *idQueue) push(t int64, id string) {
-	*q = append(*q, seenID{t, id})
+	if n := len(q.fifo); n == 0 || q.fifo[n-1].t <= t {
+		q.fifo = append(q.fifo, seenID{t, id})
+		return
+	}
+	q.late.push(seenID{t, id})
+}
+
+// popBefore removes and returns the id with the oldest time if that is before t.
+func (q *idQueue) popBefore(t int64) (string, bool) {
+	fifo := len(q.fifo) > 0 && q.fifo[0].t < t
+	late := len(q.late) > 0 && q.late[0].t < t
+	switch {
+	case fifo && (!late || q.fifo[0].t <= q.late[0].t):
+		id := q.fifo[0].id
+		q.fifo[0] = seenID{} // let the id be collected
+		q.fifo = dropFront(q.fifo, 1)
+		return id, true
+	case late:
+		return q.late.pop().id, true
+	}
+	return "", false
+}
+
+// idHeap is a min-heap of ids by event time.
+type idHeap []seenID
+
+func (q *idHeap) push(e seenID) {
+	*q = append(*q, e)
 	h := *q
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -92,13 +125,9 @@ func (q *idQueue) push(t int64, id string) {
 	}
 }
 
-// popBefore removes and returns the id with the oldest time if that is before t.
-func (q *idQueue) popBefore(t int64) (string, bool) {
+func (q *idHeap) pop() seenID {
 	h := *q
-	if len(h) == 0 || h[0].t >= t {
-		return "", false
-	}
-	id := h[0].id
+	e := h[0]
 	n := len(h) - 1
 	h[0] = h[n]
 	h[n] = seenID{}
@@ -118,5 +147,5 @@ func (q *idQueue) popBefore(t int64) (string, bool) {
 		h[i], h[c] = h[c], h[i]
 		i = c
 	}
-	return id, true
+	return e
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -58,39 +57,15 @@ type Aggregator struct {
 	plan   *plan
 	in     Input
 	keys   map[string]*keyState
-	expiry keyQueue         // every entry of keys, by the bucket its next expiry is due
-	seen   map[string]int64 // event id -> event time, for ids at or after the watermark
-	ids    idQueue          // the ids in seen, by event time
-	maxT   int64            // newest event time seen, Unix ns
+	expiry keyQueue            // every entry of keys, by the bucket its next expiry is due
+	seen   map[string]struct{} // event ids at or after the watermark
+	ids    idQueue             // the ids in seen, by event time
+	maxT   int64               // newest event time seen, Unix ns
 	any    bool
 	swept  int64 // watermark bucket at the last sweep
 	stats  Stats
 	wins   []acc
 	part   acc
-}
-
-type keyState struct {
-	entity    string
-	buckets   []*bucketState // ascending by idx; sparse: only buckets with events
-	firstOpen int            // buckets before this index are closed (raw events dropped)
-	times     []timeSeq      // distinct event times at or after the watermark, ascending
-	// due is the first watermark bucket at which a bucket of this entity is to be closed
-	// or evicted; qi is the entity's position in Aggregator.expiry.
-	due int64
-	qi  int
-}
-
-type timeSeq struct {
-	t int64
-}
-
-type bucketState struct {
-	idx   int64
-	acc   acc
-	maxT  int64
-	rawT  []int64   // event times, in arrival order, while the bucket is open
-	rawF  []float64 // their input fields, flattened
-	close bool
 }
 
 // NewAggregator returns the streaming execution of a registered view.
@@ -101,7 +76,7 @@ func NewAggregator(v *FeatureView) (*Aggregator, error) {
 	if v.Transform == nil {
 		return nil, fmt.Errorf("%w: view %q has no transform to compute it with", ErrInvalidDefinition, v.Name)
 	}
-	a := &Aggregator{view: v, keys: map[string]*keyState{}, seen: map[string]int64{}}
+	a := &Aggregator{view: v, keys: map[string]*keyState{}, seen: map[string]struct{}{}}
 	a.in.Fields = make([]float64, len(v.Inputs))
 	if v.IsAggregation() {
 		a.plan = newPlan(v)
@@ -166,10 +141,12 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 	if a.any && t < wm {
 		return nil, Dropped, nil
 	}
-	if _, dup := a.seen[ev.ID]; dup {
+	// One map operation instead of a lookup and an insert: the set grows unless the id is
+	// in it already.
+	n := len(a.seen)
+	if a.seen[ev.ID] = struct{}{}; len(a.seen) == n {
 		return nil, Duplicate, nil
 	}
-	a.seen[ev.ID] = t
 	a.ids.push(t, ev.ID)
 	outcome := Applied
 	if a.any && t < a.maxT {
@@ -178,7 +155,8 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 	if !a.any || t > a.maxT {
 		a.maxT, a.any = t, true
 	}
-	idx := bucketOf(t, a.plan.bucket)
+	p := a.plan
+	idx := bucketOf(t, p.bucket)
 	ks := a.keys[in.Entity]
 	if ks == nil {
 		ks = &keyState{entity: in.Entity, due: idx + 1}
@@ -190,21 +168,21 @@ func (a *Aggregator) apply(ev Event) ([]Row, Outcome, error) {
 		ks.due = idx + 1
 		a.expiry.lower(ks)
 	}
-	b := ks.bucket(idx, a.plan.inputs)
-	b.acc.add(in.Fields)
-	b.maxT = max(b.maxT, t)
-	if !b.close {
-		b.rawT = append(b.rawT, t)
-		b.rawF = append(b.rawF, in.Fields...)
-	}
+	ks.add(ks.bucket(idx, p), t, in.Fields, p)
 	// Instants whose values this event changes: its own and every later one still open.
-	i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= t })
-	if i == len(ks.times) || ks.times[i].t != t {
-		ks.times = slices.Insert(ks.times, i, timeSeq{t: t})
+	i := len(ks.times)
+	if i == 0 || ks.times[i-1] < t {
+		ks.times = append(ks.times, t)
+	} else if i, _ = slices.BinarySearch(ks.times, t); ks.times[i] != t {
+		ks.times = slices.Insert(ks.times, i, t)
 	}
-	rows := make([]Row, 0, len(ks.times)-i)
-	for _, ts := range ks.times[i:] {
-		rows = append(rows, Row{Entity: in.Entity, Time: time.Unix(0, ts.t).UTC(), Seq: StreamSeq(ev.Seq), Values: a.evaluate(ks, ts.t)})
+	at := ks.times[i:]
+	rows := make([]Row, len(at))
+	vals := make([]Value, len(at)*len(p.aggs))
+	for r, et := range at {
+		v := vals[r*len(p.aggs) : (r+1)*len(p.aggs) : (r+1)*len(p.aggs)]
+		a.evaluate(ks, et, v)
+		rows[r] = Row{Entity: in.Entity, Time: time.Unix(0, et).UTC(), Seq: StreamSeq(ev.Seq), Values: v}
 	}
 	a.maybeSweep()
 	return rows, outcome, nil
@@ -244,46 +222,39 @@ func runTransform(v *FeatureView, ev Event, in *Input) (*Input, error) {
 	return in, nil
 }
 
-func (ks *keyState) bucket(idx int64, inputs int) *bucketState {
-	n := len(ks.buckets)
-	if n > 0 && ks.buckets[n-1].idx == idx {
-		return ks.buckets[n-1]
-	}
-	i := sort.Search(n, func(i int) bool { return ks.buckets[i].idx >= idx })
-	if i < n && ks.buckets[i].idx == idx {
-		return ks.buckets[i]
-	}
-	b := &bucketState{idx: idx, maxT: math.MinInt64, acc: newAcc(inputs)}
-	ks.buckets = slices.Insert(ks.buckets, i, b)
-	return b
-}
-
-// evaluate computes the entity's values as of t from its buckets.
-func (a *Aggregator) evaluate(ks *keyState, t int64) []Value {
+// evaluate computes the entity's values as of t from its buckets into out. Each window
+// starts from zero and combines its buckets oldest first, as the batch execution does.
+// Windows are taken oldest start first: the first reads the entity's buckets in order from
+// the front, and the others find their start from where it was.
+func (a *Aggregator) evaluate(ks *keyState, t int64, out []Value) {
 	p := a.plan
-	for wi, w := range p.windows {
-		win := &a.wins[wi]
+	bt := bucketOf(t, p.bucket)
+	partial := false // a.part holds the bucket holding t, summed up to t
+	j := 0
+	for _, w := range p.order {
+		win := &a.wins[w]
 		win.reset()
-		lo, hi := windowBuckets(t, p.bucket, w)
-		j := sort.Search(len(ks.buckets), func(i int) bool { return ks.buckets[i].idx >= lo })
-		for ; j < len(ks.buckets) && ks.buckets[j].idx <= hi; j++ {
-			b := ks.buckets[j]
-			if b.maxT <= t {
-				win.combine(&b.acc)
-				continue
-			}
+		lo, hi := bt-p.back[w], bt-p.ahead[w]
+		j = gallop(ks.heads, j, lo)
+		end := len(ks.heads)
+		for end > j && ks.heads[end-1].idx > hi {
+			end--
+		}
+		if end > j && ks.heads[end-1].maxT > t {
 			// Only the bucket holding t can contain later events; sum the earlier ones in
 			// arrival order, as the batch execution does.
-			a.part.reset()
-			for k, et := range b.rawT {
-				if et <= t {
-					a.part.add(b.rawF[k*p.inputs : (k+1)*p.inputs])
-				}
+			end--
+			if !partial {
+				ks.partial(&a.part, ks.heads[end].idx, t, p.inputs)
+				partial = true
 			}
+			ks.combineRange(win, j, end, p)
 			win.combine(&a.part)
+			continue
 		}
+		ks.combineRange(win, j, end, p)
 	}
-	return p.finish(a.wins)
+	p.finish(a.wins, out)
 }
 
 // maybeSweep closes and evicts buckets once the watermark enters a new bucket.
@@ -303,13 +274,13 @@ func (a *Aggregator) sweep(wm int64) {
 	wb := bucketOf(wm, a.plan.bucket)
 	for ks := a.expiry.popDue(wb); ks != nil; ks = a.expiry.popDue(wb) {
 		a.sweepKey(ks, wb, wm)
-		if len(ks.buckets) == 0 {
+		if len(ks.heads) == 0 {
 			delete(a.keys, ks.entity)
 			continue
 		}
-		ks.due = ks.buckets[0].idx + a.plan.maxNeed // evicted when no window reaches it
-		if ks.firstOpen < len(ks.buckets) {
-			ks.due = min(ks.due, ks.buckets[ks.firstOpen].idx+1) // closed once passed
+		ks.due = ks.heads[0].idx + a.plan.maxNeed // evicted when no window reaches it
+		if open, ok := ks.firstOpen(); ok {
+			ks.due = min(ks.due, open+1) // closed once passed
 		}
 		a.expiry.push(ks)
 	}
@@ -321,31 +292,16 @@ func (a *Aggregator) sweep(wm int64) {
 // sweepKey evicts the entity's buckets older than every window as of the watermark bucket
 // wb, closes those before wb, and forgets event times before wm.
 func (a *Aggregator) sweepKey(ks *keyState, wb, wm int64) {
-	oldest := wb - a.plan.maxNeed + 1
-	drop := 0
-	for drop < len(ks.buckets) && ks.buckets[drop].idx < oldest {
-		drop++
-	}
-	// Reslicing rather than shifting keeps eviction O(dropped); append reallocates, and so
-	// reclaims the space, once the capacity left runs out.
-	clear(ks.buckets[:drop])
-	ks.buckets = ks.buckets[drop:]
-	ks.firstOpen = max(0, ks.firstOpen-drop)
-	for ; ks.firstOpen < len(ks.buckets) && ks.buckets[ks.firstOpen].idx < wb; ks.firstOpen++ {
-		b := ks.buckets[ks.firstOpen]
-		b.close, b.rawT, b.rawF = true, nil, nil
-	}
-	i := sort.Search(len(ks.times), func(i int) bool { return ks.times[i].t >= wm })
-	ks.times = ks.times[i:]
+	ks.evict(wb-a.plan.maxNeed+1, a.plan.stride)
+	ks.close(wb, a.plan.inputs)
+	ks.forget(wm)
 }
 
 // StateSize reports the state held: entities, buckets and raw events kept.
 func (a *Aggregator) StateSize() (entities, buckets, rawEvents, ids int) {
 	for _, ks := range a.keys {
-		buckets += len(ks.buckets)
-		for _, b := range ks.buckets {
-			rawEvents += len(b.rawT)
-		}
+		buckets += len(ks.heads)
+		rawEvents += len(ks.raw)
 	}
 	return len(a.keys), buckets, rawEvents, len(a.seen)
 }

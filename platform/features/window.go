@@ -1,7 +1,9 @@
 package features
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -57,7 +59,8 @@ func windowBuckets(t int64, bucket int64, w Window) (lo, hi int64) {
 
 // acc is the aggregate of some events: their count and, per input, sum, min and max.
 // Both executions build it the same way (adding events in log order, then combining buckets
-// oldest first), so float sums come out bit-identical.
+// oldest first), so float sums come out bit-identical. The streaming execution keeps each
+// bucket's statistics in flat slices instead (buckets.go), with the same arithmetic.
 type acc struct {
 	count int64
 	v     []float64 // per input i: v[3i] sum, v[3i+1] min, v[3i+2] max
@@ -106,6 +109,14 @@ type plan struct {
 	aggs    []aggPlan
 	maxNeed int64 // buckets back from bucket(t) the oldest window reaches
 	exact   bool  // some window has no delay, so the current bucket is read up to t
+	// Per window, its bucket range as of t is [bucket(t)-back[w], bucket(t)-ahead[w]].
+	back, ahead []int64
+	order       []int // the windows by oldest start first
+	// The statistics some aggregation reads, as input indices: the streaming execution
+	// keeps and combines only these. A bucket's stats are laid out sums, then mins, then
+	// maxes; stride is their total.
+	sums, mins, maxs []int
+	stride           int
 }
 
 type aggPlan struct {
@@ -143,12 +154,36 @@ func newPlan(v *FeatureView) *plan {
 		}
 		p.aggs = append(p.aggs, ap)
 	}
+	for i, w := range p.windows {
+		ahead := int64(w.Delay) / p.bucket
+		p.ahead = append(p.ahead, ahead)
+		p.back = append(p.back, ahead+int64(w.Length)/p.bucket-1)
+		p.order = append(p.order, i)
+	}
+	slices.SortStableFunc(p.order, func(v, w int) int { return cmp.Compare(p.back[w], p.back[v]) })
+	need := func(stats *[]int, in int) {
+		if in >= 0 && !slices.Contains(*stats, in) {
+			*stats = append(*stats, in)
+		}
+	}
+	for _, a := range p.aggs {
+		switch a.fn {
+		case Sum, Mean, Ratio:
+			need(&p.sums, a.input)
+			need(&p.sums, a.denom)
+		case Min:
+			need(&p.mins, a.input)
+		case Max:
+			need(&p.maxs, a.input)
+		}
+	}
+	p.stride = len(p.sums) + len(p.mins) + len(p.maxs)
 	return p
 }
 
-// finish turns the per-window aggregates into the view's feature values.
-func (p *plan) finish(wins []acc) []Value {
-	out := make([]Value, len(p.aggs))
+// finish turns the per-window aggregates into the view's feature values, written to out
+// (length len(p.aggs)). It reads only the statistics listed in p.sums, p.mins and p.maxs.
+func (p *plan) finish(wins []acc, out []Value) {
 	for i, a := range p.aggs {
 		w := &wins[a.window]
 		switch a.fn {
@@ -178,7 +213,6 @@ func (p *plan) finish(wins []acc) []Value {
 			}
 		}
 	}
-	return out
 }
 
 func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
