@@ -31,9 +31,9 @@ func toUnits(d time.Duration) int64 {
 	return min(v, histMax)
 }
 
-// recorder is one worker's private record: it needs no lock on the hot path except its own
-// (uncontended) mutex, which exists so the engine can stop waiting for a worker stuck in a
-// Target that ignores its deadline without racing with it.
+// recorder is the record of a few workers (see recorderShards): its mutex is shared by
+// them only, and lets the engine stop waiting for a worker stuck in a Target that ignores
+// its deadline without racing with it.
 type recorder struct {
 	mu        sync.Mutex
 	lateAfter time.Duration
@@ -47,11 +47,19 @@ type recorder struct {
 	late        int64
 	errors      map[string]int64
 
-	// The current latency-over-time window, merged into series when the worker moves on.
-	win        int
+	// The latency-over-time windows this recorder is filling, merged into series when
+	// newer windows push them out (workers sharing a recorder finish requests a little out
+	// of schedule order, so a few windows stay open at once).
+	wins []recWindow
+}
+
+// maxOpenWindows bounds the windows a recorder keeps before merging the oldest.
+const maxOpenWindows = 4
+
+type recWindow struct {
+	idx        int
 	winC, winU *hdr.Histogram
-	winN       int64
-	winErr     int64
+	n, errs    int64
 }
 
 func newRecorder(lateAfter time.Duration, s *series) *recorder {
@@ -62,9 +70,6 @@ func newRecorder(lateAfter time.Duration, s *series) *recorder {
 		uncorrected: newFine(),
 		lag:         newCoarse(),
 		errors:      map[string]int64{},
-		win:         -1,
-		winC:        newCoarse(),
-		winU:        newCoarse(),
 	}
 }
 
@@ -86,28 +91,53 @@ func (r *recorder) record(intended, sent, done time.Duration, err error) {
 		r.failed++
 		r.errors[ErrorKind(err)]++
 	}
-	if w := r.series.index(intended); w != r.win {
-		r.flushLocked()
-		r.win = w
-	}
-	_ = r.winC.RecordValue(c)
-	_ = r.winU.RecordValue(u)
-	r.winN++
+	w := r.window(r.series.index(intended))
+	_ = w.winC.RecordValue(c)
+	_ = w.winU.RecordValue(u)
+	w.n++
 	if err != nil {
-		r.winErr++
+		w.errs++
 	}
 }
 
-// flushLocked hands the current window to the shared series. Workers take requests in
-// schedule order, so each window is flushed about once per worker.
-func (r *recorder) flushLocked() {
-	if r.win < 0 || r.winN == 0 {
-		return
+// window returns the open window idx, opening it (and merging the oldest open one into the
+// series when too many are open) if needed.
+func (r *recorder) window(idx int) *recWindow {
+	for i := range r.wins {
+		if r.wins[i].idx == idx {
+			return &r.wins[i]
+		}
 	}
-	r.series.add(r.win, r.winC, r.winU, r.winN, r.winErr)
-	r.winC.Reset()
-	r.winU.Reset()
-	r.winN, r.winErr = 0, 0
+	if len(r.wins) == maxOpenWindows {
+		oldest := 0
+		for i := range r.wins {
+			if r.wins[i].idx < r.wins[oldest].idx {
+				oldest = i
+			}
+		}
+		o := &r.wins[oldest]
+		r.series.add(o.idx, o.winC, o.winU, o.n, o.errs)
+		o.winC.Reset()
+		o.winU.Reset()
+		o.idx, o.n, o.errs = idx, 0, 0
+		return o
+	}
+	r.wins = append(r.wins, recWindow{idx: idx, winC: newCoarse(), winU: newCoarse()})
+	return &r.wins[len(r.wins)-1]
+}
+
+// flushLocked hands every open window to the shared series. Workers take requests in
+// schedule order, so each window is merged about once per recorder.
+func (r *recorder) flushLocked() {
+	for i := range r.wins {
+		w := &r.wins[i]
+		if w.n > 0 {
+			r.series.add(w.idx, w.winC, w.winU, w.n, w.errs)
+		}
+		w.winC.Reset()
+		w.winU.Reset()
+		w.n, w.errs = 0, 0
+	}
 }
 
 // series is the shared latency-over-time record, bucketed by intended send time (what a

@@ -115,7 +115,7 @@ func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Ev
 			enc = newRecordEncoder(it.names)
 			p.enc[it.model] = enc
 		}
-		data, err := enc.appendRecord(nil, id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
+		data, err := enc.appendRecord(make([]byte, 0, 160+48*len(it.names)), id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
 		if err != nil {
 			p.met.logDropped.Inc()
 			continue

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -41,6 +43,11 @@ type StreamConfig struct {
 	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
 	// monitoring to join chargebacks to.
 	PredictionLog bool
+	// GCPercent is the garbage collector's target (GOGC) for the process: the embedded NATS
+	// server, the scorer and the serving layer share one heap, and on two cores every
+	// collection takes one of them for its marking, a brownout of a few hundred
+	// milliseconds. 400 makes them about four times rarer for about 2.5× the heap.
+	GCPercent int
 	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
@@ -51,7 +58,7 @@ type StreamConfig struct {
 // online store, metrics on 127.0.0.1:9464.
 func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{Sim: sim.DefaultConfig(), Live: DefaultConfig(), NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
-		MetricsAddr: "127.0.0.1:9464", BatchSize: 256, MaxAckPending: 4096, PredictionLog: true, Progress: 5 * time.Second}
+		MetricsAddr: "127.0.0.1:9464", BatchSize: 256, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
 }
 
 // Validate reports what cannot work before anything starts.
@@ -82,6 +89,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		return err
 	}
 	t0 := time.Now()
+	if cfg.GCPercent != 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	lc := eventlog.DefaultConfig()
 	lc.URL = cfg.NATS
 	lc.Embedded.Port = cfg.Port
@@ -141,6 +151,11 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	}
 	sc.WithMetrics(met)
 	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
+	// The simulation served its purpose (training, thresholds, the warm features); the
+	// live events come from the load generator. Drop them so the garbage collector does not
+	// trace a few hundred megabytes of history on every cycle while the stream runs.
+	sys.Txs, sys.History, sys.Live = nil, nil, nil
+	runtime.GC()
 
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)

@@ -56,6 +56,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.Var(&slos, "slo", "threshold that fails the run, e.g. p99<50ms, errors<0.1%, rate>=99% (repeatable)")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout)")
 	fs.StringVar(&cfg.HTMLPath, "html", "", "also write a self-contained HTML report with plots to this file")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the generator to this file (what the generator itself costs)")
 	fs.DurationVar(&timeout, "timeout", cfg.Engine.Timeout, "per-request timeout")
 	fs.DurationVar(&late, "late", cfg.Engine.LateAfter, "a send this far behind its intended time counts as late")
 	fs.DurationVar(&window, "window", 0, "latency-over-time bucket (default duration/100, at least 100ms)")

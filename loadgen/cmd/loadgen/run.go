@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/casebook-ml/casebook/fraud/events"
@@ -38,6 +39,9 @@ type runConfig struct {
 	SLOs        []loadgen.SLO
 	JSONPath    string
 	HTMLPath    string
+	// CPUProfile, when set, receives a Go CPU profile of the generator during the run, to
+	// see what the generator itself costs.
+	CPUProfile string
 }
 
 func defaultRunConfig() runConfig {
@@ -185,7 +189,20 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	rep, runErr := eng.Run(ctx)
+	if cfg.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if rep == nil {
 		return fmt.Errorf("run: %w", runErr)
 	}
