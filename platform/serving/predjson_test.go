@@ -15,7 +15,7 @@ func TestRecordEncoderMatchesJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	names := []string{"zeta", "amount", "a<b>&c", "Ünïcode", "quote\"d", "amount_7d", "b", "dup", "dup"}
 	enc := newRecordEncoder(names)
-	floats := []float64{0, -0.0, 1, -1, 0.1, 1e-7, 1e-6, 123456.789, 1e20, 1e21, 5e-324, math.MaxFloat64, -2.5e-9, math.NaN()}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e-7, 1e-6, 123456.789, 1e20, 1e21, 5e-324, math.MaxFloat64, -2.5e-9, math.NaN()}
 	at := time.Date(2026, 11, 25, 23, 1, 2, 345678900, time.UTC)
 	for n := range 2000 {
 		x := make([]float64, len(names))
