@@ -47,7 +47,9 @@ func millis(v float64) string {
 	}
 }
 
-func score(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// score prints a threshold to 4 significant digits (0.9383, 0.05, 0.0001234): enough to
+// tell close thresholds apart, short enough for a chart label.
+func score(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
 // finiteSorted returns the finite values of vs in ascending order and how many were not.
 func finiteSorted(vs []float64) ([]float64, int) {
