@@ -12,7 +12,6 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
-	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
@@ -22,33 +21,12 @@ import (
 // logs each model score under its transaction id, and exports its counters.
 func TestStreamEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	for _, sc := range events.Streams() {
-		if _, err := log.EnsureStream(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
-	}
+	log := openLog(t)
 	if err := monitoring.EnsureStreams(ctx, log, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	sc := sim.DefaultConfig()
-	sc.Customers, sc.Terminals, sc.Days = 200, 400, 36
-	d, err := sim.Generate(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	cfg := Config{TrainEnd: 16, ValidEnd: 23, StreamFrom: 30, LabelDelay: 3 * Day, Bucket: time.Hour, ReviewBudget: 20, Actor: "test",
-		Metrics: reg, PredictionLog: log}
-	sys, err := Build(ctx, cfg, d.Transactions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := smallSystem(t, reg, log)
 	if sys.LiveTx == 0 || len(sys.History) == 0 {
 		t.Fatalf("live %d transactions, history %d events; want both", sys.LiveTx, len(sys.History))
 	}

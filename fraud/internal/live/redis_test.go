@@ -53,29 +53,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label string) flo
 func TestRedisOutage(t *testing.T) {
 	addr := env.RedisAddr(t)
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	for _, sc := range events.Streams() {
-		if _, err := log.EnsureStream(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sc := sim.DefaultConfig()
-	sc.Customers, sc.Terminals, sc.Days = 200, 400, 36
-	d, err := sim.Generate(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t)
 	reg := prometheus.NewRegistry()
-	sys, err := Build(ctx, Config{TrainEnd: 16, ValidEnd: 23, StreamFrom: 30, LabelDelay: 3 * Day, Bucket: time.Hour, ReviewBudget: 20,
-		Actor: "test", Metrics: reg}, d.Transactions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := smallSystem(t, reg, nil)
 	rc := fredis.DefaultConfig()
 	rc.Addr, rc.Prefix = addr, "outage-test:"
 	store, err := fredis.New(rc, sys.Features)
