@@ -116,7 +116,7 @@ func TestRedisOutage(t *testing.T) {
 
 	admin := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer admin.Close()
-	const pause = 1500 * time.Millisecond
+	const pause = 2500 * time.Millisecond // long enough that a slow CI machine still streams the middle third inside it
 	if err := admin.Do(ctx, "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
 		t.Fatalf("CLIENT PAUSE: %v", err)
 	}
