@@ -37,12 +37,18 @@ const (
 	AlertStream      = "ALERTS"
 )
 
+// DuplicatesWindow is how long the log remembers record ids to drop a retried publish.
+// A retry comes within seconds (a publish times out after 5 s); the server keeps every id
+// of the window in memory, and a model scoring 20,000 rows a second would make a 10-minute
+// window 12 million ids.
+const DuplicatesWindow = 2 * time.Minute
+
 // Streams returns the stream configs for predictions, outcomes and alerts, keeping events
 // for maxAge (zero: forever). Outcomes can arrive weeks after their prediction, so the
 // prediction stream must keep at least the longest label delay.
 func Streams(maxAge time.Duration) []eventlog.StreamConfig {
 	mk := func(name, prefix, desc string) eventlog.StreamConfig {
-		return eventlog.StreamConfig{Name: name, Subjects: []string{prefix + ".>"}, Description: desc, MaxAge: maxAge, Duplicates: 10 * time.Minute}
+		return eventlog.StreamConfig{Name: name, Subjects: []string{prefix + ".>"}, Description: desc, MaxAge: maxAge, Duplicates: DuplicatesWindow}
 	}
 	return []eventlog.StreamConfig{
 		mk(PredictionStream, PredictionSubjectPrefix, "Every scored request: id, model, version, features used, score."),
