@@ -3,13 +3,11 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/casebook-ml/casebook/fraud/events"
@@ -26,29 +24,6 @@ import (
 )
 
 const day = 24 * time.Hour
-
-// switchable is an online store an operator (here, the scenario) can take down, as a
-// Redis outage would.
-type switchable struct {
-	features.OnlineStore
-	down atomic.Bool
-}
-
-var errOutage = &features.UnavailableError{Store: "redis (simulated)", Op: "read/write", Err: errors.New("connection refused")}
-
-func (s *switchable) Write(ctx context.Context, view string, rows []features.Row) (features.WriteStats, error) {
-	if s.down.Load() {
-		return features.WriteStats{}, errOutage
-	}
-	return s.OnlineStore.Write(ctx, view, rows)
-}
-
-func (s *switchable) Read(ctx context.Context, req features.ReadRequest) (*features.ReadResult, error) {
-	if s.down.Load() {
-		return nil, errOutage
-	}
-	return s.OnlineStore.Read(ctx, req)
-}
 
 func streaming() scenario.Scenario {
 	return scenario.Scenario{
@@ -127,7 +102,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	r.Say("Champion: fraud v%d. Serving logs every score it gives to the PREDICTIONS stream under the transaction's id.", sys.Version.Number)
 
 	r.Step("Stream days %d-%d through the event log at %d events/s, chargebacks %v after each fraud", streamFrom, days-1, publishRate, labelDelay)
-	store := &switchable{OnlineStore: memory.New(sys.Features)}
+	store := &features.Switchable{OnlineStore: memory.New(sys.Features)}
 	stats := &stream.Stats{}
 	sc, err := sys.Scorer(ctx, log, store, stats)
 	if err != nil {
@@ -150,11 +125,11 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		n := stats.Published.Load()
 		if downSince.IsZero() && n >= int64(nTx/2) {
 			downSince = time.Now()
-			store.down.Store(true)
+			store.Down.Store(true)
 			outageSeen = true
 		}
 		if !downSince.IsZero() && time.Since(downSince) > 50*time.Millisecond {
-			store.down.Store(false)
+			store.Down.Store(false)
 		}
 		if n >= int64(nTx) {
 			break
@@ -173,7 +148,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	store.down.Store(false)
+	store.Down.Store(false)
 	elapsed := time.Since(start)
 	cancel()
 	if err := <-done; err != nil {
