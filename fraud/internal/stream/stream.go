@@ -244,8 +244,12 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 	}
 	for i, it := range items {
 		c, t := [2]int{0, it.Tx.Customer}, [2]int{1, it.Tx.Terminal}
-		if it.Label {
-			c = [2]int{2, 0} // a chargeback touches only its terminal
+		if it.Label { // a chargeback touches only its terminal
+			if seen[t] {
+				flush(i)
+			}
+			seen[t] = true
+			continue
 		}
 		if seen[c] || seen[t] {
 			flush(i)
