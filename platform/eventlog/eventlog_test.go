@@ -347,13 +347,7 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 			t.Errorf("applied = %v, want [ok-1 ok-2]", okApplied)
 		}
 
-		parked := map[string]*eventlog.Message{}
-		if _, err := l.Replay(ctx, dlqStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-			parked[m.Header[eventlog.HeaderDLQEventID]] = m
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		parked := readParked(t, l, dlqStream)
 		p := parked["poison"]
 		if p == nil {
 			t.Fatalf("dead-letter stream = %v, want the poison message", parked)
@@ -581,4 +575,17 @@ func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
 			t.Fatalf("ack #%d = %+v, want sequence %d", i, a, i+1)
 		}
 	}
+}
+
+// readParked reads the dead-letter stream, by original event id.
+func readParked(t *testing.T, l *eventlog.Log, dlqStream string) map[string]*eventlog.Message {
+	t.Helper()
+	parked := map[string]*eventlog.Message{}
+	if _, err := l.Replay(context.Background(), dlqStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		parked[m.Header[eventlog.HeaderDLQEventID]] = m
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return parked
 }

@@ -254,13 +254,7 @@ func TestConsumeOrderedDeadLetters(t *testing.T) {
 			t.Errorf("tries = %v, want poison 3 (MaxDeliver), undecodable 1, ok-1 1", tries)
 		}
 
-		parked := map[string]*eventlog.Message{}
-		if _, err := l.Replay(ctx, dlqStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-			parked[m.Header[eventlog.HeaderDLQEventID]] = m
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		parked := readParked(t, l, dlqStream)
 		p := parked["poison"]
 		if p == nil {
 			t.Fatalf("dead-letter stream = %v, want the poison message", parked)
