@@ -150,16 +150,23 @@ func (e *Engine) pace(ctx context.Context, st *run, jobs chan<- job, free chan s
 	cfg := st.cfg
 	arrivals := cfg.Schedule.Arrivals(cfg.Duration, cfg.Seed)
 	rng := workloadRand(cfg.Seed)
-	sl := newSleeper()
+	sl := newPacerSleeper()
 	defer sl.close()
 	var p pacing
+	lastWake := -cfg.Tick
 	for p.dispatched < cfg.MaxRequests {
 		at, ok := arrivals.Next()
 		if !ok {
 			break
 		}
 		req := e.workload.Next(rng)
-		if sl.sleepUntil(ctx, st.now, at) && e.dispatch(ctx, st, jobs, free, starter, job{intended: at, req: req}) {
+		due := true
+		if now := st.now(); at > now {
+			// Not due yet: sleep, at most once per tick (Config.Tick).
+			due = sl.sleepUntil(ctx, st.now, max(at, lastWake+cfg.Tick))
+			lastWake = st.now()
+		}
+		if due && e.dispatch(ctx, st, jobs, free, starter, job{intended: at, req: req}) {
 			p.dispatched++
 			continue
 		}

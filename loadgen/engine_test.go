@@ -249,6 +249,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no workers", func(c *loadgen.Config) { c.Workers = 0 }, "workers"},
 		{"closed without users", func(c *loadgen.Config) { c.Mode = loadgen.Closed }, "users"},
 		{"unknown mode", func(c *loadgen.Config) { c.Mode = "sideways" }, "mode"},
+		{"negative tick", func(c *loadgen.Config) { c.Tick = -time.Millisecond }, "tick"},
+		{"tick over 10ms", func(c *loadgen.Config) { c.Tick = time.Second }, "tick"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,7 @@ type Report struct {
 	Abandoned   int64            `json:"abandoned,omitempty"`
 	Late        int64            `json:"late"`
 	LateAfterMs float64          `json:"late_after_ms"`
+	TickMs      float64          `json:"tick_ms,omitempty"`
 	ErrorRate   float64          `json:"error_rate"` // (failed + not sent + abandoned) / scheduled
 	Errors      map[string]int64 `json:"errors"`
 
@@ -128,6 +129,7 @@ func (e *Engine) report(st *run, p pacing, abandoned int64, elapsed time.Duratio
 		NotSent:     p.notSent,
 		Abandoned:   abandoned,
 		LateAfterMs: float64(cfg.LateAfter) / float64(time.Millisecond),
+		TickMs:      float64(cfg.Tick) / float64(time.Millisecond),
 		Errors:      map[string]int64{},
 		WindowS:     st.series.width.Seconds(),
 	}
@@ -184,6 +186,9 @@ func (e *Engine) report(st *run, p pacing, abandoned int64, elapsed time.Duratio
 			"open loop: requests are sent on schedule whether or not earlier ones were answered; corrected latency is measured from each request's intended send time",
 			fmt.Sprintf("when all %d workers are busy, scheduled requests queue in the generator: the wait counts in their corrected latency and makes them late; requests still queued when the send window closes are counted as not sent (an error), never dropped silently", cfg.Workers),
 		)
+		if cfg.Tick > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("pacer tick %v: the pacer wakes at most once per tick and sends what has come due since, so a request leaves up to a tick after its intended time; that wait is in its corrected latency and send lag", cfg.Tick))
+		}
 	} else {
 		rep.ThinkTimeMs = float64(cfg.ThinkTime) / float64(time.Millisecond)
 		rep.Notes = append(rep.Notes,

@@ -48,3 +48,6 @@ func (s *timerSleeper) sleepUntil(ctx context.Context, now func() time.Duration,
 }
 
 func (s *timerSleeper) close() { s.t.Stop() }
+
+// newPacerSleeper is the pacer's sleeper; a test swaps it to count wake-ups.
+var newPacerSleeper = newSleeper

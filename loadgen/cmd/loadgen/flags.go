@@ -38,6 +38,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		seed                        = fs.Uint64("seed", cfg.Engine.Seed, "seed for Poisson gaps and workload randomness")
 		duration, think, timeout    time.Duration
 		late, window, progressEvery time.Duration
+		tick                        time.Duration
 	)
 	fs.StringVar(&cfg.Target, "target", "", "http://HOST:PORT/PATH or nats://HOST:PORT (required; loopback unless --allow-host)")
 	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
@@ -59,6 +60,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the generator to this file (what the generator itself costs)")
 	fs.DurationVar(&timeout, "timeout", cfg.Engine.Timeout, "per-request timeout")
 	fs.DurationVar(&late, "late", cfg.Engine.LateAfter, "a send this far behind its intended time counts as late")
+	fs.DurationVar(&tick, "tick", cfg.Engine.Tick, "open loop: the pacer's shortest sleep; requests due within a tick leave together, up to a tick late (counted in corrected latency); 0 wakes once per request")
 	fs.DurationVar(&window, "window", 0, "latency-over-time bucket (default duration/100, at least 100ms)")
 	fs.DurationVar(&progressEvery, "progress", cfg.Engine.ProgressEvery, "progress line interval on stderr (0 to silence)")
 	fs.Var(&allow, "allow-host", "permit this non-loopback target host (repeatable)")
@@ -78,7 +80,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		return cfg, fmt.Errorf("%w: --duration is required (runs are always bounded; at most %v)", scenario.ErrUsage, loadgen.MaxDuration)
 	}
 	e := &cfg.Engine
-	e.Duration, e.ThinkTime, e.Timeout, e.LateAfter, e.Window, e.ProgressEvery = duration, think, timeout, late, window, progressEvery
+	e.Duration, e.ThinkTime, e.Timeout, e.LateAfter, e.Window, e.ProgressEvery, e.Tick = duration, think, timeout, late, window, progressEvery, tick
 	e.MaxRequests, e.Seed = *maxReq, *seed
 	cfg.Headers, cfg.AllowHosts = headers, allow
 	set := map[string]bool{}
