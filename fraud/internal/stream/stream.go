@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Model interface {
 // outage test reads and what Metrics exports to Prometheus.
 type Stats struct {
 	Model, Rules, FeatureErrors, ModelErrors, Published, Republished, Labels atomic.Int64
+	// Skipped counts transactions redelivered after a restart whose decision the log
+	// already held (the earlier run published it, then crashed before acking).
+	Skipped atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
 	// StoreDown is set while the last online-store operation failed.
@@ -63,6 +67,10 @@ type Scorer struct {
 	breaker      time.Duration
 	storeRetryAt time.Time
 	storeErr     error
+	// decided holds the TxStream sequences above the ack floor that already have a decision
+	// in the log (loadDecided); they are applied to the features but not decided again.
+	decided    map[uint64]bool
+	decidedMax uint64
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
@@ -129,13 +137,81 @@ func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
 	if err := s.Rebuild(ctx, cfg.Durable); err != nil {
 		return err
 	}
+	if err := s.loadDecided(ctx, cfg); err != nil {
+		return err
+	}
 	return s.log.ConsumeOrdered(ctx, cfg, s.handleBatch)
+}
+
+// HeaderTxSeq is the decision event header holding the sequence, in TxStream, of the
+// transaction decided. It is how a restarted scorer finds what it decided before a crash.
+const HeaderTxSeq = "Fraud-Tx-Seq"
+
+// loadDecided finds the transactions an earlier run decided but did not acknowledge (a
+// crash between publishing a batch's decisions and acking its transactions) so that they
+// are not decided twice. The log's duplicate window would drop a republished decision too,
+// but only while the window lasts: a scorer down for longer would publish a second one.
+// Those decisions are the newest in DecisionStream, since only this durable's reader
+// publishes there and it does so in log order. It reads the stream's tail, widening it until
+// it holds a decision at or below the ack floor (or the whole stream), and keeps the
+// sequences above the floor.
+func (s *Scorer) loadDecided(ctx context.Context, cfg eventlog.ConsumerConfig) error {
+	s.decided, s.decidedMax = nil, 0
+	st, err := s.log.ConsumerState(ctx, TxStream, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil // first start: nothing was decided by this durable
+	case err != nil:
+		return fmt.Errorf("find decisions made before a restart: %w", err)
+	}
+	info, err := s.log.Stream(ctx, DecisionStream)
+	if err != nil {
+		return fmt.Errorf("find decisions made before a restart: %w", err)
+	}
+	if info.Messages == 0 {
+		return nil
+	}
+	span := uint64(max(cfg.MaxAckPending, 1) + max(cfg.BatchSize, 1))
+	for {
+		from := info.FirstSeq
+		if info.LastSeq-info.FirstSeq >= span {
+			from = info.LastSeq - span + 1
+		}
+		decided := map[uint64]bool{}
+		covered := from == info.FirstSeq
+		_, err := s.log.Replay(ctx, DecisionStream, eventlog.FromSequence(from), nil, func(_ context.Context, m *eventlog.Message) error {
+			if m.Sequence > info.LastSeq {
+				return nil
+			}
+			seq, err := strconv.ParseUint(m.Header[HeaderTxSeq], 10, 64)
+			if err != nil {
+				return fmt.Errorf("decision %s at %d: header %s: %w", m.ID, m.Sequence, HeaderTxSeq, err)
+			}
+			if seq <= st.AckFloor {
+				covered = true
+			} else {
+				decided[seq] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find decisions made before a restart: %w", err)
+		}
+		if covered {
+			for seq := range decided {
+				s.decided, s.decidedMax = decided, max(s.decidedMax, seq)
+			}
+			return nil
+		}
+		span *= 4
+	}
 }
 
 // item is one decoded log event of a batch.
 type item struct {
 	txfeatures.Item
 	id     string
+	seq    uint64
 	stored time.Time
 }
 
@@ -223,7 +299,7 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 			bad = err // decide what came before it; it is dead-lettered
 			break
 		}
-		items = append(items, item{Item: it, id: m.ID, stored: m.Stored})
+		items = append(items, item{Item: it, id: m.ID, seq: m.Sequence, stored: m.Stored})
 	}
 	var ds []decision.Decision
 	var decided []item
@@ -259,6 +335,22 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 	flush(len(items))
 	s.stats.BatchedTx.Add(int64(len(decided)))
 
+	if s.decided != nil {
+		// Redelivered after a restart: decided before the crash (the features were still
+		// applied above, as they must be).
+		// The set is dropped once the reader is past its newest entry and this batch
+		// is published, not entry by entry: a batch that fails is delivered again and
+		// must skip the same transactions.
+		keepD, keepI := ds[:0], decided[:0]
+		for i, it := range decided {
+			if s.decided[it.seq] {
+				s.stats.Skipped.Add(1)
+				continue
+			}
+			keepD, keepI = append(keepD, ds[i]), append(keepI, it)
+		}
+		ds, decided = keepD, keepI
+	}
 	if len(ds) > 0 {
 		evs := make([]eventlog.Event, len(ds))
 		for i, d := range ds {
@@ -266,7 +358,8 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 			if err != nil {
 				return 0, fmt.Errorf("encode decision %d: %w", d.TransactionID, err)
 			}
-			evs[i] = eventlog.Event{ID: events.DecisionID(decided[i].id), Subject: DecisionSubject, Data: b}
+			evs[i] = eventlog.Event{ID: events.DecisionID(decided[i].id), Subject: DecisionSubject, Data: b,
+				Header: map[string]string{HeaderTxSeq: strconv.FormatUint(decided[i].seq, 10)}}
 		}
 		acks, err := s.log.PublishBatch(ctx, evs)
 		if err != nil {
@@ -292,6 +385,9 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 				return 0, err
 			}
 		}
+	}
+	if s.decided != nil && len(items) > 0 && items[len(items)-1].seq >= s.decidedMax {
+		s.decided = nil
 	}
 	return len(items), bad
 }

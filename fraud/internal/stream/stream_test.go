@@ -124,6 +124,11 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	}
 	defer log.Close()
 	for _, sc := range events.Streams() {
+		if sc.Name == DecisionStream {
+			// The log forgets decision ids after 100 ms here, and the restart comes
+			// later: only the scorer's own check can keep a decision from being doubled.
+			sc.Duplicates = 100 * time.Millisecond
+		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			t.Fatal(err)
 		}
@@ -178,8 +183,9 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 			t.Fatalf("Run = %v", err)
 		}
 	}
-	run(int64(len(f.txs) / 3)) // killed a third of the way
-	run(0)                     // restarted with empty memory, until caught up
+	run(int64(len(f.txs) / 3))         // killed a third of the way
+	time.Sleep(200 * time.Millisecond) // down for longer than the decision ids are remembered
+	run(0)                             // restarted with empty memory, until caught up
 
 	got := map[int64][]decision.Decision{}
 	if _, err := log.Replay(ctx, DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
@@ -214,8 +220,11 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 			t.Fatalf("transaction %d: decision %+v after restart, %+v uninterrupted", tx.ID, ds[0], want)
 		}
 	}
-	if stats.Republished.Load() == 0 {
-		t.Errorf("no decision was republished: the kill did not land between publish and ack")
+	if stats.Skipped.Load() == 0 {
+		t.Errorf("no decision was found already published after the restart: the kill did not land between publish and ack")
+	}
+	if n := stats.Republished.Load(); n != 0 {
+		t.Errorf("%d decisions were published again (and dropped only by the log's duplicate window), want 0", n)
 	}
 	if len(got) != len(f.txs) {
 		t.Errorf("%d transactions decided, want %d", len(got), len(f.txs))
@@ -223,8 +232,8 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	if stats.Labels.Load() == 0 {
 		t.Errorf("no label was applied")
 	}
-	t.Logf("%d transactions and %d labels, %d decisions published, %d republished after the kill (deduplicated)",
-		len(f.txs), len(evs)-len(f.txs), stats.Published.Load(), stats.Republished.Load())
+	t.Logf("%d transactions and %d labels, %d decisions published, %d found already published after the kill",
+		len(f.txs), len(evs)-len(f.txs), stats.Published.Load(), stats.Skipped.Load())
 }
 
 // With the online store down, decisions keep coming from the rules, marked as such, large
