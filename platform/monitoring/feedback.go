@@ -111,7 +111,9 @@ func (j *Joiner) count(result string) {
 	j.m.outcomes.WithLabelValues(j.cfg.Model, result).Inc()
 }
 
-// AddPrediction records a prediction waiting for its outcome.
+// AddPrediction records a prediction waiting for its outcome. A prediction whose id is
+// already waiting or joined is ignored: the log may hold a record twice (a replay, or a
+// producer that regrouped its records into different messages after a restart).
 func (j *Joiner) AddPrediction(p Prediction) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -226,17 +228,21 @@ func (j *Joiner) Advance(now time.Time) int {
 
 // Handler applies prediction and outcome events from the log (a Consume or Replay handler
 // over predictions.<model> and outcomes.<model>); other models' events are skipped.
-// Records that do not decode are permanent failures.
+// Messages that do not decode are permanent failures. A prediction message may repeat a
+// record another message held (a producer regrouped after a restart); AddPrediction ignores
+// the repeat.
 func (j *Joiner) Handler() eventlog.Handler {
 	psub, osub := PredictionSubject(j.cfg.Model), OutcomeSubject(j.cfg.Model)
 	return func(_ context.Context, m *eventlog.Message) error {
 		switch m.Subject {
 		case psub:
-			p, err := DecodePrediction(m)
+			ps, err := DecodePredictions(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}
-			j.AddPrediction(p)
+			for _, p := range ps {
+				j.AddPrediction(p)
+			}
 		case osub:
 			o, err := DecodeOutcome(m)
 			if err != nil {

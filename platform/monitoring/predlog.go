@@ -138,11 +138,13 @@ func NewPredictionLog(pub Publisher, m *Metrics, logger *slog.Logger) (*Predicti
 	return &PredictionLog{pub: pub, m: m, log: logger.With("component", "predictionlog")}, nil
 }
 
-// Log appends predictions, one event each on predictions.<model> with the prediction id as
-// the event id (so a retried call stores nothing twice). Call it once per scored request
-// or batch. NaN and infinite scores are refused.
+// Log appends predictions to predictions.<model>, grouped per model into messages of at
+// most MaxRecordsPerMessage records and MaxMessageBytes (see PredictionMessages). Message
+// ids depend only on the records, so a retried call with the same predictions stores
+// nothing twice. Call it once per scored request or batch. NaN and infinite scores are
+// refused, and then nothing is logged.
 func (l *PredictionLog) Log(ctx context.Context, preds ...Prediction) error {
-	evs := make([]eventlog.Event, 0, len(preds))
+	var msgs PredictionMessages
 	for _, p := range preds {
 		if p.ID == "" || p.Model == "" || math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
 			l.m.logged.WithLabelValues(p.Model, "error").Inc()
@@ -160,9 +162,9 @@ func (l *PredictionLog) Log(ctx context.Context, preds ...Prediction) error {
 		if err != nil {
 			return fmt.Errorf("log prediction %q: %w", p.ID, err)
 		}
-		evs = append(evs, eventlog.Event{ID: p.ID, Subject: PredictionSubject(p.Model), Time: p.Time, Data: b})
+		msgs.Add(PredictionSubject(p.Model), p.ID, p.Time, b)
 	}
-	return l.publish(ctx, evs, func(i int) string { return preds[i].Model })
+	return l.publish(ctx, msgs.Events(), preds)
 }
 
 // LogBatch logs a scored batch: ids[i] and scores[i] belong to row i of b. It is the one
@@ -204,30 +206,21 @@ func (l *PredictionLog) LogOutcomes(ctx context.Context, outs ...Outcome) error 
 	return nil
 }
 
-func (l *PredictionLog) publish(ctx context.Context, evs []eventlog.Event, model func(int) string) error {
+// publish writes the messages of preds; the metric counts records, not messages.
+func (l *PredictionLog) publish(ctx context.Context, evs []eventlog.Event, preds []Prediction) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	result := "ok"
 	_, err := l.pub.PublishBatch(ctx, evs)
 	if err != nil {
-		for i := range evs {
-			l.m.logged.WithLabelValues(model(i), "error").Inc()
-		}
-		return fmt.Errorf("log %d predictions: %w", len(evs), err)
+		result = "error"
+		err = fmt.Errorf("log %d predictions in %d messages: %w", len(preds), len(evs), err)
 	}
-	for i := range evs {
-		l.m.logged.WithLabelValues(model(i), "ok").Inc()
+	for _, p := range preds {
+		l.m.logged.WithLabelValues(p.Model, result).Inc()
 	}
-	return nil
-}
-
-// DecodePrediction reads a prediction back from the log.
-func DecodePrediction(m *eventlog.Message) (Prediction, error) {
-	var p Prediction
-	if err := json.Unmarshal(m.Data, &p); err != nil || p.ID == "" {
-		return p, fmt.Errorf("%w: prediction %q on %s: %v", ErrBadRecord, m.ID, m.Subject, err)
-	}
-	return p, nil
+	return err
 }
 
 // DecodeOutcome reads an outcome back from the log.

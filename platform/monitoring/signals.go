@@ -144,19 +144,23 @@ func (s *ServiceSignals) Signals(model string) (map[string]float64, error) {
 
 // Handler observes the model's logged predictions (from predictions.<model>) in the
 // monitor: a Consume or Replay handler, so a monitor can run as a consumer of the
-// prediction log instead of inside serving. Predictions of other models are skipped.
+// prediction log instead of inside serving. Predictions of other models are skipped. A
+// record the log holds twice (see DecodePredictions) is observed twice: rare, and a drift
+// window of thousands of rows does not notice it.
 func (mon *Monitor) Handler() eventlog.Handler {
 	subject := PredictionSubject(mon.cfg.Model)
 	return func(_ context.Context, m *eventlog.Message) error {
 		if m.Subject != subject {
 			return nil
 		}
-		p, err := DecodePrediction(m)
+		ps, err := DecodePredictions(m)
 		if err != nil {
 			return eventlog.Permanent(err)
 		}
-		if err := mon.Observe(p.Time, p.Row(mon.schema), p.Score); err != nil {
-			return eventlog.Permanent(err)
+		for _, p := range ps {
+			if err := mon.Observe(p.Time, p.Row(mon.schema), p.Score); err != nil {
+				return eventlog.Permanent(err)
+			}
 		}
 		return nil
 	}

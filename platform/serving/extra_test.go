@@ -2,8 +2,8 @@ package serving
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,17 +31,25 @@ func (f *fakeLog) PublishBatch(_ context.Context, evs []eventlog.Event) ([]event
 	return make([]eventlog.Ack, len(evs)), nil
 }
 
+// records decodes every published message, as platform/monitoring reads them; a message
+// that does not decode adds nothing.
 func (f *fakeLog) records() []PredictionRecord {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]PredictionRecord, 0, len(f.evs))
 	for _, e := range f.evs {
-		var r PredictionRecord
-		if json.Unmarshal(e.Data, &r) == nil {
-			out = append(out, r)
+		rs, err := monitoring.DecodePredictions(&eventlog.Message{Event: e})
+		if err == nil {
+			out = append(out, rs...)
 		}
 	}
 	return out
+}
+
+func (f *fakeLog) events() []eventlog.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.evs)
 }
 
 // TestPredictionLogAndPathMetrics: answers are logged asynchronously with their path and
@@ -67,11 +75,13 @@ func TestPredictionLogAndPathMetrics(t *testing.T) {
 		t.Errorf("records[0] = %+v, records[17] = %+v; want primary v1 rows with %d features, then heuristic", first, last, features)
 	}
 	// platform/monitoring reads the same records.
-	fl.mu.Lock()
+	ev := fl.events()[0]
+	mps, err := monitoring.DecodePredictions(&eventlog.Message{Event: ev})
 	var mp monitoring.Prediction
-	err := json.Unmarshal(fl.evs[0].Data, &mp)
-	subject := fl.evs[0].Subject
-	fl.mu.Unlock()
+	if len(mps) > 0 {
+		mp = mps[0]
+	}
+	subject := ev.Subject
 	if err != nil || mp.ID == "" || mp.Model != "fraud" || mp.Score != first.Score || len(mp.Features) != features || subject != monitoring.PredictionSubject("fraud") {
 		t.Errorf("as monitoring.Prediction: %+v on %s (err %v); want the same record on %s", mp, subject, err, monitoring.PredictionSubject("fraud"))
 	}

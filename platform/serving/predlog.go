@@ -19,11 +19,15 @@ type PredictionLogger interface {
 }
 
 // PredictionRecord is one scored row as platform/monitoring reads it, published on
-// monitoring.PredictionSubject(model). ID is the request's id (the protocol's "id"), with
-// "#row" appended when the request had several rows, so that outcomes can be joined to it; a
-// request without an id gets a generated one. Alias is champion, canary or shadow; a shadow
-// row has the same ID as the primary's row it mirrors. Features holds the values the model
-// read, by name; no request key is ever logged. Path is the path that answered (Path*).
+// monitoring.PredictionSubject(model) as one line of a message that carries up to 256
+// records, newline-delimited (monitoring.DecodePredictions reads them). The same record can
+// appear in two messages after a restart, so readers must tolerate a repeat.
+//
+// ID is the request's id (the protocol's "id"), with "#row" appended when the request had
+// several rows, so that outcomes can be joined to it; a request without an id gets a
+// generated one. Alias is champion, canary or shadow; a shadow row has the same ID as the
+// primary's row it mirrors. Features holds the values the model read, by name; no request
+// key is ever logged. Path is the path that answered (Path*).
 type PredictionRecord = monitoring.Prediction
 
 // logItem is one request's worth of records, expanded off the request path.
@@ -36,8 +40,8 @@ type logItem struct {
 	at                     time.Time
 }
 
-// predictionLog publishes records in batches off the request path; a full buffer drops
-// (and counts) records rather than slowing a caller down.
+// predictionLog publishes records in batches off the request path, many records to a
+// message; a full buffer drops (and counts) records rather than slowing a caller down.
 type predictionLog struct {
 	out     PredictionLogger
 	subject string
@@ -97,8 +101,22 @@ func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string
 		scores: shadow, at: time.Now().UTC()})
 }
 
-func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Event {
+// flushRecords is how many records the loop gathers before it publishes without waiting
+// for the ticker.
+const flushRecords = 256
+
+// encode adds the records of it to msgs; rec is a scratch buffer, returned for reuse.
+func (p *predictionLog) encode(it logItem, msgs *monitoring.PredictionMessages, rec []byte) []byte {
 	k := len(it.names)
+	subject := p.subject + "." + it.model
+	enc := p.enc[it.model]
+	if enc == nil || !enc.sameNames(it.names) {
+		if p.enc == nil {
+			p.enc = map[string]*recordEncoder{}
+		}
+		enc = newRecordEncoder(it.names)
+		p.enc[it.model] = enc
+	}
 	for i, s := range it.scores {
 		id := it.id
 		switch {
@@ -107,44 +125,44 @@ func (p *predictionLog) events(it logItem, batch []eventlog.Event) []eventlog.Ev
 		case it.rows > 1:
 			id += "#" + strconv.Itoa(i)
 		}
-		enc := p.enc[it.model]
-		if enc == nil || !enc.sameNames(it.names) {
-			if p.enc == nil {
-				p.enc = map[string]*recordEncoder{}
-			}
-			enc = newRecordEncoder(it.names)
-			p.enc[it.model] = enc
-		}
-		data, err := enc.appendRecord(make([]byte, 0, 160+48*len(it.names)), id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
+		var err error
+		rec, err = enc.appendRecord(rec[:0], id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
 		if err != nil {
 			p.met.logDropped.Inc()
 			continue
 		}
+		// A shadow row has its primary's record id; its event id differs so that the two
+		// are not deduplicated as one.
 		evID := id
 		if it.alias == roleShadow {
 			evID += "/shadow"
 		}
-		batch = append(batch, eventlog.Event{ID: evID, Subject: p.subject + "." + it.model, Time: it.at, Data: data})
+		msgs.Add(subject, evID, it.at, rec)
 	}
-	return batch
+	return rec
 }
 
+// loop publishes records as messages of many records each (monitoring.PredictionMessages:
+// per subject, at most 256 records and 256 KiB), every 50 ms or as soon as flushRecords
+// records wait, whichever comes first.
 func (p *predictionLog) loop() {
 	defer p.wg.Done()
-	var batch []eventlog.Event
+	var msgs monitoring.PredictionMessages
+	var rec []byte
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	flush := func() {
-		if len(batch) == 0 {
+		n := msgs.Records()
+		if n == 0 {
 			return
 		}
+		evs := msgs.Events()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := p.out.PublishBatch(ctx, batch); err != nil {
-			p.met.logDropped.Add(float64(len(batch)))
-			p.log.Warn("prediction log publish failed", "records", len(batch), "err", err)
+		if _, err := p.out.PublishBatch(ctx, evs); err != nil {
+			p.met.logDropped.Add(float64(n))
+			p.log.Warn("prediction log publish failed", "records", n, "messages", len(evs), "err", err)
 		}
 		cancel()
-		batch = batch[:0]
 	}
 	for {
 		select {
@@ -153,8 +171,8 @@ func (p *predictionLog) loop() {
 				flush()
 				return
 			}
-			batch = p.events(it, batch)
-			if len(batch) >= 256 {
+			rec = p.encode(it, &msgs, rec)
+			if msgs.Records() >= flushRecords {
 				flush()
 			}
 		case <-tick.C:

@@ -92,13 +92,15 @@ func TestStreamEndToEnd(t *testing.T) {
 		preds = 0
 		seen := map[string]bool{}
 		if _, err := log.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-			var p monitoring.Prediction
-			if err := json.Unmarshal(m.Data, &p); err != nil {
+			ps, err := monitoring.DecodePredictions(m)
+			if err != nil {
 				return err
 			}
-			if !seen[p.ID] {
-				seen[p.ID] = true
-				preds++
+			for _, p := range ps {
+				if !seen[p.ID] {
+					seen[p.ID] = true
+					preds++
+				}
 			}
 			return nil
 		}); err != nil {

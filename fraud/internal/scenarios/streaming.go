@@ -361,7 +361,7 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 	}); err != nil {
 		return monitoring.OnlineQuality{}, 0, err
 	}
-	// Records are logged asynchronously: wait until the count stops growing.
+	// Records are logged asynchronously, many to a message: wait until the message count stops growing.
 	var logged int
 	for prev, tries := -1, 0; logged != prev && tries < 50; tries++ {
 		prev = logged
@@ -376,14 +376,16 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 	}
 	logged = 0
 	if _, err := log.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-		var p monitoring.Prediction
-		if err := json.Unmarshal(m.Data, &p); err != nil {
+		ps, err := monitoring.DecodePredictions(m)
+		if err != nil {
 			return err
 		}
-		if t, ok := txTime[p.ID]; ok {
-			p.Time = t
-			join.AddPrediction(p)
-			logged++
+		for _, p := range ps {
+			if t, ok := txTime[p.ID]; ok {
+				p.Time = t
+				join.AddPrediction(p)
+				logged++
+			}
 		}
 		return nil
 	}); err != nil {

@@ -99,21 +99,24 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 		return err
 	}
 	jh := join.Handler()
-	_, err = l.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), []string{monitoring.PredictionSubject(o.model)}, func(ctx context.Context, m *eventlog.Message) error {
-		p, err := monitoring.DecodePrediction(m)
+	_, err = l.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), []string{monitoring.PredictionSubject(o.model)}, func(_ context.Context, m *eventlog.Message) error {
+		ps, err := monitoring.DecodePredictions(m)
 		if err != nil {
-			return nil // counted nowhere better; a bad record does not stop the report
+			return nil // counted nowhere better; a bad message does not stop the report
 		}
-		total++
-		if len(ref) < o.refN {
-			ref = append(ref, p)
-		} else if len(live) < o.live {
-			live = append(live, p)
-		} else {
-			live[liveAt] = p
-			liveAt = (liveAt + 1) % o.live
+		for _, p := range ps {
+			total++
+			if len(ref) < o.refN {
+				ref = append(ref, p)
+			} else if len(live) < o.live {
+				live = append(live, p)
+			} else {
+				live[liveAt] = p
+				liveAt = (liveAt + 1) % o.live
+			}
+			join.AddPrediction(p)
 		}
-		return jh(ctx, m)
+		return nil
 	})
 	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && total == 0) {
 		return fmt.Errorf("no predictions logged for %q in stream %s on %s", o.model, monitoring.PredictionStream, l.URL())

@@ -1,0 +1,71 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/monitoring"
+)
+
+// TestPredictionLogGroupsRecords: N scored rows of one request are published as
+// ceil(N/256) messages on predictions.fraud, each with the id monitoring's rule gives its
+// records, and the records read back are the rows that were scored, in order.
+func TestPredictionLogGroupsRecords(t *testing.T) {
+	fl := &fakeLog{}
+	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
+	names := f.data.Schema.Names()
+	for _, n := range []int{1, 255, 256, 257, 600} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			before, beforeEvs := len(fl.records()), len(fl.events())
+			id := fmt.Sprintf("grouped-%d", n)
+			x := f.rows(0, n)
+			res, err := f.srv.Infer(context.Background(), Request{Model: "fraud", Decoded: Decoded{ID: id, Rows: n, X: x}})
+			if err != nil {
+				t.Fatalf("Infer(%d rows) = %v", n, err)
+			}
+			waitFor(t, func() bool { return len(fl.records()) >= before+n })
+			evs := fl.events()[beforeEvs:]
+			if want := (n + 255) / 256; len(evs) != want {
+				t.Fatalf("%d rows published as %d messages, want %d", n, len(evs), want)
+			}
+			var got []PredictionRecord
+			for i, ev := range evs {
+				recs, err := monitoring.DecodePredictions(&eventlog.Message{Event: ev})
+				if err != nil {
+					t.Fatalf("message %d: DecodePredictions = %v", i, err)
+				}
+				ids := make([]string, len(recs))
+				for j, r := range recs {
+					ids[j] = r.ID
+				}
+				if want := monitoring.PredictionMessageID(ids); ev.ID != want || ev.Subject != monitoring.PredictionSubject("fraud") {
+					t.Errorf("message %d: id %q on %s, want %q on %s", i, ev.ID, ev.Subject, want, monitoring.PredictionSubject("fraud"))
+				}
+				if len(recs) == 1 && (ev.ID != recs[0].ID || bytes.ContainsRune(ev.Data, '\n')) {
+					t.Errorf("one-record message: id %q, data %q; want the record's id and its JSON alone", ev.ID, ev.Data)
+				}
+				got = append(got, recs...)
+			}
+			if len(got) != n {
+				t.Fatalf("read back %d records, want %d", len(got), n)
+			}
+			for i, r := range got {
+				wantID := id
+				if n > 1 {
+					wantID = fmt.Sprintf("%s#%d", id, i)
+				}
+				if r.ID != wantID || r.Score != res.Scores[i] || r.Model != "fraud" || r.Version != 1 || r.Path != PathPrimary || len(r.Features) != len(names) {
+					t.Fatalf("record %d = %+v, want id %s, score %v, fraud v1 primary with %d features", i, r, wantID, res.Scores[i], len(names))
+				}
+				for j, nm := range names {
+					if v := x[i*len(names)+j]; r.Features[nm] != v {
+						t.Fatalf("record %d feature %s = %v, want %v", i, nm, r.Features[nm], v)
+					}
+				}
+			}
+		})
+	}
+}
