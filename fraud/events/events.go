@@ -28,18 +28,26 @@ const (
 	decisionIDPrefix = "decision-"
 )
 
-// DuplicatesWindow is how long the log remembers event ids to drop a re-publish: a
-// producer's retry, or a scorer's decisions re-published after a crash and restart. It is
-// well above AckWait and a restart, and no longer: the server keeps every id of the window
-// in memory, so at 20,000 transactions/s (and as many decisions) an hour would hold 144
-// million ids, two minutes 4.8 million.
-const DuplicatesWindow = 2 * time.Minute
+// How long the log remembers event ids to drop a re-publish. The server keeps every id of
+// the window in memory (about 90 bytes each, all of it memory the garbage collector scans
+// when the server is embedded), so a window costs rate × duration: at 20,000 transactions/s
+// and as many decisions, the 2 minutes these were once set to held 4.8 million ids and
+// stretched each collection of the embedded default to over a second.
+const (
+	// TxDuplicatesWindow covers a producer retrying a publish whose ack it did not get:
+	// a retry must come within 30 s (600,000 ids at 20,000/s).
+	TxDuplicatesWindow = 30 * time.Second
+	// DecisionDuplicatesWindow is a second line only. The scorer itself makes a decision
+	// exactly once: after a restart or a failed batch it reads the newest decisions back
+	// from the log and skips those already published, however long it was away.
+	DecisionDuplicatesWindow = 10 * time.Second
+)
 
 // Streams declares both streams.
 func Streams() []eventlog.StreamConfig {
 	return []eventlog.StreamConfig{
-		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: DuplicatesWindow},
-		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: DuplicatesWindow},
+		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: TxDuplicatesWindow},
+		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: DecisionDuplicatesWindow},
 	}
 }
 

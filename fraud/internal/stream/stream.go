@@ -71,6 +71,10 @@ type Scorer struct {
 	// in the log (loadDecided); they are applied to the features but not decided again.
 	decided    map[uint64]bool
 	decidedMax uint64
+	// resync asks the next batch to call loadDecided first: publishing decisions failed,
+	// and some may be in the log all the same. cfg is the consumer Run reads.
+	resync bool
+	cfg    eventlog.ConsumerConfig
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
@@ -137,6 +141,7 @@ func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
 	if err := s.Rebuild(ctx, cfg.Durable); err != nil {
 		return err
 	}
+	s.cfg = cfg
 	if err := s.loadDecided(ctx, cfg); err != nil {
 		return err
 	}
@@ -148,9 +153,10 @@ func (s *Scorer) Run(ctx context.Context, cfg eventlog.ConsumerConfig) error {
 const HeaderTxSeq = "Fraud-Tx-Seq"
 
 // loadDecided finds the transactions an earlier run decided but did not acknowledge (a
-// crash between publishing a batch's decisions and acking its transactions) so that they
-// are not decided twice. The log's duplicate window would drop a republished decision too,
-// but only while the window lasts: a scorer down for longer would publish a second one.
+// crash between publishing a batch's decisions and acking its transactions, or a publish
+// that failed after storing some of them) so that they are not decided twice. The log's
+// duplicate window would drop a republished decision too, but only while the window lasts:
+// a scorer down for longer, or retrying after a long backoff, would publish a second one.
 // Those decisions are the newest in DecisionStream, since only this durable's reader
 // publishes there and it does so in log order. It reads the stream's tail, widening it until
 // it holds a decision at or below the ack floor (or the whole stream), and keeps the
@@ -290,6 +296,12 @@ func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decisi
 // back together (one read) and scored together (one serving call), so a vector is exactly
 // what it would be one event at a time. Then every decision is published in one batch.
 func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (int, error) {
+	if s.resync {
+		if err := s.loadDecided(ctx, s.cfg); err != nil {
+			return 0, err
+		}
+		s.resync = false
+	}
 	s.stats.Batches.Add(1)
 	items := make([]item, 0, len(batch))
 	var bad error
@@ -363,6 +375,9 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 		}
 		acks, err := s.log.PublishBatch(ctx, evs)
 		if err != nil {
+			// Some of them may be stored (an ack lost on the way back is a failure too):
+			// before the batch comes again, learn from the log which.
+			s.resync = true
 			return 0, fmt.Errorf("publish %d decisions: %w", len(evs), err)
 		}
 		now := time.Now()
@@ -382,6 +397,7 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 				ids[i] = it.id
 			}
 			if err := s.afterPublish(ids); err != nil {
+				s.resync = true
 				return 0, err
 			}
 		}

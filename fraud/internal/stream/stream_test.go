@@ -236,6 +236,79 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 		len(f.txs), len(evs)-len(f.txs), stats.Published.Load(), stats.Skipped.Load())
 }
 
+// A batch fails after its decisions were published (as when a publish ack is lost) and is
+// retried after a backoff longer than the log's duplicate window: the retry must not
+// publish them again.
+func TestRetryAfterPublishPublishesNothingTwice(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for _, sc := range events.Streams() {
+		if sc.Name == DecisionStream {
+			sc.Duplicates = 100 * time.Millisecond // the server's least
+		}
+		if _, err := log.EnsureStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := events.Replay(f.txs[:600], 3*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.PublishBatch(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	cc := eventlog.DefaultConsumerConfig()
+	cc.BatchSize = 64
+	cc.Backoff = []time.Duration{250 * time.Millisecond} // longer than the window
+	stats := &Stats{}
+	s := f.scorer(t, log, memory.New(f.reg), stats)
+	failed := false
+	s.afterPublish = func([]string) error {
+		if !failed && stats.Published.Load() >= 200 {
+			failed = true
+			return errors.New("ack lost")
+		}
+		return nil
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx, cc) }()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if st, err := log.ConsumerState(ctx, TxStream, DefaultDurable); err == nil && st.Caught() {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	n := map[int64]int{}
+	if _, err := log.Replay(ctx, DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		var d decision.Decision
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return err
+		}
+		n[d.TransactionID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tx := range f.txs[:600] {
+		if n[tx.ID] != 1 {
+			t.Fatalf("transaction %d has %d decisions, want 1", tx.ID, n[tx.ID])
+		}
+	}
+	if !failed || stats.Skipped.Load() == 0 || stats.Republished.Load() != 0 {
+		t.Errorf("failed %v, skipped %d, republished %d: want a failure, skips, and nothing republished",
+			failed, stats.Skipped.Load(), stats.Republished.Load())
+	}
+}
+
 // With the online store down, decisions keep coming from the rules, marked as such, large
 // amounts are still declined, and the outage shows in the counters; when it is back the
 // model decides again.
