@@ -94,6 +94,10 @@ type PredictionMessages struct {
 	subjects []string // subjects with an open message, in the order opened
 	done     []eventlog.Event
 	records  int
+	// free holds the buffers of closed messages for reuse: a message grows in a buffer
+	// that is kept, and is copied out at its exact size when it closes (growing a fresh
+	// buffer per message had allocated three times the bytes logged).
+	free [][]byte
 }
 
 type openMessage struct {
@@ -116,7 +120,11 @@ func (b *PredictionMessages) Add(subject, id string, at time.Time, record []byte
 		if b.open == nil {
 			b.open = map[string]*openMessage{}
 		}
-		m = &openMessage{data: make([]byte, 0, min(MaxMessageBytes, 4*len(record))), at: at}
+		var buf []byte
+		if n := len(b.free); n > 0 {
+			buf, b.free = b.free[n-1][:0], b.free[:n-1]
+		}
+		m = &openMessage{data: buf, at: at}
 		b.open[subject] = m
 		b.subjects = append(b.subjects, subject)
 	} else {
@@ -130,7 +138,8 @@ func (b *PredictionMessages) Add(subject, id string, at time.Time, record []byte
 }
 
 func (b *PredictionMessages) close(subject string, m *openMessage) {
-	b.done = append(b.done, eventlog.Event{ID: m.ids.id(), Subject: subject, Time: m.at, Data: m.data})
+	b.done = append(b.done, eventlog.Event{ID: m.ids.id(), Subject: subject, Time: m.at, Data: bytes.Clone(m.data)})
+	b.free = append(b.free, m.data)
 	delete(b.open, subject)
 	for i, s := range b.subjects {
 		if s == subject {
