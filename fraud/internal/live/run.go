@@ -38,7 +38,12 @@ type StreamConfig struct {
 	Store string
 	// MetricsAddr serves Prometheus /metrics (empty: not served).
 	MetricsAddr string
-	// BatchSize bounds a scorer batch; MaxAckPending the transactions in flight.
+	// BatchSize bounds a scorer batch; MaxAckPending the transactions in flight. A batch is
+	// whatever has arrived when the scorer is free, so at a steady 20,000/s it holds about
+	// 20; the bound matters when the scorer falls behind (a garbage collection of the shared
+	// heap slows it several times over): catching up in batches of 1,024 instead of 256 pays
+	// the per-batch round trips a quarter as often, and cut the p99 at 20,000/s by about half
+	// (docs/benchmarks.md).
 	BatchSize, MaxAckPending int
 	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
 	// monitoring to join chargebacks to.
@@ -58,7 +63,7 @@ type StreamConfig struct {
 // online store, metrics on 127.0.0.1:9464.
 func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{Sim: sim.DefaultConfig(), Live: DefaultConfig(), NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
-		MetricsAddr: "127.0.0.1:9464", BatchSize: 256, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
+		MetricsAddr: "127.0.0.1:9464", BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
 }
 
 // Validate reports what cannot work before anything starts.
