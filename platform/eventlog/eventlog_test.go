@@ -577,6 +577,68 @@ func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
 	}
 }
 
+// Batches sent with PublishAsync are stored in the order they were sent, each Wait returns
+// its own acks, a repeat is a duplicate, and a batch over the in-flight limit is refused.
+func TestPublishAsyncKeepsOrder(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := eventlog.DefaultConfig()
+	cfg.URL, cfg.MaxAsyncPending = embedded.URL(), 64
+	l, err := eventlog.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name, subj := names(t)
+	if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Storage: eventlog.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(from, n int) []eventlog.Event {
+		evs := make([]eventlog.Event, n)
+		for i := range evs {
+			evs[i] = eventlog.Event{ID: fmt.Sprint(from + i), Subject: subj + ".x"}
+		}
+		return evs
+	}
+	var pending []*eventlog.Pending
+	for b := range 5 {
+		p, err := l.PublishAsync(batch(b*50, 50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	repeat, err := l.PublishAsync(batch(0, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := len(pending) - 1; b >= 0; b-- { // collected in any order
+		acks, err := pending[b].Wait(ctx)
+		if err != nil {
+			t.Fatalf("batch %d: %v", b, err)
+		}
+		for i, a := range acks {
+			if want := uint64(b*50 + i + 1); a.Sequence != want || a.Duplicate {
+				t.Fatalf("batch %d ack #%d = %+v, want sequence %d, not a duplicate", b, i, a, want)
+			}
+		}
+	}
+	acks, err := repeat.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range acks {
+		if !a.Duplicate || a.Sequence != uint64(i+1) {
+			t.Fatalf("repeated event #%d: ack %+v, want a duplicate of sequence %d", i, a, i+1)
+		}
+	}
+	if _, err := l.PublishAsync(batch(1000, 65)); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("PublishAsync(65 events, limit 64) = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := l.PublishAsync([]eventlog.Event{{Subject: subj + ".x"}}); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("PublishAsync(event without id) = %v, want ErrInvalidEvent", err)
+	}
+}
+
 // readParked reads the dead-letter stream, by original event id.
 func readParked(t *testing.T, l *eventlog.Log, dlqStream string) map[string]*eventlog.Message {
 	t.Helper()

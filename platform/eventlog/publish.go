@@ -70,6 +70,65 @@ func (e *BatchError) Unwrap() []error {
 // *BatchError naming the failures. Events are validated first: an invalid event fails the
 // whole call before anything is sent.
 func (l *Log) PublishBatch(ctx context.Context, evs []Event) ([]Ack, error) {
+	msgs, err := l.messages(evs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := l.withTimeout(ctx)
+	defer cancel()
+	acks := make([]Ack, len(evs))
+	failed := map[int]error{}
+	// Keep at most MaxAsyncPending in flight: past that the client stalls and then errors.
+	for lo := 0; lo < len(msgs); lo += l.cfg.MaxAsyncPending {
+		hi := min(lo+l.cfg.MaxAsyncPending, len(msgs))
+		p := l.send(evs[lo:hi], msgs[lo:hi])
+		p.wait(ctx, acks[lo:hi], func(i int, err error) { failed[lo+i] = err })
+	}
+	if len(failed) > 0 {
+		return acks, &BatchError{Failed: failed}
+	}
+	return acks, nil
+}
+
+// Pending is a batch PublishAsync sent whose acknowledgements have not been collected.
+type Pending struct {
+	l       *Log
+	evs     []Event
+	futures []jetstream.PubAckFuture
+	early   map[int]error // failures at send time
+}
+
+// PublishAsync validates evs and sends them without waiting for the server: Wait collects
+// the acknowledgements. It lets a caller overlap the round trip with other work. Events
+// leave in order, and before those of any later call on this Log. A batch of more than
+// Config.MaxAsyncPending events is refused (the client would stall): use PublishBatch.
+func (l *Log) PublishAsync(evs []Event) (*Pending, error) {
+	if len(evs) > l.cfg.MaxAsyncPending {
+		return nil, fmt.Errorf("%w: publish async: %d events, more than MaxAsyncPending (%d)", ErrInvalidEvent, len(evs), l.cfg.MaxAsyncPending)
+	}
+	msgs, err := l.messages(evs)
+	if err != nil {
+		return nil, err
+	}
+	return l.send(evs, msgs), nil
+}
+
+// Wait returns what PublishBatch returns for the batch: an Ack per event and a *BatchError
+// naming the events not stored. It waits at most the Log's operation timeout. Call it once.
+func (p *Pending) Wait(ctx context.Context) ([]Ack, error) {
+	ctx, cancel := p.l.withTimeout(ctx)
+	defer cancel()
+	acks := make([]Ack, len(p.evs))
+	failed := map[int]error{}
+	p.wait(ctx, acks, func(i int, err error) { failed[i] = err })
+	if len(failed) > 0 {
+		return acks, &BatchError{Failed: failed}
+	}
+	return acks, nil
+}
+
+// messages validates evs and turns them into NATS messages.
+func (l *Log) messages(evs []Event) ([]*nats.Msg, error) {
 	now := time.Now()
 	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {
@@ -81,44 +140,40 @@ func (l *Log) PublishBatch(ctx context.Context, evs []Event) ([]Ack, error) {
 			return nil, fmt.Errorf("publish batch, event #%d: %w", i, err)
 		}
 	}
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-
-	acks := make([]Ack, len(evs))
-	failed := map[int]error{}
-	// Keep at most MaxAsyncPending in flight: past that the client stalls and then errors.
-	for lo := 0; lo < len(msgs); lo += l.cfg.MaxAsyncPending {
-		hi := min(lo+l.cfg.MaxAsyncPending, len(msgs))
-		l.publishChunk(ctx, evs[lo:hi], msgs[lo:hi], acks[lo:hi], func(i int, err error) { failed[lo+i] = err })
-	}
-	if len(failed) > 0 {
-		return acks, &BatchError{Failed: failed}
-	}
-	return acks, nil
+	return msgs, nil
 }
 
-// publishChunk publishes msgs asynchronously and waits for every acknowledgement.
-func (l *Log) publishChunk(ctx context.Context, evs []Event, msgs []*nats.Msg, acks []Ack, fail func(int, error)) {
-	futures := make([]jetstream.PubAckFuture, len(msgs))
+// send publishes msgs asynchronously.
+func (l *Log) send(evs []Event, msgs []*nats.Msg) *Pending {
+	p := &Pending{l: l, evs: evs, futures: make([]jetstream.PubAckFuture, len(msgs))}
 	for i, m := range msgs {
 		f, err := l.js.PublishMsgAsync(m)
 		if err != nil {
-			fail(i, l.publishError(evs[i], err))
+			if p.early == nil {
+				p.early = map[int]error{}
+			}
+			p.early[i] = l.publishError(evs[i], err)
 			continue
 		}
-		futures[i] = f
+		p.futures[i] = f
 	}
-	for i, f := range futures {
+	return p
+}
+
+// wait collects the acknowledgements into acks, reporting failures to fail.
+func (p *Pending) wait(ctx context.Context, acks []Ack, fail func(int, error)) {
+	for i, f := range p.futures {
 		if f == nil {
+			fail(i, p.early[i])
 			continue
 		}
 		select {
 		case pa := <-f.Ok():
 			acks[i] = Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
 		case err := <-f.Err():
-			fail(i, l.publishError(evs[i], err))
+			fail(i, p.l.publishError(p.evs[i], err))
 		case <-ctx.Done():
-			fail(i, fmt.Errorf("publish %q: waiting for acknowledgement: %w", evs[i].ID, ctx.Err()))
+			fail(i, fmt.Errorf("publish %q: waiting for acknowledgement: %w", p.evs[i].ID, ctx.Err()))
 		}
 	}
 }
