@@ -29,18 +29,21 @@ const (
 )
 
 // How long the log remembers event ids to drop a re-publish. The server keeps every id of
-// the window in memory (about 90 bytes each, all of it memory the garbage collector scans
-// when the server is embedded), so a window costs rate × duration: at 20,000 transactions/s
-// and as many decisions, the 2 minutes these were once set to held 4.8 million ids and
-// stretched each collection of the embedded default to over a second.
+// the window in memory, about 140 bytes each and most of what its garbage collector marks
+// when it is embedded in the scorer's process, so a window costs rate × duration. At
+// 20,000 transactions/s (and as many decisions) on the 2-core reference machine, 2-minute
+// windows held 4.8 million ids and stretched collections past a second; with 30 s for
+// transactions and 10 s for decisions the p99 from publish to decision was about 80 ms,
+// with these it is under 20 ms (docs/benchmarks.md).
 const (
-	// TxDuplicatesWindow covers a producer retrying a publish whose ack it did not get:
-	// a retry must come within 30 s (600,000 ids at 20,000/s).
-	TxDuplicatesWindow = 30 * time.Second
+	// TxDuplicatesWindow covers a producer retrying a publish whose ack it did not get: a
+	// retry must come within 10 s (200,000 ids at 20,000/s). `fraud stream
+	// --tx-duplicates` sets another; size it to the producers' retry horizon and the rate.
+	TxDuplicatesWindow = 10 * time.Second
 	// DecisionDuplicatesWindow is a second line only. The scorer itself makes a decision
 	// exactly once: after a restart or a failed batch it reads the newest decisions back
 	// from the log and skips those already published, however long it was away.
-	DecisionDuplicatesWindow = 10 * time.Second
+	DecisionDuplicatesWindow = 5 * time.Second
 )
 
 // Streams declares both streams.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/live"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
@@ -20,6 +21,7 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "most transactions per scorer batch")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "most transactions delivered and not yet decided")
 	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")
+	fs.DurationVar(&c.TxDuplicates, "tx-duplicates", events.TxDuplicatesWindow, "how long the log remembers transaction ids to drop a producer's re-publish (the server holds rate × window ids in memory)")
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")

@@ -53,11 +53,19 @@ type StreamConfig struct {
 	// collection takes one of them for its marking, a brownout of a few hundred
 	// milliseconds. 400 makes them about four times rarer for about 2.5× the heap.
 	GCPercent int
+	// TxDuplicates is the transaction stream's duplicates window (events.TxDuplicatesWindow
+	// when zero): how long a producer may take to retry a publish without it being stored
+	// twice. The server holds every id of the window in memory.
+	TxDuplicates time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
 	Progress time.Duration
 }
+
+// maxAckPending is the event log client's MaxAsyncPending here: a batch publishes all its
+// decisions before waiting, so no more transactions may be in flight.
+const maxAckPending = 4096
 
 // DefaultStreamConfig runs on the local default: embedded NATS on port 4222, the memory
 // online store, metrics on 127.0.0.1:9464.
@@ -81,8 +89,11 @@ func (c StreamConfig) Validate() error {
 	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") {
 		errs = append(errs, fmt.Errorf("store %q: want memory or redis://HOST:PORT", c.Store))
 	}
-	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize {
-		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d)", c.BatchSize, c.MaxAckPending))
+	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize || c.MaxAckPending > maxAckPending {
+		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d) ≤ %d (the decisions one batch may have in flight)", c.BatchSize, c.MaxAckPending, maxAckPending))
+	}
+	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
 	}
 	return errors.Join(errs...)
 }
@@ -100,13 +111,16 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	lc := eventlog.DefaultConfig()
 	lc.URL = cfg.NATS
 	lc.Embedded.Port = cfg.Port
-	lc.MaxAsyncPending = 4096
+	lc.MaxAsyncPending = maxAckPending
 	log, err := eventlog.Open(ctx, lc)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
 	for _, sc := range events.Streams() {
+		if sc.Name == events.TxStream && cfg.TxDuplicates > 0 {
+			sc.Duplicates = cfg.TxDuplicates
+		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			return err
 		}

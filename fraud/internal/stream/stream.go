@@ -5,6 +5,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,7 +295,10 @@ func (s *Scorer) Decide(ctx context.Context, tx sim.Transaction) decision.Decisi
 // handleBatch decides a batch: runs of events in which no customer or terminal repeats
 // are applied to the features together (one store write per view), their vectors read
 // back together (one read) and scored together (one serving call), so a vector is exactly
-// what it would be one event at a time. Then every decision is published in one batch.
+// what it would be one event at a time. Each run's decisions are sent as soon as they are
+// made, without waiting for the server (eventlog.PublishAsync), so the round trip overlaps
+// the next run's work; the batch returns (and its transactions are acknowledged) only once
+// every decision is stored.
 func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (int, error) {
 	if s.resync {
 		if err := s.loadDecided(ctx, s.cfg); err != nil {
@@ -313,18 +317,23 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 		}
 		items = append(items, item{Item: it, id: m.ID, seq: m.Sequence, stored: m.Stored})
 	}
-	var ds []decision.Decision
-	var decided []item
+	var sent []sentRun
+	var sendErr error
 	seen := map[[2]int]bool{}
 	start := 0
 	flush := func(end int) {
 		if end > start {
 			run := items[start:end]
-			ds = append(ds, s.decideRun(ctx, run)...)
+			ds := s.decideRun(ctx, run)
+			var decided []item
 			for _, it := range run {
 				if !it.Label {
 					decided = append(decided, it)
 				}
+			}
+			s.stats.BatchedTx.Add(int64(len(decided)))
+			if sendErr == nil {
+				sent, sendErr = s.send(sent, ds, decided)
 			}
 		}
 		start = end
@@ -345,67 +354,90 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 		seen[c], seen[t] = true, true
 	}
 	flush(len(items))
-	s.stats.BatchedTx.Add(int64(len(decided)))
 
-	if s.decided != nil {
-		// Redelivered after a restart: decided before the crash (the features were still
-		// applied above, as they must be).
-		// The set is dropped once the reader is past its newest entry and this batch
-		// is published, not entry by entry: a batch that fails is delivered again and
-		// must skip the same transactions.
-		keepD, keepI := ds[:0], decided[:0]
-		for i, it := range decided {
-			if s.decided[it.seq] {
-				s.stats.Skipped.Add(1)
-				continue
-			}
-			keepD, keepI = append(keepD, ds[i]), append(keepI, it)
-		}
-		ds, decided = keepD, keepI
-	}
-	if len(ds) > 0 {
-		evs := make([]eventlog.Event, len(ds))
-		for i, d := range ds {
-			b, err := json.Marshal(d)
-			if err != nil {
-				return 0, fmt.Errorf("encode decision %d: %w", d.TransactionID, err)
-			}
-			evs[i] = eventlog.Event{ID: events.DecisionID(decided[i].id), Subject: DecisionSubject, Data: b,
-				Header: map[string]string{HeaderTxSeq: strconv.FormatUint(decided[i].seq, 10)}}
-		}
-		acks, err := s.log.PublishBatch(ctx, evs)
+	// Collect every acknowledgement, even after a failure, so nothing is left in flight.
+	now := time.Now()
+	var ids []string
+	for _, r := range sent {
+		acks, err := r.p.Wait(ctx)
 		if err != nil {
-			// Some of them may be stored (an ack lost on the way back is a failure too):
-			// before the batch comes again, learn from the log which.
-			s.resync = true
-			return 0, fmt.Errorf("publish %d decisions: %w", len(evs), err)
+			sendErr = cmp.Or(sendErr, fmt.Errorf("publish %d decisions: %w", len(r.items), err))
+			continue
 		}
-		now := time.Now()
 		for i, a := range acks {
 			if a.Duplicate {
 				s.stats.Republished.Add(1)
 			} else {
 				s.stats.Published.Add(1)
 			}
-			if s.met != nil && !decided[i].stored.IsZero() {
-				s.met.lag.Observe(now.Sub(decided[i].stored).Seconds())
+			if s.met != nil && !r.items[i].stored.IsZero() {
+				s.met.lag.Observe(now.Sub(r.items[i].stored).Seconds())
 			}
 		}
 		if s.afterPublish != nil {
-			ids := make([]string, len(decided))
-			for i, it := range decided {
-				ids[i] = it.id
+			for _, it := range r.items {
+				ids = append(ids, it.id)
 			}
-			if err := s.afterPublish(ids); err != nil {
-				s.resync = true
-				return 0, err
-			}
+		}
+	}
+	if sendErr != nil {
+		// Some of them may be stored (an ack lost on the way back is a failure too):
+		// before the batch comes again, learn from the log which.
+		s.resync = true
+		return 0, sendErr
+	}
+	if s.afterPublish != nil && len(ids) > 0 {
+		if err := s.afterPublish(ids); err != nil {
+			s.resync = true
+			return 0, err
 		}
 	}
 	if s.decided != nil && len(items) > 0 && items[len(items)-1].seq >= s.decidedMax {
 		s.decided = nil
 	}
 	return len(items), bad
+}
+
+// sentRun is a run's decisions on their way to the log.
+type sentRun struct {
+	p     *eventlog.Pending
+	items []item // the transactions decided, in the order of p's events
+}
+
+// maxSend bounds the decisions one PublishAsync call sends (the log refuses more than its
+// MaxAsyncPending, 4,096 by default, and a batch holds at most BatchSize in all).
+const maxSend = 1024
+
+// send publishes the decisions ds of transactions decided, in order, without waiting, and
+// appends them to sent. It leaves out those the log already holds after a restart
+// (loadDecided; the set is dropped once the reader is past its newest entry, not entry by
+// entry, since a batch that fails is delivered again and must skip the same transactions).
+func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([]sentRun, error) {
+	evs := make([]eventlog.Event, 0, len(ds))
+	keep := make([]item, 0, len(ds))
+	for i, d := range ds {
+		it := decided[i]
+		if s.decided != nil && s.decided[it.seq] {
+			s.stats.Skipped.Add(1)
+			continue
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return sent, fmt.Errorf("encode decision %d: %w", d.TransactionID, err)
+		}
+		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: b,
+			Header: map[string]string{HeaderTxSeq: strconv.FormatUint(it.seq, 10)}})
+		keep = append(keep, it)
+	}
+	for lo := 0; lo < len(evs); lo += maxSend {
+		hi := min(lo+maxSend, len(evs))
+		p, err := s.log.PublishAsync(evs[lo:hi])
+		if err != nil {
+			return sent, fmt.Errorf("publish %d decisions: %w", hi-lo, err)
+		}
+		sent = append(sent, sentRun{p: p, items: keep[lo:hi]})
+	}
+	return sent, nil
 }
 
 // decideRun applies run (no entity repeats in it) to the features and decides its
