@@ -33,17 +33,19 @@ const (
 // when it is embedded in the scorer's process, so a window costs rate × duration. At
 // 20,000 transactions/s (and as many decisions) on the 2-core reference machine, 2-minute
 // windows held 4.8 million ids and stretched collections past a second; with 30 s for
-// transactions and 10 s for decisions the p99 from publish to decision was about 80 ms,
-// with these it is under 20 ms (docs/benchmarks.md).
+// transactions and 10 s for decisions the p99 from publish to decision was about 80 ms;
+// with these it meets 25 ms (docs/benchmarks.md, fraud section).
 const (
 	// TxDuplicatesWindow covers a producer retrying a publish whose ack it did not get: a
 	// retry must come within 10 s (200,000 ids at 20,000/s). `fraud stream
 	// --tx-duplicates` sets another; size it to the producers' retry horizon and the rate.
 	TxDuplicatesWindow = 10 * time.Second
-	// DecisionDuplicatesWindow is a second line only. The scorer itself makes a decision
-	// exactly once: after a restart or a failed batch it reads the newest decisions back
-	// from the log and skips those already published, however long it was away.
-	DecisionDuplicatesWindow = 5 * time.Second
+	// DecisionDuplicatesWindow is a second line only, and short. The scorer itself makes a
+	// decision exactly once: after a restart or a failed batch it reads the newest decisions
+	// back from the log and skips those already there, however long it was away (a failed
+	// batch is retried after a backoff of at least a second, by when any publish in flight
+	// has landed or failed).
+	DecisionDuplicatesWindow = time.Second
 )
 
 // Streams declares both streams.

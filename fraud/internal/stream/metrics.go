@@ -11,7 +11,7 @@ import (
 //	casebook_fraud_feature_store_errors_total       transactions decided without features (store down, refused event)
 //	casebook_fraud_model_errors_total               transactions the serving layer could not score
 //	casebook_fraud_chargebacks_total                chargebacks applied to the terminal features
-//	casebook_fraud_decision_events_total{outcome}   published decisions: new, or duplicate (a republish after a crash)
+//	casebook_fraud_decision_events_total{outcome}   decisions: new, duplicate (dropped by the log), skipped (already in the log after a restart)
 //	casebook_fraud_feature_store_up                 0 while the last online-store operation failed
 //	casebook_fraud_decision_lag_seconds             log append → decision published
 //
@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
 			"featureErrs": prometheus.NewDesc("casebook_fraud_feature_store_errors_total", "Transactions decided without features: the online store failed or refused the event.", nil, nil),
 			"modelErrs":   prometheus.NewDesc("casebook_fraud_model_errors_total", "Transactions the serving layer could not score with a model.", nil, nil),
 			"labels":      prometheus.NewDesc("casebook_fraud_chargebacks_total", "Chargebacks applied to the terminal features.", nil, nil),
-			"published":   prometheus.NewDesc("casebook_fraud_decision_events_total", "Decision events published: new, or duplicate (republished after a crash, deduplicated by the log).", []string{"outcome"}, nil),
+			"published":   prometheus.NewDesc("casebook_fraud_decision_events_total", "Decision events: new; duplicate (published again, dropped by the log's duplicates window); skipped (found already in the log after a restart or a failed batch, not published again).", []string{"outcome"}, nil),
 			"storeUp":     prometheus.NewDesc("casebook_fraud_feature_store_up", "1 when the last online-store operation succeeded, 0 while it fails.", nil, nil),
 		},
 	}
@@ -69,6 +69,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter("labels", s.Labels.Load())
 	counter("published", s.Published.Load(), "new")
 	counter("published", s.Republished.Load(), "duplicate")
+	counter("published", s.Skipped.Load(), "skipped")
 	up := 1.0
 	if s.StoreDown.Load() {
 		up = 0
