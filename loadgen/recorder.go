@@ -184,17 +184,20 @@ func (s *series) add(w int, c, u *hdr.Histogram, n, errs int64) {
 	sw.errs += errs
 }
 
-// recent merges the windows that ended within span before now: the progress line's
-// running percentile. Workers flush a window when they move past it, so the newest
-// window is usually still partial.
+// recent merges the windows that ended within span before the newest the series can hold
+// complete: the progress line's running percentile. A recorder merges a window into the
+// series only once it has opened maxOpenWindows newer ones, so the series lags now by up
+// to that many windows (looking back only span from now, long windows found none: the
+// progress line of a 60 s run printed "p99 -" throughout).
 func (s *series) recent(now, span time.Duration) *hdr.Histogram {
 	h := newCoarse()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	lag := maxOpenWindows * s.width
 	for i := range s.wins {
 		start := time.Duration(i) * s.width
 		end := start + s.width
-		if end > now || end < now-span-s.width {
+		if end > now || end < now-lag-span-s.width {
 			continue
 		}
 		if c := s.wins[i].corrected; c != nil {

@@ -66,3 +66,20 @@ func TestTickBoundsWakeups(t *testing.T) {
 		}
 	}
 }
+
+// The progress line's recent p99 finds the windows a recorder has merged, which lag the
+// present by up to maxOpenWindows windows.
+func TestRecentSeesMergedWindows(t *testing.T) {
+	width := 600 * time.Millisecond
+	s := newSeries(width, time.Minute, time.Second)
+	c, u := newCoarse(), newCoarse()
+	_ = c.RecordValue(1000)
+	_ = u.RecordValue(1000)
+	now := 20 * time.Second
+	// The newest window merged so far ends maxOpenWindows windows before now.
+	idx := int(now/width) - maxOpenWindows - 1
+	s.add(idx, c, u, 1, 0)
+	if got := s.recent(now, time.Second).TotalCount(); got != 1 {
+		t.Errorf("recent(%v) holds %d values, want the 1 merged %v ago", now, got, now-time.Duration(idx+1)*width)
+	}
+}
