@@ -5,7 +5,10 @@
 // What the package adds to plain nats.go:
 //   - streams declared as code, where declaring the same stream twice is a no-op and
 //     declaring it differently is a clear error unless the update is explicit;
-//   - publishes keyed by an event id (Nats-Msg-Id), so a retried publish is stored once;
+//   - publishes keyed by an event id (Nats-Msg-Id), so a retried publish is stored once
+//     while the stream's duplicates window lasts (the server keeps every id of the window in
+//     memory: size it to the rate); batches either waited for (PublishBatch) or sent now and
+//     collected later (PublishAsync), so a caller can overlap the round trip with its work;
 //   - durable consumers with explicit acks, bounded redelivery with backoff, and a dead-letter
 //     subject that receives a poison message after its last try, with the reason;
 //   - ordered batch consumption (ConsumeOrdered) for readers whose state depends on order:
