@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,13 +49,68 @@ type Diurnal struct {
 	Period    time.Duration
 }
 
+// Trace replays recorded times: At holds every request's intended offset from the start,
+// in order, for example a recorded stream's event times divided by Speedup. Its Rate is
+// the count of offsets within half a second either side, per second. A replay schedule is
+// built in two steps on the command line (`--schedule replay:SPEEDUP`): the speed-up
+// first, the offsets once the workload that knows the event times exists (TracePending).
+type Trace struct {
+	At      []time.Duration
+	Speedup float64
+	// Of names what is replayed, for the report.
+	Of string
+}
+
 var (
+	_ Profile = Trace{}
 	_ Profile = Constant{}
 	_ Profile = Ramp{}
 	_ Profile = Steps{}
 	_ Profile = Burst{}
 	_ Profile = Diurnal{}
 )
+
+// Rate implements Profile.
+func (t Trace) Rate(at time.Duration) float64 {
+	lo, _ := slices.BinarySearch(t.At, at-500*time.Millisecond)
+	hi, _ := slices.BinarySearch(t.At, at+500*time.Millisecond)
+	return float64(hi - lo)
+}
+
+// Validate implements Profile.
+func (t Trace) Validate() error {
+	if err := positiveRate("replay speed-up", t.Speedup); err != nil {
+		return err
+	}
+	if len(t.At) == 0 {
+		return fmt.Errorf("%w: replay has no recorded times (it needs a workload that has them, such as --workload fraud)", ErrBadSchedule)
+	}
+	if t.At[0] < 0 || !slices.IsSorted(t.At) {
+		return fmt.Errorf("%w: replay times must start at 0 or later and never go back", ErrBadSchedule)
+	}
+	return nil
+}
+
+func (t Trace) String() string {
+	of := t.Of
+	if of == "" {
+		of = "recorded times"
+	}
+	return fmt.Sprintf("replay of %s at %s× (%d requests over %v)", of, fmtRate(t.Speedup), len(t.At), t.span().Round(time.Millisecond))
+}
+
+func (t Trace) span() time.Duration {
+	if len(t.At) == 0 {
+		return 0
+	}
+	return t.At[len(t.At)-1]
+}
+
+// TracePending reports whether s is a replay still waiting for its times.
+func (s Schedule) TracePending() (speedup float64, ok bool) {
+	t, isTrace := s.Profile.(Trace)
+	return t.Speedup, isTrace && len(t.At) == 0
+}
 
 // Rate implements Profile.
 func (c Constant) Rate(time.Duration) float64 { return c.PerSecond }
@@ -216,6 +272,9 @@ func (s Schedule) String() string {
 	if s.Profile == nil {
 		return "no schedule"
 	}
+	if _, ok := s.Profile.(Trace); ok {
+		return s.Profile.String()
+	}
 	if s.Poisson {
 		return s.Profile.String() + ", Poisson arrivals"
 	}
@@ -238,6 +297,10 @@ const integrationStep = time.Millisecond
 func (s Schedule) Expected(d time.Duration) float64 {
 	if c, ok := s.Profile.(Constant); ok {
 		return c.PerSecond * d.Seconds()
+	}
+	if t, ok := s.Profile.(Trace); ok {
+		n, _ := slices.BinarySearch(t.At, d)
+		return float64(n)
 	}
 	h := integrationStep.Seconds()
 	total := 0.0
@@ -266,6 +329,10 @@ func (s Schedule) Arrivals(horizon time.Duration, seed uint64) *Arrivals {
 	if c, ok := s.Profile.(Constant); ok {
 		a.constant = c.PerSecond
 	}
+	if t, ok := s.Profile.(Trace); ok {
+		a.trace, a.isTrace = t.At, true
+		return a
+	}
 	if !a.isConstant() {
 		a.r0 = s.Profile.Rate(0)
 	}
@@ -279,6 +346,8 @@ type Arrivals struct {
 	poisson  bool
 	rng      *rand.Rand
 	constant float64 // > 0: closed-form fast path
+	trace    []time.Duration
+	isTrace  bool
 
 	n      int64   // arrivals returned so far
 	target float64 // cumulative expected count at which the next arrival falls
@@ -296,6 +365,14 @@ func (a *Arrivals) isConstant() bool { return a.constant > 0 }
 func (a *Arrivals) Next() (time.Duration, bool) {
 	if a.done {
 		return 0, false
+	}
+	if a.isTrace {
+		if a.n >= int64(len(a.trace)) || a.trace[a.n] >= a.horizon {
+			a.done = true
+			return 0, false
+		}
+		a.n++
+		return a.trace[a.n-1], true
 	}
 	// Evenly spaced arrivals fall where the expected count crosses 0, 1, 2, ...; Poisson
 	// arrivals where it crosses a running sum of unit-mean exponential gaps (a
@@ -361,6 +438,8 @@ func (a *Arrivals) invert(target float64) (time.Duration, bool) {
 //	steps:R1,R2,...@STEP     each rate held for STEP, then the last one held
 //	burst:BASE-PEAK@EVERY/LEN  BASE/s with LEN at PEAK/s at the end of every EVERY
 //	diurnal:LOW-HIGH@PERIOD  a day-shaped curve from LOW/s up to HIGH/s and back per PERIOD
+//	replay:SPEEDUP           the workload's recorded event times, SPEEDUP times faster
+//	                         (a workload that has them, e.g. fraud; see Trace)
 //
 // rate is used by constant and poisson; duration by ramp. poisson spaces the arrivals of any
 // shape with exponential gaps.
@@ -417,6 +496,16 @@ func ParseSchedule(spec string, rate float64, duration time.Duration, poisson bo
 			return bad("burst period and length must be durations like 10s/1s")
 		}
 		p = Burst{Base: base, Peak: peak, Every: e, Length: l}
+	case "replay":
+		x, err := strconv.ParseFloat(strings.TrimSpace(arg), 64)
+		if err != nil || !(x > 0) || math.IsInf(x, 0) {
+			return bad("want replay:SPEEDUP, e.g. replay:100000 (event time runs 100,000 times faster)")
+		}
+		if poisson {
+			return bad("a replay sends at the recorded times; --arrivals poisson does not apply")
+		}
+		// The times come from the workload (TracePending); nothing more to check here.
+		return Schedule{Profile: Trace{Speedup: x}}, nil
 	case "diurnal":
 		rng, period, ok := strings.Cut(arg, "@")
 		if !ok {
@@ -432,7 +521,7 @@ func ParseSchedule(spec string, rate float64, duration time.Duration, poisson bo
 		}
 		p = Diurnal{Low: low, High: high, Period: d}
 	default:
-		return bad("unknown schedule %q (want constant, poisson, ramp:FROM-TO, steps:R1,R2@STEP, burst:BASE-PEAK@EVERY/LEN or diurnal:LOW-HIGH@PERIOD)", kind)
+		return bad("unknown schedule %q (want constant, poisson, ramp:FROM-TO, steps:R1,R2@STEP, burst:BASE-PEAK@EVERY/LEN, diurnal:LOW-HIGH@PERIOD or replay:SPEEDUP)", kind)
 	}
 	s := Schedule{Profile: p, Poisson: poisson}
 	if err := s.Validate(); err != nil {

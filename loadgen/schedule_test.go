@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -160,6 +161,50 @@ func TestParseSchedule(t *testing.T) {
 	for _, tc := range bad {
 		if _, err := ParseSchedule(tc.spec, tc.rate, d, false); !errors.Is(err, ErrBadSchedule) {
 			t.Errorf("ParseSchedule(%q, rate %v) error = %v, want ErrBadSchedule", tc.spec, tc.rate, err)
+		}
+	}
+}
+
+// A replay sends at the recorded offsets, in order, up to the horizon; it is built in two
+// steps (the speed-up, then the times).
+func TestTraceSchedule(t *testing.T) {
+	s, err := ParseSchedule("replay:1000", 0, time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, pending := s.TracePending(); !pending || x != 1000 {
+		t.Fatalf("TracePending() = %v, %v; want 1000, true", x, pending)
+	}
+	if err := s.Validate(); err == nil {
+		t.Error("a replay without times validated")
+	}
+	at := []time.Duration{0, 0, 10 * time.Millisecond, 400 * time.Millisecond, 2 * time.Second}
+	s = Schedule{Profile: Trace{At: at, Speedup: 1000}}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var got []time.Duration
+	for a := s.Arrivals(time.Second, 1); ; {
+		d, ok := a.Next()
+		if !ok {
+			break
+		}
+		got = append(got, d)
+	}
+	if !slices.Equal(got, at[:4]) || s.Expected(time.Second) != 4 {
+		t.Errorf("arrivals %v, expected %v; want %v and 4", got, s.Expected(time.Second), at[:4])
+	}
+	if r := s.Profile.Rate(0); r != 4 {
+		t.Errorf("Rate(0) = %v, want 4 (the offsets within half a second)", r)
+	}
+	for _, bad := range []Trace{{At: []time.Duration{time.Second, 0}, Speedup: 1}, {At: at, Speedup: 0}} {
+		if err := (Schedule{Profile: bad}).Validate(); err == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+	for _, spec := range []string{"replay:0", "replay:x", "replay:-3"} {
+		if _, err := ParseSchedule(spec, 0, time.Second, false); err == nil {
+			t.Errorf("ParseSchedule(%q) = nil error", spec)
 		}
 	}
 }

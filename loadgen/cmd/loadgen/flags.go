@@ -29,7 +29,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.SetOutput(stderr)
 	var (
 		rate                        = fs.Float64("rate", 0, "requests per second (constant and poisson schedules)")
-		schedule                    = fs.String("schedule", "constant", "constant | poisson | ramp:FROM-TO | steps:R1,R2,...@STEP | burst:BASE-PEAK@EVERY/LEN | diurnal:LOW-HIGH@PERIOD")
+		schedule                    = fs.String("schedule", "constant", "constant | poisson | ramp:FROM-TO | steps:R1,R2,...@STEP | burst:BASE-PEAK@EVERY/LEN | diurnal:LOW-HIGH@PERIOD | replay:SPEEDUP (the fraud workload's event times, SPEEDUP times faster)")
 		arrivals                    = fs.String("arrivals", "uniform", "uniform | poisson: how arrivals are spaced under the schedule's rate")
 		closed                      = fs.Int("closed", 0, "run closed loop with N users instead of a schedule (latency is then uncorrected by construction)")
 		body                        = fs.String("body", "", "request body, or @FILE; a template with {{key}} for zipf workloads")

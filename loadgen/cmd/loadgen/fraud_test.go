@@ -87,6 +87,31 @@ func TestFraudWorkloadEndToEnd(t *testing.T) {
 	}
 }
 
+// TestFraudReplay: `--schedule replay:SPEEDUP` sends the fraud events at their recorded
+// times, sped up: a tiny simulation's ~10 live days at 8,640,000× last about 0.1 s, so a
+// 2 s window sends every event, and the report names the replay.
+func TestFraudReplay(t *testing.T) {
+	url, txs, labels := fakeScorer(t)
+	code, stdout, stderr := cli("run", "--target", url, "--workload", tinyFraud, "--schedule", "replay:8640000", "--duration", "2s", "--progress", "0", "--timeout", "5s")
+	if code != 0 {
+		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
+	}
+	if !strings.Contains(stdout, "replay of the fraud simulation's event times at 8640000×") {
+		t.Errorf("report does not name the replay:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "failed 0, not sent 0") {
+		t.Errorf("report lacks a clean send:\n%s", stdout)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if txs.Load() == 0 || labels.Load() == 0 {
+		t.Errorf("scorer saw %d transactions and %d labels, want both", txs.Load(), labels.Load())
+	}
+	code, _, stderr = cli("run", "--target", "http://127.0.0.1:1/x", "--schedule", "replay:10", "--duration", "1s")
+	if code != 2 || !strings.Contains(stderr, "needs a workload with event times") {
+		t.Errorf("replay without the fraud workload = exit %d (%s), want 2 naming the workload", code, stderr)
+	}
+}
+
 // TestFraudUsageErrors: bad await or fraud command lines exit 2 before any load.
 func TestFraudUsageErrors(t *testing.T) {
 	url, txs, labels := fakeScorer(t)

@@ -51,7 +51,15 @@ func defaultRunConfig() runConfig {
 // Validate checks what can be checked without the network: the engine configuration, the
 // target's scheme and host, the workload.
 func (c runConfig) Validate() error {
-	if err := c.Engine.Validate(); err != nil {
+	e := c.Engine
+	if speedup, pending := e.Schedule.TracePending(); pending {
+		// A replay gets its times from the workload when it is built (runLoad).
+		if !fraudload.IsSpec(c.Workload) {
+			return fmt.Errorf("%w: --schedule replay needs a workload with event times (--workload fraud), got %q", loadgen.ErrInvalidConfig, c.Workload)
+		}
+		e.Schedule = loadgen.Schedule{Profile: loadgen.Constant{PerSecond: speedup}} // checks everything else
+	}
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	if fraudload.IsSpec(c.Workload) {
@@ -82,6 +90,9 @@ func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Wo
 	w, err := fraudload.New(ctx, fc)
 	if err != nil {
 		return nil, err
+	}
+	if _, replay := c.Engine.Schedule.TracePending(); replay {
+		return w, nil // a replay sends at most every event
 	}
 	if need := c.requestsNeeded(); need > int64(w.Len()) {
 		return nil, fmt.Errorf("%w: this run would send %d requests but the fraud workload holds %d events (days %d-%d); lower --rate or --duration, set --max-requests, or simulate more (days=, customers=)",
@@ -179,6 +190,14 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 	wl, err := cfg.workload(ctx, stderr)
 	if err != nil {
 		return err
+	}
+	if speedup, pending := cfg.Engine.Schedule.TracePending(); pending {
+		fw, ok := wl.(*fraudload.Workload)
+		if !ok {
+			return fmt.Errorf("%w: --schedule replay needs a workload with event times (--workload fraud)", loadgen.ErrInvalidConfig)
+		}
+		cfg.Engine.Schedule = loadgen.Schedule{Profile: loadgen.Trace{At: fw.Offsets(speedup), Speedup: speedup,
+			Of: "the fraud simulation's event times"}}
 	}
 	tg, err := newTarget(ctx, cfg)
 	if err != nil {

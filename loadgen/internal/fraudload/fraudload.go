@@ -274,6 +274,26 @@ func (w *Workload) Next(*rand.Rand) loadgen.Request {
 	}
 }
 
+// Offsets returns, for every live event in order, when it reaches the log relative to the
+// first one, divided by speedup: its event time (a chargeback's is when it arrives,
+// LabelDelay after its transaction, as events.Replay sets it). They never go back (a later
+// event that happened a moment earlier would be sent at once). It is what `--schedule
+// replay:SPEEDUP` sends by.
+func (w *Workload) Offsets(speedup float64) []time.Duration {
+	at := make([]time.Duration, len(w.recs))
+	if len(w.recs) == 0 || !(speedup > 0) {
+		return at
+	}
+	first := w.recs[0].unixNanos
+	prev := time.Duration(0)
+	for i, r := range w.recs {
+		d := time.Duration(float64(r.unixNanos-first) / speedup)
+		prev = max(prev, d)
+		at[i] = prev
+	}
+	return at
+}
+
 func (w *Workload) String() string {
 	c := w.cfg
 	return fmt.Sprintf("fraud simulation (seed %d, %d customers, %d terminals, %d days), live from day %d: %d events (%d transactions, %d chargebacks %v after their fraud)",

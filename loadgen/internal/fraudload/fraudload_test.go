@@ -175,3 +175,35 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 }
+
+// Offsets put each event where events.Replay put it on the log: transactions at their time,
+// chargebacks LabelDelay after their transaction. Replay's order already follows those
+// times, so none is held back to keep the offsets from going back.
+func TestOffsetsFollowTheLog(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Customers, cfg.Terminals, cfg.Days, cfg.StartDay = 60, 120, 40, 10
+	w, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := w.Offsets(1)
+	if len(at) != w.Len() || at[0] != 0 {
+		t.Fatalf("%d offsets for %d events, first %v; want one each, starting at 0", len(at), w.Len(), at[0])
+	}
+	labels := 0
+	for i := 1; i < len(at); i++ {
+		if w.recs[i].label {
+			labels++
+		}
+		if raw := time.Duration(w.recs[i].unixNanos - w.recs[0].unixNanos); raw < at[i-1] {
+			t.Fatalf("event %d reaches the log %v after the first, before event %d (%v): Replay's order and the log times disagree", i, raw, i-1, at[i-1])
+		}
+	}
+	if labels == 0 {
+		t.Fatal("no chargeback among the live events")
+	}
+	last := at[len(at)-1]
+	if fast := w.Offsets(1000)[len(at)-1]; fast < last/1000-time.Microsecond || fast > last/1000+time.Microsecond {
+		t.Errorf("at 1000× the last offset is %v, want %v", fast, last/1000)
+	}
+}
