@@ -15,7 +15,9 @@
 # requests due within a millisecond leave together, which roughly halves the generator's CPU
 # on this 2-core machine; the wait is counted in the corrected latency; TICK=0 paces each
 # request alone); WORKLOAD is loadgen's workload (default fraud; e.g. fraud:days=365 with
-# STREAM_FLAGS=--days=365 for a run longer than the default simulation's 60 s at 20,000/s).
+# STREAM_FLAGS=--days=365 for a run longer than the default simulation's 60 s at 20,000/s);
+# SCHEDULE replaces the constant RATE, e.g. SCHEDULE=replay:100000 sends each event at its
+# simulated time 100,000 times faster (RATE is then ignored).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-embedded}
@@ -61,7 +63,7 @@ grep -q '^ready' "$out/stream-$mode.log" || { echo "fraud stream did not become 
 cat "$out/stream-$mode.log"
 echo "=== $mode: $rate tx/s for $duration, $workers workers; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
-"$out/loadgen" run --target "nats://127.0.0.1:$nats_port" --workload "${WORKLOAD:-fraud}" --rate "$rate" --duration "$duration" \
+"$out/loadgen" run --target "nats://127.0.0.1:$nats_port" --workload "${WORKLOAD:-fraud}" --rate "$rate" --schedule "${SCHEDULE:-constant}" --duration "$duration" \
 	--workers "$workers" --tick "${TICK:-1ms}" --progress 10s --json "$out/e2e-$mode-$rate.json" --html "$out/e2e-$mode-$rate.html" \
 	--slo "p99<${SLO_P99:-25ms}" --slo 'rate>=99%' --slo 'errors<0.1%' || status=$?
 curl -s "http://127.0.0.1:19464/metrics" | grep -E '^casebook_fraud_(decisions_total|feature_store_errors_total|decision_lag_seconds_(sum|count))' || true
