@@ -205,8 +205,11 @@ func (s *Scorer) loadDecided(ctx context.Context, cfg eventlog.ConsumerConfig) e
 			return fmt.Errorf("find decisions made before a restart: %w", err)
 		}
 		if covered {
-			for seq := range decided {
-				s.decided, s.decidedMax = decided, max(s.decidedMax, seq)
+			if len(decided) > 0 {
+				s.decided = decided
+				for seq := range decided {
+					s.decidedMax = max(s.decidedMax, seq)
+				}
 			}
 			return nil
 		}
