@@ -549,7 +549,10 @@ func TestCrashLoopingMessageDeadLettered(t *testing.T) {
 }
 
 // TestPublishBatchLargerThanInFlightLimit publishes more events than may be in flight at once.
-func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
+// openInFlight64 opens a log on the shared server that keeps at most 64 publishes in
+// flight, with a fresh in-memory stream capturing subj.>.
+func openInFlight64(t *testing.T) (*eventlog.Log, string) {
+	t.Helper()
 	ctx := ctxT(t)
 	cfg := eventlog.DefaultConfig()
 	cfg.URL, cfg.MaxAsyncPending = embedded.URL(), 64
@@ -557,11 +560,17 @@ func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	name, subj := names(t)
 	if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Storage: eventlog.MemoryStorage}); err != nil {
 		t.Fatal(err)
 	}
+	return l, subj
+}
+
+func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
+	ctx := ctxT(t)
+	l, subj := openInFlight64(t)
 	evs := make([]eventlog.Event, 1000)
 	for i := range evs {
 		evs[i] = eventlog.Event{ID: fmt.Sprint(i), Subject: subj + ".x"}
@@ -581,17 +590,7 @@ func TestPublishBatchLargerThanInFlightLimit(t *testing.T) {
 // its own acks, a repeat is a duplicate, and a batch over the in-flight limit is refused.
 func TestPublishAsyncKeepsOrder(t *testing.T) {
 	ctx := ctxT(t)
-	cfg := eventlog.DefaultConfig()
-	cfg.URL, cfg.MaxAsyncPending = embedded.URL(), 64
-	l, err := eventlog.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	name, subj := names(t)
-	if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Storage: eventlog.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
+	l, subj := openInFlight64(t)
 	batch := func(from, n int) []eventlog.Event {
 		evs := make([]eventlog.Event, n)
 		for i := range evs {

@@ -112,27 +112,52 @@ func (f fixture) scorer(t *testing.T, log *eventlog.Log, store features.OnlineSt
 	return s
 }
 
-// Kill the scorer mid-stream and start a new one with empty memory: every transaction gets
-// exactly one decision in the log, and the decisions equal those of one uninterrupted
-// scorer (the restarted one rebuilt its features from the log).
-func TestRestartExactlyOneDecision(t *testing.T) {
-	f := setup(t)
+// openForgetful opens an embedded log with the case study's streams, except that the
+// decision stream forgets ids after 100 ms (the server's least): a decision published twice
+// later than that is stored twice, so only the scorer's own check can prevent it.
+func openForgetful(t *testing.T) *eventlog.Log {
+	t.Helper()
 	ctx := context.Background()
 	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close()
+	t.Cleanup(func() { log.Close() })
 	for _, sc := range events.Streams() {
 		if sc.Name == DecisionStream {
-			// The log forgets decision ids after 100 ms here, and the restart comes
-			// later: only the scorer's own check can keep a decision from being doubled.
 			sc.Duplicates = 100 * time.Millisecond
 		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return log
+}
+
+// decisionsByTx reads every decision in the log, by transaction.
+func decisionsByTx(t *testing.T, log *eventlog.Log) map[int64][]decision.Decision {
+	t.Helper()
+	got := map[int64][]decision.Decision{}
+	if _, err := log.Replay(context.Background(), DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		var d decision.Decision
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return err
+		}
+		got[d.TransactionID] = append(got[d.TransactionID], d)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// Kill the scorer mid-stream and start a new one with empty memory: every transaction gets
+// exactly one decision in the log, and the decisions equal those of one uninterrupted
+// scorer (the restarted one rebuilt its features from the log).
+func TestRestartExactlyOneDecision(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	log := openForgetful(t)
 	// Transactions without their labels, and each fraud's chargeback 3 days later.
 	evs, err := events.Replay(f.txs, 3*24*time.Hour)
 	if err != nil {
@@ -187,17 +212,7 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // down for longer than the decision ids are remembered
 	run(0)                             // restarted with empty memory, until caught up
 
-	got := map[int64][]decision.Decision{}
-	if _, err := log.Replay(ctx, DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-		var d decision.Decision
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			return err
-		}
-		got[d.TransactionID] = append(got[d.TransactionID], d)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := decisionsByTx(t, log)
 	// The reference: one scorer that never stopped, fed the same events in log order.
 	ref := f.scorer(t, log, memory.New(f.reg), &Stats{})
 	wantD := map[int64]decision.Decision{}
@@ -242,19 +257,7 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 func TestRetryAfterPublishPublishesNothingTwice(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	for _, sc := range events.Streams() {
-		if sc.Name == DecisionStream {
-			sc.Duplicates = 100 * time.Millisecond // the server's least
-		}
-		if _, err := log.EnsureStream(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
-	}
+	log := openForgetful(t)
 	evs, err := events.Replay(f.txs[:600], 3*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -287,20 +290,10 @@ func TestRetryAfterPublishPublishesNothingTwice(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	n := map[int64]int{}
-	if _, err := log.Replay(ctx, DecisionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-		var d decision.Decision
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			return err
-		}
-		n[d.TransactionID]++
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := decisionsByTx(t, log)
 	for _, tx := range f.txs[:600] {
-		if n[tx.ID] != 1 {
-			t.Fatalf("transaction %d has %d decisions, want 1", tx.ID, n[tx.ID])
+		if len(got[tx.ID]) != 1 {
+			t.Fatalf("transaction %d has %d decisions, want 1", tx.ID, len(got[tx.ID]))
 		}
 	}
 	if !failed || stats.Skipped.Load() == 0 || stats.Republished.Load() != 0 {
