@@ -115,7 +115,8 @@ func awaitTarget(t *testing.T, s *server.Server, async bool) *natstarget.Target 
 	return tg
 }
 
-func runAwait(t *testing.T, tg loadgen.Target, wl loadgen.Workload, rate float64, d, timeout time.Duration, workers int) *loadgen.Report {
+// runEngine runs an open-loop load of wl against tg at a constant rate.
+func runEngine(t *testing.T, tg loadgen.Target, wl loadgen.Workload, rate float64, d, timeout time.Duration, workers int) *loadgen.Report {
 	t.Helper()
 	cfg := loadgen.DefaultConfig()
 	cfg.Schedule = loadgen.Schedule{Profile: loadgen.Constant{PerSecond: rate}}
@@ -141,7 +142,7 @@ func TestAwaitLatencyIsTheAnswerDelay(t *testing.T) {
 			const delay = 30 * time.Millisecond
 			r := startResponder(t, s, delay, func(int) bool { return true })
 			tg := awaitTarget(t, s, async)
-			rep := runAwait(t, tg, &seqWorkload{skipEvery: 5}, 400, 500*time.Millisecond, 5*time.Second, 64)
+			rep := runEngine(t, tg, &seqWorkload{skipEvery: 5}, 400, 500*time.Millisecond, 5*time.Second, 64)
 			if rep.Sent != 200 || rep.OK != 200 {
 				t.Fatalf("sent %d ok %d (errors %v), want 200 and 200", rep.Sent, rep.OK, rep.Errors)
 			}
@@ -206,7 +207,7 @@ func TestAwaitTimeoutsAndStrayAnswers(t *testing.T) {
 		}
 	}
 	r.nc.Flush()
-	rep := runAwait(t, tg, &seqWorkload{}, 400, 250*time.Millisecond, 200*time.Millisecond, 64)
+	rep := runEngine(t, tg, &seqWorkload{}, 400, 250*time.Millisecond, 200*time.Millisecond, 64)
 	if rep.Sent != 100 || rep.OK != 50 || rep.Failed != 50 {
 		t.Fatalf("sent %d ok %d failed %d (errors %v), want 100, 50, 50", rep.Sent, rep.OK, rep.Failed, rep.Errors)
 	}
@@ -290,7 +291,7 @@ func TestAwaitThroughput(t *testing.T) {
 	if workers <= 0 {
 		workers = 256
 	}
-	rep := runAwait(t, tg, &seqWorkload{skipEvery: 100}, rate, 3*time.Second, 5*time.Second, workers)
+	rep := runEngine(t, tg, &seqWorkload{skipEvery: 100}, rate, 3*time.Second, 5*time.Second, workers)
 	var b strings.Builder
 	_ = rep.WriteText(&b)
 	t.Log("\n" + b.String())
@@ -305,7 +306,7 @@ func TestAwaitAsyncKeepsScheduleOrder(t *testing.T) {
 	s := startServer(t)
 	startResponder(t, s, 2*time.Millisecond, func(int) bool { return true })
 	tg := awaitTarget(t, s, true)
-	rep := runAwait(t, tg, &seqWorkload{skipEvery: 7}, 5000, time.Second, 5*time.Second, 256)
+	rep := runEngine(t, tg, &seqWorkload{skipEvery: 7}, 5000, time.Second, 5*time.Second, 256)
 	if rep.Failed != 0 || rep.Sent < 4000 {
 		t.Fatalf("sent %d, failed %d; want ~5000 sent, none failed", rep.Sent, rep.Failed)
 	}

@@ -29,23 +29,11 @@ func startServer(t *testing.T) *server.Server {
 
 func runLoad(t *testing.T, tg loadgen.Target, rate float64) *loadgen.Report {
 	t.Helper()
-	cfg := loadgen.DefaultConfig()
-	cfg.Schedule = loadgen.Schedule{Profile: loadgen.Constant{PerSecond: rate}}
-	cfg.Duration = 500 * time.Millisecond
-	cfg.Workers = 8
 	wl, err := loadgen.NewZipf(`{"card":"{{key}}"}`, 100, 1.1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := loadgen.New(cfg, tg, wl, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := e.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
+	return runEngine(t, tg, wl, rate, 500*time.Millisecond, loadgen.DefaultConfig().Timeout, 8)
 }
 
 func TestPublishWithAck(t *testing.T) {

@@ -92,14 +92,17 @@ func TestDecayDetector(t *testing.T) {
 	}
 }
 
-func TestPredictionLogRoundTrip(t *testing.T) {
+// openPredictionLog opens an embedded event log with the monitoring streams and a
+// PredictionLog writing to it; ctx lasts 20 s.
+func openPredictionLog(t *testing.T) (context.Context, *eventlog.Log, *PredictionLog) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	l, err := eventlog.Open(ctx, eventlog.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	if err := EnsureStreams(ctx, l, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +110,11 @@ func TestPredictionLogRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, l, pl
+}
+
+func TestPredictionLogRoundTrip(t *testing.T) {
+	ctx, l, pl := openPredictionLog(t)
 	b := ml.Batch{Schema: ml.FloatSchema("x", "y"), X: []float64{1, math.NaN(), 3, 4}}
 	if err := pl.LogBatch(ctx, "fraud", 2, Canary, t0, []string{"r1", "r2"}, b, []float64{0.1, 0.9}); err != nil {
 		t.Fatal(err)

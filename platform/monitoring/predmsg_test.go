@@ -155,20 +155,7 @@ func TestPredictionMessagesLimits(t *testing.T) {
 // TestPredictionLogGroupsAndDeduplicates: 600 predictions are stored as 3 messages; the
 // same call again stores nothing new, and the metric counts records.
 func TestPredictionLogGroupsAndDeduplicates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := EnsureStreams(ctx, l, 0); err != nil {
-		t.Fatal(err)
-	}
-	pl, err := NewPredictionLog(l, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, l, pl := openPredictionLog(t)
 	preds := make([]Prediction, 600)
 	for i := range preds {
 		preds[i] = testPrediction(i)
