@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 // Config describes the endpoint.
 type Config struct {
 	// URL is the full address requests go to, e.g. http://127.0.0.1:8080/v2/models/fraud/infer.
+	// Its path and query may hold {{key}} (KeyPlaceholder), replaced in each request by the
+	// request's Key, percent-encoded: http://127.0.0.1:8080/v1/users/{{key}}/recommendations.
 	URL string
 	// Method is POST when empty and the workload has a body, GET when it has none.
 	Method string
@@ -53,11 +56,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the URL, the scheme and the host, without touching the network.
+// Validate checks the URL (a template, if it holds {{key}}), the scheme and the host,
+// without touching the network.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.URL)
+	u, _, err := parseURL(c.URL)
 	if err != nil {
-		return fmt.Errorf("%w: target %q: %v", loadgen.ErrInvalidConfig, c.URL, err)
+		return err
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%w: scheme %q in %q (httptarget takes http or https)", loadgen.ErrUnknownTarget, u.Scheme, c.URL)
@@ -87,6 +91,8 @@ type Target struct {
 	client *http.Client
 	lean   *leanClient
 	bufs   sync.Pool
+	// urlParts is the URL split around its {{key}} placeholders; nil when it has none.
+	urlParts []string
 }
 
 var _ loadgen.Target = (*Target)(nil)
@@ -97,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.URL)
+	u, placeholders, _ := parseURL(cfg.URL)
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
@@ -119,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 		ForceAttemptHTTP2:   false,
 	}
 	t := &Target{cfg: cfg, url: u, client: &http.Client{Transport: tr}}
+	if placeholders > 0 {
+		t.urlParts = strings.Split(cfg.URL, KeyPlaceholder)
+	}
 	if cfg.Client == "lean" && u.Scheme == "http" {
 		t.lean = newLeanClient(cfg, u, addr, d)
 	}
@@ -151,7 +160,11 @@ func (t *Target) Do(ctx context.Context, req loadgen.Request) error {
 	if len(req.Body) > 0 {
 		body = bytes.NewReader(req.Body)
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, t.cfg.URL, body)
+	target := t.cfg.URL
+	if t.urlParts != nil {
+		target = string(fillTemplate(make([]byte, 0, len(t.cfg.URL)+len(req.Key)), t.urlParts, req.Key))
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}

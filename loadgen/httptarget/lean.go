@@ -33,9 +33,12 @@ type leanClient struct {
 	idle             chan *leanConn
 }
 
+// leanHead is a request line and the fixed headers, split around the request URI's
+// {{key}} placeholders: the key goes between consecutive parts (one part when the URL has
+// no placeholder).
 type leanHead struct {
 	method string
-	b      []byte
+	parts  [][]byte
 }
 
 type leanConn struct {
@@ -58,7 +61,16 @@ func newLeanClient(cfg Config, u *url.URL, addr string, d *net.Dialer) *leanClie
 				fmt.Fprintf(&b, "%s: %s\r\n", k, v)
 			}
 		}
-		return leanHead{method: method, b: b.Bytes()}
+		// u was parsed with keyMarker in place of each placeholder (parseURL), and only
+		// the request URI, in the request line, can hold one.
+		line, rest, _ := bytes.Cut(b.Bytes(), []byte("\r\n"))
+		var parts [][]byte
+		for _, p := range bytes.Split(line, []byte(keyMarker)) {
+			parts = append(parts, bytes.Clone(p))
+		}
+		last := len(parts) - 1
+		parts[last] = append(append(parts[last], "\r\n"...), rest...)
+		return leanHead{method: method, parts: parts}
 	}
 	l := &leanClient{addr: addr, dialer: d, idle: make(chan *leanConn, cfg.MaxConns)}
 	if cfg.Method != "" {
@@ -178,7 +190,22 @@ func (l *leanClient) roundTrip(ctx context.Context, lc *leanConn, req loadgen.Re
 	if len(req.Body) > 0 {
 		h = l.withBody
 	}
-	b := append(lc.buf[:0], h.b...)
+	b := h.appendRequest(lc.buf[:0], req, cfg)
+	lc.buf = b[:0]
+	if _, err := lc.c.Write(b); err != nil {
+		return fmt.Errorf("%w: %w", errStaleConn, err)
+	}
+	return readResponse(lc.br, h.method == http.MethodHead)
+}
+
+// appendRequest appends the whole request: the head with the key in place of the URL's
+// placeholders, the per-request headers, and the body.
+func (h *leanHead) appendRequest(b []byte, req loadgen.Request, cfg *Config) []byte {
+	b = append(b, h.parts[0]...)
+	for _, p := range h.parts[1:] {
+		b = appendKey(b, req.Key)
+		b = append(b, p...)
+	}
 	if req.Key != "" && cfg.KeyHeader != "" {
 		b = append(b, cfg.KeyHeader...)
 		b = append(b, ": "...)
@@ -197,11 +224,7 @@ func (l *leanClient) roundTrip(ctx context.Context, lc *leanConn, req loadgen.Re
 	}
 	b = append(b, "\r\n"...)
 	b = append(b, req.Body...)
-	lc.buf = b[:0]
-	if _, err := lc.c.Write(b); err != nil {
-		return fmt.Errorf("%w: %w", errStaleConn, err)
-	}
-	return readResponse(lc.br, h.method == http.MethodHead)
+	return b
 }
 
 // readResponse reads one response, discarding its body, and returns a *StatusError for a

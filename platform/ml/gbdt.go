@@ -123,11 +123,30 @@ type trainer struct {
 // features (histograms) and fixed row chunks (gradients, scores); the artifact is
 // byte-identical for the same data, config and seed.
 func TrainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig) (*GBDT, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if err := d.Validate(true); err != nil {
 		return nil, fmt.Errorf("train gbdt: %w", err)
+	}
+	mean := 0.0
+	for _, y := range d.Y {
+		mean += y
+	}
+	n := d.Rows()
+	return trainGBDT(ctx, d, cfg, logit(mean/float64(n)), func(scores []float64, gh []gradPair) {
+		forChunks(n, cfg.Workers, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				p := sigmoid(scores[i])
+				gh[i] = gradPair{G: p - d.Y[i], H: math.Max(p*(1-p), 1e-16)}
+			}
+		})
+	})
+}
+
+// gradients fills gh (one pair per row) from the current scores.
+type gradients func(scores []float64, gh []gradPair)
+
+func trainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig, base float64, grad gradients) (*GBDT, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	k, n := d.Schema.Len(), d.Rows()
 	cuts := fitCuts(d, cfg.MaxBins, cfg.Seed, cfg.Workers)
@@ -138,12 +157,6 @@ func TrainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig) (*GBDT, error) {
 		tr.nbins[f] = len(cuts[f]) + 1
 		tr.offs[f+1] = tr.offs[f] + tr.nbins[f]
 	}
-
-	mean := 0.0
-	for _, y := range d.Y {
-		mean += y
-	}
-	base := logit(mean / float64(n))
 	scores := make([]float64, n)
 	for i := range scores {
 		scores[i] = base
@@ -153,12 +166,7 @@ func TrainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig) (*GBDT, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train gbdt: tree %d: %w", t, err)
 		}
-		forChunks(n, cfg.Workers, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				p := sigmoid(scores[i])
-				tr.gh[i] = gradPair{G: p - d.Y[i], H: math.Max(p*(1-p), 1e-16)}
-			}
-		})
+		grad(scores, tr.gh)
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(t)+1))
 		tr.sample(rng, n)
 		gt := tr.grow()

@@ -23,6 +23,15 @@ type MFConfig struct {
 	L2      float64
 	InitStd float64
 	Seed    uint64
+
+	// Trainer is how the factors were fitted: empty for TrainMF (logistic loss over
+	// labelled rows, configured by the fields above), TrainerBPR or TrainerIALS for the
+	// implicit-feedback trainers, whose configuration is then in BPR or IALS and of the
+	// fields above only Factors and Seed are set. All three are omitted from JSON when
+	// empty, so logistic MF artifacts are byte-for-byte what they were before.
+	Trainer string      `json:",omitempty"`
+	BPR     *BPRConfig  `json:",omitempty"`
+	IALS    *IALSConfig `json:",omitempty"`
 }
 
 // DefaultMFConfig is 16 factors, 8 epochs.
@@ -32,7 +41,30 @@ func DefaultMFConfig() MFConfig {
 
 // Validate reports out-of-range settings.
 func (c MFConfig) Validate() error {
+	switch c.Trainer {
+	case "":
+	case TrainerBPR:
+		if c.BPR == nil || c.IALS != nil {
+			return configError("mf: trainer %q needs the BPR configuration alone", c.Trainer)
+		}
+		if c.BPR.Factors != c.Factors {
+			return configError("mf: Factors = %d but BPR.Factors = %d", c.Factors, c.BPR.Factors)
+		}
+		return c.BPR.Validate()
+	case TrainerIALS:
+		if c.IALS == nil || c.BPR != nil {
+			return configError("mf: trainer %q needs the IALS configuration alone", c.Trainer)
+		}
+		if c.IALS.Factors != c.Factors {
+			return configError("mf: Factors = %d but IALS.Factors = %d", c.Factors, c.IALS.Factors)
+		}
+		return c.IALS.Validate()
+	default:
+		return configError("mf: unknown Trainer %q, want empty, %q or %q", c.Trainer, TrainerBPR, TrainerIALS)
+	}
 	switch {
+	case c.BPR != nil || c.IALS != nil:
+		return configError("mf: a BPR or IALS configuration needs its Trainer set")
 	case c.Factors <= 0 || c.Factors > 512:
 		return configError("mf: Factors = %d, want 1..512", c.Factors)
 	case c.Epochs <= 0 || !(c.LearningRate > 0):
@@ -49,6 +81,10 @@ func (c MFConfig) Validate() error {
 // training has its own row, so item vectors can be exported to build a retrieval (ANN)
 // index. An id never seen in training gets a zero vector and bias (the cold-start answer:
 // the global and the other side's bias).
+//
+// TrainBPR and TrainIALS fit the same model from positive interactions alone (a pairwise
+// ranking loss, weighted least squares); the global and user biases are then zero, and
+// Predict's σ of the sum ranks items correctly but is not a calibrated probability.
 type MF struct {
 	schema       Schema
 	cfg          MFConfig
@@ -88,6 +124,9 @@ func index(ids []int64, id int64) int {
 func TrainMF(ctx context.Context, d Dataset, cfg MFConfig) (*MF, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Trainer != "" {
+		return nil, configError("train mf: Trainer = %q; use TrainBPR or TrainIALS", cfg.Trainer)
 	}
 	if err := checkMFSchema(d.Schema); err != nil {
 		return nil, fmt.Errorf("train mf: %w", err)
@@ -213,6 +252,47 @@ func (m *MF) ItemVectors() (ids []int64, vectors [][]float64, biases []float64) 
 		vectors[i] = slices.Clone(m.iv[i*k : (i+1)*k])
 	}
 	return ids, vectors, slices.Clone(m.ib)
+}
+
+// ItemIndex is the position of an item id in ItemVectors and ScoreAll, or -1 for an id
+// not seen in training.
+func (m *MF) ItemIndex(id int64) int { return index(m.items, id) }
+
+// ScoreAll writes into dst (grown if short) every trained item's retrieval score for a
+// user, item bias + ⟨user vector, item vector⟩, in the order of ItemVectors, and returns
+// it. Ranking by it is ranking by Predict for that user, without the global and user
+// terms, which are the same for every item. A user not seen in training gets the item
+// biases alone (the popularity answer for a model that learned biases).
+func (m *MF) ScoreAll(userID int64, dst []float64) []float64 {
+	n, k := len(m.items), m.cfg.Factors
+	if cap(dst) < n {
+		dst = make([]float64, n)
+	}
+	dst = dst[:n]
+	copy(dst, m.ib)
+	u := index(m.users, userID)
+	if u < 0 {
+		return dst
+	}
+	pu := m.uv[u*k : (u+1)*k]
+	for i := range dst {
+		dst[i] += vdot(pu, m.iv[i*k:(i+1)*k])
+	}
+	return dst
+}
+
+// Config is the configuration the model was trained with, Trainer saying by which trainer.
+func (m *MF) Config() MFConfig {
+	c := m.cfg
+	if c.BPR != nil {
+		b := *c.BPR
+		c.BPR = &b
+	}
+	if c.IALS != nil {
+		a := *c.IALS
+		c.IALS = &a
+	}
+	return c
 }
 
 // UserVector returns a user's embedding, or false for an id not seen in training.

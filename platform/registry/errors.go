@@ -63,6 +63,24 @@ func (e *GateError) Error() string {
 
 func (e *GateError) Unwrap() error { return ErrGateFailed }
 
+// FloorError lists the floors a registration missed; nothing was stored.
+type FloorError struct {
+	Model   string
+	Results []GateResult
+}
+
+func (e *FloorError) Error() string {
+	var failed []string
+	for _, r := range e.Results {
+		if !r.Passed {
+			failed = append(failed, r.Gate+": "+r.Detail)
+		}
+	}
+	return fmt.Sprintf("register %s: %v: %s", e.Model, ErrGateFailed, strings.Join(failed, "; "))
+}
+
+func (e *FloorError) Unwrap() error { return ErrGateFailed }
+
 // TamperError locates the first audit entry whose hash chain does not verify.
 type TamperError struct {
 	Seq    uint64

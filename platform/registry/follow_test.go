@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -125,5 +126,73 @@ func TestRegisterRefusesUndefinedMetrics(t *testing.T) {
 	}
 	if vs, _ := s.ListVersions(ctx, "m"); len(vs) != 0 {
 		t.Errorf("%d versions stored after refused registrations, want 0", len(vs))
+	}
+}
+
+// An artifact follower serves any kind of artifact through its decoder: a version the
+// decoder refuses is never swapped in, and the previous one keeps serving.
+func TestArtifactFollowerKeepsWhatItHasWhenDecodeFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, _ := openFS(t)
+	for i, fp := range []string{"a", "b"} {
+		req := registrytest.Request(t, "idx", fp, 0.9)
+		req.Version.Family = "ann-index"
+		req.Data = []byte("index-" + fp)
+		req.Version.Params = map[string]string{"n": fmt.Sprint(i)}
+		if _, _, err := r.Register(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	promote := func(v int) {
+		t.Helper()
+		if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "idx", Alias: registry.Champion, Version: v, Actor: "t", Gates: registry.DefaultGates(), Force: true, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	promote(1)
+	decode := func(v registry.Version, data []byte) (string, error) {
+		if string(data) == "index-b" {
+			return "", errors.New("refused by the decoder")
+		}
+		return string(data), nil
+	}
+	f, err := registry.FollowArtifact(ctx, r, "idx", registry.Champion, decode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, v := f.Current(); got != "index-a" || v.Number != 1 {
+		t.Fatalf("Current() = %q v%d, want index-a v1", got, v.Number)
+	}
+	ch := f.Changed()
+	promote(2)
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("follower did not react to the alias move")
+	}
+	if got, v := f.Current(); got != "index-a" || v.Number != 1 || f.Err() == nil || f.Swaps() != 0 {
+		t.Errorf("after a move to an artifact the decoder refuses: serving %q v%d, err %v, swaps %d; want index-a v1 kept, an error, 0 swaps", got, v.Number, f.Err(), f.Swaps())
+	}
+}
+
+// A registration that misses a floor stores nothing.
+func TestRegisterRefusesBelowFloor(t *testing.T) {
+	ctx := context.Background()
+	r, s := openFS(t)
+	req := registrytest.Request(t, "idx", "fp", 0.8)
+	req.Version.Metrics["holdout"]["recall_at_10"] = 0.39
+	req.Floors = []registry.Floor{{EvalSet: "holdout", Metric: "recall_at_10", Min: 0.95}}
+	_, _, err := r.Register(ctx, req)
+	var fe *registry.FloorError
+	if !errors.Is(err, registry.ErrGateFailed) || !errors.As(err, &fe) || !strings.Contains(err.Error(), "recall_at_10 0.3900") {
+		t.Errorf("Register(recall 0.39 under floor 0.95) = %v, want a FloorError naming the recall", err)
+	}
+	if vs, _ := s.ListVersions(ctx, "idx"); len(vs) != 0 {
+		t.Errorf("%d versions stored after a refused registration, want 0", len(vs))
+	}
+	req.Version.Metrics["holdout"]["recall_at_10"] = 0.96
+	if _, _, err := r.Register(ctx, req); err != nil {
+		t.Errorf("Register(recall 0.96 over floor 0.95) = %v, want nil", err)
 	}
 }

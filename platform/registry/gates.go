@@ -33,6 +33,47 @@ type Gates struct {
 	ServingSchemaHash string `json:"serving_schema_sha256,omitempty"`
 	// LatencyBudget bounds the candidate's measured p99 predict latency. Zero skips it.
 	LatencyBudget time.Duration `json:"latency_budget_ns,omitempty"`
+	// Floors are absolute quality bars the candidate must reach whatever the current
+	// holder scores: an ANN index's recall@10 against exact search, say.
+	Floors []Floor `json:"floors,omitempty"`
+}
+
+// Floor is an absolute bar on one metric: the candidate's Metrics[EvalSet][Metric] must be
+// at least Min (at most Min for a metric where lower is better, see ml.LowerIsBetter). A
+// candidate without the metric fails.
+type Floor struct {
+	EvalSet string  `json:"eval_set"`
+	Metric  string  `json:"metric"`
+	Min     float64 `json:"min"`
+}
+
+// Check evaluates the floor for v.
+func (f Floor) Check(v Version) GateResult {
+	r := GateResult{Gate: "floor:" + f.EvalSet + "/" + f.Metric, Limit: f.Min}
+	val, ok := v.Metrics[f.EvalSet][f.Metric]
+	if !ok {
+		r.Margin = math.Inf(-1)
+		r.Detail = fmt.Sprintf("candidate has no %s on %q", f.Metric, f.EvalSet)
+		r.Margin = finite(r.Margin)
+		return r
+	}
+	r.Value = val
+	cmp := "≥"
+	if ml.LowerIsBetter(f.Metric) {
+		r.Margin, cmp = f.Min-val, "≤"
+	} else {
+		r.Margin = val - f.Min
+	}
+	r.Passed = r.Margin >= 0
+	r.Detail = fmt.Sprintf("%s %.4f, need %s %.4f, margin %+.4f", f.Metric, val, cmp, f.Min, r.Margin)
+	return r
+}
+
+func (f Floor) validate() error {
+	if f.EvalSet == "" || f.Metric == "" || math.IsNaN(f.Min) || math.IsInf(f.Min, 0) {
+		return fmt.Errorf("%w: a floor needs EvalSet, Metric and a finite Min", ErrInvalid)
+	}
+	return nil
 }
 
 // DefaultGates compares holdout AUC, requiring no regression, with a 2 ms p99 budget.
@@ -47,6 +88,11 @@ func (g Gates) Validate() error {
 	}
 	if g.LatencyBudget < 0 || math.IsNaN(g.MinImprovement) {
 		return fmt.Errorf("%w: negative latency budget or NaN margin", ErrInvalid)
+	}
+	for _, f := range g.Floors {
+		if err := f.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -143,6 +189,9 @@ func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
 		l.Detail = fmt.Sprintf("p99 %v vs budget %v: %v %s", cand.PredictP99, g.LatencyBudget, (cand.PredictP99 - g.LatencyBudget).Abs(), over)
 	}
 	out = append(out, l)
+	for _, f := range g.Floors {
+		out = append(out, f.Check(cand))
+	}
 	return out
 }
 

@@ -90,3 +90,35 @@ func TestVerifyChain(t *testing.T) {
 		}
 	}
 }
+
+func TestFloors(t *testing.T) {
+	tests := []struct {
+		name   string
+		floor  Floor
+		cand   Version
+		passed bool
+		margin float64
+	}{
+		{"above", Floor{"holdout", "recall_at_10", 0.95}, version(1, "recall_at_10", 0.97, 0, ""), true, 0.02},
+		{"exactly", Floor{"holdout", "recall_at_10", 0.95}, version(1, "recall_at_10", 0.95, 0, ""), true, 0},
+		{"below", Floor{"holdout", "recall_at_10", 0.95}, version(1, "recall_at_10", 0.39, 0, ""), false, -0.56},
+		{"missing", Floor{"holdout", "recall_at_10", 0.95}, version(1, "other", 0.99, 0, ""), false, 0},
+		{"lower is better, under", Floor{"holdout", ml.MetricLogLoss, 0.5}, version(1, ml.MetricLogLoss, 0.4, 0, ""), true, 0.1},
+		{"lower is better, over", Floor{"holdout", ml.MetricLogLoss, 0.5}, version(1, ml.MetricLogLoss, 0.6, 0, ""), false, -0.1},
+	}
+	for _, tt := range tests {
+		r := tt.floor.Check(tt.cand)
+		if r.Passed != tt.passed || (tt.margin != 0 && (r.Margin-tt.margin > 1e-9 || tt.margin-r.Margin > 1e-9)) {
+			t.Errorf("%s: Floor.Check = passed %v margin %v (%s), want passed %v margin %v", tt.name, r.Passed, r.Margin, r.Detail, tt.passed, tt.margin)
+		}
+	}
+	// Floors run with the other gates, after them.
+	g := Gates{EvalSet: "holdout", Metric: "recall_at_10", Floors: []Floor{{"holdout", "recall_at_10", 0.95}}}
+	res := g.Evaluate(version(2, "recall_at_10", 0.5, 0, ""), nil)
+	if last := res[len(res)-1]; last.Gate != "floor:holdout/recall_at_10" || last.Passed {
+		t.Errorf("Evaluate with a floor: last result %+v, want the floor, failed", last)
+	}
+	if err := (Gates{EvalSet: "h", Metric: "m", Floors: []Floor{{Metric: "m"}}}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Validate(floor without eval set) = %v, want ErrInvalid", err)
+	}
+}

@@ -108,6 +108,10 @@ type RegisterRequest struct {
 	Version
 	// Data is the artifact's bytes.
 	Data []byte
+	// Floors, when set, are checked before anything is stored: a version that misses one
+	// is not registered at all (a *FloorError wrapping ErrGateFailed). An ANN index below
+	// its recall bar is refused this way, so no alias can ever point at it.
+	Floors []Floor
 }
 
 // Register stores the artifact by its sha256 and creates the next version of the model.
@@ -129,6 +133,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (v Version
 	}()
 	v = req.Version
 	if err := r.checkRequest(&v, req.Data); err != nil {
+		return Version{}, false, err
+	}
+	if err := checkFloors(v, req.Floors); err != nil {
 		return Version{}, false, err
 	}
 	existing, err := r.store.ListVersions(ctx, v.Model)
@@ -317,4 +324,21 @@ func (r *Registry) Load(ctx context.Context, model, ref string) (ml.Model, Versi
 // serving layer uses it to switch models blue/green.
 func (r *Registry) Watch(ctx context.Context) (<-chan AliasEvent, error) {
 	return r.store.WatchAliases(ctx)
+}
+
+func checkFloors(v Version, floors []Floor) error {
+	var results []GateResult
+	failed := false
+	for _, f := range floors {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("register %q: %w", v.Model, err)
+		}
+		res := f.Check(v)
+		failed = failed || !res.Passed
+		results = append(results, res)
+	}
+	if failed {
+		return &FloorError{Model: v.Model, Results: results}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
+	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
@@ -40,11 +41,11 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		late, window, progressEvery time.Duration
 		tick                        time.Duration
 	)
-	fs.StringVar(&cfg.Target, "target", "", "http://HOST:PORT/PATH or nats://HOST:PORT (required; loopback unless --allow-host)")
+	fs.StringVar(&cfg.Target, "target", "", "http://HOST:PORT/PATH or nats://HOST:PORT (required; loopback unless --allow-host); an HTTP path or query may hold {{key}}, replaced by each request's key")
 	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
 	fs.DurationVar(&think, "think", 0, "closed loop: pause between an answer and the user's next request")
 	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
-	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given)")
+	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given) | "+recsysload.SpecSyntax+" (HTTP GET; --target is the recommender's base URL http://HOST:PORT, requests go to /v1/users/{{key}}/recommendations?k=K)")
 	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
 	fs.StringVar(&cfg.HTTPClient, "http-client", "lean", "lean (minimal HTTP/1.1 client, low overhead) | std (Go's net/http; always used for https)")
 	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
@@ -100,6 +101,9 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		if !set["await-prefix"] {
 			cfg.AwaitPrefix = events.DecisionID("")
 		}
+	}
+	if recsysload.IsSpec(cfg.Workload) && set["body"] {
+		return cfg, fmt.Errorf("%w: the recsys workload sends GET requests without a body; drop --body", scenario.ErrUsage)
 	}
 	if *closed != 0 {
 		e.Mode, e.Users = loadgen.Closed, *closed

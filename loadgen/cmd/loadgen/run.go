@@ -15,6 +15,7 @@ import (
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/httptarget"
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
+	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
 )
 
@@ -72,6 +73,12 @@ func (c runConfig) Validate() error {
 	} else if _, err := c.workload(context.Background(), io.Discard); err != nil {
 		return err
 	}
+	if recsysload.IsSpec(c.Workload) {
+		rc, _ := recsysload.ParseSpec(c.Workload) // parsed by c.workload above
+		if _, err := rc.TargetURL(c.Target); err != nil {
+			return err
+		}
+	}
 	_, err := c.targetConfig()
 	return err
 }
@@ -79,6 +86,13 @@ func (c runConfig) Validate() error {
 // workload builds the workload. The fraud workload simulates first (seconds for the default
 // size) and says so on progress.
 func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Workload, error) {
+	if recsysload.IsSpec(c.Workload) {
+		rc, err := recsysload.ParseSpec(c.Workload)
+		if err != nil {
+			return nil, err
+		}
+		return recsysload.New(rc)
+	}
 	if !fraudload.IsSpec(c.Workload) {
 		return loadgen.ParseWorkload(c.Workload, c.Body)
 	}
@@ -122,7 +136,8 @@ func (c runConfig) requestsNeeded() int64 {
 
 // targetConfig returns an httptarget.Config or a natstarget.Config for the target address.
 func (c runConfig) targetConfig() (any, error) {
-	u, err := url.Parse(c.Target)
+	// Only the scheme matters here; an HTTP URL template is checked by httptarget.
+	u, err := url.Parse(strings.ReplaceAll(c.Target, httptarget.KeyPlaceholder, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: --target %q: %v", loadgen.ErrInvalidConfig, c.Target, err)
 	}
@@ -134,6 +149,16 @@ func (c runConfig) targetConfig() (any, error) {
 	case "http", "https":
 		hc := httptarget.DefaultConfig()
 		hc.URL, hc.Method, hc.MaxConns, hc.AllowHosts, hc.Client = c.Target, c.Method, conns, c.AllowHosts, c.HTTPClient
+		if recsysload.IsSpec(c.Workload) {
+			// --target is the recommender's base URL; each request asks about its user.
+			rc, err := recsysload.ParseSpec(c.Workload)
+			if err != nil {
+				return nil, err
+			}
+			if hc.URL, err = rc.TargetURL(c.Target); err != nil {
+				return nil, err
+			}
+		}
 		hc.Header = http.Header{}
 		for _, h := range c.Headers {
 			k, v, ok := strings.Cut(h, ":")

@@ -1,12 +1,16 @@
-// Command recsys is the Casebook case study for retrieval with an HNSW index plus a ranking stage.
+// Command recsys is the Casebook case study for a retrieval + ranking recommender: matrix
+// factorization embeddings in an HNSW index gated on recall, features from the feature
+// store, a boosted-trees ranker, a diversity re-rank, cold start, and feedback.
 //
-// The case study itself is not built yet (see the open issues); today the binary offers the
-// scenario convention every Casebook binary shares, with no scenarios registered.
+//	recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] [--embeddings bpr|ials] [--candidates N]
+//	recsys simulate [--out FILE] [--seed N]
+//	recsys scenario list | run NAME
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,13 +20,15 @@ import (
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
+const usage = "recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] | simulate --out FILE | scenario list|run NAME"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
-	case errors.Is(err, scenario.ErrUsage):
+	case errors.Is(err, scenario.ErrUsage), errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(os.Stderr, "recsys:", err)
 		os.Exit(2)
 	default:
@@ -31,12 +37,28 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "scenario" {
-		return fmt.Errorf("%w: recsys scenario list | recsys scenario run NAME", scenario.ErrUsage)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
 	}
-	return scenarios().Command(ctx, args[1:], stdout)
+	switch args[0] {
+	case "scenario":
+		return scenarios().Command(ctx, args[1:], stdout)
+	case "eval":
+		cfg, err := parseEval(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runEval(ctx, cfg, stdout, stderr)
+	case "simulate":
+		cfg, err := parseSimulate(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runSimulate(ctx, cfg, stdout)
+	}
+	return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
 }
 
-// scenarios lists what this binary can demonstrate. None yet: the case study is future work.
+// scenarios lists what this binary can demonstrate.
 func scenarios() scenario.Set { return nil }

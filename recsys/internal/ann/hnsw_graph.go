@@ -1,0 +1,338 @@
+package ann
+
+import (
+	"slices"
+	"sync/atomic"
+	"unsafe"
+)
+
+// scratch is one search's (or insert's) working memory, reused through HNSW.pool so a
+// search allocates nothing once the pool is warm.
+type scratch struct {
+	// visited[i] == gen marks node i as seen by the current search; bumping gen clears
+	// the whole set in O(1), and the array is only wiped when gen wraps.
+	visited []uint32
+	gen     uint32
+
+	cand minHeap // candidates to expand, nearest first
+	res  maxHeap // the ef best found, farthest on top
+
+	batch   []int32   // an expansion's unvisited neighbours
+	pushed  []int32   // those that became candidates
+	q       []float32 // the normalised query
+	sorted  []item    // res, nearest first (inserts)
+	sel     []item    // the new node's selected neighbours
+	pruned  []item    // candidates the heuristic dropped
+	shrink  []item    // an over-full list being shrunk
+	sel2    []item    // its selection
+	pruned2 []item    // and what that dropped
+}
+
+func (h *HNSW) getScratch() *scratch {
+	if s, ok := h.pool.Get().(*scratch); ok {
+		return s
+	}
+	return &scratch{}
+}
+
+func (s *scratch) query(dim int) []float32 {
+	if cap(s.q) < dim {
+		s.q = make([]float32, dim)
+	}
+	return s.q[:dim]
+}
+
+// prepare readies the visited set for a search over n node slots.
+func (s *scratch) prepare(n int) {
+	if len(s.visited) < n {
+		s.visited = make([]uint32, n)
+		s.gen = 0
+	}
+	s.gen++
+	if s.gen == 0 {
+		clear(s.visited)
+		s.gen = 1
+	}
+}
+
+// neighbours returns node i's link slots on layer lc and how many are in use. Slots are
+// read with atomic loads (see the concurrency note on HNSW). The caller holds mu for
+// reading.
+func (h *HNSW) neighbours(i int32, lc int) (slots []int32, n int) {
+	if lc == 0 {
+		o := int(i) * (1 + h.m0)
+		slots = h.links0[o+1 : o+1+h.m0 : o+1+h.m0]
+		n = int(atomic.LoadInt32(&h.links0[o]))
+	} else {
+		o := int(h.upperAt[i]) + (lc-1)*(h.m+1)
+		slots = h.upper[o+1 : o+1+h.m : o+1+h.m]
+		n = int(atomic.LoadInt32(&h.upper[o]))
+	}
+	return slots, min(n, len(slots))
+}
+
+// greedy walks layer lc from cur to a local minimum of the distance to q (the upper-layer
+// search with ef = 1).
+func (h *HNSW) greedy(q []float32, cur int32, curD float32, lc int) (int32, float32) {
+	for changed := true; changed; {
+		changed = false
+		slots, n := h.neighbours(cur, lc)
+		for j := range n {
+			nb := atomic.LoadInt32(&slots[j])
+			if d := 1 - dot(q, h.vec(nb)); d < curD {
+				cur, curD, changed = nb, d, true
+			}
+		}
+	}
+	return cur, curD
+}
+
+// searchLayer is Algorithm 2 (SEARCH-LAYER) from entry ep on layer lc with beam width ef.
+// It leaves the ef nearest nodes found in s.res. The caller has called s.prepare and holds
+// mu for reading.
+//
+// Each expansion first gathers the unvisited neighbours, then prefetches all their vectors
+// at once, then computes the distances: the cache misses overlap instead of queueing, which
+// is most of the time a search spends once the vectors outgrow the cache. The link lists of
+// the nodes that become candidates are prefetched the same way, ahead of their expansion.
+func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, s *scratch) {
+	visited, gen := s.visited, s.gen
+	cand, res := s.cand[:0], s.res[:0]
+	batch, pushed := s.batch[:0], s.pushed[:0]
+	visited[ep] = gen
+	cand.push(item{d: epD, i: ep})
+	res.push(item{d: epD, i: ep})
+	vecs, dim := h.vecs, h.dim
+	vecBase, rowBytes := unsafe.Pointer(unsafe.SliceData(vecs)), 4*dim
+	linkBase, linkBytes := unsafe.Pointer(unsafe.SliceData(h.links0)), 4*(1+h.m0)
+	for len(cand) > 0 {
+		c := cand[0]
+		if c.d > res[0].d {
+			break // the nearest unexpanded candidate is farther than the farthest result
+		}
+		cand.pop()
+		slots, n := h.neighbours(c.i, lc)
+		batch = batch[:0]
+		for j := range n {
+			nb := atomic.LoadInt32(&slots[j])
+			if visited[nb] != gen {
+				visited[nb] = gen
+				batch = append(batch, nb)
+			}
+		}
+		const ahead = 3
+		prefetchRows(vecBase, batch[:min(ahead, len(batch))], rowBytes)
+		pushed = pushed[:0]
+		for j, nb := range batch {
+			if j+ahead < len(batch) {
+				prefetchRows(vecBase, batch[j+ahead:j+ahead+1], rowBytes)
+			}
+			o := int(nb) * dim
+			d := 1 - dot(q, vecs[o:o+dim:o+dim])
+			if len(res) < ef {
+				res.push(item{d: d, i: nb})
+			} else if d < res[0].d {
+				res.replaceTop(item{d: d, i: nb})
+			} else {
+				continue
+			}
+			cand.push(item{d: d, i: nb})
+			pushed = append(pushed, nb)
+		}
+		if lc == 0 {
+			prefetchRows(linkBase, pushed, linkBytes)
+		}
+	}
+	s.cand, s.res, s.batch, s.pushed = cand, res, batch, pushed
+}
+
+// insert links reserved node x of level lvl into the graph (Algorithm 1, INSERT). The
+// caller holds mu for reading.
+func (h *HNSW) insert(x int32, lvl int) {
+	e := h.entry.Load()
+	if e == 0 || lvl > entryLevel(e) {
+		h.topMu.Lock()
+		e = h.entry.Load()
+		if e == 0 {
+			h.entry.Store(packEntry(x, lvl))
+			h.topMu.Unlock()
+			return
+		}
+		if lvl > entryLevel(e) {
+			// x becomes the new entry point once linked; hold topMu until then so a
+			// concurrent insert that also raises the top cannot publish a point that
+			// skips x's layers.
+			defer func() {
+				h.entry.Store(packEntry(x, lvl))
+				h.topMu.Unlock()
+			}()
+		} else {
+			h.topMu.Unlock()
+		}
+	}
+	s := h.getScratch()
+	defer h.pool.Put(s)
+
+	q := h.vec(x)
+	cur, top := unpackEntry(e)
+	curD := 1 - dot(q, h.vec(cur))
+	for lc := top; lc > lvl; lc-- {
+		cur, curD = h.greedy(q, cur, curD, lc)
+	}
+	for lc := min(top, lvl); lc >= 0; lc-- {
+		s.prepare(h.capNodes)
+		h.searchLayer(q, cur, curD, h.cfg.EfConstruction, lc, s)
+		// W, nearest first, without x itself (a concurrent insert may already have
+		// linked x on this layer).
+		s.sorted = slices.Grow(s.sorted[:0], len(s.res))[:len(s.res)]
+		for j := len(s.res) - 1; j >= 0; j-- {
+			s.sorted[j] = s.res.pop()
+		}
+		s.sorted = slices.DeleteFunc(s.sorted, func(it item) bool { return it.i == x })
+		if len(s.sorted) == 0 {
+			continue
+		}
+		cur, curD = s.sorted[0].i, s.sorted[0].d
+
+		s.sel, s.pruned = h.selectNeighbours(s.sorted, h.m, s.sel[:0], s.pruned[:0])
+		h.setLinks(x, lc, s.sel, s)
+		for _, nb := range s.sel {
+			h.addLink(nb.i, item{d: nb.d, i: x}, lc, s)
+		}
+	}
+}
+
+func entryLevel(e uint64) int {
+	_, l := unpackEntry(e)
+	return l
+}
+
+// selectNeighbours is Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC) without candidate
+// extension: walking cands nearest first, it keeps a candidate only if it is nearer to the
+// base than to every candidate kept so far, so links spread in different directions
+// instead of bunching in one cluster. With KeepPrunedConnections the list is then filled up
+// to m with the nearest pruned candidates. cands must be sorted nearest first; at most m
+// candidates are returned as they are, as hnswlib does.
+func (h *HNSW) selectNeighbours(cands []item, m int, out, pruned []item) ([]item, []item) {
+	if len(cands) <= m {
+		return append(out, cands...), pruned
+	}
+	for _, c := range cands {
+		if len(out) >= m {
+			break
+		}
+		vc := h.vec(c.i)
+		good := true
+		for _, r := range out {
+			if 1-dot(vc, h.vec(r.i)) < c.d {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, c)
+		} else if h.cfg.KeepPrunedConnections {
+			pruned = append(pruned, c)
+		}
+	}
+	for _, p := range pruned {
+		if len(out) >= m {
+			break
+		}
+		out = append(out, p)
+	}
+	return out, pruned
+}
+
+// maxLinks is the list capacity on layer lc: Mmax0 = 2M on layer 0, M above.
+func (h *HNSW) maxLinks(lc int) int {
+	if lc == 0 {
+		return h.m0
+	}
+	return h.m
+}
+
+// countSlot returns the address of node i's link count on layer lc.
+func (h *HNSW) countSlot(i int32, lc int) *int32 {
+	if lc == 0 {
+		return &h.links0[int(i)*(1+h.m0)]
+	}
+	return &h.upper[int(h.upperAt[i])+(lc-1)*(h.m+1)]
+}
+
+// setLinks gives new node x the links sel on layer lc. Usually x's list is still empty;
+// when concurrent inserts have already linked to x, their links are merged in and the
+// union shrunk by the heuristic.
+func (h *HNSW) setLinks(x int32, lc int, sel []item, s *scratch) {
+	mu := &h.locks[int(x)%lockStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	slots, n := h.neighbours(x, lc)
+	if n == 0 {
+		h.writeLinks(x, lc, slots, sel)
+		return
+	}
+	all := s.shrink[:0]
+	q := h.vec(x)
+	for _, nb := range slots[:n] {
+		all = append(all, item{d: 1 - dot(q, h.vec(nb)), i: nb})
+	}
+	for _, it := range sel {
+		if !slices.Contains(slots[:n], it.i) {
+			all = append(all, it)
+		}
+	}
+	s.shrink = all
+	h.shrinkInto(x, lc, slots, s)
+}
+
+// addLink adds the back link nb → it.i (it.d is their distance) on layer lc, shrinking
+// nb's list with the heuristic when it is full (the paper's shrinking of eConn).
+func (h *HNSW) addLink(nb int32, it item, lc int, s *scratch) {
+	mu := &h.locks[int(nb)%lockStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	slots, n := h.neighbours(nb, lc)
+	if slices.Contains(slots[:n], it.i) {
+		return
+	}
+	if n < len(slots) {
+		atomic.StoreInt32(&slots[n], it.i)
+		atomic.StoreInt32(h.countSlot(nb, lc), int32(n+1))
+		return
+	}
+	all := s.shrink[:0]
+	q := h.vec(nb)
+	for _, o := range slots[:n] {
+		all = append(all, item{d: 1 - dot(q, h.vec(o)), i: o})
+	}
+	all = append(all, it)
+	s.shrink = all
+	h.shrinkInto(nb, lc, slots, s)
+}
+
+// shrinkInto sorts s.shrink (node x's candidate links with their distances to x), selects
+// at most the layer's capacity with the heuristic and writes them as x's list. The caller
+// holds x's stripe lock.
+func (h *HNSW) shrinkInto(x int32, lc int, slots []int32, s *scratch) {
+	slices.SortFunc(s.shrink, func(a, b item) int {
+		switch {
+		case a.d < b.d:
+			return -1
+		case a.d > b.d:
+			return 1
+		}
+		return int(a.i - b.i)
+	})
+	s.sel2, s.pruned2 = h.selectNeighbours(s.shrink, h.maxLinks(lc), s.sel2[:0], s.pruned2[:0])
+	h.writeLinks(x, lc, slots, s.sel2)
+}
+
+// writeLinks stores links into x's slots on layer lc with atomic stores, the count last.
+func (h *HNSW) writeLinks(x int32, lc int, slots []int32, links []item) {
+	n := min(len(links), len(slots))
+	for j := range n {
+		atomic.StoreInt32(&slots[j], links[j].i)
+	}
+	atomic.StoreInt32(h.countSlot(x, lc), int32(n))
+}

@@ -1,0 +1,127 @@
+package rank
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
+)
+
+// Schema is the ranker's input, in order. Every feature is computed by Fill, on both the
+// offline and the online path.
+var Schema = func() ml.Schema {
+	names := []string{"mf_score", "mf_score_gap", "retrieval_rank", "itemitem_sum", "itemitem_max", "itemitem_rank"}
+	for _, d := range recfeatures.ItemWindows {
+		names = append(names, fmt.Sprintf("log_item_count_%dd", d))
+	}
+	for _, d := range recfeatures.UserWindows {
+		names = append(names, fmt.Sprintf("log_user_count_%dd", d))
+	}
+	names = append(names, "log_history")
+	return ml.FloatSchema(names...)
+}()
+
+// Width is Schema.Len().
+var Width = Schema.Len()
+
+// Candidate is one item retrieval proposed, with the factorization's score for the user.
+type Candidate struct {
+	Item int64
+	MF   float64
+}
+
+// Inputs is everything Fill reads besides the candidates.
+type Inputs struct {
+	// History is the items the user already has (excluded from the candidates).
+	History []int64
+	// Stats are the feature store's values for the user and for each candidate, in order.
+	Stats recfeatures.Stats
+	// ItemItem may be nil (its features are then 0).
+	ItemItem *ItemItem
+}
+
+// Scratch holds per-request buffers; reuse one per goroutine.
+type Scratch struct {
+	pos      map[int64]int32
+	sum, mx  []float64
+	order    []int32
+	rankOfII []float64
+}
+
+// Fill writes len(cands) rows of Width features into dst (row-major) and returns it. The
+// candidates must be in retrieval order (best first).
+func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
+	n := len(cands)
+	dst = append(dst[:0], make([]float64, n*Width)...)
+	if n == 0 {
+		return dst
+	}
+	if s.pos == nil {
+		s.pos = make(map[int64]int32, n)
+	}
+	clear(s.pos)
+	s.sum = append(s.sum[:0], make([]float64, n)...)
+	s.mx = append(s.mx[:0], make([]float64, n)...)
+	for c, cd := range cands {
+		s.pos[cd.Item] = int32(c)
+	}
+	if in.ItemItem != nil {
+		in.ItemItem.Score(in.History, s.pos, s.sum, s.mx)
+	}
+	// The item-item model's own rank of each candidate, as a fraction of the list.
+	s.order = s.order[:0]
+	for c := range cands {
+		s.order = append(s.order, int32(c))
+	}
+	sortByDesc(s.order, s.sum)
+	s.rankOfII = append(s.rankOfII[:0], make([]float64, n)...)
+	for r, c := range s.order {
+		s.rankOfII[c] = float64(r) / float64(n)
+	}
+	best := cands[0].MF
+	topII := 1.0
+	if v := s.sum[s.order[0]]; v > 0 {
+		topII = v
+	}
+	user := make([]float64, len(recfeatures.UserWindows))
+	for i := range user {
+		if i < len(in.Stats.User) {
+			user[i] = math.Log1p(in.Stats.User[i])
+		}
+	}
+	hist := math.Log1p(float64(len(in.History)))
+	for c, cd := range cands {
+		row := dst[c*Width : (c+1)*Width]
+		row[0] = cd.MF
+		row[1] = best - cd.MF
+		row[2] = float64(c) / float64(n)
+		row[3] = s.sum[c] / topII
+		row[4] = s.mx[c]
+		row[5] = s.rankOfII[c]
+		k := 6
+		for w := range recfeatures.ItemWindows {
+			if c < len(in.Stats.Items) && w < len(in.Stats.Items[c]) {
+				row[k] = math.Log1p(in.Stats.Items[c][w])
+			}
+			k++
+		}
+		k += copy(row[k:], user)
+		row[k] = hist
+	}
+	return dst
+}
+
+// sortByDesc orders idx by descending key[idx], ties by index (insertion sort is fine for
+// a few hundred; it is stable and allocation-free).
+func sortByDesc(idx []int32, key []float64) {
+	for i := 1; i < len(idx); i++ {
+		x := idx[i]
+		j := i
+		for j > 0 && key[idx[j-1]] < key[x] {
+			idx[j] = idx[j-1]
+			j--
+		}
+		idx[j] = x
+	}
+}

@@ -1,0 +1,158 @@
+// Package rank is the recommender's second stage: the ranking features of a (user,
+// candidate) pair, computed by one function offline (the ranker's training set, the
+// evaluation) and online (every request); an item-to-item model whose scores are one of
+// those features; the ranker itself (gradient-boosted trees from platform/ml); and a
+// maximal-marginal-relevance re-rank that trades relevance for diversity.
+package rank
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Neighbor is one weighted item-to-item link.
+type Neighbor struct {
+	Item   int64
+	Weight float32
+}
+
+// ItemItem scores a candidate for a user by the links from the items the user already
+// has: score(u, i) = Σ_{j ∈ history(u)} w(j → i). From EASE (Steck 2019) the links are a
+// row-truncated copy of its weight matrix, exact when nothing is truncated; for catalogues
+// too large for EASE's dense inverse they are cosine similarities of co-occurrence counts.
+type ItemItem struct {
+	Source string // "ease" or "cooccurrence"
+	ids    []int64
+	rows   [][]Neighbor
+}
+
+// NewItemItem keeps, for each item ids[j], the topN links of row(j) by weight (row(j)[i]
+// is the weight j → ids[i]; zero weights are dropped).
+func NewItemItem(source string, ids []int64, row func(j int) []float64, topN int) (*ItemItem, error) {
+	if !slices.IsSorted(ids) {
+		return nil, fmt.Errorf("item-item: ids must be sorted")
+	}
+	m := &ItemItem{Source: source, ids: slices.Clone(ids), rows: make([][]Neighbor, len(ids))}
+	for j := range ids {
+		w := row(j)
+		if len(w) != len(ids) {
+			return nil, fmt.Errorf("item-item: row %d has %d weights, want %d", j, len(w), len(ids))
+		}
+		var ns []Neighbor
+		for i, x := range w {
+			if x != 0 && i != j && !math.IsNaN(x) {
+				ns = append(ns, Neighbor{Item: ids[i], Weight: float32(x)})
+			}
+		}
+		slices.SortFunc(ns, func(a, b Neighbor) int {
+			return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Item, b.Item))
+		})
+		if topN > 0 && len(ns) > topN {
+			ns = ns[:topN]
+		}
+		m.rows[j] = slices.Clip(ns)
+	}
+	return m, nil
+}
+
+// Cooccurrence builds links from interaction histories: w(j → i) = c(i, j) / (sqrt(c(i)
+// c(j)) + shrink), the topN per item. Cost Σ_u |history(u)|²: cap long histories with
+// maxHistory (the most recent are kept by the caller's order).
+func Cooccurrence(ctx context.Context, histories [][]int64, topN int, shrink float64, maxHistory int) (*ItemItem, error) {
+	count := map[int64]float64{}
+	for _, h := range histories {
+		for _, it := range h[max(0, len(h)-maxHistory):] {
+			count[it]++
+		}
+	}
+	ids := make([]int64, 0, len(count))
+	for id := range count {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	pos := make(map[int64]int32, len(ids))
+	for i, id := range ids {
+		pos[id] = int32(i)
+	}
+	pairs := make([]map[int32]float32, len(ids))
+	for n, h := range histories {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		h = h[max(0, len(h)-maxHistory):]
+		for a, x := range h {
+			px := pos[x]
+			for _, y := range h[a+1:] {
+				py := pos[y]
+				if px == py {
+					continue
+				}
+				for _, p := range [2][2]int32{{px, py}, {py, px}} {
+					if pairs[p[0]] == nil {
+						pairs[p[0]] = map[int32]float32{}
+					}
+					pairs[p[0]][p[1]]++
+				}
+			}
+		}
+	}
+	m := &ItemItem{Source: "cooccurrence", ids: ids, rows: make([][]Neighbor, len(ids))}
+	for j, row := range pairs {
+		ns := make([]Neighbor, 0, len(row))
+		cj := count[ids[j]]
+		for i, c := range row {
+			ns = append(ns, Neighbor{Item: ids[i], Weight: float32(float64(c) / (math.Sqrt(count[ids[i]]*cj) + shrink))})
+		}
+		slices.SortFunc(ns, func(a, b Neighbor) int {
+			return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Item, b.Item))
+		})
+		if topN > 0 && len(ns) > topN {
+			ns = ns[:topN]
+		}
+		m.rows[j] = slices.Clip(ns)
+	}
+	return m, nil
+}
+
+// Links returns the links out of item j (nil for an unknown item).
+func (m *ItemItem) Links(j int64) []Neighbor {
+	i, ok := slices.BinarySearch(m.ids, j)
+	if !ok {
+		return nil
+	}
+	return m.rows[i]
+}
+
+// Score adds to sum[c] and raises max[c] for every candidate c that the history links to.
+// pos maps a candidate item to its index in sum and max.
+func (m *ItemItem) Score(history []int64, pos map[int64]int32, sum, mx []float64) {
+	for _, j := range history {
+		for _, n := range m.Links(j) {
+			if c, ok := pos[n.Item]; ok {
+				w := float64(n.Weight)
+				sum[c] += w
+				mx[c] = math.Max(mx[c], w)
+			}
+		}
+	}
+}
+
+// ScoreAll adds to dst (indexed by position in ids) the score of every item the history
+// links to: a full ranking by this model alone.
+func (m *ItemItem) ScoreAll(history []int64, index func(id int64) int, dst []float64) {
+	for _, j := range history {
+		for _, n := range m.Links(j) {
+			if i := index(n.Item); i >= 0 {
+				dst[i] += float64(n.Weight)
+			}
+		}
+	}
+}
+
+// Len is the number of items with links.
+func (m *ItemItem) Len() int { return len(m.ids) }
