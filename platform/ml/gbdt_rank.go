@@ -67,6 +67,11 @@ func TrainGBDTRank(ctx context.Context, d Dataset, groups []int32, k int, cfg GB
 	}
 	rankOf := make([]int, n)
 	order := make([]int, 0, 512)
+	byLabel := make([]int, 0, 512)
+	gain := make([]float64, n)
+	for i, y := range d.Y {
+		gain[i] = math.Exp2(y) - 1
+	}
 	return trainGBDT(ctx, d, cfg, 0, func(scores []float64, gh []gradPair) {
 		clear(gh)
 		for g := 0; g+1 < len(bounds); g++ {
@@ -82,16 +87,25 @@ func TrainGBDTRank(ctx context.Context, d Dataset, groups []int32, k int, cfg GB
 			for r, i := range order {
 				rankOf[i] = r
 			}
+			// Pairs (i, j) with y_i > y_j: rows grouped by label, each higher label
+			// against every lower one.
+			byLabel = byLabel[:0]
 			for i := lo; i < hi; i++ {
-				for j := lo; j < hi; j++ {
-					if d.Y[i] <= d.Y[j] {
+				byLabel = append(byLabel, i)
+			}
+			slices.SortStableFunc(byLabel, func(a, b int) int { return cmp.Compare(d.Y[b], d.Y[a]) })
+			for a, i := range byLabel {
+				gi := gain[i]
+				ri := rankOf[i]
+				for _, j := range byLabel[a+1:] {
+					if d.Y[j] == d.Y[i] {
 						continue
 					}
-					ri, rj := rankOf[i], rankOf[j]
+					rj := rankOf[j]
 					if ri >= k && rj >= k {
 						continue // swapping two rows below the cut changes nothing
 					}
-					delta := math.Abs((math.Exp2(d.Y[i])-math.Exp2(d.Y[j]))*(discount(ri)-discount(rj))) / idcg[g]
+					delta := math.Abs((gi-gain[j])*(discount(ri)-discount(rj))) / idcg[g]
 					rho := sigmoid(scores[j] - scores[i]) // 1 − σ(s_i − s_j)
 					l := rho * delta
 					h := math.Max(rho*(1-rho)*delta, 1e-16)

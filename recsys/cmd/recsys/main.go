@@ -3,6 +3,7 @@
 // store, a boosted-trees ranker, a diversity re-rank, cold start, and feedback.
 //
 //	recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] [--embeddings bpr|ials] [--candidates N]
+//	recsys serve [--addr HOST:PORT] [--ratings FILE | --size default|large] [--store memory|redis://HOST:PORT] [--registry DIR]
 //	recsys simulate [--out FILE] [--seed N]
 //	recsys scenario list | run NAME
 package main
@@ -20,7 +21,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-const usage = "recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] | simulate --out FILE | scenario list|run NAME"
+const usage = "recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] | serve [--addr A] [--size default|large] | simulate --out FILE | scenario list|run NAME"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -50,6 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return runEval(ctx, cfg, stdout, stderr)
+	case "serve":
+		cfg, err := parseServe(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runServe(ctx, cfg, stdout, stderr)
 	case "simulate":
 		cfg, err := parseSimulate(args[1:], stderr)
 		if err != nil {

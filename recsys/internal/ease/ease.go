@@ -89,8 +89,8 @@ func Train(ctx context.Context, users, items []int64, cfg Config) (*Model, error
 	// G = XᵀX + λI, upper triangle: each user adds 1 to every pair of their items.
 	g := make([]float64, n*n)
 	row := make([]int, 0, 64)
-	for lo, users := 0, 0; lo < len(ps); users++ {
-		if users%1024 == 0 {
+	for lo, seen := 0, 0; lo < len(ps); seen++ {
+		if seen%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("ease: gram matrix: %w", err)
 			}

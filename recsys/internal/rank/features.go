@@ -1,8 +1,10 @@
 package rank
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
@@ -44,6 +46,7 @@ type Inputs struct {
 // Scratch holds per-request buffers; reuse one per goroutine.
 type Scratch struct {
 	pos      map[int64]int32
+	items    []int64
 	sum, mx  []float64
 	order    []int32
 	rankOfII []float64
@@ -67,14 +70,18 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 		s.pos[cd.Item] = int32(c)
 	}
 	if in.ItemItem != nil {
-		in.ItemItem.Score(in.History, s.pos, s.sum, s.mx)
+		s.items = s.items[:0]
+		for _, cd := range cands {
+			s.items = append(s.items, cd.Item)
+		}
+		in.ItemItem.Score(in.History, s.items, s.pos, s.sum, s.mx)
 	}
 	// The item-item model's own rank of each candidate, as a fraction of the list.
 	s.order = s.order[:0]
 	for c := range cands {
 		s.order = append(s.order, int32(c))
 	}
-	sortByDesc(s.order, s.sum)
+	slices.SortStableFunc(s.order, func(a, b int32) int { return cmp.Compare(s.sum[b], s.sum[a]) })
 	s.rankOfII = append(s.rankOfII[:0], make([]float64, n)...)
 	for r, c := range s.order {
 		s.rankOfII[c] = float64(r) / float64(n)
@@ -110,18 +117,4 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 		row[k] = hist
 	}
 	return dst
-}
-
-// sortByDesc orders idx by descending key[idx], ties by index (insertion sort is fine for
-// a few hundred; it is stable and allocation-free).
-func sortByDesc(idx []int32, key []float64) {
-	for i := 1; i < len(idx); i++ {
-		x := idx[i]
-		j := i
-		for j > 0 && key[idx[j-1]] < key[x] {
-			idx[j] = idx[j-1]
-			j--
-		}
-		idx[j] = x
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -131,10 +132,10 @@ func FitBase(ctx context.Context, rs []ratings.Rating, cfg Config) (*Base, error
 		}
 		buf := make([]float64, em.Len())
 		one := []int{0}
-		b.ItemItem, err = rank.NewItemItem("ease", em.ItemIDs(), func(j int) []float64 {
+		b.ItemItem, err = rank.NewDenseItemItem("ease", em.ItemIDs(), func(j int) []float64 {
 			one[0] = j
 			return em.Scores(one, buf)
-		}, 0)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +200,19 @@ type Models struct {
 	Ranker *ml.GBDT
 	// RankerRows and RankerPositives describe the ranker's training set.
 	RankerRows, RankerPositives int
+	// Holdout is NDCG@10 on the inner lists of the users held out from the ranker's
+	// training (one in HoldoutEvery): the factorization's order against the ranker's.
+	Holdout Holdout
 }
+
+// Holdout is the ranker's check on users it was not trained on.
+type Holdout struct {
+	Users              int
+	MFNDCG, RankerNDCG float64
+}
+
+// HoldoutEvery holds one user in this many out of the ranker's training, to measure it.
+const HoldoutEvery = 5
 
 // Fit fits the base models on an inner split of train, trains the ranker on their
 // candidate lists labelled by the held-out part, then refits the base models on all of
@@ -218,17 +231,95 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 		return nil, err
 	}
 	t := time.Now()
-	ranker, err := ml.TrainGBDTRank(ctx, d, groups, RankK, cfg.Ranker)
+	fitD, fitG, evalD, evalG := holdOut(d, groups)
+	ranker, err := ml.TrainGBDTRank(ctx, fitD, fitG, RankK, cfg.Ranker)
 	if err != nil {
 		return nil, fmt.Errorf("fit ranker: %w", err)
 	}
 	took := time.Since(t)
+	hold, err := holdoutNDCG(ranker, evalD, evalG)
+	if err != nil {
+		return nil, err
+	}
 	full, err := FitBase(ctx, train, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("fit: %w", err)
 	}
 	full.Took["ranker"] = took
-	return &Models{Base: full, Ranker: ranker, RankerRows: d.Rows(), RankerPositives: pos}, nil
+	return &Models{Base: full, Ranker: ranker, RankerRows: fitD.Rows(), RankerPositives: pos, Holdout: hold}, nil
+}
+
+// holdOut moves every HoldoutEvery-th group to the evaluation set.
+func holdOut(d ml.Dataset, groups []int32) (fit ml.Dataset, fitG []int32, eval ml.Dataset, evalG []int32) {
+	fit, eval = ml.Dataset{Schema: d.Schema}, ml.Dataset{Schema: d.Schema}
+	k := d.Schema.Len()
+	for i, g := range groups {
+		if g%HoldoutEvery == HoldoutEvery-1 {
+			eval.X, eval.Y, evalG = append(eval.X, d.X[i*k:(i+1)*k]...), append(eval.Y, d.Y[i]), append(evalG, g)
+		} else {
+			fit.X, fit.Y, fitG = append(fit.X, d.X[i*k:(i+1)*k]...), append(fit.Y, d.Y[i]), append(fitG, g)
+		}
+	}
+	return fit, fitG, eval, evalG
+}
+
+// holdoutNDCG scores the evaluation lists in their retrieval order and in the ranker's.
+func holdoutNDCG(ranker ml.Model, d ml.Dataset, groups []int32) (Holdout, error) {
+	var h Holdout
+	p := make([]float64, d.Rows())
+	if d.Rows() > 0 {
+		if err := ranker.Predict(d.Batch(), p); err != nil {
+			return h, fmt.Errorf("ranker holdout: %w", err)
+		}
+	}
+	for lo := 0; lo < len(groups); {
+		hi := lo
+		for hi < len(groups) && groups[hi] == groups[lo] {
+			hi++
+		}
+		ys := d.Y[lo:hi]
+		idx := make([]int, hi-lo)
+		for i := range idx {
+			idx[i] = i
+		}
+		mf := listNDCG(ys, idx)
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(p[lo+b], p[lo+a]) })
+		rk := listNDCG(ys, idx)
+		if !math.IsNaN(mf) {
+			h.Users++
+			h.MFNDCG += mf
+			h.RankerNDCG += rk
+		}
+		lo = hi
+	}
+	if h.Users > 0 {
+		h.MFNDCG /= float64(h.Users)
+		h.RankerNDCG /= float64(h.Users)
+	}
+	return h, nil
+}
+
+// listNDCG is NDCG@RankK of a list visited in order (NaN without a relevant item).
+func listNDCG(ys []float64, order []int) float64 {
+	rel := 0
+	for _, y := range ys {
+		if y > 0 {
+			rel++
+		}
+	}
+	if rel == 0 {
+		return math.NaN()
+	}
+	var dcg, idcg float64
+	for r := 0; r < RankK && r < len(order); r++ {
+		if ys[order[r]] > 0 {
+			dcg += 1 / math.Log2(float64(r)+2)
+		}
+		if r < rel {
+			idcg += 1 / math.Log2(float64(r)+2)
+		}
+	}
+	return dcg / idcg
 }
 
 // RankK is the cut the ranker's LambdaRank objective optimises NDCG at.

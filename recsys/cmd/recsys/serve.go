@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/recsys/internal/live"
+	"github.com/casebook-ml/casebook/recsys/internal/ratings"
+	"github.com/casebook-ml/casebook/recsys/internal/recommend"
+	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
+	"github.com/casebook-ml/casebook/recsys/internal/server"
+	"github.com/casebook-ml/casebook/recsys/internal/train"
+	"github.com/casebook-ml/casebook/recsys/sim"
+)
+
+// serveConfig is one parsed `recsys serve`.
+type serveConfig struct {
+	Addr     string
+	Ratings  string
+	Size     string // default | large
+	Seed     uint64
+	Registry string
+	Store    string
+	Train    train.Config
+	Index    retrieval.BuildConfig
+	Serve    recommend.Config
+	HTTP     server.Config
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	c := serveConfig{Addr: "127.0.0.1:8081", Size: "default", Seed: 1, Store: "memory",
+		Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), HTTP: server.DefaultConfig()}
+	fs := flag.NewFlagSet("recsys serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address (GET /v1/users/{id}/recommendations, /metrics, /healthz)")
+	fs.StringVar(&c.Ratings, "ratings", "", "train on this ratings file (MovieLens layouts); default: simulate")
+	fs.StringVar(&c.Size, "size", c.Size, "simulation size without --ratings: default (943 users × 1,682 items) or large (50,000 users × 100,000 items)")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "simulation seed")
+	fs.StringVar(&c.Registry, "registry", "", "registry directory (default: a temporary one, removed on exit)")
+	fs.StringVar(&c.Store, "store", c.Store, "online feature store: memory or redis://HOST:PORT")
+	fs.StringVar(&c.Train.Embeddings, "embeddings", c.Train.Embeddings, "bpr or ials")
+	fs.IntVar(&c.Serve.Candidates, "candidates", c.Serve.Candidates, "candidates retrieval proposes to the ranker")
+	fs.IntVar(&c.Serve.EfSearch, "ef-search", c.Serve.EfSearch, "the index's search breadth")
+	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "per-request deadline")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	if c.Size != "default" && c.Size != "large" {
+		return c, fmt.Errorf("%w: --size %q: want default or large", scenario.ErrUsage, c.Size)
+	}
+	for _, err := range []error{c.Train.Validate(), c.Serve.Validate(), c.HTTP.Validate(), c.Index.Validate()} {
+		if err != nil {
+			return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+		}
+	}
+	return c, nil
+}
+
+func openStore(spec string, reg *features.Registry) (features.OnlineStore, error) {
+	if spec == "memory" {
+		return memory.New(reg), nil
+	}
+	addr, ok := strings.CutPrefix(spec, "redis://")
+	if !ok || addr == "" {
+		return nil, fmt.Errorf("%w: --store %q: want memory or redis://HOST:PORT", scenario.ErrUsage, spec)
+	}
+	cfg := fredis.DefaultConfig()
+	cfg.Addr = addr
+	return fredis.New(cfg, reg)
+}
+
+func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var rs []ratings.Rating
+	if c.Ratings != "" {
+		var err error
+		if rs, err = ratings.LoadFile(c.Ratings); err != nil {
+			return err
+		}
+	} else {
+		scfg := sim.DefaultConfig()
+		if c.Size == "large" {
+			scfg = sim.LargeConfig()
+		}
+		scfg.Seed = c.Seed
+		s, err := sim.New(scfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "recsys serve: simulating %d users × %d items, %d interactions\n", scfg.Users, scfg.Items, scfg.Interactions)
+		xs, err := s.Generate(ctx)
+		if err != nil {
+			return err
+		}
+		rs = make([]ratings.Rating, len(xs))
+		for i, x := range xs {
+			rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time}
+		}
+	}
+	dir := c.Registry
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "recsys-registry-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	fcfg := regfs.DefaultConfig()
+	fcfg.Dir = dir
+	store, err := regfs.Open(fcfg)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(store, registry.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	fmt.Fprintf(stdout, "recsys serve: training on %d interactions (%s embeddings, EASE or co-occurrence, LambdaRank ranker)...\n", len(rs), c.Train.Embeddings)
+	models, err := train.Fit(ctx, rs, c.Train)
+	if err != nil {
+		return err
+	}
+	pub, err := live.Publish(ctx, reg, models, c.Index, "recsys-serve")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "recsys serve: trained and published in %.1f s: %s v%d, %s v%d (recall@10 %.4f, %d items, built in %.1f s), %s v%d (registry %s)\n",
+		time.Since(t0).Seconds(), live.MFModel, pub.MF.Number, live.IndexModel, pub.Index.Number, pub.Build.Recall, pub.Build.Items, pub.Build.BuildTime.Seconds(),
+		live.RankerModel, pub.Ranker.Number, dir)
+	online, err := openStore(c.Store, models.Features)
+	if err != nil {
+		return err
+	}
+	defer online.Close()
+	sys, err := live.Start(ctx, reg, models, online, c.Serve, nil, logger)
+	if err != nil {
+		return err
+	}
+	preg := prometheus.NewRegistry()
+	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.HTTP.Gatherer = preg
+	srv, err := server.New(sys.Service, c.HTTP, logger, preg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "recsys serve: listening on http://%s (GET /v1/users/{id}/recommendations?k=10)\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

@@ -1,0 +1,282 @@
+// Package live assembles the recommender as it runs in production: a trained model set
+// registered in the registry (the factorization, the index gated on recall, the ranker),
+// promoted to champion, and a recommend.Service that follows the champions (a new index
+// version swaps in blue/green with the factorization it was built from), reads user and
+// item features from the online store, and learns from clicks as they arrive. The
+// scenarios, `recsys serve` and the tests share it.
+package live
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/registry"
+	"github.com/casebook-ml/casebook/recsys/internal/rank"
+	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
+	"github.com/casebook-ml/casebook/recsys/internal/recommend"
+	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
+	"github.com/casebook-ml/casebook/recsys/internal/train"
+)
+
+// Registry model names.
+const (
+	MFModel     = "recsys-mf"
+	IndexModel  = "recsys-index"
+	RankerModel = "recsys-ranker"
+)
+
+// MetricNDCG is the ranker's registered holdout metric.
+const MetricNDCG = "ndcg_at_10"
+
+// Published is what Publish registered.
+type Published struct {
+	MF, Index, Ranker registry.Version
+	Build             retrieval.BuildReport
+}
+
+// Publish registers a fitted model set and promotes it to champion: the factorization,
+// an index built from it (registered only if its recall reaches the floor, promoted
+// through the index gates), and the ranker.
+func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg retrieval.BuildConfig, actor string) (Published, error) {
+	var p Published
+	data, err := m.MF.MarshalBinary()
+	if err != nil {
+		return p, err
+	}
+	now := time.Now().UTC()
+	from, to := now, now
+	if n := len(m.Interactions); n > 0 {
+		from, to = m.Interactions[0].Time, m.Interactions[n-1].Time
+	}
+	mfCfg := m.MF.Config()
+	p.MF, _, err = reg.Register(ctx, registry.RegisterRequest{Data: data, Version: registry.Version{
+		Model: MFModel, Family: string(ml.FamilyMF), Schema: m.MF.Schema(),
+		Metrics:         map[string]ml.Metrics{"holdout": {MetricNDCG: m.Holdout.MFNDCG}},
+		DataRange:       registry.DataRange{From: from, To: to},
+		DataFingerprint: fingerprint(m),
+		CodeVersion:     runtime.Version(), RegisteredBy: actor,
+		Params:      map[string]string{"factors": strconv.Itoa(mfCfg.Factors), "epochs": strconv.Itoa(mfCfg.Epochs)},
+		IntendedUse: "user and item embeddings for candidate retrieval",
+	}})
+	if err != nil {
+		return p, fmt.Errorf("publish: %w", err)
+	}
+	if err := promote(ctx, reg, MFModel, p.MF.Number, registry.Gates{EvalSet: "holdout", Metric: MetricNDCG, MinImprovement: -1}, actor); err != nil {
+		return p, err
+	}
+	ix, rep, err := retrieval.Build(ctx, m.MF, fmt.Sprintf("%s/v%d", MFModel, p.MF.Number), icfg)
+	if err != nil {
+		return p, fmt.Errorf("publish: %w", err)
+	}
+	p.Build = rep
+	if p.Index, err = retrieval.Register(ctx, reg, IndexModel, ix, rep, icfg, actor); err != nil {
+		return p, fmt.Errorf("publish: %w", err)
+	}
+	if err := promote(ctx, reg, IndexModel, p.Index.Number, retrieval.IndexGates(), actor); err != nil {
+		return p, err
+	}
+	if data, err = m.Ranker.MarshalBinary(); err != nil {
+		return p, err
+	}
+	p.Ranker, _, err = reg.Register(ctx, registry.RegisterRequest{Data: data, Version: registry.Version{
+		Model: RankerModel, Family: string(ml.FamilyGBDT), Schema: rank.Schema,
+		Metrics:         map[string]ml.Metrics{"holdout": {MetricNDCG: m.Holdout.RankerNDCG, "mf_order_ndcg_at_10": m.Holdout.MFNDCG}},
+		DataRange:       registry.DataRange{From: from, To: to},
+		DataFingerprint: fingerprint(m),
+		CodeVersion:     runtime.Version(), RegisteredBy: actor,
+		Params:      map[string]string{"objective": "lambdarank@10", "itemitem": m.ItemItem.Source, "index": fmt.Sprintf("%s/v%d", IndexModel, p.Index.Number)},
+		IntendedUse: "ranks the index's candidates for one user",
+		KnownLimits: []string{"holdout is the inner split's held-out users, not the final test split"},
+	}})
+	if err != nil {
+		return p, fmt.Errorf("publish: %w", err)
+	}
+	if err := promote(ctx, reg, RankerModel, p.Ranker.Number, registry.Gates{EvalSet: "holdout", Metric: MetricNDCG, MinImprovement: -1}, actor); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func promote(ctx context.Context, reg *registry.Registry, model string, version int, g registry.Gates, actor string) error {
+	_, err := reg.Promote(ctx, registry.PromoteRequest{Model: model, Alias: registry.Champion, Version: version, Actor: actor, Gates: g, Reason: "published by the training pipeline"})
+	if err != nil && !strings.Contains(err.Error(), registry.ErrNoChange.Error()) {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+func fingerprint(m *train.Models) string {
+	var b strings.Builder
+	for _, in := range m.Interactions {
+		b.WriteString(strconv.FormatInt(in.User, 36))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(in.Item, 36))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(in.Time.Unix(), 36))
+		b.WriteByte('\n')
+	}
+	return registry.Sum([]byte(b.String()))
+}
+
+// OnlineFeatures reads the feature store's online values for the ranker.
+type OnlineFeatures struct {
+	Store features.OnlineStore
+	// At is the read time TTLs are measured from (zero: now); simulations set it.
+	At func() time.Time
+}
+
+// Stats implements recommend.Features.
+func (f OnlineFeatures) Stats(ctx context.Context, user int64, items []int64, s *recfeatures.Stats) error {
+	var at time.Time
+	if f.At != nil {
+		at = f.At()
+	}
+	return recfeatures.Read(ctx, f.Store, user, items, at, s)
+}
+
+// System is the recommender running over a registry.
+type System struct {
+	Service *recommend.Service
+	Online  *recfeatures.Online
+	Store   features.OnlineStore
+	reg     *registry.Registry
+	log     *slog.Logger
+
+	idx    *registry.ArtifactFollower[*retrieval.Index]
+	ranker *registry.Follower
+
+	mu       sync.Mutex // serialises applying interactions (one aggregator per view)
+	itemItem *rank.ItemItem
+	swaps    int
+}
+
+// Start follows the champions of reg and serves them. m supplies what the registry does
+// not hold yet: user histories, the item-to-item model and popularity (see the case study's
+// known limits). The online store is warmed with m's interactions.
+func Start(ctx context.Context, reg *registry.Registry, m *train.Models, store features.OnlineStore, cfg recommend.Config, at func() time.Time, logger *slog.Logger) (*System, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &System{reg: reg, Store: store, log: logger.With("component", "recsys"), itemItem: m.ItemItem}
+	var err error
+	if s.idx, err = registry.FollowArtifact(ctx, reg, IndexModel, registry.Champion, retrieval.DecodeVersion); err != nil {
+		return nil, err
+	}
+	if s.ranker, err = reg.Follow(ctx, RankerModel, registry.Champion); err != nil {
+		return nil, err
+	}
+	if s.Online, err = recfeatures.NewOnline(m.Features, store); err != nil {
+		return nil, err
+	}
+	if err := s.Online.Apply(ctx, m.Interactions); err != nil {
+		return nil, fmt.Errorf("warm the online store: %w", err)
+	}
+	st, err := s.stack(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hist := recommend.NewHistory()
+	for u, items := range m.History {
+		for _, it := range items {
+			hist.Add(u, it)
+		}
+	}
+	if s.Service, err = recommend.NewService(cfg, st, hist, OnlineFeatures{Store: store, At: at}, &recommend.Catalog{Popular: m.Popular}); err != nil {
+		return nil, err
+	}
+	go s.follow(ctx)
+	return s, nil
+}
+
+// stack assembles the champions: the index, the factorization version it names, the ranker.
+func (s *System) stack(ctx context.Context) (*recommend.Stack, error) {
+	ix, iv := s.idx.Current()
+	model, ref, ok := strings.Cut(ix.Embeddings, "/")
+	if !ok {
+		return nil, fmt.Errorf("index v%d names embeddings %q, want model/vN", iv.Number, ix.Embeddings)
+	}
+	mm, _, err := s.reg.Load(ctx, model, ref)
+	if err != nil {
+		return nil, fmt.Errorf("index v%d: load its embeddings %s: %w", iv.Number, ix.Embeddings, err)
+	}
+	mf, ok := mm.(*ml.MF)
+	if !ok {
+		return nil, fmt.Errorf("index v%d: embeddings %s are a %s, not a factorization", iv.Number, ix.Embeddings, mm.Family())
+	}
+	r, rv := s.ranker.Current()
+	s.mu.Lock()
+	ii := s.itemItem
+	s.mu.Unlock()
+	return &recommend.Stack{MF: mf, Index: ix, IndexVersion: fmt.Sprintf("%s/v%d", IndexModel, iv.Number),
+		Ranker: r, RankerVersion: fmt.Sprintf("%s/v%d", RankerModel, rv.Number), ItemItem: ii}, nil
+}
+
+// follow swaps the service's stack whenever a champion moves.
+func (s *System) follow(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.idx.Changed():
+		case <-s.ranker.Changed():
+		}
+		st, err := s.stack(ctx)
+		if err != nil {
+			s.log.Error("kept the serving stack", "err", err)
+			continue
+		}
+		s.Service.Swap(st)
+		s.mu.Lock()
+		s.swaps++
+		s.mu.Unlock()
+		s.log.Info("serving stack switched", "index", st.IndexVersion, "ranker", st.RankerVersion)
+	}
+}
+
+// SetItemItem replaces the item-to-item model (a retrain brings a new one with its ranker).
+func (s *System) SetItemItem(ii *rank.ItemItem) {
+	s.mu.Lock()
+	s.itemItem = ii
+	s.mu.Unlock()
+}
+
+// Swaps counts stack switches since Start.
+func (s *System) Swaps() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.swaps
+}
+
+// WaitStack waits until the service serves the index version want (model/vN), or ctx ends.
+func (s *System) WaitStack(ctx context.Context, want string) error {
+	for {
+		if st := s.Service.Current(); st != nil && st.IndexVersion == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", want, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Interact records positive interactions (clicks): the users' histories, so the items are
+// not recommended again and the item-to-item model scores from them, and the online
+// feature store.
+func (s *System) Interact(ctx context.Context, ins []recfeatures.Interaction) error {
+	for _, in := range ins {
+		s.Service.History().Add(in.User, in.Item)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Online.Apply(ctx, ins)
+}
