@@ -76,7 +76,7 @@ func (e *FloorError) Error() string {
 			failed = append(failed, r.Gate+": "+r.Detail)
 		}
 	}
-	return fmt.Sprintf("register %s: %v: %s", e.Model, ErrGateFailed, strings.Join(failed, "; "))
+	return fmt.Sprintf("register %s: refused by its floors (%v): %s", e.Model, ErrGateFailed, strings.Join(failed, "; "))
 }
 
 func (e *FloorError) Unwrap() error { return ErrGateFailed }

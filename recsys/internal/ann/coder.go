@@ -77,6 +77,11 @@ func (c CoderConfig) Validate() error {
 //     every layer is arbitrary and varies from call to call.
 //   - (*layerNode[K]).search returns result.Slice(), the heap's array in heap order, not
 //     sorted; the adapter sorts by score.
+//
+// To confirm the first three points, a scratch copy of the module with only that function
+// rewritten (a beam of max(k, efSearch) results kept sorted, the paper's stopping rule)
+// reached recall@10 0.46 at ef 64 and 0.89 at ef 400 on 20,000 uniform 64-d vectors built
+// with EfSearch 20, against 0.016 unpatched; and ef then matters.
 type Coder struct {
 	dim int
 	cfg CoderConfig

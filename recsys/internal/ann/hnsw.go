@@ -32,7 +32,10 @@ type HNSWConfig struct {
 	InitialCapacity int
 }
 
-// DefaultHNSWConfig is M 16, EfConstruction 200, EfSearch 64, seed 1.
+// DefaultHNSWConfig is M 16, EfConstruction 200, EfSearch 64, seed 1, without
+// KeepPrunedConnections: like hnswlib, which leaves it out too. On 100,000 × 64 uniform
+// vectors keeping pruned links raised recall@10 at ef 400 only from 0.927 to 0.929 while
+// cutting queries per second by about 30% and slowing the build by 20%.
 func DefaultHNSWConfig() HNSWConfig {
 	return HNSWConfig{
 		M:                     16,
@@ -76,9 +79,12 @@ func (c HNSWConfig) Validate() error {
 // search touches no maps and chases no pointers. vecs holds dim floats per node; layer 0's
 // neighbour lists are blocks of a fixed stride 1+2M in links0 (the count, then 2M slots:
 // one cache miss fetches both); a node of level L > 0 owns L blocks of 1+M int32 in upper
-// (a count, then M slots), starting at upperAt[node]. ids maps node → id; pos (id → node) is consulted only by Add.
+// (a count, then M slots), starting at upperAt[node]. ids maps node → id; pos (id → node)
+// is consulted only by Add. Link counts and slots are int32 so that they can be read and
+// written atomically.
 //
-// Concurrency. Search may run while Add inserts; the design is hnswlib's, made race-free:
+// Concurrency. Search may run while Add inserts, and Adds from several goroutines proceed
+// in parallel; the design is hnswlib's, made race-free:
 //
 //   - mu, an RWMutex, guards the slice headers and their capacity. Search holds it for
 //     reading for the whole search; Add holds it for reading from reserving its slot to
@@ -96,6 +102,15 @@ func (c HNSWConfig) Validate() error {
 //     store/load pair orders those writes before the reader's reads.
 //   - The entry point (node and top level, packed into one uint64) is atomic; inserts that
 //     raise the top level are serialised by topMu, as in hnswlib.
+//   - An insert finds its neighbours on every layer first and links them bottom-up, so a
+//     node that can be reached on some layer already has its lists on the layers below
+//     (see insert); and the first 2·Mmax0 inserts run one at a time (smallMu).
+//
+// Lock order: mu (read) → addMu; mu (read) → smallMu → topMu → one stripe. No path holds
+// mu for reading and then asks for it again, so a waiting writer cannot deadlock it.
+//
+// Sequential Adds with the same seed build the same graph byte for byte; concurrent Adds
+// build an equally good graph whose exact shape depends on the interleaving.
 type HNSW struct {
 	cfg   HNSWConfig
 	dim   int
@@ -118,9 +133,10 @@ type HNSW struct {
 	pcg    *rand.PCG
 	rng    *rand.Rand
 
-	done  atomic.Int64  // inserts completed: Len
-	topMu sync.Mutex    // serialises inserts that raise the top level
-	entry atomic.Uint64 // packEntry(node, level); 0 while empty
+	done    atomic.Int64  // inserts completed: Len
+	smallMu sync.Mutex    // serialises the first inserts (see insert)
+	topMu   sync.Mutex    // serialises inserts that raise the top level
+	entry   atomic.Uint64 // packEntry(node, level); 0 while empty
 
 	locks []sync.Mutex // lockStripes stripes over the nodes' neighbour lists
 	pool  sync.Pool    // *scratch
@@ -305,10 +321,10 @@ func (h *HNSW) SearchEf(q []float32, k, ef int, dst []Result) []Result {
 	cur, top := unpackEntry(e)
 	curD := 1 - dot(qn, h.vec(cur))
 	for lc := top; lc > 0; lc-- {
-		cur, curD = h.greedy(qn, cur, curD, lc)
+		cur, curD = h.greedy(qn, cur, curD, lc, -1, s)
 	}
 	s.prepare(h.capNodes)
-	h.searchLayer(qn, cur, curD, ef, 0, s)
+	h.searchLayer(qn, cur, curD, ef, 0, -1, s)
 
 	res := s.res
 	for len(res) > k {

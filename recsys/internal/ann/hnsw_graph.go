@@ -26,6 +26,9 @@ type scratch struct {
 	shrink  []item    // an over-full list being shrunk
 	sel2    []item    // its selection
 	pruned2 []item    // and what that dropped
+
+	plan   []item               // an insert's chosen neighbours, layer after layer
+	planAt [maxLevel + 1][2]int // layer lc's are plan[planAt[lc][0]:planAt[lc][1]]
 }
 
 func (h *HNSW) getScratch() *scratch {
@@ -72,17 +75,26 @@ func (h *HNSW) neighbours(i int32, lc int) (slots []int32, n int) {
 }
 
 // greedy walks layer lc from cur to a local minimum of the distance to q (the upper-layer
-// search with ef = 1).
-func (h *HNSW) greedy(q []float32, cur int32, curD float32, lc int) (int32, float32) {
+// search with ef = 1), prefetching each node's neighbours' vectors before it reads them.
+// It never steps onto node skip (see searchLayer).
+func (h *HNSW) greedy(q []float32, cur int32, curD float32, lc int, skip int32, s *scratch) (int32, float32) {
+	vecBase, rowBytes := unsafe.Pointer(unsafe.SliceData(h.vecs)), 4*h.dim
 	for changed := true; changed; {
 		changed = false
 		slots, n := h.neighbours(cur, lc)
+		batch := s.batch[:0]
 		for j := range n {
-			nb := atomic.LoadInt32(&slots[j])
+			if nb := atomic.LoadInt32(&slots[j]); nb != skip {
+				batch = append(batch, nb)
+			}
+		}
+		prefetchRows(vecBase, batch, rowBytes)
+		for _, nb := range batch {
 			if d := 1 - dot(q, h.vec(nb)); d < curD {
 				cur, curD, changed = nb, d, true
 			}
 		}
+		s.batch = batch
 	}
 	return cur, curD
 }
@@ -91,12 +103,20 @@ func (h *HNSW) greedy(q []float32, cur int32, curD float32, lc int) (int32, floa
 // It leaves the ef nearest nodes found in s.res. The caller has called s.prepare and holds
 // mu for reading.
 //
+// Node skip (−1 for none) is never visited. An insert passes the node it is inserting, a
+// guard: since it links only after all its searches (see insert), no other node can link
+// to it yet, but were it reached it would sit at distance 0 with empty lists and stop the
+// search there.
+//
 // Each expansion first gathers the unvisited neighbours, then prefetches all their vectors
 // at once, then computes the distances: the cache misses overlap instead of queueing, which
 // is most of the time a search spends once the vectors outgrow the cache. The link lists of
 // the nodes that become candidates are prefetched the same way, ahead of their expansion.
-func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, s *scratch) {
+func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip int32, s *scratch) {
 	visited, gen := s.visited, s.gen
+	if skip >= 0 {
+		visited[skip] = gen
+	}
 	cand, res := s.cand[:0], s.res[:0]
 	batch, pushed := s.batch[:0], s.pushed[:0]
 	visited[ep] = gen
@@ -120,13 +140,9 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, s *sc
 				batch = append(batch, nb)
 			}
 		}
-		const ahead = 3
-		prefetchRows(vecBase, batch[:min(ahead, len(batch))], rowBytes)
+		prefetchRows(vecBase, batch, rowBytes)
 		pushed = pushed[:0]
-		for j, nb := range batch {
-			if j+ahead < len(batch) {
-				prefetchRows(vecBase, batch[j+ahead:j+ahead+1], rowBytes)
-			}
+		for _, nb := range batch {
 			o := int(nb) * dim
 			d := 1 - dot(q, vecs[o:o+dim:o+dim])
 			if len(res) < ef {
@@ -149,6 +165,14 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, s *sc
 // insert links reserved node x of level lvl into the graph (Algorithm 1, INSERT). The
 // caller holds mu for reading.
 func (h *HNSW) insert(x int32, lvl int) {
+	if h.done.Load() < int64(2*h.m0) {
+		// While the graph is tiny, an insert that runs beside others sees almost none of
+		// them (they are not linked yet), links to one or two nodes, and is orphaned as
+		// soon as those prune it from their lists. The first 2·Mmax0 inserts therefore
+		// run one at a time.
+		h.smallMu.Lock()
+		defer h.smallMu.Unlock()
+	}
 	e := h.entry.Load()
 	if e == 0 || lvl > entryLevel(e) {
 		h.topMu.Lock()
@@ -177,26 +201,34 @@ func (h *HNSW) insert(x int32, lvl int) {
 	cur, top := unpackEntry(e)
 	curD := 1 - dot(q, h.vec(cur))
 	for lc := top; lc > lvl; lc-- {
-		cur, curD = h.greedy(q, cur, curD, lc)
+		cur, curD = h.greedy(q, cur, curD, lc, x, s)
 	}
+	// Find each layer's neighbours top-down (Algorithm 1), then link them.
+	s.plan = s.plan[:0]
 	for lc := min(top, lvl); lc >= 0; lc-- {
 		s.prepare(h.capNodes)
-		h.searchLayer(q, cur, curD, h.cfg.EfConstruction, lc, s)
-		// W, nearest first, without x itself (a concurrent insert may already have
-		// linked x on this layer).
+		h.searchLayer(q, cur, curD, h.cfg.EfConstruction, lc, x, s)
+		// W, nearest first.
 		s.sorted = slices.Grow(s.sorted[:0], len(s.res))[:len(s.res)]
 		for j := len(s.res) - 1; j >= 0; j-- {
 			s.sorted[j] = s.res.pop()
 		}
-		s.sorted = slices.DeleteFunc(s.sorted, func(it item) bool { return it.i == x })
-		if len(s.sorted) == 0 {
-			continue
-		}
 		cur, curD = s.sorted[0].i, s.sorted[0].d
 
 		s.sel, s.pruned = h.selectNeighbours(s.sorted, h.m, s.sel[:0], s.pruned[:0])
-		h.setLinks(x, lc, s.sel, s)
-		for _, nb := range s.sel {
+		s.planAt[lc] = [2]int{len(s.plan), len(s.plan) + len(s.sel)}
+		s.plan = append(s.plan, s.sel...)
+	}
+	// Link bottom-up, so that once x can be reached on a layer (a neighbour links to it
+	// there), its lists on every layer below are already in place. Linking top-down, as
+	// the paper's single-threaded pseudo-code does, lets a concurrent insert reach x on
+	// an upper layer, descend through it into x's still-empty lower lists and find nothing
+	// else there: it then links only to x, and a few nodes of every concurrent build ended
+	// up unreachable. (hnswlib avoids this by holding x's lock for its whole insert.)
+	for lc := 0; lc <= min(top, lvl); lc++ {
+		sel := s.plan[s.planAt[lc][0]:s.planAt[lc][1]]
+		h.setLinks(x, lc, sel, s)
+		for _, nb := range sel {
 			h.addLink(nb.i, item{d: nb.d, i: x}, lc, s)
 		}
 	}

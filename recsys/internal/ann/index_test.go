@@ -19,7 +19,13 @@ func impls() []struct {
 		new  func(dim int) (Index, error)
 	}{
 		{"exact", func(dim int) (Index, error) { return NewExact(dim) }},
-		{"hnsw", func(dim int) (Index, error) { return NewHNSW(dim, DefaultHNSWConfig()) }},
+		{"hnsw", func(dim int) (Index, error) {
+			// A small first capacity makes the flat slices grow while Adds and Searches
+			// run, the path where a race would hide.
+			cfg := DefaultHNSWConfig()
+			cfg.InitialCapacity = 100
+			return NewHNSW(dim, cfg)
+		}},
 		{"coder", func(dim int) (Index, error) { return NewCoder(dim, DefaultCoderConfig()) }},
 	}
 }
@@ -132,7 +138,7 @@ func TestConcurrentAddSearch(t *testing.T) {
 	const writers, readers = 4, 3
 	n := 4000
 	if raceEnabled {
-		n = 1200
+		n = 800
 	}
 	data, err := Clustered(n, 16, 20, 0, 11)
 	if err != nil {

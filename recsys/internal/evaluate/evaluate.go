@@ -52,12 +52,14 @@ type Report struct {
 	Train, Test     int // ratings
 	Users, Items    int // in train ∪ test
 	TestUsers       int
-	Rows            []Row              `json:"rows"`
-	Candidates      int                `json:"candidates"`
-	RetrievalRecall float64            `json:"retrieval_recall"` // share of test items among the candidates
-	IndexRecall     float64            `json:"index_recall_at_10"`
-	RankerRows      int                `json:"ranker_rows"`
-	Seconds         map[string]float64 `json:"seconds"`
+	Rows            []Row   `json:"rows"`
+	Candidates      int     `json:"candidates"`
+	RetrievalRecall float64 `json:"retrieval_recall"` // share of test items among the candidates
+	IndexRecall     float64 `json:"index_recall_at_10"`
+	RankerRows      int     `json:"ranker_rows"`
+	// Holdout is the ranker's inner check (users it was not trained on).
+	Holdout train.Holdout      `json:"ranker_holdout"`
+	Seconds map[string]float64 `json:"seconds"`
 	// Recs are the served top k of every test user, for --recs-out.
 	Recs map[int64][]recommend.Item `json:"-"`
 }
@@ -98,7 +100,7 @@ func Run(ctx context.Context, trainSet, testSet []ratings.Rating, cfg Config, or
 	if err != nil {
 		return nil, err
 	}
-	rep.RankerRows = models.RankerRows
+	rep.RankerRows, rep.Holdout = models.RankerRows, models.Holdout
 	rep.Seconds["fit"] = time.Since(t0).Seconds()
 	for k, d := range models.Took {
 		rep.Seconds["fit_"+k] = d.Seconds()

@@ -45,7 +45,9 @@ type Published struct {
 // Publish registers a fitted model set and promotes it to champion: the factorization,
 // an index built from it (registered only if its recall reaches the floor, promoted
 // through the index gates), and the ranker.
-func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg retrieval.BuildConfig, actor string) (Published, error) {
+//
+// extra adds holdout metrics to the ranker's version (an offline CTR estimate, say).
+func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg retrieval.BuildConfig, actor string, extra ml.Metrics) (Published, error) {
 	var p Published
 	data, err := m.MF.MarshalBinary()
 	if err != nil {
@@ -86,9 +88,13 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 	if data, err = m.Ranker.MarshalBinary(); err != nil {
 		return p, err
 	}
+	rm := ml.Metrics{MetricNDCG: m.Holdout.RankerNDCG, "mf_order_ndcg_at_10": m.Holdout.MFNDCG}
+	for k, v := range extra {
+		rm[k] = v
+	}
 	p.Ranker, _, err = reg.Register(ctx, registry.RegisterRequest{Data: data, Version: registry.Version{
 		Model: RankerModel, Family: string(ml.FamilyGBDT), Schema: rank.Schema,
-		Metrics:         map[string]ml.Metrics{"holdout": {MetricNDCG: m.Holdout.RankerNDCG, "mf_order_ndcg_at_10": m.Holdout.MFNDCG}},
+		Metrics:         map[string]ml.Metrics{"holdout": rm},
 		DataRange:       registry.DataRange{From: from, To: to},
 		DataFingerprint: fingerprint(m),
 		CodeVersion:     runtime.Version(), RegisteredBy: actor,

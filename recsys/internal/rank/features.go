@@ -13,7 +13,7 @@ import (
 // Schema is the ranker's input, in order. Every feature is computed by Fill, on both the
 // offline and the online path.
 var Schema = func() ml.Schema {
-	names := []string{"mf_score", "mf_score_gap", "retrieval_rank", "itemitem_sum", "itemitem_max", "itemitem_rank"}
+	names := []string{"mf_score_z", "mf_gap_z", "retrieval_rank", "itemitem_sum_rel", "itemitem_max_rel", "itemitem_rank"}
 	for _, d := range recfeatures.ItemWindows {
 		names = append(names, fmt.Sprintf("log_item_count_%dd", d))
 	}
@@ -39,7 +39,8 @@ type Inputs struct {
 	History []int64
 	// Stats are the feature store's values for the user and for each candidate, in order.
 	Stats recfeatures.Stats
-	// ItemItem may be nil (its features are then 0).
+	// ItemItem may be nil: its sum and max features are then 0 and its rank 1 (last), as
+	// for a candidate the history has no link to.
 	ItemItem *ItemItem
 }
 
@@ -85,8 +86,23 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 	s.rankOfII = append(s.rankOfII[:0], make([]float64, n)...)
 	for r, c := range s.order {
 		s.rankOfII[c] = float64(r) / float64(n)
+		if s.sum[c] == 0 {
+			s.rankOfII[c] = 1 // no link from the history: no evidence, last
+		}
 	}
 	best := cands[0].MF
+	var mean, m2 float64
+	for _, cd := range cands {
+		mean += cd.MF
+	}
+	mean /= float64(n)
+	for _, cd := range cands {
+		m2 += (cd.MF - mean) * (cd.MF - mean)
+	}
+	spread := math.Sqrt(m2 / float64(n))
+	if spread == 0 {
+		spread = 1
+	}
 	topII := 1.0
 	if v := s.sum[s.order[0]]; v > 0 {
 		topII = v
@@ -100,11 +116,11 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 	hist := math.Log1p(float64(len(in.History)))
 	for c, cd := range cands {
 		row := dst[c*Width : (c+1)*Width]
-		row[0] = cd.MF
-		row[1] = best - cd.MF
+		row[0] = (cd.MF - mean) / spread
+		row[1] = (best - cd.MF) / spread
 		row[2] = float64(c) / float64(n)
 		row[3] = s.sum[c] / topII
-		row[4] = s.mx[c]
+		row[4] = s.mx[c] / topII
 		row[5] = s.rankOfII[c]
 		k := 6
 		for w := range recfeatures.ItemWindows {

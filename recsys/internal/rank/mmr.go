@@ -51,8 +51,12 @@ func MMR(rel []float64, k int, lambda float64, sim func(a, b int) float64, dst [
 	return dst
 }
 
-// Cosine is the cosine similarity of two vectors (0 if either is zero).
+// Cosine is the cosine similarity of two vectors (0 if either is zero or missing, or
+// their lengths differ).
 func Cosine(a, b []float64) float64 {
+	if len(a) != len(b) {
+		return 0
+	}
 	var ab, aa, bb float64
 	for i := range a {
 		ab += a[i] * b[i]

@@ -184,8 +184,9 @@ func (s *Service) Recommend(ctx context.Context, req Request) (Response, error) 
 
 // retrieve fills sc.cands and sc.items with the user's candidates, best first.
 func (s *Service) retrieve(st *Stack, p []float64, sc *scratch) {
-	want := min(s.cfg.Candidates+len(sc.sorted), st.Index.HNSW.Len())
-	sc.res = st.Index.Search(p, want, max(s.cfg.EfSearch, want), sc.qbuf, sc.res[:0])
+	want := min(s.cfg.Candidates+len(sc.sorted), st.Index.ANN.Len())
+	sc.qbuf = st.Index.Aug.Query(p, sc.qbuf)
+	sc.res = st.Index.SearchQuery(sc.qbuf, want, max(s.cfg.EfSearch, want), sc.res[:0])
 	norm := math.Sqrt(sq(p) + 1)
 	sc.cands, sc.items = sc.cands[:0], sc.items[:0]
 	for _, r := range sc.res {

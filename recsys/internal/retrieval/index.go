@@ -44,7 +44,11 @@ type Index struct {
 	// Embeddings names the factorization model version ("recsys-mf/v3") whose item vectors
 	// the index holds and whose user vectors must query it.
 	Embeddings string
-	HNSW       *ann.HNSW
+	// Backend names the ANN implementation: "hnsw" (ours, the one with an artifact format)
+	// or "coder" (github.com/coder/hnsw, measured and gated like any other).
+	Backend string
+	HNSW    *ann.HNSW // the hnsw backend
+	ANN     ann.Index // either backend
 
 	// Cold-start items added after the build, with their factorization-space vectors so the
 	// ranker can score them like any other item.
@@ -56,7 +60,10 @@ type Index struct {
 
 // BuildConfig sizes an index build and its gate.
 type BuildConfig struct {
-	HNSW ann.HNSWConfig
+	// Backend is "hnsw" (default) or "coder".
+	Backend string
+	HNSW    ann.HNSWConfig
+	Coder   ann.CoderConfig
 	// GateQueries is how many user queries the recall gate measures (drawn with Seed).
 	GateQueries int
 	Seed        uint64
@@ -66,11 +73,14 @@ type BuildConfig struct {
 func DefaultBuildConfig() BuildConfig {
 	c := ann.DefaultHNSWConfig()
 	c.EfSearch = 128
-	return BuildConfig{HNSW: c, GateQueries: 1000, Seed: 42}
+	return BuildConfig{Backend: "hnsw", HNSW: c, Coder: ann.DefaultCoderConfig(), GateQueries: 1000, Seed: 42}
 }
 
 // Validate reports out-of-range settings.
 func (c BuildConfig) Validate() error {
+	if c.Backend != "hnsw" && c.Backend != "coder" {
+		return fmt.Errorf("retrieval: backend %q, want hnsw or coder", c.Backend)
+	}
 	if c.GateQueries < 1 {
 		return fmt.Errorf("retrieval: GateQueries = %d, want ≥ 1", c.GateQueries)
 	}
@@ -99,10 +109,18 @@ func Build(ctx context.Context, m *ml.MF, embeddings string, cfg BuildConfig) (*
 	if err != nil {
 		return nil, BuildReport{}, err
 	}
-	h, err := ann.NewHNSW(aug.Dim(), cfg.HNSW)
+	ix := &Index{Aug: aug, Embeddings: embeddings, Backend: cfg.Backend}
+	var h ann.Index
+	if cfg.Backend == "coder" {
+		h, err = ann.NewCoder(aug.Dim(), cfg.Coder)
+	} else {
+		ix.HNSW, err = ann.NewHNSW(aug.Dim(), cfg.HNSW)
+		h = ix.HNSW
+	}
 	if err != nil {
 		return nil, BuildReport{}, err
 	}
+	ix.ANN = h
 	exact, err := ann.NewExact(aug.Dim())
 	if err != nil {
 		return nil, BuildReport{}, err
@@ -132,8 +150,10 @@ func Build(ctx context.Context, m *ml.MF, embeddings string, cfg BuildConfig) (*
 	if err != nil {
 		return nil, BuildReport{}, err
 	}
-	rep.BytesPerVector = float64(h.MemoryBytes()) / float64(max(1, len(ids)))
-	return &Index{Aug: aug, Embeddings: embeddings, HNSW: h}, rep, nil
+	if ix.HNSW != nil {
+		rep.BytesPerVector = float64(ix.HNSW.MemoryBytes()) / float64(max(1, len(ids)))
+	}
+	return ix, rep, nil
 }
 
 // UserQueries draws up to n users of m (without replacement, seeded) and returns their
@@ -153,28 +173,44 @@ func UserQueries(m *ml.MF, aug Augmenter, n int, seed uint64) [][]float32 {
 
 // Search returns up to k items nearest to the user vector p, nearest first.
 func (ix *Index) Search(p []float64, k, ef int, qbuf []float32, dst []ann.Result) []ann.Result {
-	qbuf = ix.Aug.Query(p, qbuf)
+	return ix.SearchQuery(ix.Aug.Query(p, qbuf), k, ef, dst)
+}
+
+// SearchQuery is Search for an already augmented query (Aug.Query).
+func (ix *Index) SearchQuery(qbuf []float32, k, ef int, dst []ann.Result) []ann.Result {
+	if ix.HNSW == nil {
+		return ix.ANN.Search(qbuf, k, dst)
+	}
 	return ix.HNSW.SearchEf(qbuf, k, ef, dst)
 }
 
 // AddItem inserts a new item (a cold start: its vector derived from its attributes) while
-// searches run. It returns whether the vector had to be scaled down to fit the sphere.
+// searches run. Its factorization-space vector is stored before the item becomes
+// searchable, so whoever finds it can also score it. It returns whether the vector had to
+// be scaled down to fit the sphere.
 func (ix *Index) AddItem(id int64, vec []float64, bias float64) (clamped bool, err error) {
 	if len(vec) != ix.Aug.Factors {
 		return false, fmt.Errorf("add item %d: vector has %d components, want %d", id, len(vec), ix.Aug.Factors)
 	}
 	x, clamped := ix.Aug.Item(vec, bias, nil)
-	if err := ix.HNSW.Add(id, x); err != nil {
-		return false, fmt.Errorf("add item %d: %w", id, err)
-	}
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	if ix.extra == nil {
 		ix.extra = make(map[int64]int)
+	}
+	if _, dup := ix.extra[id]; dup {
+		ix.mu.Unlock()
+		return false, fmt.Errorf("add item %d: %w", id, ann.ErrDuplicateID)
 	}
 	ix.extra[id] = len(ix.vecs)
 	ix.vecs = append(ix.vecs, append([]float64(nil), vec...))
 	ix.biases = append(ix.biases, bias)
+	ix.mu.Unlock()
+	if err := ix.ANN.Add(id, x); err != nil {
+		ix.mu.Lock()
+		delete(ix.extra, id) // the vector stays in the slices, unreachable
+		ix.mu.Unlock()
+		return false, fmt.Errorf("add item %d: %w", id, err)
+	}
 	return clamped, nil
 }
 
@@ -202,6 +238,9 @@ type artifactHeader struct {
 // MarshalBinary encodes the index built from the factorization (items added later are not
 // part of the artifact: a rebuild includes them).
 func (ix *Index) MarshalBinary() ([]byte, error) {
+	if ix.HNSW == nil {
+		return nil, fmt.Errorf("index: the %s backend has no artifact format here; only hnsw indexes are stored", ix.Backend)
+	}
 	hdr, err := json.Marshal(artifactHeader{Factors: ix.Aug.Factors, Phi: ix.Aug.Phi, Embeddings: ix.Embeddings})
 	if err != nil {
 		return nil, err
@@ -239,19 +278,24 @@ func Unmarshal(data []byte) (*Index, error) {
 	if h.Dim() != hdr.Factors+2 || !(hdr.Phi > 0) {
 		return nil, fmt.Errorf("%w: graph of dimension %d for %d factors (phi %v)", ErrBadArtifact, h.Dim(), hdr.Factors, hdr.Phi)
 	}
-	return &Index{Aug: Augmenter{Factors: hdr.Factors, Phi: hdr.Phi}, Embeddings: hdr.Embeddings, HNSW: h}, nil
+	return &Index{Aug: Augmenter{Factors: hdr.Factors, Phi: hdr.Phi}, Embeddings: hdr.Embeddings, Backend: "hnsw", HNSW: h, ANN: h}, nil
 }
 
 // Register stores a built index as a registry version, refused (nothing stored) if its
 // recall is under RecallFloor. Its card carries the recall, the build parameters and time.
 func Register(ctx context.Context, reg *registry.Registry, model string, ix *Index, rep BuildReport, cfg BuildConfig, actor string) (registry.Version, error) {
+	// The floor first: an index under it is refused before anything is encoded or stored.
+	floor := registry.Floor{EvalSet: EvalSet, Metric: MetricRecall, Min: RecallFloor}
+	if res := floor.Check(registry.Version{Metrics: map[string]ml.Metrics{EvalSet: {MetricRecall: rep.Recall}}}); !res.Passed {
+		return registry.Version{}, fmt.Errorf("register index (%s backend): %w", ix.Backend, &registry.FloorError{Model: model, Results: []registry.GateResult{res}})
+	}
 	data, err := ix.MarshalBinary()
 	if err != nil {
 		return registry.Version{}, fmt.Errorf("register index: %w", err)
 	}
 	v, _, err := reg.Register(ctx, registry.RegisterRequest{
 		Data:   data,
-		Floors: []registry.Floor{{EvalSet: EvalSet, Metric: MetricRecall, Min: RecallFloor}},
+		Floors: []registry.Floor{floor},
 		Version: registry.Version{
 			Model: model, Family: Family, Schema: QuerySchema,
 			Metrics: map[string]ml.Metrics{EvalSet: {
@@ -269,6 +313,7 @@ func Register(ctx context.Context, reg *registry.Registry, model string, ix *Ind
 				"ef_construction": strconv.Itoa(cfg.HNSW.EfConstruction),
 				"ef_search":       strconv.Itoa(cfg.HNSW.EfSearch),
 				"dim":             strconv.Itoa(rep.Dim),
+				"backend":         ix.Backend,
 				"gate_queries":    strconv.Itoa(cfg.GateQueries),
 				"gate":            fmt.Sprintf("recall@10 ≥ %.2f against exact search", RecallFloor),
 			},

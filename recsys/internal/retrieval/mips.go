@@ -56,7 +56,9 @@ func (a Augmenter) Dim() int { return a.Factors + 2 }
 func (a Augmenter) Item(q []float64, bias float64, dst []float32) ([]float32, bool) {
 	n2 := sq(q) + bias*bias
 	scale, clamped := 1/a.Phi, false
-	if n2 > a.Phi*a.Phi {
+	// A relative tolerance: the longest item of the build must not read as clamped because
+	// its squared norm rounds a hair above Φ².
+	if n2 > a.Phi*a.Phi*(1+1e-12) {
 		scale, clamped = 1/math.Sqrt(n2), true
 		n2 = a.Phi * a.Phi
 	}

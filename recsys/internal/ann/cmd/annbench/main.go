@@ -4,8 +4,9 @@
 // (recsys/scripts/ann_hnswlib.py runs hnswlib) can be measured on identical data.
 //
 // Each result is one JSON line on stdout: recall@k against exact search, queries per
-// second by the wall clock and by process CPU time (the machine may be shared; CPU time
-// is what a core would give), build seconds and bytes per vector.
+// second by the wall clock and by process CPU time (the best of five timed rounds: the
+// machine may be shared, and other work only ever slows a round down), build seconds and
+// bytes per vector.
 //
 // Files written with -out DIR: base.f32 and queries.f32 ("CBVF", uint32 rows, uint32 dim,
 // then rows×dim float32) and truth.i32 ("CBGT", uint32 rows, uint32 k, then rows×k int32
