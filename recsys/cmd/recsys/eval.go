@@ -149,6 +149,7 @@ func printReport(w io.Writer, source string, rep *evaluate.Report) {
 			fmt.Fprintf(w, "; ranking gain NDCG@10 %+.4f (%.4f → %.4f)", s.Metrics.NDCG-r.Metrics.NDCG, r.Metrics.NDCG, s.Metrics.NDCG)
 		}
 	}
+	fmt.Fprintf(w, "\nranker holdout (inner split, %d users it was not trained on): NDCG@10 in retrieval order %.4f, ranked %.4f", rep.Holdout.Users, rep.Holdout.MFNDCG, rep.Holdout.RankerNDCG)
 	fmt.Fprintf(w, "\nranker trained on %d rows; fit %.1f s, index build %.1f s\n", rep.RankerRows, rep.Seconds["fit"], rep.Seconds["index_build"])
 	fmt.Fprintf(w, "published on ML-100K under this protocol (Microsoft Recommenders): BPR NDCG@10 0.442, BiVAE 0.475\n")
 }

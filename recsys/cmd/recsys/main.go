@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/casebook-ml/casebook/platform/scenario"
+	recscenarios "github.com/casebook-ml/casebook/recsys/internal/scenarios"
 )
 
 const usage = "recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] | serve [--addr A] [--size default|large] | simulate --out FILE | scenario list|run NAME"
@@ -68,4 +69,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // scenarios lists what this binary can demonstrate.
-func scenarios() scenario.Set { return nil }
+func scenarios() scenario.Set { return recscenarios.Set() }

@@ -142,7 +142,7 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	pub, err := live.Publish(ctx, reg, models, c.Index, "recsys-serve")
+	pub, err := live.Publish(ctx, reg, models, c.Index, "recsys-serve", nil)
 	if err != nil {
 		return err
 	}
