@@ -16,13 +16,19 @@ BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-demo: ## run the main job: a checked tour of the platform, then the fraud case study (no setup)
+demo: ## run the main job: a checked tour of the platform, then the fraud and recommender case studies (no setup)
 	go run ./platform/cmd/mlp demo
 	@echo
 	@echo "━━━━━━━━ The fraud case study (fraud/): the handbook's protocol, then a live stream ━━━━━━━━"
 	CASEBOOK_REPORT_DIR=$(CURDIR)/out go run ./fraud/cmd/fraud scenario run fraud/protocol fraud/stream
 	@echo
 	@echo "The fraud stream's HTML report (score distributions, precision and recall per day, latency): out/fraud-report.html"
+	@echo
+	@echo "━━━━━━━━ The recommender case study (recsys/): quality against the truth, the index gate, cold start ━━━━━━━━"
+	go run ./recsys/cmd/recsys scenario run recsys/quality recsys/index-gate recsys/cold-start
+	@echo
+	@echo "More of the recommender: go run ./recsys/cmd/recsys scenario run recsys/blue-green recsys/serving recsys/decay"
+	@echo "(docs/case-studies/recsys.md; recsys eval --ratings u.data takes MovieLens-100K as published)"
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck

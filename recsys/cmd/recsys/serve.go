@@ -43,6 +43,19 @@ type serveConfig struct {
 	Index    retrieval.BuildConfig
 	Serve    recommend.Config
 	HTTP     server.Config
+	// Noop serves the same HTTP path with a recommender that answers ten fixed items at
+	// once: the floor a benchmark compares with.
+	Noop bool
+}
+
+// noopRecommender is the floor: the HTTP path with no recommendation work.
+type noopRecommender struct{ items []recommend.Item }
+
+func (n noopRecommender) Recommend(_ context.Context, req recommend.Request) (recommend.Response, error) {
+	if err := req.Validate(); err != nil {
+		return recommend.Response{}, err
+	}
+	return recommend.Response{User: req.User, Items: n.items[:min(req.K, len(n.items))], Path: "noop"}, nil
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -60,6 +73,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Serve.Candidates, "candidates", c.Serve.Candidates, "candidates retrieval proposes to the ranker")
 	fs.IntVar(&c.Serve.EfSearch, "ef-search", c.Serve.EfSearch, "the index's search breadth")
 	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "per-request deadline")
+	fs.BoolVar(&c.Noop, "noop", false, "serve the same HTTP path with a no-op recommender (ten fixed items): the floor for benchmarks")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
 	}
@@ -92,6 +106,13 @@ func openStore(spec string, reg *features.Registry) (features.OnlineStore, error
 
 func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.Noop {
+		items := make([]recommend.Item, 10)
+		for i := range items {
+			items[i] = recommend.Item{ID: int64(i + 1), Score: 1 / float64(i+1)}
+		}
+		return listenAndServe(ctx, noopRecommender{items}, c, logger, stdout)
+	}
 	var rs []ratings.Rating
 	if c.Ratings != "" {
 		var err error
@@ -158,10 +179,14 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	return listenAndServe(ctx, sys.Service, c, logger, stdout)
+}
+
+func listenAndServe(ctx context.Context, rec recommend.Recommender, c serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.HTTP.Gatherer = preg
-	srv, err := server.New(sys.Service, c.HTTP, logger, preg)
+	srv, err := server.New(rec, c.HTTP, logger, preg)
 	if err != nil {
 		return err
 	}

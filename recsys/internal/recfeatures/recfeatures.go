@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/features"
@@ -112,6 +113,8 @@ func byUser(ev features.Event, in *features.Input) error {
 type Stats struct {
 	User  []float64
 	Items [][]float64
+
+	ids []string // Read's request keys, reused
 }
 
 // Table holds the newest row of every entity of both views: the offline execution, for
@@ -161,10 +164,39 @@ func values(vs []features.Value) []float64 {
 // Lookup fills s for user and items from the table.
 func (t *Table) Lookup(user int64, items []int64, s *Stats) {
 	s.User = fill(s.User, t.users[strconv.FormatInt(user, 10)], len(UserWindows))
-	s.Items = s.Items[:0]
-	for _, it := range items {
-		s.Items = append(s.Items, fill(nil, t.items[strconv.FormatInt(it, 10)], len(ItemWindows)))
+	s.Items = growRows(s.Items, len(items), len(ItemWindows))
+	for e, it := range items {
+		s.Items[e] = fill(s.Items[e], t.items[IDString(it)], len(ItemWindows))
 	}
+}
+
+// growRows resizes rows to n rows of width w, reusing the rows' storage across calls.
+func growRows(rows [][]float64, n, w int) [][]float64 {
+	if cap(rows) < n {
+		rows = append(rows[:cap(rows)], make([][]float64, n-cap(rows))...)
+	}
+	rows = rows[:n]
+	for i := range rows {
+		if cap(rows[i]) < w {
+			rows[i] = make([]float64, w)
+		}
+		rows[i] = rows[i][:w]
+	}
+	return rows
+}
+
+// idStrings caches the decimal form of ids, the online store's entity keys: a request
+// names a few hundred items, and formatting each every time was a third of its garbage.
+var idStrings sync.Map // int64 → string
+
+// IDString returns id in decimal, from a process-wide cache (ids are a bounded catalogue).
+func IDString(id int64) string {
+	if v, ok := idStrings.Load(id); ok {
+		return v.(string)
+	}
+	s := strconv.FormatInt(id, 10)
+	idStrings.Store(id, s)
+	return s
 }
 
 func fill(dst, src []float64, n int) []float64 {
@@ -233,10 +265,11 @@ func (o *Online) Apply(ctx context.Context, ins []Interaction) error {
 // Read fills s for user and items in one round trip to the store. Missing and stale values
 // read as 0, as in the table.
 func Read(ctx context.Context, store features.OnlineStore, user int64, items []int64, at time.Time, s *Stats) error {
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = strconv.FormatInt(it, 10)
+	s.ids = s.ids[:0]
+	for _, it := range items {
+		s.ids = append(s.ids, IDString(it))
 	}
+	ids := s.ids
 	res, err := store.Read(ctx, features.ReadRequest{At: at, Views: []features.ViewRequest{
 		{View: UserView, Entities: []string{strconv.FormatInt(user, 10)}},
 		{View: ItemView, Entities: ids},
@@ -249,13 +282,12 @@ func Read(ctx context.Context, store features.OnlineStore, user int64, items []i
 	for f := range s.User {
 		s.User[f] = uv.Get(0, f).Value.Float()
 	}
-	s.Items = s.Items[:0]
+	s.Items = growRows(s.Items, len(ids), len(ItemWindows))
 	for e := range ids {
-		row := make([]float64, len(ItemWindows))
+		row := s.Items[e]
 		for f := range row {
 			row[f] = iv.Get(e, f).Value.Float()
 		}
-		s.Items = append(s.Items, row)
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ type Config struct {
 	InnerRatio float64
 	InnerSeed  uint32
 	Ranker     ml.GBDTConfig
+	// RankerUsers caps the users whose candidate lists train the ranker (every user's list
+	// is Candidates rows: 50,000 users would be 15 million rows). Users are taken evenly by
+	// id.
+	RankerUsers int
 }
 
 // DefaultConfig is iALS embeddings (the better of the two on both simulated data sets,
@@ -47,7 +51,7 @@ func DefaultConfig() Config {
 	g := ml.DefaultGBDTConfig()
 	g.Trees, g.MaxDepth, g.MaxLeaves, g.LearningRate, g.MinChildWeight = 100, 3, 8, 0.05, 5
 	return Config{Embeddings: "ials", BPR: ml.DefaultBPRConfig(), IALS: ml.DefaultIALSConfig(), EASE: ease.DefaultConfig(),
-		CooccurrenceTopN: 200, Candidates: 300, InnerRatio: 0.8, InnerSeed: 43, Ranker: g}
+		CooccurrenceTopN: 200, Candidates: 300, InnerRatio: 0.8, InnerSeed: 43, Ranker: g, RankerUsers: 3000}
 }
 
 // Validate reports out-of-range settings.
@@ -55,6 +59,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Embeddings != "bpr" && c.Embeddings != "ials" {
 		errs = append(errs, fmt.Errorf("embeddings %q: want bpr or ials", c.Embeddings))
+	}
+	if c.RankerUsers < 10 {
+		errs = append(errs, fmt.Errorf("ranker users = %d, want ≥ 10", c.RankerUsers))
 	}
 	if c.Candidates < 10 {
 		errs = append(errs, fmt.Errorf("candidates = %d, want ≥ 10", c.Candidates))
@@ -228,7 +235,7 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	if err != nil {
 		return nil, fmt.Errorf("fit inner: %w", err)
 	}
-	d, groups, pos, err := RankerSet(ctx, inner, fit, valid, cfg.Candidates)
+	d, groups, pos, err := RankerSet(ctx, inner, fit, capUsers(valid, cfg.RankerUsers), cfg.Candidates)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +263,25 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	}
 	_ = pos
 	return &Models{Base: full, Ranker: ranker, RankerRows: fitD.Rows(), RankerPositives: fitPos, Holdout: hold}, nil
+}
+
+// capUsers keeps the ratings of at most n users, taken evenly from the sorted user ids.
+func capUsers(rs []ratings.Rating, n int) []ratings.Rating {
+	users := ratings.Set(rs).Users()
+	if len(users) <= n {
+		return rs
+	}
+	keep := make(map[int64]bool, n)
+	for i := range n {
+		keep[users[i*len(users)/n]] = true
+	}
+	out := make([]ratings.Rating, 0, len(rs)*n/len(users)+1)
+	for _, r := range rs {
+		if keep[r.User] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // holdOut moves every HoldoutEvery-th group to the evaluation set.
