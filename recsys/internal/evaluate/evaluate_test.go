@@ -69,10 +69,7 @@ func simulated(t *testing.T) (trainSet, testSet []ratings.Rating, oracle evaluat
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := make([]ratings.Rating, len(xs))
-	for i, x := range xs {
-		all[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time, Line: i + 1}
-	}
+	all := sim.Ratings(xs)
 	trainSet, testSet = evaluate.Split(all)
 	end := xs[len(xs)-1].Time
 	oracle = func(user int64, items []int64, dst []float64) []float64 {

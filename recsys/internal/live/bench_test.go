@@ -9,7 +9,6 @@ import (
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
-	"github.com/casebook-ml/casebook/recsys/internal/ratings"
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
 	"github.com/casebook-ml/casebook/recsys/internal/train"
@@ -37,10 +36,7 @@ func benchSystem(b *testing.B) *System {
 			benchErr = err
 			return
 		}
-		rs := make([]ratings.Rating, len(xs))
-		for i, x := range xs {
-			rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time}
-		}
+		rs := sim.Ratings(xs)
 		m, err := train.Fit(ctx, rs, train.DefaultConfig())
 		if err != nil {
 			benchErr = err

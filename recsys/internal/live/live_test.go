@@ -13,7 +13,6 @@ import (
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/registry/natskv"
-	"github.com/casebook-ml/casebook/recsys/internal/ratings"
 	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
@@ -35,10 +34,7 @@ func smallModels(t *testing.T, seed uint64) (*train.Models, time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := make([]ratings.Rating, len(xs))
-	for i, x := range xs {
-		rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time}
-	}
+	rs := sim.Ratings(xs)
 	cfg := train.DefaultConfig()
 	cfg.Candidates, cfg.Ranker.Trees = 100, 30
 	cfg.IALS.Seed, cfg.BPR.Seed = seed, seed

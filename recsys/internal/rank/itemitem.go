@@ -33,8 +33,10 @@ type ItemItem struct {
 	dense []float32
 }
 
-// MaxHistory caps how many of a user's most recent items score a candidate.
-const MaxHistory = 200
+// MaxHistory caps how many of a user's most recent items score a candidate: each costs a
+// walk over its links (sparse) or a read per candidate (dense), and a user's last hundred
+// items say most of what the rest would.
+const MaxHistory = 100
 
 // NewDenseItemItem keeps every weight of row(j) for each item ids[j] (self-links zeroed):
 // exact EASE scores, n² float32s (10 MB for 1,600 items).

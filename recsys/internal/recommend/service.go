@@ -184,7 +184,10 @@ func (s *Service) Recommend(ctx context.Context, req Request) (Response, error) 
 
 // retrieve fills sc.cands and sc.items with the user's candidates, best first.
 func (s *Service) retrieve(st *Stack, p []float64, sc *scratch) {
-	want := min(s.cfg.Candidates+len(sc.sorted), st.Index.ANN.Len())
+	// Ask for enough to be left with Candidates after the user's own items are dropped,
+	// but no more than twice Candidates: a user with a thousand items would otherwise
+	// widen every search fivefold (such a user gets fewer candidates instead).
+	want := min(s.cfg.Candidates+min(len(sc.sorted), s.cfg.Candidates), st.Index.ANN.Len())
 	sc.qbuf = st.Index.Aug.Query(p, sc.qbuf)
 	sc.res = st.Index.SearchQuery(sc.qbuf, want, max(s.cfg.EfSearch, want), sc.res[:0])
 	norm := math.Sqrt(sq(p) + 1)

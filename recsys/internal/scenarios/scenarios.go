@@ -298,21 +298,12 @@ func coldStart() scenario.Scenario {
 			if err != nil {
 				return err
 			}
-			reg, cleanup, err := tempRegistry()
+			sys, _, stopSys, err := w.running(ctx)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
+			defer stopSys()
 			m, err := w.fitted(ctx)
-			if err != nil {
-				return err
-			}
-			if _, err := live.Publish(ctx, reg, m, retrieval.DefaultBuildConfig(), "scenario", nil); err != nil {
-				return err
-			}
-			sys, err := live.Start(ctx, reg, m, memory.New(m.Features), recommend.DefaultConfig(), func() time.Time { return w.end }, nil)
 			if err != nil {
 				return err
 			}

@@ -14,13 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/scenario"
-	"github.com/casebook-ml/casebook/recsys/internal/live"
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
-	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
 	"github.com/casebook-ml/casebook/recsys/internal/server"
-	"github.com/casebook-ml/casebook/recsys/internal/train"
 )
 
 // noop answers every request with the same ten items: the floor of the HTTP path.
@@ -86,24 +82,11 @@ func serving() scenario.Scenario {
 			if err != nil {
 				return err
 			}
-			reg, cleanup, err := tempRegistry()
+			sys, _, stopSys, err := w.running(ctx)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			m, err := train.Fit(ctx, w.ratings, trainConfig())
-			if err != nil {
-				return err
-			}
-			if _, err := live.Publish(ctx, reg, m, retrieval.DefaultBuildConfig(), "scenario", nil); err != nil {
-				return err
-			}
-			sys, err := live.Start(ctx, reg, m, memory.New(m.Features), recommend.DefaultConfig(), func() time.Time { return w.end }, nil)
-			if err != nil {
-				return err
-			}
+			defer stopSys()
 			preg := prometheus.NewRegistry()
 			hc := server.DefaultConfig()
 			hc.Gatherer = preg

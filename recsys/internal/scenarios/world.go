@@ -10,9 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/recsys/internal/live"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
+	"github.com/casebook-ml/casebook/recsys/internal/recommend"
+	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
 	"github.com/casebook-ml/casebook/recsys/internal/train"
 	"github.com/casebook-ml/casebook/recsys/sim"
 )
@@ -78,18 +82,10 @@ func getWorld(ctx context.Context) (*world, error) {
 			worldErr = err
 			return
 		}
-		w := &world{sim: s, xs: xs, ratings: toRatings(xs), end: time.Unix(xs[len(xs)-1].Time, 0).UTC()}
+		w := &world{sim: s, xs: xs, ratings: sim.Ratings(xs), end: time.Unix(xs[len(xs)-1].Time, 0).UTC()}
 		theWorld = w
 	})
 	return theWorld, worldErr
-}
-
-func toRatings(xs []sim.Interaction) []ratings.Rating {
-	rs := make([]ratings.Rating, len(xs))
-	for i, x := range xs {
-		rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time, Line: i + 1}
-	}
-	return rs
 }
 
 // tempRegistry opens a filesystem registry in a temporary directory; cleanup removes it.
@@ -111,4 +107,28 @@ func tempRegistry() (*registry.Registry, func(), error) {
 		return nil, nil, fmt.Errorf("registry: %w", err)
 	}
 	return reg, func() { os.RemoveAll(dir) }, nil
+}
+
+// running publishes the world's fitted models to a fresh registry and starts the live
+// system over them, features read as of the end of the data; stop ends it.
+func (w *world) running(ctx context.Context) (sys *live.System, pub live.Published, stop func(), err error) {
+	m, err := w.fitted(ctx)
+	if err != nil {
+		return nil, pub, nil, err
+	}
+	reg, cleanup, err := tempRegistry()
+	if err != nil {
+		return nil, pub, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop = func() { cancel(); cleanup() }
+	if pub, err = live.Publish(ctx, reg, m, retrieval.DefaultBuildConfig(), "scenario", nil); err != nil {
+		stop()
+		return nil, pub, nil, err
+	}
+	if sys, err = live.Start(ctx, reg, m, memory.New(m.Features), recommend.DefaultConfig(), func() time.Time { return w.end }, nil); err != nil {
+		stop()
+		return nil, pub, nil, err
+	}
+	return sys, pub, stop, nil
 }

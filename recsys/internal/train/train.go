@@ -51,7 +51,7 @@ func DefaultConfig() Config {
 	g := ml.DefaultGBDTConfig()
 	g.Trees, g.MaxDepth, g.MaxLeaves, g.LearningRate, g.MinChildWeight = 100, 3, 8, 0.05, 5
 	return Config{Embeddings: "ials", BPR: ml.DefaultBPRConfig(), IALS: ml.DefaultIALSConfig(), EASE: ease.DefaultConfig(),
-		CooccurrenceTopN: 200, Candidates: 300, InnerRatio: 0.8, InnerSeed: 43, Ranker: g, RankerUsers: 3000}
+		CooccurrenceTopN: 100, Candidates: 300, InnerRatio: 0.8, InnerSeed: 43, Ranker: g, RankerUsers: 3000}
 }
 
 // Validate reports out-of-range settings.

@@ -34,10 +34,7 @@ var data = sync.OnceValues(func() ([]ratings.Rating, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := make([]ratings.Rating, len(xs))
-	for i, x := range xs {
-		rs[i] = ratings.Rating{User: x.User, Item: x.Item, Value: x.Rating, Time: x.Time, Line: i + 1}
-	}
+	rs := sim.Ratings(xs)
 	rng := rand.New(rand.NewPCG(1, 1))
 	rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
 	return rs, nil
