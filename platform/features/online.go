@@ -107,10 +107,43 @@ func PrepareRead(reg *Registry, req ReadRequest) ([]ResolvedRead, time.Time, err
 
 // NewViewResult allocates the table for a resolved read.
 func (rr *ResolvedRead) NewViewResult() ViewResult {
-	return ViewResult{
-		View: rr.View.Name, Features: rr.Names, Entities: rr.Req.Entities,
-		Values: make([]FeatureValue, len(rr.Req.Entities)*len(rr.Names)),
+	var vr ViewResult
+	rr.ResetViewResult(&vr)
+	return vr
+}
+
+// ResetViewResult shapes vr for a resolved read, reusing its Values when they are large
+// enough; every value is cleared (Missing).
+func (rr *ResolvedRead) ResetViewResult(vr *ViewResult) {
+	n := len(rr.Req.Entities) * len(rr.Names)
+	vr.View, vr.Features, vr.Entities = rr.View.Name, rr.Names, rr.Req.Entities
+	if cap(vr.Values) < n {
+		vr.Values = make([]FeatureValue, n)
+		return
 	}
+	vr.Values = vr.Values[:n]
+	clear(vr.Values)
+}
+
+// ReaderInto is implemented by stores that can answer a read into the caller's result,
+// reusing its memory: a request that reads a few hundred entities per call otherwise
+// allocates a fresh table every time (a recommender's candidates, an auction's ads).
+type ReaderInto interface {
+	ReadInto(ctx context.Context, req ReadRequest, dst *ReadResult) error
+}
+
+// ReadInto reads through store into dst: in place where the store implements ReaderInto,
+// otherwise by Read (dst then takes the store's fresh result).
+func ReadInto(ctx context.Context, store OnlineStore, req ReadRequest, dst *ReadResult) error {
+	if ri, ok := store.(ReaderInto); ok {
+		return ri.ReadInto(ctx, req, dst)
+	}
+	res, err := store.Read(ctx, req)
+	if err != nil {
+		return err
+	}
+	*dst = *res
+	return nil
 }
 
 // CheckRows validates rows for a view, for OnlineStore implementations and the offline

@@ -381,8 +381,10 @@ type DecayConfig struct {
 	// EvalSet and Metric name the registry's offline metric: "holdout" / "auc".
 	EvalSet string
 	Metric  string
-	// Tolerance is the drop (in the metric's better direction) that counts as decay.
+	// Tolerance is the drop (in the metric's better direction) that counts as decay; with
+	// Relative, a share of the baseline (0.2: a fifth below it).
 	Tolerance float64
+	Relative  bool
 	// MinLabelled and MinPositives are the least evidence to judge on.
 	MinLabelled  int
 	MinPositives int
@@ -412,8 +414,21 @@ type Decay struct {
 // offline metric the registry recorded for the version. It exports the drop as
 // casebook_monitoring_quality_decay.
 func (j *Joiner) CheckDecay(v registry.Version, cfg DecayConfig) Decay {
-	q := j.Quality(v.Number)
-	d := Decay{Model: v.Model, Version: v.Number, Metric: cfg.Metric, Offline: v.Metrics[cfg.EvalSet][cfg.Metric], Online: math.NaN()}
+	d := JudgeDecay(j.Quality(v.Number), v.Metrics[cfg.EvalSet][cfg.Metric], cfg)
+	d.Model, d.Version = v.Model, v.Number
+	if !math.IsNaN(d.Drop) {
+		j.m.decay.WithLabelValues(v.Model, strconv.Itoa(v.Number), cfg.Metric).Set(d.Drop)
+	}
+	return d
+}
+
+// JudgeDecay is the decay rule on its own: online quality q against a baseline value of
+// cfg.Metric. CheckDecay's baseline is the offline metric the registry recorded; a caller
+// may pass another, such as the version's own online quality over its first day (when
+// online quality drifts for reasons an offline estimate does not model, like a
+// recommender's users running out of unseen favourites).
+func JudgeDecay(q OnlineQuality, baseline float64, cfg DecayConfig) Decay {
+	d := Decay{Model: q.Model, Version: q.Version, Metric: cfg.Metric, Offline: baseline, Online: math.NaN()}
 	switch cfg.Metric {
 	case ml.MetricAUC:
 		d.Online = q.AUC
@@ -426,10 +441,11 @@ func (j *Joiner) CheckDecay(v registry.Version, cfg DecayConfig) Decay {
 	if ml.LowerIsBetter(cfg.Metric) {
 		d.Drop = -d.Drop
 	}
-	d.Enough = q.Labelled >= cfg.MinLabelled && q.Positives >= cfg.MinPositives && !math.IsNaN(d.Online)
-	d.Decayed = d.Enough && d.Drop >= cfg.Tolerance
-	if !math.IsNaN(d.Drop) {
-		j.m.decay.WithLabelValues(v.Model, strconv.Itoa(v.Number), cfg.Metric).Set(d.Drop)
+	tol := cfg.Tolerance
+	if cfg.Relative {
+		tol *= math.Abs(baseline)
 	}
+	d.Enough = q.Labelled >= cfg.MinLabelled && q.Positives >= cfg.MinPositives && !math.IsNaN(d.Online)
+	d.Decayed = d.Enough && d.Drop >= tol
 	return d
 }

@@ -159,3 +159,26 @@ func TestPredictionLogRoundTrip(t *testing.T) {
 		t.Errorf("joined from the log: %+v, want 1 labelled with a 48h delay", q)
 	}
 }
+
+// JudgeDecay: an absolute tolerance, a relative one, and too little evidence.
+func TestJudgeDecay(t *testing.T) {
+	q := OnlineQuality{Model: "m", Version: 2, Labelled: 2000, Positives: 60, PositiveRate: 0.03}
+	tests := []struct {
+		name     string
+		baseline float64
+		cfg      DecayConfig
+		decayed  bool
+	}{
+		{"absolute, drop 0.02 ≥ 0.01", 0.05, DecayConfig{Metric: "ctr", Tolerance: 0.01, MinLabelled: 1000, MinPositives: 30}, true},
+		{"absolute, drop 0.02 < 0.03", 0.05, DecayConfig{Metric: "ctr", Tolerance: 0.03, MinLabelled: 1000, MinPositives: 30}, false},
+		{"relative, 40% below ≥ 20%", 0.05, DecayConfig{Metric: "ctr", Tolerance: 0.2, Relative: true, MinLabelled: 1000, MinPositives: 30}, true},
+		{"relative, 6% below < 20%", 0.032, DecayConfig{Metric: "ctr", Tolerance: 0.2, Relative: true, MinLabelled: 1000, MinPositives: 30}, false},
+		{"not enough clicks", 0.05, DecayConfig{Metric: "ctr", Tolerance: 0.01, MinLabelled: 1000, MinPositives: 100}, false},
+	}
+	for _, tt := range tests {
+		d := JudgeDecay(q, tt.baseline, tt.cfg)
+		if d.Decayed != tt.decayed || math.Abs(d.Drop-(tt.baseline-0.03)) > 1e-12 || d.Version != 2 {
+			t.Errorf("%s: JudgeDecay = %+v, want decayed %v, drop %v", tt.name, d, tt.decayed, tt.baseline-0.03)
+		}
+	}
+}

@@ -53,19 +53,35 @@ func (s *Store) Write(ctx context.Context, view string, rows []features.Row) (fe
 
 // Read returns the requested features with their status; see features.OnlineStore.
 func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.ReadResult, error) {
+	res := &features.ReadResult{}
+	if err := s.ReadInto(ctx, req, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+var _ features.ReaderInto = (*Store)(nil)
+
+// ReadInto implements features.ReaderInto: Read, into dst's memory.
+func (s *Store) ReadInto(ctx context.Context, req features.ReadRequest, dst *features.ReadResult) error {
 	rrs, at, err := features.PrepareRead(s.reg, req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	res := &features.ReadResult{At: at, Views: make([]features.ViewResult, len(rrs))}
+	dst.At = at
+	if cap(dst.Views) < len(rrs) {
+		dst.Views = append(dst.Views[:cap(dst.Views)], make([]features.ViewResult, len(rrs)-cap(dst.Views))...)
+	}
+	dst.Views = dst.Views[:len(rrs)]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i := range rrs {
 		rr := &rrs[i]
-		vr := rr.NewViewResult()
+		vr := &dst.Views[i]
+		rr.ResetViewResult(vr)
 		m := s.rows[rr.View.Name]
 		for e, ent := range rr.Req.Entities {
 			row, ok := m[ent]
@@ -76,9 +92,8 @@ func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.R
 				vr.Values[e*len(rr.Indices)+j] = features.Resolve(row.Values[fi], row.Time, at, rr.View.TTL)
 			}
 		}
-		res.Views[i] = vr
 	}
-	return res, nil
+	return nil
 }
 
 // Close does nothing; the store lives as long as the process.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,7 +47,8 @@ type serveConfig struct {
 	HTTP     server.Config
 	// Noop serves the same HTTP path with a recommender that answers ten fixed items at
 	// once: the floor a benchmark compares with.
-	Noop bool
+	Noop      bool
+	GCPercent int
 }
 
 // noopRecommender is the floor: the HTTP path with no recommendation work.
@@ -73,6 +76,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Serve.Candidates, "candidates", c.Serve.Candidates, "candidates retrieval proposes to the ranker")
 	fs.IntVar(&c.Serve.EfSearch, "ef-search", c.Serve.EfSearch, "the index's search breadth")
 	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "per-request deadline")
+	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage for this process (GOGC; 0 keeps the environment's): a serving heap of a few hundred MB collected at 100% spends its CPU marking")
 	fs.BoolVar(&c.Noop, "noop", false, "serve the same HTTP path with a no-op recommender (ten fixed items): the floor for benchmarks")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
@@ -180,6 +184,9 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// What serving keeps: the models the stack holds, the histories, the online store.
+	// The training inputs and the offline feature table go, so each collection marks less.
+	models.Table, models.Interactions, rs = nil, nil, nil
 	if cat != nil {
 		// Items nobody rated enter the index from their genres (the cold-start path), so
 		// the whole catalogue can be retrieved.
@@ -202,6 +209,11 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 			added++
 		}
 		fmt.Fprintf(stdout, "recsys serve: %d never-rated items added to the index from their genres in %.1f s; it holds %d items\n", added, time.Since(t0).Seconds(), st.Index.ANN.Len())
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	if c.GCPercent > 0 {
+		debug.SetGCPercent(c.GCPercent)
 	}
 	return listenAndServe(ctx, sys.Service, c, logger, stdout)
 }

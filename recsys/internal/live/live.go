@@ -8,6 +8,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -132,6 +133,10 @@ func fingerprint(m *train.Models) string {
 	return registry.Sum([]byte(b.String()))
 }
 
+// errWaiting says the champions do not form a pair yet (one alias has moved, the other
+// has not): the stack being served stays.
+var errWaiting = errors.New("index and ranker champions are from different publications")
+
 // OnlineFeatures reads the feature store's online values for the ranker.
 type OnlineFeatures struct {
 	Store features.OnlineStore
@@ -218,6 +223,13 @@ func (s *System) stack(ctx context.Context) (*recommend.Stack, error) {
 		return nil, fmt.Errorf("index v%d: embeddings %s are a %s, not a factorization", iv.Number, ix.Embeddings, mm.Family())
 	}
 	r, rv := s.ranker.Current()
+	// A ranker is published with the index it was trained against (its "index" param); a
+	// stack pairs them or is not built, so a request never meets an index with another
+	// generation's ranker while the two aliases move one after the other.
+	idxRef := fmt.Sprintf("%s/v%d", IndexModel, iv.Number)
+	if want := rv.Params["index"]; want != "" && want != idxRef {
+		return nil, fmt.Errorf("%w: ranker v%d was published with %s, the index champion is %s", errWaiting, rv.Number, want, idxRef)
+	}
 	s.mu.Lock()
 	ii := s.itemItem
 	s.mu.Unlock()
@@ -235,6 +247,10 @@ func (s *System) follow(ctx context.Context) {
 		case <-s.ranker.Changed():
 		}
 		st, err := s.stack(ctx)
+		if errors.Is(err, errWaiting) {
+			s.log.Info("kept the serving stack until its pair moves", "why", err)
+			continue
+		}
 		if err != nil {
 			s.log.Error("kept the serving stack", "err", err)
 			continue

@@ -114,7 +114,8 @@ type Stats struct {
 	User  []float64
 	Items [][]float64
 
-	ids []string // Read's request keys, reused
+	ids []string            // Read's request keys, reused
+	res features.ReadResult // Read's answer, reused (features.ReadInto)
 }
 
 // Table holds the newest row of every entity of both views: the offline execution, for
@@ -270,13 +271,14 @@ func Read(ctx context.Context, store features.OnlineStore, user int64, items []i
 		s.ids = append(s.ids, IDString(it))
 	}
 	ids := s.ids
-	res, err := store.Read(ctx, features.ReadRequest{At: at, Views: []features.ViewRequest{
-		{View: UserView, Entities: []string{strconv.FormatInt(user, 10)}},
+	err := features.ReadInto(ctx, store, features.ReadRequest{At: at, Views: []features.ViewRequest{
+		{View: UserView, Entities: []string{IDString(user)}},
 		{View: ItemView, Entities: ids},
-	}})
+	}}, &s.res)
 	if err != nil {
 		return fmt.Errorf("online features: read: %w", err)
 	}
+	res := &s.res
 	uv, iv := res.Views[0], res.Views[1]
 	s.User = fill(s.User, nil, len(UserWindows))
 	for f := range s.User {

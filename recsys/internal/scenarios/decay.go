@@ -188,7 +188,7 @@ func (f tableFeatures) Stats(_ context.Context, user int64, items []int64, s *re
 func decay() scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "recsys/decay",
-		Summary: "How do you detect that a recommender is decaying? Tastes shift two days into serving; impressions and clicks go to the event log, CTR per model version is joined from them, the decay detector fires (score drift does not: the model's inputs did not change), a retrain on the clicks is gated, swapped in, and CTR recovers.",
+		Summary: "How do you detect that a recommender is decaying? Tastes shift two days into serving; impressions and clicks go to the event log, CTR per model version is joined from them, the decay detector and score drift are timed against the shift, and a retrain on the clicks is gated, swapped in, and compared with the old model at the new tastes.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			w, err := getWorld(ctx)
 			if err != nil {
@@ -281,42 +281,43 @@ func decay() scenario.Scenario {
 				case retrainedAt < 0:
 					ctrAfterShift = append(ctrAfterShift, ctr)
 				}
-				if i < stepsPerDay {
+				// Score drift: the served top-1 scores of the last six steps against
+				// those of the version's first day (a new version starts a new reference).
+				if since <= servedSince[current.Number]+24*time.Hour {
 					refScores = append(refScores, d.scores[i]...)
+					ref = nil
 					continue
 				}
 				if ref == nil {
 					if ref, err = monitoring.NewNumericReference(refScores, 10); err != nil {
 						return err
 					}
+					refScores = nil
 				}
 				var recent []float64
-				for _, s := range d.scores[max(0, len(d.scores)-3):] {
+				for _, s := range d.scores[max(0, len(d.scores)-6):] {
 					recent = append(recent, s...)
 				}
 				psi, err := monitoring.PSIOf(ref.Counts, ref.Histogram(recent), 1e-4)
 				if err != nil {
 					return err
 				}
-				// The detector: the joined CTR of the serving version over the last
-				// Window impressions against its own CTR over its first day, the
-				// baseline (an offline estimate is registered too, but online CTR also
-				// falls slowly as users' best items get consumed; a baseline measured
-				// online shares that bias).
+				// The detector (monitoring.JudgeDecay): the joined CTR of the serving
+				// version over the last Window impressions against its own CTR once it
+				// had served a day. The offline estimate is registered too, but online
+				// CTR also falls slowly as users' best items get clicked and leave their
+				// lists, which the estimate does not model; a baseline measured online
+				// shares that drift.
 				q := join.Quality(current.Number)
 				if baseline[current.Number] == 0 && since >= servedSince[current.Number]+24*time.Hour && q.Labelled >= 1000 {
 					baseline[current.Number] = q.PositiveRate
 				}
-				dec := struct {
-					Decayed               bool
-					Online, Offline, Drop float64
-				}{Online: q.PositiveRate, Offline: baseline[current.Number]}
-				dec.Drop = dec.Offline - dec.Online
-				dec.Decayed = dec.Offline > 0 && q.Positives >= 30 && dec.Drop >= decayTolerance*dec.Offline
+				dec := monitoring.JudgeDecay(q, baseline[current.Number], monitoring.DecayConfig{Metric: "ctr", Tolerance: decayTolerance, Relative: true, MinLabelled: 1000, MinPositives: 30})
+				dec.Decayed = dec.Decayed && baseline[current.Number] > 0
 				if i%stepsPerDay == stepsPerDay-1 || (dec.Decayed && detectCTR < 0) {
-					r.Say("%-5s step CTR %.4f, joined CTR of v%d %.4f (baseline %.4f), score PSI %.3f", fmtSince(since), ctr, current.Number, dec.Online, dec.Offline, psi)
+					r.Say("%-5s step CTR %.4f, joined CTR of v%d %.4f over %d impressions (baseline %.4f), score PSI %.3f", fmtSince(since), ctr, current.Number, dec.Online, q.Labelled, dec.Offline, psi)
 				}
-				if psi >= psiAlarm && detectPSI < 0 {
+				if psi >= psiAlarm && detectPSI < 0 && retrainedAt < 0 {
 					detectPSI = since
 				}
 				if dec.Decayed && detectCTR < 0 {
@@ -380,7 +381,9 @@ func decay() scenario.Scenario {
 			case detectCTR < 0:
 				r.Say("the CTR decay detector never fired")
 			case detectPSI < 0:
-				r.Say("the served-score PSI never reached %.2f: the model's inputs (embeddings, histories) did not move when tastes did, so input drift is blind to this; only outcomes show it", psiAlarm)
+				r.Say("the served-score PSI never reached %.2f before the retrain: the model's inputs (embeddings, histories) barely move when tastes do; only outcomes show it", psiAlarm)
+			case detectPSI < ShiftAfter:
+				r.Say("score drift fired at +%s, before the shift: a false alarm (a PSI over a few hundred scores is noisy); CTR fired at +%s, after it", fmtSince(detectPSI), fmtSince(detectCTR))
 			case detectPSI < detectCTR:
 				r.Say("score drift fired first, at +%s, before CTR at +%s", fmtSince(detectPSI), fmtSince(detectCTR))
 			default:

@@ -284,6 +284,12 @@ func blueGreen() scenario.Scenario {
 			r.Check(fmt.Sprintf("zero failed requests across the switch (%d answered)", l.ok.Load()), l.failed.Load() == 0 && l.ok.Load() > 0)
 			r.Check("every answer has 10 items, none the user already has", l.bad.Load() == 0)
 			r.Check("answers came from both stacks, and the new one is served at the end", len(l.versions) >= 2 && sys.Service.Current().IndexVersion == want)
+			paired := true
+			for v := range l.versions {
+				idx, rk, _ := strings.Cut(v, " + ")
+				paired = paired && versionOf(idx) == versionOf(rk)
+			}
+			r.Check("no answer paired an index with a ranker from another publication (the aliases move one after the other; the stack waits for both)", paired)
 			return nil
 		},
 	}
