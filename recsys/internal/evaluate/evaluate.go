@@ -31,11 +31,13 @@ type Config struct {
 	Index     retrieval.BuildConfig
 	Serve     recommend.Config
 	Diversity float64 // the MMR row's λ
+	// MoreDiversity adds MMR rows at these λ too (the NDCG cost against the coverage gain).
+	MoreDiversity []float64
 }
 
 // DefaultConfig is k = 10, the default training, index and serving settings, MMR at 0.3.
 func DefaultConfig() Config {
-	return Config{K: 10, Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), Diversity: 0.3}
+	return Config{K: 10, Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), Diversity: 0.3, MoreDiversity: []float64{0.6, 0.9}}
 }
 
 // Row is one model's result.
@@ -208,6 +210,13 @@ func Run(ctx context.Context, trainSet, testSet []ratings.Rating, cfg Config, or
 				}
 				return out, nil
 			}},
+	}
+	for _, lambda := range cfg.MoreDiversity {
+		ms = append(ms, model{fmt.Sprintf("served-mmr-%.1f", lambda), fmt.Sprintf("served, re-ranked by MMR with λ = %.1f", lambda),
+			func(u int64, _ []int64) ([]int64, error) {
+				resp, err := svc.Recommend(ctx, recommend.Request{User: u, K: cfg.K, Diversity: lambda})
+				return ids(resp.Items), err
+			}})
 	}
 	if oracle != nil {
 		ms = append(ms, model{"oracle", "ranks by the generator's true utility (the best any model can do on this data)",

@@ -110,6 +110,9 @@ func TestRun(t *testing.T) {
 	}
 
 	models := []string{"served", "served-retrieval-only", fmt.Sprintf("served-mmr-%.1f", cfg.Diversity), "bpr-exact", "ease", "popularity", "oracle"}
+	for _, l := range cfg.MoreDiversity {
+		models = append(models, fmt.Sprintf("served-mmr-%.1f", l))
+	}
 	for _, name := range models {
 		row, ok := rep.Row(name)
 		if !ok {

@@ -209,16 +209,23 @@ func (m *ItemItem) Score(history, cands []int64, pos map[int64]int32, sum, mx []
 		}
 		return
 	}
-	for _, j := range history {
+	// Sparse links: every link of every history item is a map probe, so only the most
+	// recent MaxSparseHistory items score.
+	for _, j := range history[max(0, len(history)-MaxSparseHistory):] {
 		for _, n := range m.Links(j) {
 			if c, ok := pos[n.Item]; ok {
 				w := float64(n.Weight)
 				sum[c] += w
-				mx[c] = math.Max(mx[c], w)
+				if w > mx[c] {
+					mx[c] = w
+				}
 			}
 		}
 	}
 }
+
+// MaxSparseHistory caps the history items whose links a sparse (co-occurrence) model walks.
+const MaxSparseHistory = 50
 
 // ScoreAll adds to dst (indexed by index(id)) the score of every item the history links
 // to: a full ranking by this model alone.

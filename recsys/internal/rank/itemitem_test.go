@@ -270,27 +270,31 @@ func TestItemItemScore(t *testing.T) {
 	}
 }
 
-// Only the last MaxHistory items of a history score: an old item's links are ignored.
+// Only the last MaxHistory items of a history score (MaxSparseHistory for a sparse model):
+// an old item's links are ignored.
 func TestItemItemScoreMaxHistory(t *testing.T) {
-	for name, m := range map[string]*rank.ItemItem{"links": tinyModel(t), "dense": tinyDense(t)} {
+	for name, tc := range map[string]struct {
+		m   *rank.ItemItem
+		max int
+	}{"links": {tinyModel(t), rank.MaxSparseHistory}, "dense": {tinyDense(t), rank.MaxHistory}} {
 		t.Run(name, func(t *testing.T) {
 			cands := []int64{30, 50}
 			pos := map[int64]int32{30: 0, 50: 1}
-			// 10 (→ 30: 0.5) is first, then MaxHistory items without links (40): it is cut.
+			// 10 (→ 30: 0.5) is first, then max items without links (40): it is cut.
 			history := []int64{10}
-			for range rank.MaxHistory {
+			for range tc.max {
 				history = append(history, 40)
 			}
 			sum, mx := make([]float64, 2), make([]float64, 2)
-			m.Score(history, cands, pos, sum, mx)
+			tc.m.Score(history, cands, pos, sum, mx)
 			if want := []float64{0, 0}; !slices.Equal(sum, want) {
-				t.Errorf("Score(10 then %d × 40) = %v, want %v (10 is beyond MaxHistory)", rank.MaxHistory, sum, want)
+				t.Errorf("Score(10 then %d × 40) = %v, want %v (10 is beyond the cap)", tc.max, sum, want)
 			}
-			// With one 40 fewer, 10 is within the last MaxHistory and counts.
+			// With one 40 fewer, 10 is within the last max and counts.
 			sum, mx = make([]float64, 2), make([]float64, 2)
-			m.Score(history[:rank.MaxHistory], cands, pos, sum, mx)
+			tc.m.Score(history[:tc.max], cands, pos, sum, mx)
 			if want := []float64{0.5, 0}; !slices.Equal(sum, want) {
-				t.Errorf("Score(10 then %d × 40) = %v, want %v", rank.MaxHistory-1, sum, want)
+				t.Errorf("Score(10 then %d × 40) = %v, want %v", tc.max-1, sum, want)
 			}
 		})
 	}

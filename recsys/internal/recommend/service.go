@@ -52,8 +52,8 @@ type Config struct {
 	EfSearch int
 }
 
-// DefaultConfig proposes 300 candidates.
-func DefaultConfig() Config { return Config{Candidates: 300, EfSearch: 400} }
+// DefaultConfig proposes 200 candidates, searched with ef 300.
+func DefaultConfig() Config { return Config{Candidates: 200, EfSearch: 300} }
 
 // Validate reports out-of-range settings.
 func (c Config) Validate() error {
@@ -283,7 +283,9 @@ func (s *Service) coldStart(req Request, resp Response, sc *scratch, st *Stack) 
 	return resp
 }
 
-// topByScore returns the k best candidates by score (the factorization's when score is nil).
+// topByScore returns the k best candidates by score (the factorization's when score is
+// nil), best first, ties to the earlier candidate: a selection into k slots, not a sort of
+// every candidate.
 func topByScore(cands []rank.Candidate, score []float64, k int, dst []Item) []Item {
 	dst = dst[:0]
 	for i, c := range cands {
@@ -291,10 +293,20 @@ func topByScore(cands []rank.Candidate, score []float64, k int, dst []Item) []It
 		if score != nil {
 			v = score[i]
 		}
-		dst = append(dst, Item{ID: c.Item, Score: v})
+		if len(dst) == k && v <= dst[k-1].Score {
+			continue
+		}
+		if len(dst) < k {
+			dst = append(dst, Item{})
+		}
+		j := len(dst) - 1
+		for j > 0 && dst[j-1].Score < v {
+			dst[j] = dst[j-1]
+			j--
+		}
+		dst[j] = Item{ID: c.Item, Score: v}
 	}
-	slices.SortStableFunc(dst, func(a, b Item) int { return cmp.Compare(b.Score, a.Score) })
-	return dst[:min(k, len(dst))]
+	return dst
 }
 
 func sq(v []float64) float64 {

@@ -44,14 +44,14 @@ type Config struct {
 	RankerUsers int
 }
 
-// DefaultConfig is iALS embeddings (the better of the two on both simulated data sets,
+// DefaultConfig is iALS embeddings (the better of the two on the simulated data sets,
 // see docs/case-studies/recsys.md), EASE item-to-item, 300 candidates, a LambdaRank
-// ranker of 100 shallow trees.
+// ranker of 100 shallow trees over 200 candidates per user.
 func DefaultConfig() Config {
 	g := ml.DefaultGBDTConfig()
 	g.Trees, g.MaxDepth, g.MaxLeaves, g.LearningRate, g.MinChildWeight = 100, 3, 8, 0.05, 5
 	return Config{Embeddings: "ials", BPR: ml.DefaultBPRConfig(), IALS: ml.DefaultIALSConfig(), EASE: ease.DefaultConfig(),
-		CooccurrenceTopN: 100, Candidates: 300, InnerRatio: 0.8, InnerSeed: 43, Ranker: g, RankerUsers: 3000}
+		CooccurrenceTopN: 100, Candidates: 200, InnerRatio: 0.8, InnerSeed: 43, Ranker: g, RankerUsers: 3000}
 }
 
 // Validate reports out-of-range settings.
