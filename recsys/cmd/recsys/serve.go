@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -49,6 +50,8 @@ type serveConfig struct {
 	// once: the floor a benchmark compares with.
 	Noop      bool
 	GCPercent int
+	// Pprof serves Go's profiler on this address (empty: off).
+	Pprof string
 }
 
 // noopRecommender is the floor: the HTTP path with no recommendation work.
@@ -77,6 +80,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Serve.EfSearch, "ef-search", c.Serve.EfSearch, "the index's search breadth")
 	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "per-request deadline")
 	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage for this process (GOGC; 0 keeps the environment's): a serving heap of a few hundred MB collected at 100% spends its CPU marking")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.BoolVar(&c.Noop, "noop", false, "serve the same HTTP path with a no-op recommender (ten fixed items): the floor for benchmarks")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
@@ -110,6 +114,18 @@ func openStore(spec string, reg *features.Registry) (features.OnlineStore, error
 
 func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.Pprof != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ln, err := net.Listen("tcp", c.Pprof)
+		if err != nil {
+			return err
+		}
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(ln) }()
+		defer ps.Close()
+	}
 	if c.Noop {
 		items := make([]recommend.Item, 10)
 		for i := range items {
