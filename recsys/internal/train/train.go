@@ -45,7 +45,7 @@ type Config struct {
 }
 
 // DefaultConfig is iALS embeddings (the better of the two on the simulated data sets,
-// see docs/case-studies/recsys.md), EASE item-to-item, 300 candidates, a LambdaRank
+// see docs/case-studies/recsys.md), EASE item-to-item, 200 candidates, a LambdaRank
 // ranker of 100 shallow trees over 200 candidates per user.
 func DefaultConfig() Config {
 	g := ml.DefaultGBDTConfig()
