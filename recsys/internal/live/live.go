@@ -114,7 +114,7 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 
 func promote(ctx context.Context, reg *registry.Registry, model string, version int, g registry.Gates, actor string) error {
 	_, err := reg.Promote(ctx, registry.PromoteRequest{Model: model, Alias: registry.Champion, Version: version, Actor: actor, Gates: g, Reason: "published by the training pipeline"})
-	if err != nil && !strings.Contains(err.Error(), registry.ErrNoChange.Error()) {
+	if err != nil && !errors.Is(err, registry.ErrNoChange) {
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -124,12 +125,10 @@ func (d *decayRun) step(ctx context.Context) (impressions, clicks int, err error
 	return impressions, clicks, nil
 }
 
+// slicesSortInteractions puts a step's clicks in event-time order, the feature store's log
+// order.
 func slicesSortInteractions(ins []recfeatures.Interaction) {
-	for i := 1; i < len(ins); i++ {
-		for j := i; j > 0 && ins[j].Time.Before(ins[j-1].Time); j-- {
-			ins[j], ins[j-1] = ins[j-1], ins[j]
-		}
-	}
+	slices.SortStableFunc(ins, func(a, b recfeatures.Interaction) int { return a.Time.Compare(b.Time) })
 }
 
 func versionOf(ref string) int {

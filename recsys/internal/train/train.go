@@ -235,7 +235,7 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	if err != nil {
 		return nil, fmt.Errorf("fit inner: %w", err)
 	}
-	d, groups, pos, err := RankerSet(ctx, inner, fit, capUsers(valid, cfg.RankerUsers), cfg.Candidates)
+	d, groups, _, err := RankerSet(ctx, inner, fit, capUsers(valid, cfg.RankerUsers), cfg.Candidates)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,6 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 			fitPos++
 		}
 	}
-	_ = pos
 	return &Models{Base: full, Ranker: ranker, RankerRows: fitD.Rows(), RankerPositives: fitPos, Holdout: hold}, nil
 }
 
