@@ -54,16 +54,6 @@ type serveConfig struct {
 	Pprof string
 }
 
-// noopRecommender is the floor: the HTTP path with no recommendation work.
-type noopRecommender struct{ items []recommend.Item }
-
-func (n noopRecommender) Recommend(_ context.Context, req recommend.Request) (recommend.Response, error) {
-	if err := req.Validate(); err != nil {
-		return recommend.Response{}, err
-	}
-	return recommend.Response{User: req.User, Items: n.items[:min(req.K, len(n.items))], Path: "noop"}, nil
-}
-
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c := serveConfig{Addr: "127.0.0.1:8081", Size: "default", Seed: 1, Store: "memory",
 		Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), HTTP: server.DefaultConfig()}
@@ -131,7 +121,7 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 		for i := range items {
 			items[i] = recommend.Item{ID: int64(i + 1), Score: 1 / float64(i+1)}
 		}
-		return listenAndServe(ctx, noopRecommender{items}, c, logger, stdout)
+		return listenAndServe(ctx, recommend.Fixed{Items: items}, c, logger, stdout)
 	}
 	var (
 		rs  []ratings.Rating

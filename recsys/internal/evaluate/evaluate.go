@@ -15,7 +15,6 @@ import (
 
 	"github.com/casebook-ml/casebook/recsys/internal/rankmetrics"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
-	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 	"github.com/casebook-ml/casebook/recsys/internal/retrieval"
 	"github.com/casebook-ml/casebook/recsys/internal/train"
@@ -80,12 +79,21 @@ func Split(rs []ratings.Rating) (trainSet, testSet []ratings.Rating) {
 	return ratings.StratifiedSplit(rs, 0.75, 42, ratings.ByItem)
 }
 
-// tableFeatures serves the offline feature table through the online interface.
-type tableFeatures struct{ t *recfeatures.Table }
-
-func (f tableFeatures) Stats(_ context.Context, user int64, items []int64, s *recfeatures.Stats) error {
-	f.t.Lookup(user, items, s)
-	return nil
+// OfflineService is the recommender as served over fitted models, without a registry or an
+// online store: the index built from the factorization, the offline feature table in the
+// store's place, the training histories. The evaluation and the scenarios' offline
+// estimates score through it, so they measure the code production runs.
+func OfflineService(ctx context.Context, m *train.Models, icfg retrieval.BuildConfig, scfg recommend.Config, hist *recommend.History) (*recommend.Service, retrieval.BuildReport, error) {
+	ix, rep, err := retrieval.Build(ctx, m.MF, "offline", icfg)
+	if err != nil {
+		return nil, rep, err
+	}
+	if hist == nil {
+		hist = recommend.NewHistoryFrom(m.History)
+	}
+	stack := &recommend.Stack{MF: m.MF, Index: ix, IndexVersion: "offline", Ranker: m.Ranker, RankerVersion: "offline", ItemItem: m.ItemItem}
+	svc, err := recommend.NewService(scfg, stack, hist, m.Table, &recommend.Catalog{Popular: m.Popular})
+	return svc, rep, err
 }
 
 // Run fits on trainSet and evaluates on testSet. oracle may be nil.
@@ -108,27 +116,16 @@ func Run(ctx context.Context, trainSet, testSet []ratings.Rating, cfg Config, or
 		rep.Seconds["fit_"+k] = d.Seconds()
 	}
 	t0 = time.Now()
-	ix, brep, err := retrieval.Build(ctx, models.MF, "eval", cfg.Index)
+	hist := recommend.NewHistoryFrom(models.History)
+	svc, brep, err := OfflineService(ctx, models, cfg.Index, cfg.Serve, hist)
 	if err != nil {
 		return nil, err
 	}
 	rep.IndexRecall = brep.Recall
 	rep.Seconds["index_build"] = time.Since(t0).Seconds()
-
-	hist := recommend.NewHistory()
-	for u, items := range models.History {
-		for _, it := range items {
-			hist.Add(u, it)
-		}
-	}
-	stack := &recommend.Stack{MF: models.MF, Index: ix, IndexVersion: "eval", Ranker: models.Ranker, RankerVersion: "eval", ItemItem: models.ItemItem}
-	svc, err := recommend.NewService(cfg.Serve, stack, hist, tableFeatures{models.Table}, &recommend.Catalog{Popular: models.Popular})
-	if err != nil {
-		return nil, err
-	}
-	unranked := *stack
+	unranked := *svc.Current()
 	unranked.Ranker = nil
-	svcRetrieval, err := recommend.NewService(cfg.Serve, &unranked, hist, tableFeatures{models.Table}, &recommend.Catalog{Popular: models.Popular})
+	svcRetrieval, err := recommend.NewService(cfg.Serve, &unranked, hist, models.Table, &recommend.Catalog{Popular: models.Popular})
 	if err != nil {
 		return nil, err
 	}

@@ -194,13 +194,7 @@ func Start(ctx context.Context, reg *registry.Registry, m *train.Models, store f
 	if err != nil {
 		return nil, err
 	}
-	hist := recommend.NewHistory()
-	for u, items := range m.History {
-		for _, it := range items {
-			hist.Add(u, it)
-		}
-	}
-	if s.Service, err = recommend.NewService(cfg, st, hist, OnlineFeatures{Store: store, At: at}, &recommend.Catalog{Popular: m.Popular}); err != nil {
+	if s.Service, err = recommend.NewService(cfg, st, recommend.NewHistoryFrom(m.History), OnlineFeatures{Store: store, At: at}, &recommend.Catalog{Popular: m.Popular}); err != nil {
 		return nil, err
 	}
 	go s.follow(ctx)

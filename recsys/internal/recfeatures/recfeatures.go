@@ -162,6 +162,13 @@ func values(vs []features.Value) []float64 {
 	return out
 }
 
+// Stats is Lookup behind the online read's signature, so the table can stand in for the
+// online store (recommend.Features) in offline evaluation.
+func (t *Table) Stats(_ context.Context, user int64, items []int64, s *Stats) error {
+	t.Lookup(user, items, s)
+	return nil
+}
+
 // Lookup fills s for user and items from the table.
 func (t *Table) Lookup(user int64, items []int64, s *Stats) {
 	s.User = fill(s.User, t.users[strconv.FormatInt(user, 10)], len(UserWindows))

@@ -21,6 +21,17 @@ type userHistory struct {
 // NewHistory returns an empty history.
 func NewHistory() *History { return &History{users: map[int64]*userHistory{}} }
 
+// NewHistoryFrom returns a history holding each user's items (oldest first).
+func NewHistoryFrom(items map[int64][]int64) *History {
+	h := NewHistory()
+	for u, its := range items {
+		for _, it := range its {
+			h.Add(u, it)
+		}
+	}
+	return h
+}
+
 // Add records that user has item; adding it again changes nothing. It reports whether
 // the item was new for the user.
 func (h *History) Add(user, item int64) bool {

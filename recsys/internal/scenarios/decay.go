@@ -14,6 +14,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/recsys/internal/evaluate"
 	"github.com/casebook-ml/casebook/recsys/internal/live"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
 	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
@@ -144,20 +145,7 @@ func versionOf(ref string) int {
 // the sim's click model applied to its recommendations for sampled users at time at. It is
 // the number the decay detector compares online CTR with.
 func offlineCTR(ctx context.Context, m *train.Models, s *sim.Sim, at time.Time, users *sim.UserSampler, hist *recommend.History) (float64, error) {
-	ix, _, err := retrieval.Build(ctx, m.MF, "offline", retrieval.DefaultBuildConfig())
-	if err != nil {
-		return 0, err
-	}
-	if hist == nil {
-		hist = recommend.NewHistory()
-		for u, items := range m.History {
-			for _, it := range items {
-				hist.Add(u, it)
-			}
-		}
-	}
-	svc, err := recommend.NewService(recommend.DefaultConfig(), &recommend.Stack{MF: m.MF, Index: ix, Ranker: m.Ranker, ItemItem: m.ItemItem},
-		hist, tableFeatures{m.Table}, &recommend.Catalog{Popular: m.Popular})
+	svc, _, err := evaluate.OfflineService(ctx, m, retrieval.DefaultBuildConfig(), recommend.DefaultConfig(), hist)
 	if err != nil {
 		return 0, err
 	}
@@ -175,13 +163,6 @@ func offlineCTR(ctx context.Context, m *train.Models, s *sim.Sim, at time.Time, 
 		}
 	}
 	return sum / float64(max(1, n)), nil
-}
-
-type tableFeatures struct{ t *recfeatures.Table }
-
-func (f tableFeatures) Stats(_ context.Context, user int64, items []int64, s *recfeatures.Stats) error {
-	f.t.Lookup(user, items, s)
-	return nil
 }
 
 func decay() scenario.Scenario {

@@ -19,13 +19,6 @@ import (
 	"github.com/casebook-ml/casebook/recsys/internal/server"
 )
 
-// noop answers every request with the same ten items: the floor of the HTTP path.
-type noop struct{ items []recommend.Item }
-
-func (n noop) Recommend(_ context.Context, req recommend.Request) (recommend.Response, error) {
-	return recommend.Response{User: req.User, Items: n.items, Path: "noop"}, nil
-}
-
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -103,7 +96,7 @@ func serving() scenario.Scenario {
 			for i := range items {
 				items[i] = recommend.Item{ID: int64(i), Score: 1}
 			}
-			floorSrv, err := server.New(noop{items}, server.DefaultConfig(), nil, prometheus.NewRegistry())
+			floorSrv, err := server.New(recommend.Fixed{Items: items}, server.DefaultConfig(), nil, prometheus.NewRegistry())
 			if err != nil {
 				return err
 			}
