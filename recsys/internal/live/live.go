@@ -231,30 +231,46 @@ func (s *System) stack(ctx context.Context) (*recommend.Stack, error) {
 		Ranker: r, RankerVersion: fmt.Sprintf("%s/v%d", RankerModel, rv.Number), ItemItem: ii}, nil
 }
 
-// follow swaps the service's stack whenever a champion moves.
+// follow swaps the service's stack whenever a champion moves. It takes both followers'
+// change channels before it reads the champions, so a move that lands while a stack is
+// being assembled (the ranker's alias moving just after the index's, say) still wakes it:
+// reading first and then asking for the channel would miss that move for good.
 func (s *System) follow(ctx context.Context) {
 	for {
+		idxMoved, rankerMoved := s.idx.Changed(), s.ranker.Changed()
+		s.catchUp(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.idx.Changed():
-		case <-s.ranker.Changed():
+		case <-idxMoved:
+		case <-rankerMoved:
 		}
-		st, err := s.stack(ctx)
-		if errors.Is(err, errWaiting) {
-			s.log.Info("kept the serving stack until its pair moves", "why", err)
-			continue
-		}
-		if err != nil {
-			s.log.Error("kept the serving stack", "err", err)
-			continue
-		}
-		s.Service.Swap(st)
-		s.mu.Lock()
-		s.swaps++
-		s.mu.Unlock()
-		s.log.Info("serving stack switched", "index", st.IndexVersion, "ranker", st.RankerVersion)
 	}
+}
+
+// catchUp swaps in the champions' stack unless it is the one being served.
+func (s *System) catchUp(ctx context.Context) {
+	_, iv := s.idx.Current()
+	_, rv := s.ranker.Current()
+	if cur := s.Service.Current(); cur != nil &&
+		cur.IndexVersion == fmt.Sprintf("%s/v%d", IndexModel, iv.Number) &&
+		cur.RankerVersion == fmt.Sprintf("%s/v%d", RankerModel, rv.Number) {
+		return
+	}
+	st, err := s.stack(ctx)
+	if errors.Is(err, errWaiting) {
+		s.log.Info("kept the serving stack until its pair moves", "why", err)
+		return
+	}
+	if err != nil {
+		s.log.Error("kept the serving stack", "err", err)
+		return
+	}
+	s.Service.Swap(st)
+	s.mu.Lock()
+	s.swaps++
+	s.mu.Unlock()
+	s.log.Info("serving stack switched", "index", st.IndexVersion, "ranker", st.RankerVersion)
 }
 
 // SetItemItem replaces the item-to-item model (a retrain brings a new one with its ranker).
@@ -271,15 +287,27 @@ func (s *System) Swaps() int {
 	return s.swaps
 }
 
-// WaitStack waits until the service serves the index version want (model/vN), or ctx ends.
+// WaitStack waits until the service serves the index version want (model/vN), or ctx
+// ends, or two minutes pass: far longer than fetching and decoding an index takes even on
+// a loaded machine, so running out means the swap is stuck, and the error says what is
+// served and why the followers are not moving.
 func (s *System) WaitStack(ctx context.Context, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	for {
 		if st := s.Service.Current(); st != nil && st.IndexVersion == want {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", want, ctx.Err())
+			served := "nothing"
+			if st := s.Service.Current(); st != nil {
+				served = st.IndexVersion + " + " + st.RankerVersion
+			}
+			_, iv := s.idx.Current()
+			_, rv := s.ranker.Current()
+			return fmt.Errorf("wait for %s: %w (serving %s; index follower at v%d, err %v; ranker follower at v%d, err %v)",
+				want, ctx.Err(), served, iv.Number, s.idx.Err(), rv.Number, s.ranker.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
