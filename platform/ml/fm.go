@@ -74,27 +74,45 @@ func splitmix(x uint64) uint64 {
 
 // encodeRow maps one row to (slot, value) per field.
 func encodeFMRow(s Schema, buckets int, x []float64, slots []int32, vals []float64) {
-	k := s.Len()
 	for f, v := range x {
-		if s.Features[f].Type == Categorical {
-			h := splitmix(uint64(int64(v)) ^ uint64(f+1)*0x9e3779b97f4a7c15)
-			slots[f] = int32(k + int(h&uint64(buckets-1)))
-			vals[f] = 1
-		} else {
-			slots[f] = int32(f)
-			vals[f] = v
-		}
+		slots[f], vals[f] = encodeFMValue(s, buckets, f, v)
 	}
+}
+
+// encodeFMValue maps field f's value to its slot and the value it enters with.
+func encodeFMValue(s Schema, buckets, f int, v float64) (int32, float64) {
+	if s.Features[f].Type == Categorical {
+		h := splitmix(uint64(int64(v)) ^ uint64(f+1)*0x9e3779b97f4a7c15)
+		return int32(s.Len() + int(h&uint64(buckets-1))), 1
+	}
+	return int32(f), v
 }
 
 // TrainFM fits a factorization machine with AdaGrad SGD, single-threaded so the result is
 // exactly reproducible.
 func TrainFM(ctx context.Context, d Dataset, cfg FMConfig) (*FM, error) {
+	return TrainFMExposed(ctx, d, nil, cfg)
+}
+
+// TrainFMExposed fits a factorization machine to rows that were each seen with a known
+// probability, the examination model of position bias: row i's label was drawn with
+// P(y=1) = exposure[i] · σ(logit), so the model learns the click probability of an ad that
+// is seen, free of where it was shown, and a caller multiplies the position effect back per
+// slot. A nil exposure is 1 for every row (TrainFM). Exposures must be in (0, 1].
+func TrainFMExposed(ctx context.Context, d Dataset, exposure []float64, cfg FMConfig) (*FM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := d.Validate(true); err != nil {
 		return nil, fmt.Errorf("train fm: %w", err)
+	}
+	if exposure != nil && len(exposure) != d.Rows() {
+		return nil, fmt.Errorf("train fm: %w: %d exposures for %d rows", ErrShape, len(exposure), d.Rows())
+	}
+	for i, e := range exposure {
+		if !(e > 0 && e <= 1) {
+			return nil, fmt.Errorf("train fm: %w: row %d has exposure %v, want (0, 1]", ErrShape, i, e)
+		}
 	}
 	k, n, nf := d.Schema.Len(), d.Rows(), cfg.Factors
 	m := &FM{schema: d.Schema, cfg: cfg, buckets: 1 << cfg.HashBits}
@@ -128,7 +146,13 @@ func TrainFM(ctx context.Context, d Dataset, cfg FMConfig) (*FM, error) {
 		for _, i := range order {
 			sl, xv := slots[i*k:(i+1)*k], vals[i*k:(i+1)*k]
 			z := m.logitEncoded(sl, xv, sum)
-			r := sigmoid(z) - d.Y[i]
+			p, y := sigmoid(z), d.Y[i]
+			r := p - y // d(log loss)/d(logit)
+			if exposure != nil && exposure[i] < 1 {
+				// The loss is that of q = e·p: d/dz = −y(1−p) + (1−y)·e·p(1−p)/(1−q).
+				e := exposure[i]
+				r = -y*(1-p) + (1-y)*e*p*(1-p)/(1-e*p)
+			}
 			g0 += r * r
 			m.w0 -= lr * r / math.Sqrt(g0+eps)
 			for f, s := range sl {
