@@ -16,7 +16,7 @@ BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-demo: ## run the main job: a checked tour of the platform, then the fraud and recommender case studies (no setup)
+demo: ## run the main job: a checked tour of the platform, then the fraud, recommender and ad auction case studies (no setup)
 	go run ./platform/cmd/mlp demo
 	@echo
 	@echo "━━━━━━━━ The fraud case study (fraud/): the handbook's protocol, then a live stream ━━━━━━━━"
@@ -29,6 +29,12 @@ demo: ## run the main job: a checked tour of the platform, then the fraud and re
 	@echo
 	@echo "More of the recommender: go run ./recsys/cmd/recsys scenario run recsys/blue-green recsys/serving recsys/decay"
 	@echo "(docs/case-studies/recsys.md; recsys eval --ratings u.data takes MovieLens-100K as published)"
+	@echo
+	@echo "━━━━━━━━ The ad auction case study (adsranking/, in progress): mechanisms, pacing over a day, bid requests through the handler ━━━━━━━━"
+	go run ./adsranking/cmd/adsranking scenario run ads/auction ads/pacing ads/serving
+	@echo
+	@echo "The click model against the generator's log loss (about 45 s): go run ./adsranking/cmd/adsranking scenario run ads/quality"
+	@echo "(docs/case-studies/ads.md says what is built and what is not yet)"
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck
@@ -60,7 +66,7 @@ bench: ## every benchmark of every module (slow; not part of make test). BENCH=r
 # explores beyond them for FUZZTIME each (CI runs it briefly). Minimizing each new input is
 # capped at 1 s: with the default (60 s) the workers spend the last seconds of a short run
 # minimizing, and the run can end in "context deadline exceeded" without any failing input.
-FUZZ_TARGETS := ./platform/serving:FuzzDecodeInferRequest
+FUZZ_TARGETS := ./platform/serving:FuzzDecodeInferRequest ./adsranking/openrtb:FuzzDecode
 FUZZTIME     ?= 10s
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)

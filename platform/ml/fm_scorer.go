@@ -74,3 +74,6 @@ func (s *FMScorer) Logit(rest []float64) float64 {
 
 // Prob returns the predicted probability of the row (σ of Logit).
 func (s *FMScorer) Prob(rest []float64) float64 { return sigmoid(s.Logit(rest)) }
+
+// Config returns the configuration m was trained with.
+func (m *FM) Config() FMConfig { return m.cfg }

@@ -49,6 +49,7 @@ type Snapshot struct {
 	geo, device, placement, segment, hour, format dim
 	active                                        []uint64
 	prior                                         []float64 // per ad: bid × prior CTR, to keep the best when more are eligible than asked for
+	priorCTR                                      []float64
 	version                                       uint64
 }
 
@@ -104,6 +105,7 @@ func (ix *Index) rebuild(s *Snapshot) {
 	s.segment, s.hour, s.format = mk(sim.NumSegments), mk(sim.Hours), mk(len(sim.Formats))
 	s.active = make([]uint64, s.words)
 	s.prior = make([]float64, n)
+	s.priorCTR = make([]float64, n)
 	for i := range s.ads {
 		ix.setAd(s, i)
 	}
@@ -160,8 +162,11 @@ func (ix *Index) setAd(s *Snapshot, i int) {
 	if !ok {
 		p = ix.baseCTR
 	}
-	s.prior[i] = a.CPC * p
+	s.prior[i], s.priorCTR[i] = a.CPC*p, p
 }
+
+// Prior is the prior click rate of the ad at position i: the cheapest click model there is.
+func (s *Snapshot) Prior(i int32) float64 { return s.priorCTR[i] }
 
 // Ads returns every ad of the snapshot, by position.
 func (s *Snapshot) Ads() []Ad { return s.ads }

@@ -1,0 +1,461 @@
+// Package bidder is the ad auction's request path: an OpenRTB bid request in, an answer
+// out before its deadline. Stages: the user's profile (feature store), eligible candidates
+// (inventory), pacing, pCTR for every candidate (the registry's click model), the auction,
+// the budget reservation, the response. The deadline comes from tmax and is checked
+// between and inside stages; a late request steps down a degrade ladder (cached profile,
+// fewer candidates, prior click rates, an auction on what was scored) and a request that
+// still misses its deadline gets a no-bid, never a late bid.
+package bidder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/adsranking/internal/auction"
+	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
+	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
+	"github.com/casebook-ml/casebook/adsranking/openrtb"
+	"github.com/casebook-ml/casebook/adsranking/sim"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// Model is a click model as the bidder serves it: the registry version it came from and
+// the model (FM, position effect per slot, calibration).
+type Model struct {
+	Version string
+	*ctr.Model
+}
+
+// Pacer decides whether a campaign takes part in a request and scales its bid.
+type Pacer interface {
+	Decide(campaign int64, request uint64) (participate bool, multiplier float64)
+}
+
+// Budget commits spend at decision time: Reserve refuses when the campaign cannot afford
+// cost on top of what it has spent and committed.
+type Budget interface {
+	Reserve(campaign int64, cost float64, request string) bool
+}
+
+// Placement is the publisher's side of a placement: its content category, slots and
+// reserve. The bidder knows its placements (by tag id) from the publisher's setup.
+type Placement struct {
+	Category, Slots int
+	ReserveCPM      float64
+}
+
+// Bidder answers bid requests. It is safe for concurrent use.
+type Bidder struct {
+	cfg        Config
+	inv        *inventory.Index
+	model      atomic.Pointer[Model]
+	placements map[string]int
+	places     []Placement
+	store      features.OnlineStore
+	pacer      Pacer
+	budget     Budget
+	clock      func() time.Time
+	metrics    *Metrics
+	cache      profileCache
+	pool       sync.Pool
+}
+
+// Deps are what a bidder runs on. Pacer and Budget may be nil (no pacing, no budget
+// check); Clock defaults to time.Now; Metrics may be nil.
+type Deps struct {
+	Inventory  *inventory.Index
+	Model      *Model
+	Placements []sim.Placement
+	Profiles   features.OnlineStore
+	Pacer      Pacer
+	Budget     Budget
+	Clock      func() time.Time
+	Metrics    *Metrics
+}
+
+// New builds a bidder.
+func New(cfg Config, d Deps) (*Bidder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Inventory == nil || d.Model == nil || d.Model.Model == nil || d.Profiles == nil || len(d.Placements) == 0 {
+		return nil, fmt.Errorf("%w: a bidder needs an inventory, a model, a profile store and placements", ErrConfig)
+	}
+	b := &Bidder{cfg: cfg, inv: d.Inventory, placements: map[string]int{}, store: d.Profiles, pacer: d.Pacer, budget: d.Budget, clock: d.Clock, metrics: d.Metrics}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	for i, p := range d.Placements {
+		b.placements[p.TagID] = i
+		b.places = append(b.places, Placement{Category: p.Category, Slots: p.Slots, ReserveCPM: p.ReserveCPM})
+	}
+	if err := b.SetModel(d.Model); err != nil {
+		return nil, err
+	}
+	b.cache.seed = maphash.MakeSeed()
+	return b, nil
+}
+
+// SetModel swaps the click model (a registry follower calls it when the champion moves).
+func (b *Bidder) SetModel(m *Model) error {
+	if m == nil || m.Model == nil || m.FM == nil || len(m.Position) == 0 || m.Position[0] != 1 {
+		return fmt.Errorf("%w: a model needs an FM and positions starting at 1", ErrConfig)
+	}
+	if got := m.FM.Schema().Hash(); got != ctr.Schema.Hash() {
+		return fmt.Errorf("%w: model %s reads another schema", ErrConfig, m.Version)
+	}
+	b.model.Store(m)
+	return nil
+}
+
+// Model returns the model being served.
+func (b *Bidder) Model() *Model { return b.model.Load() }
+
+// Winner is one slot the bidder bid on.
+type Winner struct {
+	Slot                   int
+	Ad, Campaign           int64
+	PCTR                   float64 // click probability in the top slot (position removed)
+	CPC, CostPerImpression float64
+	Value                  float64 // the user-value term
+}
+
+// Outcome is what happened to one request, for logs, metrics and in-process callers.
+type Outcome struct {
+	NoBid      openrtb.NoBidReason
+	Bid        bool
+	Level      Level
+	Eligible   int // before the candidate cut
+	Scored     int
+	Paced      int // candidates held back by pacing or budget
+	Winners    []Winner
+	Model      string
+	Hour       int
+	Placement  int
+	Profile    ctr.Profile
+	KnownUser  bool
+	Stages     [numStages]time.Duration
+	Total      time.Duration
+	Late       bool // the answer was ready after the deadline (and was a no-bid)
+	Deadline   time.Duration
+	RequestKey string
+}
+
+// Stages timed per request.
+const (
+	StageFeatures = iota
+	StageCandidates
+	StageScoring
+	StageAuction
+	numStages
+)
+
+// StageNames name the stages in metrics and Server-Timing.
+var StageNames = [numStages]string{"features", "candidates", "scoring", "auction"}
+
+type work struct {
+	sc     inventory.Scratch
+	cands  []int32
+	bids   []auction.Bid
+	wins   []auction.Win
+	row    []float64
+	scorer *ml.FMScorer
+	fm     *ml.FM
+	reader *profiles.Reader
+	sizes  []openrtb.Format
+	fmts   []int
+	segs   [2]int
+}
+
+func (b *Bidder) work() *work {
+	if w, ok := b.pool.Get().(*work); ok {
+		return w
+	}
+	return &work{reader: profiles.NewReader(b.store)}
+}
+
+// Bid answers one validated request that arrived at arrived. The response is a bid on
+// some of the request's impressions (its slots, top first) or a no-bid with a reason.
+func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.Time) (openrtb.BidResponse, Outcome) {
+	out := Outcome{Level: Full, RequestKey: req.ID}
+	budget := req.Timeout(b.cfg.DefaultTMax) - b.cfg.Margin
+	if budget <= 0 {
+		out.NoBid = openrtb.NoBidDeadlineExceeded
+		return b.finish(req, &out, arrived, nil)
+	}
+	out.Deadline = budget
+	// The context's deadline is on the real clock (what the store's I/O honours), the
+	// ladder's on the bidder's clock, which a simulation may drive.
+	ctx, cancel := context.WithTimeout(ctx, budget-b.clock().Sub(arrived))
+	defer cancel()
+	used := func() float64 { return float64(b.clock().Sub(arrived)) / float64(budget) }
+	w := b.work()
+	defer b.pool.Put(w)
+	m := b.model.Load()
+	out.Model = m.Version
+
+	// Where: the placement (all impressions are its slots, top first), its floor.
+	pi, ok := b.placements[req.Imp[0].TagID]
+	if !ok {
+		out.NoBid = openrtb.NoBidNoCandidates
+		return b.finish(req, &out, arrived, nil)
+	}
+	out.Placement = pi
+	place := b.places[pi]
+	slots := min(len(req.Imp), place.Slots, len(m.Position))
+	now := b.clock()
+	out.Hour = now.UTC().Hour()
+
+	// Who: the profile, from the feature store or, late, from the cache.
+	t0 := b.clock()
+	key := ""
+	if req.User != nil {
+		key = req.User.ID
+	}
+	prof := ctr.UnknownProfile
+	if key != "" {
+		if used() > b.cfg.Ladder.CachedFeatures {
+			out.Level = CachedFeatures
+			prof, out.KnownUser = b.cache.get(key)
+		} else {
+			p, found, err := w.reader.Get(ctx, key, now)
+			if err == nil && found {
+				prof, out.KnownUser = p, true
+				b.cache.put(key, p)
+			} else if err != nil {
+				// A failed read degrades to the cache rather than failing the request.
+				out.Level = CachedFeatures
+				prof, out.KnownUser = b.cache.get(key)
+			}
+		}
+	}
+	// The request's own geo and device win over the profile's: they describe this visit.
+	if req.Device != nil {
+		if req.Device.Geo != nil && req.Device.Geo.Country != "" {
+			prof.Geo = indexOf(sim.Geos, req.Device.Geo.Country)
+		}
+		if req.Device.DeviceType != 0 {
+			prof.Device = indexOfInt(sim.Devices, req.Device.DeviceType)
+		}
+	}
+	out.Profile = prof
+	out.Stages[StageFeatures] = b.clock().Sub(t0)
+
+	// What: eligible candidates.
+	t0 = b.clock()
+	limit := b.cfg.Candidates
+	if used() > b.cfg.Ladder.FewerCandidates {
+		out.Level = max(out.Level, FewerCandidates)
+		limit = min(limit, b.cfg.PriorCandidates)
+	}
+	w.sizes = req.Imp[0].AppendSizes(w.sizes[:0])
+	w.fmts = w.fmts[:0]
+	for _, f := range w.sizes {
+		if i := sim.FormatIndex(f.W, f.H); i >= 0 {
+			w.fmts = append(w.fmts, i)
+		}
+	}
+	w.segs = prof.Segments
+	q := inventory.Query{Geo: prof.Geo, Device: prof.Device, Placement: pi, Hour: out.Hour, Segments: w.segs[:], Formats: w.fmts}
+	snap := b.inv.Snapshot()
+	w.cands, out.Eligible = snap.Candidates(q, limit, &w.sc, w.cands[:0])
+	out.Stages[StageCandidates] = b.clock().Sub(t0)
+	if len(w.cands) == 0 {
+		out.NoBid = openrtb.NoBidNoCandidates
+		return b.finish(req, &out, arrived, nil)
+	}
+
+	// How likely: pCTR per candidate that pacing lets through.
+	t0 = b.clock()
+	cheap := used() > b.cfg.Ladder.CheaperModel
+	if cheap {
+		out.Level = max(out.Level, CheaperModel)
+	} else {
+		if w.fm != m.FM {
+			w.scorer, w.fm = m.FM.Scorer(), m.FM
+		}
+		w.row = ctr.ContextRow(prof, pi, out.Hour, place.Category, w.row[:0])
+		if err := w.scorer.SetContext(w.row); err != nil {
+			out.NoBid = openrtb.NoBidTechnicalError
+			return b.finish(req, &out, arrived, nil)
+		}
+	}
+	reqNum := requestNumber(req.ID)
+	w.bids = w.bids[:0]
+	for i, ci := range w.cands {
+		if i&15 == 15 && used() > b.cfg.Ladder.StopScoring {
+			out.Level = max(out.Level, PartialScoring)
+			break
+		}
+		a := snap.Ad(ci)
+		mult := 1.0
+		if b.pacer != nil {
+			var go_ bool
+			if go_, mult = b.pacer.Decide(a.Campaign, reqNum); !go_ {
+				out.Paced++
+				continue
+			}
+		}
+		var p float64
+		if cheap {
+			p = snap.Prior(ci)
+		} else {
+			w.row = ctr.AdRow(a, w.row[:0])
+			p = m.Calibration.Prob(w.scorer.Logit(w.row))
+		}
+		out.Scored++
+		// Bid.Ad carries the candidate's position in the snapshot, not its id.
+		w.bids = append(w.bids, auction.Bid{Ad: int64(ci), Campaign: a.Campaign, CPC: a.CPC * mult, PCTR: p, Value: p * a.Quality})
+	}
+	out.Stages[StageScoring] = b.clock().Sub(t0)
+
+	// Who wins, at what price; then commit the spend.
+	t0 = b.clock()
+	ac := b.cfg.Auction
+	ac.Slots = m.Position[:slots]
+	ac.ReserveCPM = max(place.ReserveCPM, req.Imp[0].BidFloor)
+	if req.AuctionType() == openrtb.AuctionFirstPrice {
+		ac.Mechanism = auction.FirstPrice
+	}
+	w.wins = auction.Run(ac, w.bids, w.wins[:0])
+	for _, win := range w.wins {
+		bid := w.bids[win.Index]
+		a := snap.Ad(int32(bid.Ad))
+		if b.budget != nil && !b.budget.Reserve(a.Campaign, win.CostPerImpression, req.ID) {
+			out.Paced++
+			continue
+		}
+		out.Winners = append(out.Winners, Winner{Slot: win.Slot, Ad: a.ID, Campaign: a.Campaign, PCTR: bid.PCTR, CPC: win.CPC,
+			CostPerImpression: win.CostPerImpression, Value: bid.Value})
+	}
+	out.Stages[StageAuction] = b.clock().Sub(t0)
+	switch {
+	case len(out.Winners) > 0:
+		out.Bid = true
+	case len(w.bids) == 0 && out.Paced > 0:
+		out.NoBid = openrtb.NoBidPacedOut
+	case out.Paced > 0:
+		out.NoBid = openrtb.NoBidBudgetExhausted
+	default:
+		out.NoBid = openrtb.NoBidBelowFloor
+	}
+	return b.finish(req, &out, arrived, snap)
+}
+
+// finish builds the response; a bid ready after the deadline becomes a no-bid.
+func (b *Bidder) finish(req *openrtb.BidRequest, out *Outcome, arrived time.Time, snap *inventory.Snapshot) (openrtb.BidResponse, Outcome) {
+	out.Total = b.clock().Sub(arrived)
+	if out.Bid && out.Deadline > 0 && out.Total > out.Deadline {
+		// Too late: the spend committed for these winners will never be billed; the
+		// budget's reservations expire (see pacing), so they lock nothing for long.
+		out.Bid, out.Late, out.NoBid, out.Winners = false, true, openrtb.NoBidDeadlineExceeded, nil
+	}
+	b.metrics.observe(out)
+	if !out.Bid {
+		return openrtb.NoBid(req.ID, out.NoBid), *out
+	}
+	resp := openrtb.BidResponse{ID: req.ID, Cur: "USD"}
+	ext, _ := json.Marshal(struct {
+		Model string `json:"model"`
+		Level string `json:"degrade"`
+	}{out.Model, out.Level.String()})
+	resp.Ext = ext
+	for _, win := range out.Winners {
+		a := snap.Ad(adPosition(snap, win.Ad))
+		f := sim.Formats[a.Format]
+		bid := openrtb.Bid{ID: req.ID + "-" + strconv.Itoa(win.Slot), ImpID: req.Imp[win.Slot].ID, Price: win.CostPerImpression * 1000,
+			AdID: "ad-" + strconv.FormatInt(win.Ad, 10), CrID: "cr-" + strconv.FormatInt(win.Ad, 10), CID: "c-" + strconv.FormatInt(win.Campaign, 10),
+			W: f.W, H: f.H}
+		bid.Ext, _ = json.Marshal(struct {
+			PCTR float64 `json:"pctr"`
+			Slot int     `json:"slot"`
+		}{win.PCTR, win.Slot})
+		seat := "adv-" + strconv.FormatInt(a.Advertiser, 10)
+		if n := len(resp.SeatBid); n > 0 && resp.SeatBid[n-1].Seat == seat {
+			resp.SeatBid[n-1].Bid = append(resp.SeatBid[n-1].Bid, bid)
+		} else {
+			resp.SeatBid = append(resp.SeatBid, openrtb.SeatBid{Seat: seat, Bid: []openrtb.Bid{bid}})
+		}
+	}
+	return resp, *out
+}
+
+// adPosition finds an ad's position: ids are positions + 1 for generated inventories, and
+// changes only append, so the direct guess almost always holds.
+func adPosition(s *inventory.Snapshot, id int64) int32 {
+	if i := int32(id - 1); int(i) < len(s.Ads()) && i >= 0 && s.Ad(i).ID == id {
+		return i
+	}
+	for i, a := range s.Ads() {
+		if a.ID == id {
+			return int32(i)
+		}
+	}
+	return 0
+}
+
+// requestNumber is a stable number for a request id (pacing's coin flips hash it, so a
+// replayed request gets the same answer): the number in "r123", else a hash of the id.
+func requestNumber(id string) uint64 {
+	if n, err := strconv.ParseUint(strings.TrimPrefix(id, "r"), 10, 64); err == nil {
+		return n
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+func indexOf(xs []string, v string) int {
+	for i, x := range xs {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexOfInt(xs []int, v int) int {
+	for i, x := range xs {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// profileCache keeps the last profile read per user, direct-mapped (a newer user evicts
+// an older one in the same slot): the "cached features" step of the ladder.
+type profileCache struct {
+	seed  maphash.Seed
+	slots [1 << 14]atomic.Pointer[cachedProfile]
+}
+
+type cachedProfile struct {
+	key string
+	p   ctr.Profile
+}
+
+func (c *profileCache) slot(key string) *atomic.Pointer[cachedProfile] {
+	return &c.slots[maphash.String(c.seed, key)&(1<<14-1)]
+}
+
+func (c *profileCache) get(key string) (ctr.Profile, bool) {
+	if cp := c.slot(key).Load(); cp != nil && cp.key == key {
+		return cp.p, true
+	}
+	return ctr.UnknownProfile, false
+}
+
+func (c *profileCache) put(key string, p ctr.Profile) {
+	c.slot(key).Store(&cachedProfile{key: key, p: p})
+}

@@ -1,0 +1,94 @@
+package pacing
+
+import (
+	"maps"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Pacer decides, per request and candidate campaign, whether the campaign takes part and
+// what share of its value it bids. Decide is the hot path: safe for concurrent use, no
+// allocation, no lock. Update is the control step, run periodically (every Interval of
+// the pacer's configuration) by one goroutine; it reads spend from the SpendSource and
+// moves the per-campaign controls that Decide reads atomically.
+type Pacer interface {
+	// Decide: participate reports whether the campaign bids on this request at all;
+	// multiplier (in (0, 1]) scales its bid. request identifies the request (the same
+	// request and campaign always get the same coin flip, so decisions are reproducible).
+	// A campaign the pacer has not seen in an Update yet participates at multiplier 1.
+	Decide(campaign int64, request uint64, now time.Time) (participate bool, multiplier float64)
+	// Update runs one control step at now.
+	Update(now time.Time)
+	// State reports the campaign's current participation rate and bid multiplier.
+	State(campaign int64) (participation, multiplier float64)
+	// Name is a short label for reports.
+	Name() string
+}
+
+// SpendSource is what pacers read at each control step; a Ledger is one.
+type SpendSource interface {
+	// Campaigns appends the campaign ids to dst.
+	Campaigns(dst []int64) []int64
+	// Spent reports the campaign's budget and the spend to pace on (counted at decision
+	// time: committed plus billed).
+	Spent(campaign int64) (budget, spent Micros, ok bool)
+}
+
+var (
+	_ Pacer       = None{}
+	_ Pacer       = (*Throttle)(nil)
+	_ Pacer       = (*PID)(nil)
+	_ SpendSource = (*Ledger)(nil)
+)
+
+// None does not pace: every campaign bids its full value on every request until the
+// ledger refuses it, which with a budget below its demand happens early in the day.
+type None struct{}
+
+// Decide always participates at multiplier 1.
+func (None) Decide(int64, uint64, time.Time) (bool, float64) { return true, 1 }
+
+// Update does nothing.
+func (None) Update(time.Time) {}
+
+// State is always full participation at multiplier 1.
+func (None) State(int64) (float64, float64) { return 1, 1 }
+
+// Name is "none".
+func (None) Name() string { return "none" }
+
+// table maps campaign ids to per-campaign control state. Readers load an immutable map
+// through an atomic pointer and never lock; the one writer (Update, under its pacer's
+// lock) copies the map when a campaign is added, which happens rarely.
+type table[T any] struct {
+	m atomic.Pointer[map[int64]*T]
+}
+
+func (t *table[T]) get(id int64) *T {
+	m := t.m.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[id]
+}
+
+// add inserts v; the caller serialises writers.
+func (t *table[T]) add(id int64, v *T) {
+	var next map[int64]*T
+	if cur := t.m.Load(); cur != nil {
+		next = maps.Clone(*cur)
+	} else {
+		next = map[int64]*T{}
+	}
+	next[id] = v
+	t.m.Store(&next)
+}
+
+// atomicFloat is a float64 read and written atomically.
+type atomicFloat struct{ bits atomic.Uint64 }
+
+func (f *atomicFloat) Load() float64   { return math.Float64frombits(f.bits.Load()) }
+func (f *atomicFloat) Store(v float64) { f.bits.Store(math.Float64bits(v)) }
+
+func clamp(x, lo, hi float64) float64 { return min(max(x, lo), hi) }

@@ -1,0 +1,125 @@
+// Package server is the bidder's HTTP face on gorilla/mux: POST /openrtb2/auction takes an
+// OpenRTB bid request and answers a bid response or a no-bid carrying its reason; malformed
+// or oversized requests get a 4xx with a message. /metrics serves Prometheus, /healthz says
+// which click model is live.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
+	"github.com/casebook-ml/casebook/adsranking/openrtb"
+)
+
+// MaxBody is the largest request body accepted (a bid request is a few kilobytes).
+const MaxBody = 64 << 10
+
+// Bidder answers bid requests; *bidder.Bidder is one, and NoOp is the floor.
+type Bidder interface {
+	Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.Time) (openrtb.BidResponse, bidder.Outcome)
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	router *mux.Router
+	b      Bidder
+	log    *slog.Logger
+	model  func() string
+	bufs   sync.Pool
+}
+
+// New routes requests to b. model names the live click model for /healthz.
+func New(b Bidder, model func() string, gatherer prometheus.Gatherer, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{router: mux.NewRouter(), b: b, log: logger.With("component", "ads-server"), model: model}
+	s.router.HandleFunc("/openrtb2/auction", s.auction).Methods(http.MethodPost)
+	s.router.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
+	if gatherer != nil {
+		s.router.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	}
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s not allowed on %s", r.Method, r.URL.Path))
+	})
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path+" (POST /openrtb2/auction)")
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
+	req, err := openrtb.Decode(r.Body, MaxBody)
+	if err != nil {
+		writeError(w, openrtb.StatusFor(err), err.Error())
+		return
+	}
+	resp, out := s.b.Bid(r.Context(), req, arrived)
+	buf, _ := s.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer s.bufs.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(resp); err != nil {
+		s.log.Error("encode response", "request", req.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, "could not encode the response")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Server-Timing", serverTiming(out))
+	h.Set("X-Openrtb-Version", "2.6")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func serverTiming(o bidder.Outcome) string {
+	b := make([]byte, 0, 96)
+	for i, d := range o.Stages {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, bidder.StageNames[i]...)
+		b = append(b, ";dur="...)
+		b = strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
+	}
+	return string(b)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok", "model": s.model()})
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// NoOp answers every valid request with a no-bid at once: the same decode, routing and
+// encoding as the bidder, with nothing in between, so its latency is the floor a real
+// bidder's is read against.
+type NoOp struct{}
+
+// Bid implements Bidder.
+func (NoOp) Bid(_ context.Context, req *openrtb.BidRequest, arrived time.Time) (openrtb.BidResponse, bidder.Outcome) {
+	return openrtb.NoBid(req.ID, openrtb.NoBidNoCandidates), bidder.Outcome{NoBid: openrtb.NoBidNoCandidates, Total: time.Since(arrived)}
+}
