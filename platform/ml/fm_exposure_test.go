@@ -136,3 +136,31 @@ func TestFitPlattRecoversTheMap(t *testing.T) {
 		t.Errorf("FitPlatt(mismatched) = %v, want ErrShape", err)
 	}
 }
+
+// A precomputed partial of the trailing fields gives the same logit as scoring them.
+func TestFMPartialMatchesLogit(t *testing.T) {
+	d, _, _ := positionLog(3000, 5)
+	cfg := ml.DefaultFMConfig()
+	cfg.HashBits = 8
+	m, err := ml.TrainFM(ctx, d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Scorer()
+	for i := range d.Rows() {
+		row := d.Row(i)
+		if err := s.SetContext(row[:1]); err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.Partial(1, row[1:], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.LogitPartial(p), s.Logit(row[1:]); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("row %d: LogitPartial = %v, Logit = %v", i, got, want)
+		}
+	}
+	if _, err := m.Partial(0, []float64{1}, nil); !errors.Is(err, ml.ErrShape) {
+		t.Errorf("Partial(1 value from field 0 of 2) = %v, want ErrShape", err)
+	}
+}

@@ -77,3 +77,44 @@ func (s *FMScorer) Prob(rest []float64) float64 { return sigmoid(s.Logit(rest)) 
 
 // Config returns the configuration m was trained with.
 func (m *FM) Config() FMConfig { return m.cfg }
+
+// PartialWidth is the length of a partial (see Partial) for m.
+func (m *FM) PartialWidth() int { return m.cfg.Factors + 2 }
+
+// Partial appends to dst the terms of a row's trailing fields, starting at schema field
+// first: their linear sum, the sum of their squared factor terms and their factor sum
+// (Factors values). A caller that scores the same rows against many contexts (an ad
+// against every request) computes it once per row and model, and LogitPartial then costs
+// one dot product of Factors values: the exact logit, with no hashing and no walk over
+// the embedding table per request.
+func (m *FM) Partial(first int, values []float64, dst []float64) ([]float64, error) {
+	if first < 0 || first+len(values) != m.schema.Len() {
+		return dst, fmt.Errorf("%w: partial of %d values from field %d for a schema of %d", ErrShape, len(values), first, m.schema.Len())
+	}
+	nf := m.cfg.Factors
+	n := len(dst)
+	dst = append(dst, make([]float64, nf+2)...)
+	p := dst[n:]
+	for i, v := range values {
+		slot, xv := encodeFMValue(m.schema, m.buckets, first+i, v)
+		p[0] += m.w[slot] * xv
+		for j, w := range m.v[int(slot)*nf : int(slot+1)*nf] {
+			vx := w * xv
+			p[2+j] += vx
+			p[1] += vx * vx
+		}
+	}
+	return dst, nil
+}
+
+// LogitPartial returns the logit of the row whose trailing fields' partial is p (from
+// Partial, for this scorer's model), given the context set by SetContext. The context
+// must cover exactly the fields before the partial's.
+func (s *FMScorer) LogitPartial(p []float64) float64 {
+	inter := 0.0
+	for j, c := range s.sum0 {
+		x := c + p[2+j]
+		inter += x * x
+	}
+	return s.z0 + p[0] + 0.5*(inter-s.sq0-p[1])
+}

@@ -1,6 +1,8 @@
 // Command adsranking is the Casebook case study for a real-time ad auction that answers well inside 50 ms.
 //
-// Today it offers the scenarios (adsranking scenario list | run NAME...): the click model's
+// adsranking serve runs the bidder (POST /openrtb2/auction) on the local default: an
+// embedded event log, a registry on disk, the in-memory profile store. It also offers the
+// scenarios (adsranking scenario list | run NAME...): the click model's
 // quality against the generator, the auction mechanisms compared, budget pacing over a
 // day, and bid requests through the HTTP handler. See docs/case-studies/ads.md for what is
 // built and what is not yet.
@@ -35,10 +37,19 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "scenario" {
-		return fmt.Errorf("%w: adsranking scenario list | adsranking scenario run NAME", scenario.ErrUsage)
+	if len(args) > 0 {
+		switch args[0] {
+		case "scenario":
+			return scenarios().Command(ctx, args[1:], stdout)
+		case "serve":
+			c, err := parseServe(args[1:], os.Stderr)
+			if err != nil {
+				return err
+			}
+			return runServe(ctx, c, stdout, os.Stderr)
+		}
 	}
-	return scenarios().Command(ctx, args[1:], stdout)
+	return fmt.Errorf("%w: adsranking serve [flags] | adsranking scenario list | adsranking scenario run NAME", scenario.ErrUsage)
 }
 
 // scenarios lists what this binary can demonstrate.

@@ -22,6 +22,7 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/internal/auction"
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/adsranking/internal/pacing"
 	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
 	"github.com/casebook-ml/casebook/adsranking/openrtb"
 	"github.com/casebook-ml/casebook/adsranking/sim"
@@ -34,17 +35,6 @@ import (
 type Model struct {
 	Version string
 	*ctr.Model
-}
-
-// Pacer decides whether a campaign takes part in a request and scales its bid.
-type Pacer interface {
-	Decide(campaign int64, request uint64) (participate bool, multiplier float64)
-}
-
-// Budget commits spend at decision time: Reserve refuses when the campaign cannot afford
-// cost on top of what it has spent and committed.
-type Budget interface {
-	Reserve(campaign int64, cost float64, request string) bool
 }
 
 // Placement is the publisher's side of a placement: its content category, slots and
@@ -62,23 +52,25 @@ type Bidder struct {
 	placements map[string]int
 	places     []Placement
 	store      features.OnlineStore
-	pacer      Pacer
-	budget     Budget
+	pacer      pacing.Pacer
+	ledger     *pacing.Ledger
 	clock      func() time.Time
 	metrics    *Metrics
 	cache      profileCache
+	ads        adCache
 	pool       sync.Pool
 }
 
-// Deps are what a bidder runs on. Pacer and Budget may be nil (no pacing, no budget
-// check); Clock defaults to time.Now; Metrics may be nil.
+// Deps are what a bidder runs on. Pacer may be nil (pacing.None); Ledger may be nil (no
+// budget check: only for measuring the rest of the path); Clock defaults to time.Now;
+// Metrics may be nil.
 type Deps struct {
 	Inventory  *inventory.Index
 	Model      *Model
 	Placements []sim.Placement
 	Profiles   features.OnlineStore
-	Pacer      Pacer
-	Budget     Budget
+	Pacer      pacing.Pacer
+	Ledger     *pacing.Ledger
 	Clock      func() time.Time
 	Metrics    *Metrics
 }
@@ -91,9 +83,12 @@ func New(cfg Config, d Deps) (*Bidder, error) {
 	if d.Inventory == nil || d.Model == nil || d.Model.Model == nil || d.Profiles == nil || len(d.Placements) == 0 {
 		return nil, fmt.Errorf("%w: a bidder needs an inventory, a model, a profile store and placements", ErrConfig)
 	}
-	b := &Bidder{cfg: cfg, inv: d.Inventory, placements: map[string]int{}, store: d.Profiles, pacer: d.Pacer, budget: d.Budget, clock: d.Clock, metrics: d.Metrics}
+	b := &Bidder{cfg: cfg, inv: d.Inventory, placements: map[string]int{}, store: d.Profiles, pacer: d.Pacer, ledger: d.Ledger, clock: d.Clock, metrics: d.Metrics}
 	if b.clock == nil {
 		b.clock = time.Now
+	}
+	if b.pacer == nil {
+		b.pacer = pacing.None{}
 	}
 	for i, p := range d.Placements {
 		b.placements[p.TagID] = i
@@ -115,6 +110,9 @@ func (b *Bidder) SetModel(m *Model) error {
 		return fmt.Errorf("%w: model %s reads another schema", ErrConfig, m.Version)
 	}
 	b.model.Store(m)
+	if b.cfg.AdCache {
+		b.ads.lookup(m.FM, b.inv.Snapshot()) // start the ad cache's rebuild now
+	}
 	return nil
 }
 
@@ -128,6 +126,9 @@ type Winner struct {
 	PCTR                   float64 // click probability in the top slot (position removed)
 	CPC, CostPerImpression float64
 	Value                  float64 // the user-value term
+	// Reserved is the budget reservation for the impression: settled with Ledger.Confirm
+	// when the exchange reports the impression, released or expired otherwise.
+	Reserved pacing.Reservation
 }
 
 // Outcome is what happened to one request, for logs, metrics and in-process callers.
@@ -137,7 +138,8 @@ type Outcome struct {
 	Level      Level
 	Eligible   int // before the candidate cut
 	Scored     int
-	Paced      int // candidates held back by pacing or budget
+	Paced      int // candidates pacing held back
+	Budget     int // winners dropped because their budget could not take the cost
 	Winners    []Winner
 	Model      string
 	Hour       int
@@ -291,6 +293,10 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 		}
 	}
 	reqNum := requestNumber(req.ID)
+	var parts *adParts
+	if !cheap && b.cfg.AdCache {
+		parts = b.ads.lookup(m.FM, snap)
+	}
 	w.bids = w.bids[:0]
 	for i, ci := range w.cands {
 		if i&15 == 15 && used() > b.cfg.Ladder.StopScoring {
@@ -298,17 +304,16 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 			break
 		}
 		a := snap.Ad(ci)
-		mult := 1.0
-		if b.pacer != nil {
-			var go_ bool
-			if go_, mult = b.pacer.Decide(a.Campaign, reqNum); !go_ {
-				out.Paced++
-				continue
-			}
+		bids, mult := b.pacer.Decide(a.Campaign, reqNum, now)
+		if !bids {
+			out.Paced++
+			continue
 		}
 		var p float64
 		if cheap {
 			p = snap.Prior(ci)
+		} else if part, ok := parts.get(m.FM, ci); ok {
+			p = m.Calibration.Prob(w.scorer.LogitPartial(part))
 		} else {
 			w.row = ctr.AdRow(a, w.row[:0])
 			p = m.Calibration.Prob(w.scorer.Logit(w.row))
@@ -331,21 +336,28 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	for _, win := range w.wins {
 		bid := w.bids[win.Index]
 		a := snap.Ad(int32(bid.Ad))
-		if b.budget != nil && !b.budget.Reserve(a.Campaign, win.CostPerImpression, req.ID) {
-			out.Paced++
-			continue
+		var res pacing.Reservation
+		if b.ledger != nil {
+			// Spend is counted now, at decision time, for the most the impression can
+			// bill; the impression report settles it. A refusal (budget gone, paused)
+			// drops the slot rather than the request.
+			var err error
+			if res, err = b.ledger.Reserve(a.Campaign, reqNum, pacing.CeilMicros(win.CostPerImpression), now); err != nil {
+				out.Budget++
+				continue
+			}
 		}
 		out.Winners = append(out.Winners, Winner{Slot: win.Slot, Ad: a.ID, Campaign: a.Campaign, PCTR: bid.PCTR, CPC: win.CPC,
-			CostPerImpression: win.CostPerImpression, Value: bid.Value})
+			CostPerImpression: win.CostPerImpression, Value: bid.Value, Reserved: res})
 	}
 	out.Stages[StageAuction] = b.clock().Sub(t0)
 	switch {
 	case len(out.Winners) > 0:
 		out.Bid = true
+	case out.Budget > 0:
+		out.NoBid = openrtb.NoBidBudgetExhausted
 	case len(w.bids) == 0 && out.Paced > 0:
 		out.NoBid = openrtb.NoBidPacedOut
-	case out.Paced > 0:
-		out.NoBid = openrtb.NoBidBudgetExhausted
 	default:
 		out.NoBid = openrtb.NoBidBelowFloor
 	}
@@ -356,8 +368,12 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 func (b *Bidder) finish(req *openrtb.BidRequest, out *Outcome, arrived time.Time, snap *inventory.Snapshot) (openrtb.BidResponse, Outcome) {
 	out.Total = b.clock().Sub(arrived)
 	if out.Bid && out.Deadline > 0 && out.Total > out.Deadline {
-		// Too late: the spend committed for these winners will never be billed; the
-		// budget's reservations expire (see pacing), so they lock nothing for long.
+		// Too late: these winners will never be shown; give their budget back.
+		if b.ledger != nil {
+			for _, w := range out.Winners {
+				_ = b.ledger.Release(w.Reserved)
+			}
+		}
 		out.Bid, out.Late, out.NoBid, out.Winners = false, true, openrtb.NoBidDeadlineExceeded, nil
 	}
 	b.metrics.observe(out)

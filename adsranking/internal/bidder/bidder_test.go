@@ -2,13 +2,14 @@ package bidder
 
 import (
 	"context"
-	"strconv"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/adsranking/internal/pacing"
 	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
 	"github.com/casebook-ml/casebook/adsranking/openrtb"
 	"github.com/casebook-ml/casebook/adsranking/sim"
@@ -71,23 +72,7 @@ func world(t testing.TB) fixture {
 }
 
 // request builds the OpenRTB request of a simulated one.
-func request(w *sim.World, r sim.Request) *openrtb.BidRequest {
-	u := w.User(r.User)
-	pl := w.Placements[r.Placement]
-	req := &openrtb.BidRequest{ID: r.IDString(), Site: &openrtb.Site{ID: "site"}, Tmax: 50,
-		Device: &openrtb.Device{DeviceType: sim.Devices[u.Device], Geo: &openrtb.Geo{Country: sim.Geos[u.Geo]}},
-		User:   &openrtb.User{ID: profiles.Key(u.ID)}}
-	var sizes []openrtb.Format
-	for _, f := range pl.Formats {
-		sizes = append(sizes, openrtb.Format{W: sim.Formats[f].W, H: sim.Formats[f].H})
-	}
-	for s := range pl.Slots {
-		imp := openrtb.BannerImp(strconv.Itoa(s+1), pl.ReserveCPM, sizes...)
-		imp.TagID = pl.TagID
-		req.Imp = append(req.Imp, imp)
-	}
-	return req
-}
+func request(w *sim.World, r sim.Request) *openrtb.BidRequest { return w.BidRequest(r) }
 
 // stepClock advances by step on each of its next slow reads and by fast on every read
 // after those: a request whose first stages are slow, whatever the machine.
@@ -228,5 +213,83 @@ func TestUnknownPlacementAndUserNeverFail(t *testing.T) {
 	}
 	if reason, ok := resp.Reason(); !ok || reason != openrtb.NoBidNoCandidates {
 		t.Errorf("response reason %v %v, want %v", reason, ok, openrtb.NoBidNoCandidates)
+	}
+}
+
+// With small budgets the ledger refuses winners; committed spend never passes a budget,
+// and a request whose winners were all refused says so.
+func TestBudgetsAreReservedAtDecision(t *testing.T) {
+	f := world(t)
+	l, err := pacing.NewLedger(pacing.DefaultLedgerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := f.ix.Snapshot()
+	seen := map[int64]bool{}
+	for _, a := range snap.Ads() {
+		if !seen[a.Campaign] {
+			seen[a.Campaign] = true
+			if err := l.SetBudget(a.Campaign, pacing.FromDollars(0.05)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clock := &stepClock{now: sim.Day.Add(12 * time.Hour)}
+	b, err := New(DefaultConfig(), Deps{Inventory: f.ix, Model: f.m, Placements: f.w.Placements, Profiles: f.mem, Clock: clock.Now, Ledger: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exhausted, bids := 0, 0
+	for _, r := range f.w.Requests(2000, 11) {
+		_, out := b.Bid(context.Background(), request(f.w, r), clock.Now())
+		if out.Bid {
+			bids++
+		}
+		if out.NoBid == openrtb.NoBidBudgetExhausted {
+			exhausted++
+		}
+	}
+	for c := range seen {
+		acct, _ := l.Account(c)
+		if acct.Committed+acct.Billed > acct.Budget {
+			t.Fatalf("campaign %d: committed %v + billed %v over its budget %v", c, acct.Committed, acct.Billed, acct.Budget)
+		}
+	}
+	if exhausted == 0 || bids == 0 {
+		t.Errorf("%d bids and %d budget no-bids on 2,000 requests: want both (budgets of $0.05 run out)", bids, exhausted)
+	}
+}
+
+// The ad cache is exact: the same requests win the same ads at the same prices with and
+// without it.
+func TestAdCacheIsExact(t *testing.T) {
+	f := world(t)
+	clock := &stepClock{now: sim.Day.Add(12 * time.Hour)}
+	on := DefaultConfig()
+	off := on
+	off.AdCache = false
+	bOn, bOff := newBidder(t, f, on, clock.Now), newBidder(t, f, off, clock.Now)
+	bOn.ads.wait()
+	if bOn.ads.cur.Load() == nil {
+		t.Fatal("the ad cache was not built")
+	}
+	compared := 0
+	for _, r := range f.w.Requests(300, 21) {
+		req := request(f.w, r)
+		_, a := bOn.Bid(context.Background(), req, clock.Now())
+		_, b := bOff.Bid(context.Background(), req, clock.Now())
+		if len(a.Winners) != len(b.Winners) {
+			t.Fatalf("request %s: %d winners with the cache, %d without", req.ID, len(a.Winners), len(b.Winners))
+		}
+		for i := range a.Winners {
+			wa, wb := a.Winners[i], b.Winners[i]
+			if wa.Ad != wb.Ad || math.Abs(wa.CPC-wb.CPC) > 1e-12 || math.Abs(wa.PCTR-wb.PCTR) > 1e-12 {
+				t.Fatalf("request %s slot %d: %+v with the cache, %+v without", req.ID, i, wa, wb)
+			}
+			compared++
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no winners compared")
 	}
 }

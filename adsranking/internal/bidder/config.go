@@ -28,6 +28,8 @@ type Config struct {
 	Ladder Ladder
 	// PriorCandidates is the candidate count at the "fewer candidates" step.
 	PriorCandidates int
+	// AdCache keeps each ad's share of the click model precomputed (see adParts).
+	AdCache bool
 }
 
 // Ladder is the degrade ladder: at each stage, the share of the time budget already used
@@ -62,11 +64,12 @@ func (l Level) String() string {
 	return fmt.Sprintf("level(%d)", int(l))
 }
 
-// DefaultConfig scores 1,000 candidates with a 50 ms default budget and 5 ms margin, GSP.
+// DefaultConfig scores 1,000 candidates with a 50 ms default budget and 5 ms margin, GSP,
+// with the ad cache.
 func DefaultConfig() Config {
 	a := auction.DefaultConfig()
 	return Config{Candidates: 1000, DefaultTMax: 50 * time.Millisecond, Margin: 5 * time.Millisecond, Auction: a,
-		Ladder: Ladder{CachedFeatures: 0.3, FewerCandidates: 0.4, CheaperModel: 0.6, StopScoring: 0.8}, PriorCandidates: 200}
+		Ladder: Ladder{CachedFeatures: 0.3, FewerCandidates: 0.4, CheaperModel: 0.6, StopScoring: 0.8}, PriorCandidates: 200, AdCache: true}
 }
 
 // Validate checks the configuration.

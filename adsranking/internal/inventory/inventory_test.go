@@ -92,6 +92,7 @@ func TestCandidatesKeepTheBestPriorsUnderTheLimit(t *testing.T) {
 		})
 		want := slices.Clone(all[:limit])
 		slices.Sort(want)
+		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			t.Fatalf("Candidates(limit %d) kept %v, want the best by bid × prior %v", limit, got[:5], want[:5])
 		}

@@ -7,7 +7,6 @@ package profiles
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
@@ -39,7 +38,7 @@ func Register(reg *features.Registry) error {
 }
 
 // Key is a user's entity key, as the request's user.id carries it.
-func Key(id int64) string { return "u" + strconv.FormatInt(id, 10) }
+func Key(id int64) string { return sim.UserKey(id) }
 
 // Materialize writes every user's profile as of at.
 func Materialize(ctx context.Context, store features.OnlineStore, users []sim.User, at time.Time) error {

@@ -33,7 +33,7 @@ import (
 
 // Set lists the scenarios.
 func Set() scenario.Set {
-	return scenario.Set{quality(), auctions(), pacingDay(), serving()}
+	return scenario.Set{quality(), auctions(), pacingDay(), serving(), liveScenario()}
 }
 
 // QualityRequests is the click log's size for the quality bar: 1.5 million requests, about
@@ -182,31 +182,6 @@ func tempRegistry() (*registry.Registry, func(), error) {
 	return reg, func() { os.RemoveAll(dir) }, nil
 }
 
-// Request converts a simulated request to OpenRTB: one impression per slot of the
-// placement, the user's id, the device's country and type.
-func Request(w *sim.World, r sim.Request) *openrtb.BidRequest {
-	u := w.User(r.User)
-	pl := w.Placements[r.Placement]
-	req := &openrtb.BidRequest{ID: r.IDString(), Tmax: 50,
-		Device: &openrtb.Device{DeviceType: sim.Devices[u.Device], Geo: &openrtb.Geo{Country: sim.Geos[u.Geo]}},
-		User:   &openrtb.User{ID: profiles.Key(u.ID)}}
-	if pl.App {
-		req.App = &openrtb.App{ID: pl.TagID, Bundle: "com.example." + pl.TagID}
-	} else {
-		req.Site = &openrtb.Site{ID: pl.TagID, Domain: pl.TagID + ".example.com"}
-	}
-	var sizes []openrtb.Format
-	for _, f := range pl.Formats {
-		sizes = append(sizes, openrtb.Format{W: sim.Formats[f].W, H: sim.Formats[f].H})
-	}
-	for s := range pl.Slots {
-		imp := openrtb.BannerImp(fmt.Sprint(s+1), pl.ReserveCPM, sizes...)
-		imp.TagID = pl.TagID
-		req.Imp = append(req.Imp, imp)
-	}
-	return req
-}
-
 // DemoFloorRatio is the floor of the demo-sized model the serving scenario registers.
 const DemoFloorRatio = 1.10
 
@@ -292,7 +267,7 @@ func serving() scenario.Scenario {
 			reqs := sys.w.Requests(3000, 99)
 			bodies := make([][]byte, len(reqs))
 			for i, sr := range reqs {
-				if bodies[i], err = openrtb.Marshal(Request(sys.w, sr)); err != nil {
+				if bodies[i], err = openrtb.Marshal(sys.w.BidRequest(sr)); err != nil {
 					return err
 				}
 			}
@@ -310,7 +285,7 @@ func serving() scenario.Scenario {
 					bad++
 					continue
 				}
-				if err := resp.CheckAgainst(Request(sys.w, reqs[i])); err != nil {
+				if err := resp.CheckAgainst(sys.w.BidRequest(reqs[i])); err != nil {
 					bad++
 					continue
 				}
@@ -364,7 +339,7 @@ func serving() scenario.Scenario {
 			snap := sys.ix.Snapshot()
 			var victim int64
 			for _, sr := range reqs[:50] {
-				_, out := sys.bidder.Bid(ctx, Request(sys.w, sr), time.Now())
+				_, out := sys.bidder.Bid(ctx, sys.w.BidRequest(sr), time.Now())
 				if out.Bid {
 					victim = out.Winners[0].Campaign
 					break
@@ -376,7 +351,7 @@ func serving() scenario.Scenario {
 			after := sys.ix.Snapshot()
 			still := false
 			for _, sr := range reqs {
-				_, out := sys.bidder.Bid(ctx, Request(sys.w, sr), time.Now())
+				_, out := sys.bidder.Bid(ctx, sys.w.BidRequest(sr), time.Now())
 				for _, win := range out.Winners {
 					still = still || win.Campaign == victim
 				}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
+	"github.com/casebook-ml/casebook/adsranking/internal/live"
+	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
+	"github.com/casebook-ml/casebook/adsranking/internal/server"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+// serveConfig is one parsed `adsranking serve`.
+type serveConfig struct {
+	Addr, Registry, Store, NATS string
+	Live                        live.Config
+	// Noop serves the same HTTP path (decode, route, encode) answering a no-bid at once:
+	// the floor a benchmark compares with.
+	Noop      bool
+	GCPercent int
+	Pprof     string
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	c := serveConfig{Addr: "127.0.0.1:8090", Store: "memory", NATS: eventlog.EmbeddedURL, Live: live.DefaultConfig()}
+	fs := flag.NewFlagSet("adsranking serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address (POST /openrtb2/auction, /metrics, /healthz)")
+	fs.StringVar(&c.Registry, "registry", "", "registry directory (default: a temporary one, removed on exit); a champion there is served, else one is trained")
+	fs.StringVar(&c.Store, "store", c.Store, "online profile store: memory or redis://HOST:PORT")
+	fs.StringVar(&c.NATS, "nats", c.NATS, "event log: embedded or nats://HOST:PORT")
+	fs.StringVar(&c.Live.Pacer, "pacer", c.Live.Pacer, "pid, throttle or none")
+	fs.IntVar(&c.Live.Bidder.Candidates, "candidates", c.Live.Bidder.Candidates, "most candidates scored per request")
+	fs.IntVar(&c.Live.TrainRequests, "train-requests", c.Live.TrainRequests, "click log size when the registry has no champion")
+	fs.Float64Var(&c.Live.FloorRatio, "floor", c.Live.FloorRatio, "registry floor for that model: log loss ≤ floor × the generator's (1.02 needs --train-requests 1500000)")
+	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage (GOGC; 0 keeps the environment's)")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6060 (empty: off)")
+	fs.BoolVar(&c.Noop, "noop", false, "answer every valid request with a no-bid at once (same decode and encode): the floor for benchmarks")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	if err := c.Live.Bidder.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	}
+	return c, nil
+}
+
+func openStore(spec string, reg *features.Registry) (features.OnlineStore, error) {
+	if spec == "memory" {
+		return memory.New(reg), nil
+	}
+	addr, ok := strings.CutPrefix(spec, "redis://")
+	if !ok || addr == "" {
+		return nil, fmt.Errorf("%w: --store %q: want memory or redis://HOST:PORT", scenario.ErrUsage, spec)
+	}
+	cfg := fredis.DefaultConfig()
+	cfg.Addr = addr
+	return fredis.New(cfg, reg)
+}
+
+func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.Pprof != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ln, err := net.Listen("tcp", c.Pprof)
+		if err != nil {
+			return err
+		}
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(ln) }()
+		defer ps.Close()
+	}
+	preg := prometheus.NewRegistry()
+	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c.Noop {
+		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout)
+	}
+	dir := c.Registry
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ads-registry-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	fcfg := regfs.DefaultConfig()
+	fcfg.Dir = dir
+	rstore, err := regfs.Open(fcfg)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(rstore, registry.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	lcfg := eventlog.DefaultConfig()
+	lcfg.URL, lcfg.Name, lcfg.Logger = c.NATS, "adsranking-serve", logger
+	elog, err := eventlog.Open(ctx, lcfg)
+	if err != nil {
+		return err
+	}
+	defer elog.Close()
+	freg := features.NewRegistry()
+	if err := profiles.Register(freg); err != nil {
+		return err
+	}
+	online, err := openStore(c.Store, freg)
+	if err != nil {
+		return err
+	}
+	defer online.Close()
+	metrics, err := bidder.NewMetrics(preg)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	fmt.Fprintf(stdout, "adsranking serve: starting (trains a click model on %d requests if the registry %s has no champion)...\n", c.Live.TrainRequests, dir)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sys, err := live.Start(sctx, c.Live, live.Deps{Log: elog, Registry: reg, Store: online, Metrics: metrics, Logger: logger})
+	if err != nil {
+		return err
+	}
+	snap := sys.Index.Snapshot()
+	fmt.Fprintf(stdout, "adsranking serve: ready in %.1f s: %s, %d campaigns, %d ads, %d users, pacing %s, event log %s\n",
+		time.Since(t0).Seconds(), sys.Bidder.Model().Version, snap.Campaigns(), len(snap.Ads()), len(sys.World.Users), sys.Pacer.Name(), elog.URL())
+	debug.FreeOSMemory()
+	if c.GCPercent > 0 {
+		debug.SetGCPercent(c.GCPercent)
+	}
+	err = listenAndServe(ctx, server.New(sys, func() string { return sys.Bidder.Model().Version }, preg, logger), c.Addr, stdout)
+	cancel()
+	sys.Wait()
+	return err
+}
+
+func listenAndServe(ctx context.Context, h http.Handler, addr string, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "adsranking serve: listening on http://%s (POST /openrtb2/auction)\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

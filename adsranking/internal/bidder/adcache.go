@@ -1,0 +1,76 @@
+package bidder
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
+	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/platform/ml"
+)
+
+// adParts holds, per ad position of one inventory snapshot, the click model's terms of
+// the ad's own fields (ml.FM.Partial): scoring a candidate is then one short dot product
+// against the request's context instead of hashing five fields and reading five rows of
+// the embedding table. It is exact. It is rebuilt, off the request path, when the model or
+// the inventory changes; until then requests use the previous one where it applies and
+// score the rest directly.
+type adParts struct {
+	fm      *ml.FM
+	version uint64
+	width   int
+	parts   []float64
+}
+
+// get returns the partial of the ad at position i, if this cache has it for fm.
+func (p *adParts) get(fm *ml.FM, i int32) ([]float64, bool) {
+	if p == nil || p.fm != fm {
+		return nil, false
+	}
+	at := int(i) * p.width
+	if at+p.width > len(p.parts) {
+		return nil, false
+	}
+	return p.parts[at : at+p.width], true
+}
+
+type adCache struct {
+	cur      atomic.Pointer[adParts]
+	building atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// lookup returns the cache to use for m and snap, starting a rebuild in the background
+// when it is out of date.
+func (c *adCache) lookup(fm *ml.FM, snap *inventory.Snapshot) *adParts {
+	p := c.cur.Load()
+	if p != nil && p.fm == fm && p.version == snap.Version() {
+		return p
+	}
+	if c.building.CompareAndSwap(false, true) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer c.building.Store(false)
+			c.cur.Store(buildParts(fm, snap))
+		}()
+	}
+	return p
+}
+
+// wait blocks until a rebuild in progress is done (tests, and SetModel's warm-up).
+func (c *adCache) wait() { c.wg.Wait() }
+
+func buildParts(fm *ml.FM, snap *inventory.Snapshot) *adParts {
+	p := &adParts{fm: fm, version: snap.Version(), width: fm.PartialWidth()}
+	p.parts = make([]float64, 0, len(snap.Ads())*p.width)
+	row := make([]float64, 0, ctr.NumAdFields)
+	for i := range snap.Ads() {
+		row = ctr.AdRow(snap.Ad(int32(i)), row[:0])
+		var err error
+		if p.parts, err = fm.Partial(len(ctr.Schema.Features)-ctr.NumAdFields, row, p.parts); err != nil {
+			return nil // the schema was checked when the model was set; cannot happen
+		}
+	}
+	return p
+}

@@ -1,0 +1,379 @@
+// Package live runs the ad auction as a service on the platform: the world's inventory and
+// budgets, the click model followed from the registry's champion, user profiles in the
+// online store, pacing on a control loop, and the event log carrying campaign changes in
+// and auctions, impressions and clicks out. Serve and the scenarios start the same System.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/casebook-ml/casebook/adsranking/events"
+	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
+	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
+	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/adsranking/internal/pacing"
+	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
+	"github.com/casebook-ml/casebook/adsranking/openrtb"
+	"github.com/casebook-ml/casebook/adsranking/sim"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/registry"
+)
+
+// Config sets up a live system.
+type Config struct {
+	World  sim.Config
+	Bidder bidder.Config
+	// Pacer is "pid", "throttle" or "none".
+	Pacer string
+	// TrainRequests sizes the click log trained on when the registry has no champion yet.
+	TrainRequests int
+	// FloorRatio is the registry floor for that model (ctr.FloorRatio needs ~1.5 M
+	// requests; a smaller log needs a looser floor, recorded with the version).
+	FloorRatio float64
+	// ControlInterval is how often pacing's control step and the ledger's expiry run.
+	ControlInterval time.Duration
+	// Instance names this process's durable consumers (campaign changes are replayed from
+	// the start of the stream into each instance's in-memory inventory).
+	Instance string
+}
+
+// DefaultConfig is the default world, PID pacing, a 200,000-request training log under a
+// 1.10 floor, a control step every 10 s.
+func DefaultConfig() Config {
+	return Config{World: sim.DefaultConfig(), Bidder: bidder.DefaultConfig(), Pacer: "pid", TrainRequests: 200_000,
+		FloorRatio: 1.10, ControlInterval: 10 * time.Second, Instance: fmt.Sprint(time.Now().UnixNano())}
+}
+
+// Deps are the platform parts a system runs on.
+type Deps struct {
+	Log      *eventlog.Log
+	Registry *registry.Registry
+	Store    features.OnlineStore // its registry must hold profiles.View
+	Metrics  *bidder.Metrics      // may be nil
+	Clock    func() time.Time     // nil: time.Now
+	Logger   *slog.Logger
+}
+
+// System is the running bidder and what feeds it.
+type System struct {
+	World  *sim.World
+	Index  *inventory.Index
+	Ledger *pacing.Ledger
+	Pacer  pacing.Pacer
+	Bidder *bidder.Bidder
+	log    *eventlog.Log
+	reg    *registry.Registry
+	clock  func() time.Time
+	logger *slog.Logger
+
+	auctions       chan events.Auction
+	dropped        atomic.Int64
+	changesApplied atomic.Int64
+	billed         atomic.Int64
+	unbillable     atomic.Int64
+	wg             sync.WaitGroup
+}
+
+// Start builds and starts a system; it runs until ctx ends, then Wait returns.
+func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
+	if d.Log == nil || d.Registry == nil || d.Store == nil {
+		return nil, errors.New("live: a system needs an event log, a registry and an online store")
+	}
+	s := &System{log: d.Log, reg: d.Registry, clock: d.Clock, logger: d.Logger, auctions: make(chan events.Auction, 8192)}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.logger = s.logger.With("component", "ads-live")
+	var err error
+	if s.World, err = sim.New(cfg.World); err != nil {
+		return nil, err
+	}
+	w := s.World
+	if s.Index, err = inventory.New(w.Campaigns, w.Ads, len(w.Placements)); err != nil {
+		return nil, err
+	}
+	if s.Ledger, err = pacing.NewLedger(pacing.DefaultLedgerConfig()); err != nil {
+		return nil, err
+	}
+	for _, c := range w.Campaigns {
+		if err := s.Ledger.SetBudget(c.ID, pacing.FromDollars(c.Budget)); err != nil {
+			return nil, err
+		}
+	}
+	if s.Pacer, err = newPacer(cfg.Pacer, s.clock(), s.Ledger); err != nil {
+		return nil, err
+	}
+	model, err := s.champion(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := profiles.Materialize(ctx, d.Store, w.Users, s.clock()); err != nil {
+		return nil, err
+	}
+	if s.Bidder, err = bidder.New(cfg.Bidder, bidder.Deps{Inventory: s.Index, Model: model, Placements: w.Placements, Profiles: d.Store,
+		Pacer: s.Pacer, Ledger: s.Ledger, Clock: d.Clock, Metrics: d.Metrics}); err != nil {
+		return nil, err
+	}
+	if _, err := s.log.EnsureStream(ctx, eventlog.StreamConfig{Name: events.Stream, Subjects: []string{events.SubjectsAll},
+		Description: "ad auctions, impressions, clicks and campaign changes", MaxAge: 7 * 24 * time.Hour}); err != nil {
+		return nil, fmt.Errorf("live: %w", err)
+	}
+	if err := s.follow(ctx); err != nil {
+		return nil, err
+	}
+	s.run(ctx, cfg)
+	return s, nil
+}
+
+func newPacer(name string, now time.Time, l *pacing.Ledger) (pacing.Pacer, error) {
+	curve, err := pacing.NewDiurnal(sim.HourlyTraffic)
+	if err != nil {
+		return nil, err
+	}
+	plan := pacing.Plan{DayStart: now.UTC().Truncate(24 * time.Hour), Curve: curve}
+	switch name {
+	case "pid":
+		return pacing.NewPID(plan, pacing.DefaultPIDConfig(), l)
+	case "throttle":
+		return pacing.NewThrottle(plan, pacing.DefaultThrottleConfig(), l)
+	case "none":
+		return pacing.None{}, nil
+	}
+	return nil, fmt.Errorf("live: pacer %q, want pid, throttle or none", name)
+}
+
+// champion loads the click model's champion, training and publishing one first if the
+// registry has none.
+func (s *System) champion(ctx context.Context, cfg Config) (*bidder.Model, error) {
+	_, err := s.reg.Resolve(ctx, ctr.ModelName, registry.Champion)
+	if errors.Is(err, registry.ErrAliasNotFound) || errors.Is(err, registry.ErrModelNotFound) {
+		s.logger.Info("no click model champion: training one", "requests", cfg.TrainRequests)
+		if err := Train(ctx, s.reg, s.World, s.Index, cfg.TrainRequests, cfg.FloorRatio, 1); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("live: %w", err)
+	}
+	return s.load(ctx, registry.Champion)
+}
+
+func (s *System) load(ctx context.Context, ref string) (*bidder.Model, error) {
+	mm, v, err := s.reg.Load(ctx, ctr.ModelName, ref)
+	if err != nil {
+		return nil, fmt.Errorf("live: load %s@%s: %w", ctr.ModelName, ref, err)
+	}
+	m, err := ctr.FromVersion(v, mm)
+	if err != nil {
+		return nil, fmt.Errorf("live: %w", err)
+	}
+	return &bidder.Model{Version: fmt.Sprintf("%s/v%d", ctr.ModelName, v.Number), Model: m}, nil
+}
+
+// Train generates a click log of requests on w, trains the click model and publishes it
+// with the given floor. seed varies the log (a retrain on another day's traffic).
+func Train(ctx context.Context, reg *registry.Registry, w *sim.World, ix *inventory.Index, requests int, floor float64, seed uint64) error {
+	lc := ctr.DefaultLogConfig()
+	lc.Seed = seed
+	l, err := ctr.Generate(ctx, w, ix, w.Requests(requests, seed), lc)
+	if err != nil {
+		return err
+	}
+	m, rep, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), len(w.Config().Position), w.Truth().Position(), ctr.DefaultTrainConfig())
+	if err != nil {
+		return err
+	}
+	_, err = ctr.Publish(ctx, reg, m, rep, floor, sim.Day, sim.Day.Add(20*time.Hour), "live")
+	return err
+}
+
+// follow swaps the bidder's model when the champion moves.
+func (s *System) follow(ctx context.Context) error {
+	f, err := s.reg.Follow(ctx, ctr.ModelName, registry.Champion)
+	if err != nil {
+		return fmt.Errorf("live: %w", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			ch := f.Changed()
+			mm, v := f.Current()
+			if cur := s.Bidder.Model(); cur.Version != fmt.Sprintf("%s/v%d", ctr.ModelName, v.Number) {
+				m, err := ctr.FromVersion(v, mm)
+				if err == nil {
+					err = s.Bidder.SetModel(&bidder.Model{Version: fmt.Sprintf("%s/v%d", ctr.ModelName, v.Number), Model: m})
+				}
+				if err != nil {
+					s.logger.Error("kept the click model", "wanted", v.Number, "err", err)
+				} else {
+					s.logger.Info("click model switched", "version", v.Number)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+		}
+	}()
+	return nil
+}
+
+// run starts the consumers, the auction publisher and the control loop.
+func (s *System) run(ctx context.Context, cfg Config) {
+	consume := func(durable, subject string, start eventlog.Position, h eventlog.Handler) {
+		cc := eventlog.DefaultConsumerConfig()
+		cc.Stream, cc.Durable, cc.Subjects, cc.Start = events.Stream, durable, []string{subject}, start
+		cc.AckWait = 5 * time.Second
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.log.Consume(ctx, cc, h); err != nil && ctx.Err() == nil {
+				s.logger.Error("consumer stopped", "durable", durable, "err", err)
+			}
+		}()
+	}
+	// Campaign changes: replayed from the start into this instance's inventory.
+	consume("ads-campaigns-"+cfg.Instance, events.SubjectCampaign, eventlog.FromBeginning(), s.applyChange)
+	// Impression reports settle the budget reservations (billing).
+	consume("ads-billing-"+cfg.Instance, events.SubjectImpress, eventlog.FromBeginning(), s.bill)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.publishAuctions(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(cfg.ControlInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				now := s.clock()
+				s.Ledger.Expire(now)
+				s.Pacer.Update(now)
+			}
+		}
+	}()
+}
+
+// Wait returns when every goroutine of the system has stopped (after ctx ended).
+func (s *System) Wait() { s.wg.Wait() }
+
+func (s *System) applyChange(_ context.Context, m *eventlog.Message) error {
+	ch, err := inventory.DecodeChange(m.Data)
+	if err != nil {
+		return eventlog.Permanent(err)
+	}
+	if err := s.Index.Apply(ch); err != nil {
+		return eventlog.Permanent(err)
+	}
+	switch ch.Kind {
+	case inventory.Budget:
+		err = s.Ledger.SetBudget(ch.ID, pacing.FromDollars(ch.Budget))
+	case inventory.Pause:
+		err = s.Ledger.Pause(ch.ID)
+	case inventory.Resume:
+		err = s.Ledger.Resume(ch.ID)
+	case inventory.Upsert:
+		err = s.Ledger.SetBudget(ch.Campaign.ID, pacing.FromDollars(ch.Campaign.Budget))
+	}
+	if err != nil {
+		return eventlog.Permanent(fmt.Errorf("ledger: %w", err))
+	}
+	s.changesApplied.Add(1)
+	return nil
+}
+
+func (s *System) bill(_ context.Context, m *eventlog.Message) error {
+	imp, err := events.DecodeImpression(m.Data)
+	if err != nil {
+		return eventlog.Permanent(err)
+	}
+	if err := s.Ledger.Confirm(pacing.Reservation(imp.Reserved), pacing.FromDollars(imp.Cost), imp.Time); err != nil {
+		// Late, duplicate or from another instance's ledger: not billable here, counted.
+		s.unbillable.Add(1)
+		return nil
+	}
+	s.billed.Add(1)
+	return nil
+}
+
+// Bid answers a request (the server's Bidder) and logs the auction when it bid.
+func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.Time) (openrtb.BidResponse, bidder.Outcome) {
+	resp, out := s.Bidder.Bid(ctx, req, arrived)
+	if out.Bid {
+		a := events.Auction{Request: req.ID, Time: arrived, Model: out.Model, Level: out.Level.String(), Winners: make([]events.Slot, len(out.Winners))}
+		pos := s.Bidder.Model().Position
+		for i, w := range out.Winners {
+			a.Winners[i] = events.Slot{Slot: w.Slot, Ad: w.Ad, Campaign: w.Campaign, PCTR: w.PCTR * pos[w.Slot], Cost: w.CostPerImpression, Reserved: uint64(w.Reserved)}
+		}
+		select {
+		case s.auctions <- a:
+		default:
+			// Never block a request on the log: count what could not be queued.
+			s.dropped.Add(1)
+		}
+	}
+	return resp, out
+}
+
+func (s *System) publishAuctions(ctx context.Context) {
+	batch := make([]eventlog.Event, 0, 256)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if p, err := s.log.PublishAsync(batch); err != nil {
+			s.logger.Error("publish auctions", "n", len(batch), "err", err)
+		} else if _, err := p.Wait(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("publish auctions", "n", len(batch), "err", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-s.auctions:
+			data, _ := json.Marshal(a)
+			batch = append(batch, eventlog.Event{ID: "auc-" + a.Request, Subject: events.SubjectAuction, Time: a.Time, Data: data})
+			if len(batch) == cap(batch) || len(s.auctions) == 0 {
+				flush()
+			}
+		}
+	}
+}
+
+// Stats are the system's counters.
+type Stats struct {
+	ChangesApplied, Billed, Unbillable, AuctionsDropped int64
+}
+
+// Stats returns the counters.
+func (s *System) Stats() Stats {
+	return Stats{ChangesApplied: s.changesApplied.Load(), Billed: s.billed.Load(), Unbillable: s.unbillable.Load(), AuctionsDropped: s.dropped.Load()}
+}
+
+// PublishChange puts a campaign change on the event log (an advertiser's console would).
+func PublishChange(ctx context.Context, l *eventlog.Log, id string, ch inventory.Change) error {
+	data, err := json.Marshal(ch)
+	if err != nil {
+		return err
+	}
+	_, err = l.Publish(ctx, eventlog.Event{ID: id, Subject: events.SubjectCampaign, Data: data})
+	return err
+}
