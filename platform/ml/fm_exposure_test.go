@@ -164,3 +164,27 @@ func TestFMPartialMatchesLogit(t *testing.T) {
 		t.Errorf("Partial(1 value from field 0 of 2) = %v, want ErrShape", err)
 	}
 }
+
+// The dequantized model predicts what the int8 model predicts.
+func TestDequantizeMatchesInt8(t *testing.T) {
+	d, _, _ := positionLog(2000, 6)
+	cfg := ml.DefaultFMConfig()
+	cfg.HashBits = 8
+	m, err := ml.TrainFM(ctx, d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := m.Quantize()
+	a, b := make([]float64, d.Rows()), make([]float64, d.Rows())
+	if err := q.Predict(d.Batch(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Dequantize().Predict(d.Batch(), b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-12 {
+			t.Fatalf("row %d: int8 %v, dequantized %v", i, a[i], b[i])
+		}
+	}
+}

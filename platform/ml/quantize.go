@@ -155,3 +155,18 @@ func decodeFMInt8(s Schema, raw []byte) (*FMInt8, error) {
 	}
 	return m, nil
 }
+
+// Dequantize returns the float factorization machine with the int8 model's parameters:
+// every rounding error kept, so its predictions are exactly the int8 model's, and it can
+// be scored by FMScorer or cached with Partial. This is how a caller measures what the
+// quantization costs in quality on a path built for *FM.
+func (m *FMInt8) Dequantize() *FM {
+	f := &FM{schema: m.schema, cfg: m.cfg, w0: m.w0, buckets: m.buckets, w: make([]float64, len(m.w)), v: make([]float64, len(m.v))}
+	for i, q := range m.w {
+		f.w[i] = float64(q) * m.wScale
+	}
+	for i, q := range m.v {
+		f.v[i] = float64(q) * m.vScale
+	}
+	return f
+}

@@ -116,6 +116,15 @@ func (b *Bidder) SetModel(m *Model) error {
 	return nil
 }
 
+// Warm builds the ad cache for the current model and inventory now, rather than in the
+// background on first use.
+func (b *Bidder) Warm() {
+	if b.cfg.AdCache {
+		b.ads.lookup(b.model.Load().FM, b.inv.Snapshot())
+		b.ads.wait()
+	}
+}
+
 // Model returns the model being served.
 func (b *Bidder) Model() *Model { return b.model.Load() }
 
@@ -279,7 +288,7 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 
 	// How likely: pCTR per candidate that pacing lets through.
 	t0 = b.clock()
-	cheap := used() > b.cfg.Ladder.CheaperModel
+	cheap := b.cfg.PriorOnly || used() > b.cfg.Ladder.CheaperModel
 	if cheap {
 		out.Level = max(out.Level, CheaperModel)
 	} else {

@@ -30,6 +30,9 @@ type Config struct {
 	PriorCandidates int
 	// AdCache keeps each ad's share of the click model precomputed (see adParts).
 	AdCache bool
+	// PriorOnly scores every request with the prior click rates, the ladder's cheapest
+	// model, whatever the time: for measuring what that step costs in quality.
+	PriorOnly bool
 }
 
 // Ladder is the degrade ladder: at each stage, the share of the time budget already used

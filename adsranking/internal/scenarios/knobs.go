@@ -1,0 +1,156 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
+	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
+	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
+	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
+	"github.com/casebook-ml/casebook/adsranking/sim"
+	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/scenario"
+)
+
+// knob is one variant of the request path.
+type knob struct {
+	name  string
+	cfg   bidder.Config
+	model *ctr.Model
+}
+
+// knobRow is what a variant cost and what it bought, on the same requests.
+type knobRow struct {
+	name                   string
+	p50, p99, cpu          float64 // ms per request
+	revenue, clicks        float64 // per 1,000 requests, USD and expected clicks (truth)
+	excessLogLoss, calibra float64 // winners' predictions against the truth
+	scored                 float64
+}
+
+func knobs() scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "ads/knobs",
+		Summary: "Latency knobs and what each costs in quality on the same requests: the ad-side cache (exact), fewer candidates, an int8 model, a distilled model, the prior-only model; time and CPU per request beside revenue, clicks and log loss against the truth.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			r.Step("Train the click model on 300,000 requests, then its variants")
+			w, err := sim.New(sim.DefaultConfig())
+			if err != nil {
+				return err
+			}
+			ix, err := inventory.New(w.Campaigns, w.Ads, len(w.Placements))
+			if err != nil {
+				return err
+			}
+			l, err := ctr.Generate(ctx, w, ix, w.Requests(300_000, 1), ctr.DefaultLogConfig())
+			if err != nil {
+				return err
+			}
+			split := l.SplitAt(sim.Day.Add(20 * time.Hour))
+			base, rep, err := ctr.Train(ctx, l, split, 3, w.Truth().Position(), ctr.DefaultTrainConfig())
+			if err != nil {
+				return err
+			}
+			r.Say("base model: holdout log loss %.5f (%.4f × the generator's)", rep.LogLoss, rep.Ratio())
+			int8m := &ctr.Model{FM: base.FM.Quantize().Dequantize(), Position: base.Position, Calibration: base.Calibration}
+			k := ctr.Schema.Len()
+			d := ml.Dataset{Schema: ctr.Schema, X: l.X[:split*k], Y: l.Clicked[:split]}
+			scfg := ctr.DefaultTrainConfig().FM
+			scfg.Factors = 2
+			student, err := ml.Distill(ctx, base.FM, d, func(ctx context.Context, d ml.Dataset) (ml.Model, error) { return ml.TrainFM(ctx, d, scfg) })
+			if err != nil {
+				return err
+			}
+			distilled := &ctr.Model{FM: student.(*ml.FM), Position: base.Position, Calibration: base.Calibration}
+			def := bidder.DefaultConfig()
+			noCache, fewer, prior := def, def, def
+			noCache.AdCache = false
+			fewer.Candidates = 200
+			prior.PriorOnly = true
+			variants := []knob{
+				{"baseline: 1,000 candidates, FM (8 factors), no ad cache", noCache, base},
+				{"+ ad-side cache (exact)", def, base},
+				{"+ cache, 200 candidates", fewer, base},
+				{"+ cache, int8 model", def, int8m},
+				{"+ cache, distilled FM (2 factors)", def, distilled},
+				{"prior CTR only (the ladder's last model)", prior, base},
+			}
+			freg := features.NewRegistry()
+			if err := profiles.Register(freg); err != nil {
+				return err
+			}
+			store := memory.New(freg)
+			if err := profiles.Materialize(ctx, store, w.Users, time.Now()); err != nil {
+				return err
+			}
+			prior0 := map[int64]float64{}
+			shown := map[int64][2]float64{}
+			for i := range split {
+				s := shown[l.Ad[i]]
+				shown[l.Ad[i]] = [2]float64{s[0] + l.Clicked[i]/base.Position[l.Slot[i]], s[1] + 1}
+			}
+			for ad, s := range shown {
+				prior0[ad] = (s[0] + 2*w.Config().BaseCTR) / (s[1] + 2) // smoothed toward the base rate
+			}
+			ix.SetPriorCTR(prior0, w.Config().BaseCTR)
+			reqs := w.Requests(3000, 41)
+			r.Step("The same %d requests through each variant (in process, one at a time)", len(reqs))
+			var rows []knobRow
+			for _, v := range variants {
+				b, err := bidder.New(v.cfg, bidder.Deps{Inventory: ix, Model: &bidder.Model{Version: v.name, Model: v.model}, Placements: w.Placements, Profiles: store})
+				if err != nil {
+					return err
+				}
+				b.Warm()
+				row := knobRow{name: v.name}
+				var ts []time.Duration
+				var wins, h, hBayes, sp, spt float64
+				cpu0 := cpuTime()
+				for _, sr := range reqs {
+					t0 := time.Now()
+					_, out := b.Bid(ctx, w.BidRequest(sr), t0)
+					ts = append(ts, time.Since(t0))
+					row.scored += float64(out.Scored)
+					tc := w.Truth().NewContext(w.User(sr.User), out.Placement, out.Hour)
+					for _, win := range out.Winners {
+						pt := w.Truth().ClickProb(tc, win.Ad, win.Slot)
+						p := math.Min(math.Max(win.PCTR*v.model.Position[win.Slot], 1e-9), 1-1e-9)
+						h += -(pt*math.Log(p) + (1-pt)*math.Log(1-p))
+						hBayes += -(pt*math.Log(pt) + (1-pt)*math.Log(1-pt))
+						sp += p
+						spt += pt
+						row.revenue += win.CostPerImpression
+						row.clicks += pt
+						wins++
+					}
+				}
+				cpu := cpuTime() - cpu0
+				slices.Sort(ts)
+				n := float64(len(reqs))
+				row.p50, row.p99 = float64(ts[len(ts)/2])/1e6, float64(ts[len(ts)*99/100])/1e6
+				row.cpu = float64(cpu) / 1e6 / n
+				row.revenue, row.clicks, row.scored = row.revenue*1000/n, row.clicks*1000/n, row.scored/n
+				row.excessLogLoss, row.calibra = h/hBayes-1, sp/spt
+				rows = append(rows, row)
+			}
+			r.Say("%-58s %8s %8s %8s %7s %10s %9s %10s %7s", "variant", "p50 ms", "p99 ms", "CPU ms", "scored", "rev/1k $", "clicks/1k", "excess LL", "pred/true")
+			for _, x := range rows {
+				r.Say("%-58s %8.3f %8.3f %8.3f %7.0f %10.2f %9.2f %9.1f%% %7.2f", x.name, x.p50, x.p99, x.cpu, x.scored, x.revenue, x.clicks, 100*x.excessLogLoss, x.calibra)
+			}
+			r.Say("excess LL: the winners' predicted click probabilities against the truth's, cross-entropy over the truth's own; pred/true: predicted over true clicks of the winners (the auction picks ads whose pCTR is high, so errors lean upward)")
+			base0, cached := rows[0], rows[1]
+			r.Check("the ad-side cache changes no decision: same revenue and clicks to the cent", math.Abs(base0.revenue-cached.revenue) < 1e-6 && math.Abs(base0.clicks-cached.clicks) < 1e-9)
+			r.CheckTiming(fmt.Sprintf("the ad-side cache at least halves CPU per request (%.3f → %.3f ms)", base0.cpu, cached.cpu), cached.cpu <= base0.cpu/2)
+			r.Check("the prior-only model loses clicks against the FM", rows[5].clicks < cached.clicks)
+			r.Measure("cache_cpu_ms", cached.cpu, "ms")
+			r.Measure("nocache_cpu_ms", base0.cpu, "ms")
+			return nil
+		},
+	}
+}
