@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/casebook-ml/casebook/adsranking v0.0.0
 	github.com/casebook-ml/casebook/fraud v0.0.0
 	github.com/casebook-ml/casebook/platform v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -22,6 +23,8 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
+
+replace github.com/casebook-ml/casebook/adsranking => ../adsranking
 
 replace github.com/casebook-ml/casebook/fraud => ../fraud
 

@@ -54,6 +54,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Live.Bidder.Candidates, "candidates", c.Live.Bidder.Candidates, "most candidates scored per request")
 	fs.IntVar(&c.Live.TrainRequests, "train-requests", c.Live.TrainRequests, "click log size when the registry has no champion")
 	fs.Float64Var(&c.Live.FloorRatio, "floor", c.Live.FloorRatio, "registry floor for that model: log loss ≤ floor × the generator's (1.02 needs --train-requests 1500000)")
+	fs.Float64Var(&c.Live.BudgetScale, "budget-scale", c.Live.BudgetScale, "multiply every campaign's daily budget (load tests: budgets sized for the simulated day run out in minutes at thousands of requests a second)")
 	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage (GOGC; 0 keeps the environment's)")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.BoolVar(&c.Noop, "noop", false, "answer every valid request with a no-bid at once (same decode and encode): the floor for benchmarks")

@@ -40,6 +40,10 @@ type Config struct {
 	FloorRatio float64
 	// ControlInterval is how often pacing's control step and the ledger's expiry run.
 	ControlInterval time.Duration
+	// BudgetScale multiplies every campaign's daily budget: the world's budgets are sized
+	// for its simulated day, and a load test sending thousands of requests a second would
+	// spend them in minutes and measure mostly no-bids.
+	BudgetScale float64
 	// Instance names this process's durable consumers (campaign changes are replayed from
 	// the start of the stream into each instance's in-memory inventory).
 	Instance string
@@ -49,7 +53,7 @@ type Config struct {
 // 1.10 floor, a control step every 10 s.
 func DefaultConfig() Config {
 	return Config{World: sim.DefaultConfig(), Bidder: bidder.DefaultConfig(), Pacer: "pid", TrainRequests: 200_000,
-		FloorRatio: 1.10, ControlInterval: 10 * time.Second, Instance: fmt.Sprint(time.Now().UnixNano())}
+		FloorRatio: 1.10, ControlInterval: 10 * time.Second, BudgetScale: 1, Instance: fmt.Sprint(time.Now().UnixNano())}
 }
 
 // Deps are the platform parts a system runs on.
@@ -87,6 +91,9 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 	if d.Log == nil || d.Registry == nil || d.Store == nil {
 		return nil, errors.New("live: a system needs an event log, a registry and an online store")
 	}
+	if !(cfg.BudgetScale > 0) {
+		return nil, fmt.Errorf("live: BudgetScale %v, want > 0", cfg.BudgetScale)
+	}
 	s := &System{log: d.Log, reg: d.Registry, clock: d.Clock, logger: d.Logger, auctions: make(chan events.Auction, 8192)}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -107,7 +114,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 		return nil, err
 	}
 	for _, c := range w.Campaigns {
-		if err := s.Ledger.SetBudget(c.ID, pacing.FromDollars(c.Budget)); err != nil {
+		if err := s.Ledger.SetBudget(c.ID, pacing.FromDollars(c.Budget*cfg.BudgetScale)); err != nil {
 			return nil, err
 		}
 	}

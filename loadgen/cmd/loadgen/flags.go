@@ -10,6 +10,7 @@ import (
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/loadgen"
+	"github.com/casebook-ml/casebook/loadgen/internal/adsload"
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
@@ -45,7 +46,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
 	fs.DurationVar(&think, "think", 0, "closed loop: pause between an answer and the user's next request")
 	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
-	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given) | "+recsysload.SpecSyntax+" (HTTP GET; --target is the recommender's base URL http://HOST:PORT, requests go to /v1/users/{{key}}/recommendations?k=K)")
+	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given) | "+recsysload.SpecSyntax+" (HTTP GET; --target is the recommender's base URL http://HOST:PORT, requests go to /v1/users/{{key}}/recommendations?k=K) | "+adsload.SpecSyntax+" (OpenRTB POST; --target is the bidder's base URL http://HOST:PORT, requests go to "+adsload.AuctionPath+", every answer is decoded and tallied)")
 	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
 	fs.StringVar(&cfg.HTTPClient, "http-client", "lean", "lean (minimal HTTP/1.1 client, low overhead) | std (Go's net/http; always used for https)")
 	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
@@ -104,6 +105,14 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	}
 	if recsysload.IsSpec(cfg.Workload) && set["body"] {
 		return cfg, fmt.Errorf("%w: the recsys workload sends GET requests without a body; drop --body", scenario.ErrUsage)
+	}
+	if adsload.IsSpec(cfg.Workload) {
+		if set["body"] {
+			return cfg, fmt.Errorf("%w: the ads workload builds its own OpenRTB bodies; drop --body", scenario.ErrUsage)
+		}
+		if set["http-client"] && cfg.HTTPClient != "std" {
+			return cfg, fmt.Errorf("%w: the ads workload reads every answer with Go's net/http client (--http-client std); drop --http-client %s", scenario.ErrUsage, cfg.HTTPClient)
+		}
 	}
 	if *closed != 0 {
 		e.Mode, e.Users = loadgen.Closed, *closed

@@ -14,6 +14,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/httptarget"
+	"github.com/casebook-ml/casebook/loadgen/internal/adsload"
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
@@ -70,6 +71,14 @@ func (c runConfig) Validate() error {
 		if u, err := url.Parse(c.Target); err == nil && u.Scheme != "nats" && u.Scheme != "tls" {
 			return fmt.Errorf("%w: the fraud workload publishes events to NATS; --target must be nats://HOST:PORT, got %q", loadgen.ErrInvalidConfig, c.Target)
 		}
+	} else if adsload.IsSpec(c.Workload) {
+		// Parsed, not built: building the pool takes a fraction of a second, once is enough.
+		if _, err := adsload.ParseSpec(c.Workload); err != nil {
+			return err
+		}
+		if _, err := adsload.TargetURL(c.Target); err != nil {
+			return err
+		}
 	} else if _, err := c.workload(context.Background(), io.Discard); err != nil {
 		return err
 	}
@@ -92,6 +101,14 @@ func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Wo
 			return nil, err
 		}
 		return recsysload.New(rc)
+	}
+	if adsload.IsSpec(c.Workload) {
+		ac, err := adsload.ParseSpec(c.Workload)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "loadgen: building the ads world and a pool of %d bid requests...\n", ac.Pool)
+		return adsload.New(ac)
 	}
 	if !fraudload.IsSpec(c.Workload) {
 		return loadgen.ParseWorkload(c.Workload, c.Body)
@@ -159,6 +176,12 @@ func (c runConfig) targetConfig() (any, error) {
 				return nil, err
 			}
 		}
+		if adsload.IsSpec(c.Workload) {
+			// --target is the bidder's base URL; every request goes to its auction endpoint.
+			if hc.URL, err = adsload.TargetURL(c.Target); err != nil {
+				return nil, err
+			}
+		}
 		hc.Header = http.Header{}
 		for _, h := range c.Headers {
 			k, v, ok := strings.Cut(h, ":")
@@ -195,14 +218,18 @@ func (c runConfig) targetConfig() (any, error) {
 	}
 }
 
-// newTarget connects to the target; an unreachable one fails here, before any load.
-func newTarget(ctx context.Context, c runConfig) (loadgen.Target, error) {
+// newTarget connects to the target; an unreachable one fails here, before any load. The
+// ads workload gets its own HTTP target, which reads and checks every answer against wl.
+func newTarget(ctx context.Context, c runConfig, wl loadgen.Workload) (loadgen.Target, error) {
 	tc, err := c.targetConfig()
 	if err != nil {
 		return nil, err
 	}
 	switch tc := tc.(type) {
 	case httptarget.Config:
+		if aw, ok := wl.(*adsload.Workload); ok {
+			return adsload.NewTarget(ctx, tc, aw)
+		}
 		return httptarget.New(ctx, tc)
 	case natstarget.Config:
 		return natstarget.New(ctx, tc)
@@ -224,7 +251,7 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 		cfg.Engine.Schedule = loadgen.Schedule{Profile: loadgen.Trace{At: fw.Offsets(speedup), Speedup: speedup,
 			Of: "the fraud simulation's event times"}}
 	}
-	tg, err := newTarget(ctx, cfg)
+	tg, err := newTarget(ctx, cfg, wl)
 	if err != nil {
 		return err
 	}
