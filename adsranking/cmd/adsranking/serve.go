@@ -144,7 +144,7 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "adsranking serve: starting (trains a click model on %d requests if the registry %s has no champion)...\n", c.Live.TrainRequests, dir)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sys, err := live.Start(sctx, c.Live, live.Deps{Log: elog, Registry: reg, Store: online, Metrics: metrics, Logger: logger})
+	sys, err := live.Start(sctx, c.Live, live.Deps{Log: elog, Registry: reg, Store: online, Metrics: metrics, Registerer: preg, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,9 @@ type Config struct {
 	Tolerance float64
 	// ClearTolerance is the hysteresis: a firing alert resolves only when the interval
 	// comes within ClearTolerance of 1 (0 ≤ ClearTolerance ≤ Tolerance), so a ratio
-	// hovering at the band's edge does not flap.
+	// hovering at the band's edge does not flap, and the ratio itself is inside the band:
+	// a window whose interval reaches 1 only because it is wide (few impressions: the
+	// night, the tail of a stream) is no evidence that the model recovered.
 	ClearTolerance float64
 	// Z is the normal quantile of the two-sided interval (2.576: 99%). The interval is
 	// recomputed every bucket over overlapping windows, so it must be wide: at 95% a
@@ -123,6 +125,16 @@ func (c Config) rule(model string) monitoring.Rule {
 		Fire: c.Tolerance, Clear: c.ClearTolerance, For: c.For, ClearFor: c.ClearFor,
 		Summary: fmt.Sprintf("%s: observed/expected clicks outside [%g, %g] (%g%% interval, matured impressions of the last %v)",
 			model, 1-c.Tolerance, 1+c.Tolerance, math.Round(100*(1-2*normalTail(c.Z))), c.Window)}
+}
+
+// conclusive says whether a window's judgment is passed to the alert rule: it has at least
+// MinExpectedClicks, and if it would count toward resolving (gap < ClearTolerance), its
+// ratio lies in the band too. An inconclusive window leaves the alert as it is.
+func (c Config) conclusive(s Stats) bool {
+	if !(s.ExpectedClicks >= c.MinExpectedClicks) || math.IsNaN(s.Gap) {
+		return false
+	}
+	return s.Gap >= c.ClearTolerance || math.Abs(s.Ratio-1) <= c.Tolerance
 }
 
 // bin returns the reliability bin of a pctr.

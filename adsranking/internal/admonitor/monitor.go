@@ -46,6 +46,12 @@ import (
 // noBucket is the matured-bucket index before any event: nothing is matured.
 const noBucket = math.MinInt64
 
+// backlogBuckets is how many newly matured buckets one Evaluate judges at most, oldest
+// first: an evaluator that fell behind (a replay, a consumer catching up, a control loop
+// slower than event time) still sees every bucket's window, so For and ClearFor count
+// buckets of event time and not calls. Older ones are skipped (and counted in the log).
+const backlogBuckets = 288
+
 // key pairs a click with its impression: the request and slot that Impression.ID and
 // Click.ID encode, without formatting a string per event.
 type key struct {
@@ -105,6 +111,9 @@ type Monitor struct {
 	pub      monitoring.Publisher
 	bucketNs int64
 	nWindow  int64 // buckets in the sliding window
+	// nBacklog is how many matured buckets Evaluate catches up on when it was not called
+	// for a while: the buckets of that many windows before the newest are kept.
+	nBacklog int64
 
 	// evalMu serialises Evaluate, so each version's alerter sees its windows in order.
 	evalMu sync.Mutex
@@ -137,7 +146,7 @@ func New(cfg Config, pub monitoring.Publisher, logger *slog.Logger, reg promethe
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Monitor{cfg: cfg, log: logger.With("component", "admonitor"), met: met, pub: pub,
-		bucketNs: int64(cfg.Bucket), nWindow: int64(cfg.Window / cfg.Bucket), swept: noBucket,
+		bucketNs: int64(cfg.Bucket), nWindow: int64(cfg.Window / cfg.Bucket), nBacklog: backlogBuckets, swept: noBucket,
 		versions: map[string]*version{}, imps: map[key]impression{}, seen: map[key]bool{}, early: map[key]events.Click{}}, nil
 }
 
@@ -305,6 +314,11 @@ func (m *Monitor) advance(t time.Time) {
 // sweep forgets what can no longer matter, once per bucket of event time.
 func (m *Monitor) sweep() {
 	low := m.lowest()
+	if low != noBucket && low-noBucket > m.nBacklog { // keep the windows Evaluate may still judge
+		low -= m.nBacklog
+	} else {
+		low = noBucket
+	}
 	for _, v := range m.versions {
 		for k := range v.buckets {
 			if k < low {
@@ -374,9 +388,10 @@ func (m *Monitor) cumulative(v *version, k int64) (matured, pending acc) {
 	return matured, pending
 }
 
-// Evaluate judges each model version whose sliding window gained a matured bucket since
-// the last evaluation (so the alert rule's For and ClearFor count buckets of event time,
-// however often Evaluate is called), updates the gauges, and returns the alert
+// Evaluate judges each model version's sliding window ending at every bucket matured since
+// the last evaluation, oldest first (so the alert rule's For and ClearFor count buckets of
+// event time, however often Evaluate is called; at most backlogBuckets of them), updates
+// the gauges, and returns the alert
 // transitions. A window with fewer than MinExpectedClicks expected clicks leaves the
 // version's alert as it is. Publishing failures are returned joined, after every version
 // was judged; the state changes stand.
@@ -396,6 +411,16 @@ func (m *Monitor) Evaluate(ctx context.Context) ([]monitoring.Alert, error) {
 		if k == noBucket || v.evaluated >= k {
 			continue
 		}
+		from := v.evaluated + 1
+		if v.evaluated == noBucket && !v.first.IsZero() {
+			from = floorDiv(v.first.UnixNano(), m.bucketNs)
+		}
+		if oldest := k - m.nBacklog + 1; from < oldest {
+			if v.evaluated != noBucket {
+				m.log.Warn("evaluation fell behind: buckets skipped", "model", name, "skipped", oldest-from)
+			}
+			from = oldest
+		}
 		v.evaluated = k
 		if v.alerter == nil {
 			a, err := monitoring.NewAlerter(monitoring.AlerterConfig{Rules: []monitoring.Rule{m.cfg.rule(name)}, Publisher: m.pub, Logger: m.log})
@@ -405,18 +430,21 @@ func (m *Monitor) Evaluate(ctx context.Context) ([]monitoring.Alert, error) {
 			}
 			v.alerter = a
 		}
-		w := m.window(v, k)
-		ws := w.stats(m.cfg.BinEdges, m.cfg.Z)
-		tot, _ := m.cumulative(v, k)
-		ts := tot.stats(m.cfg.BinEdges, m.cfg.Z)
-		m.setGauges(name, ws, ts)
-		sig := map[string]float64{}
-		if ws.ExpectedClicks >= m.cfg.MinExpectedClicks && !math.IsNaN(ws.Gap) {
-			sig[SignalGap] = ws.Gap
+		for j := from; j <= k; j++ {
+			w := m.window(v, j)
+			ws := w.stats(m.cfg.BinEdges, m.cfg.Z)
+			sig := map[string]float64{}
+			if m.cfg.conclusive(ws) {
+				sig[SignalGap] = ws.Gap
+			}
+			// The judgment is dated when the window's last impressions matured, not when
+			// Evaluate happened to run.
+			jobs = append(jobs, job{a: v.alerter, at: ws.To.Add(m.cfg.AttributionWindow), sig: sig})
+			if j == k {
+				tot, _ := m.cumulative(v, k)
+				m.setGauges(name, ws, tot.stats(m.cfg.BinEdges, m.cfg.Z))
+			}
 		}
-		// The judgment is dated when the window's last impressions matured, not when
-		// Evaluate happened to run.
-		jobs = append(jobs, job{a: v.alerter, at: ws.To.Add(m.cfg.AttributionWindow), sig: sig})
 	}
 	m.mu.Unlock()
 	var out []monitoring.Alert

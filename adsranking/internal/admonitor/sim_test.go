@@ -187,6 +187,46 @@ func TestOverpredictingModelAlerts(t *testing.T) {
 	}
 }
 
+// TestEvaluateCatchesUp evaluates once, after the whole stream: every bucket's window is
+// still judged in order, so the transitions and their times are those of an evaluator
+// that kept up.
+func TestEvaluateCatchesUp(t *testing.T) {
+	t.Parallel()
+	evs := simulate(4, []phase{
+		{dur: 2 * time.Hour, arms: []arm{{model: "m", perMinute: 150, factor: 0.7}}},
+		{dur: 3 * time.Hour, arms: []arm{{model: "m", perMinute: 150, factor: 1}}},
+	}, uniformDelay(25*time.Minute))
+	kept := feed(t, newMonitor(t, DefaultConfig()), evs)
+	if got := transitions(kept, "m"); !slices.Equal(got, []string{monitoring.StateFiring, monitoring.StateResolved}) {
+		t.Fatalf("evaluating every minute: transitions %v, want firing then resolved", got)
+	}
+	late := newMonitor(t, DefaultConfig())
+	for _, e := range evs {
+		var err error
+		if e.imp != nil {
+			err = late.ObserveImpression(*e.imp)
+		} else {
+			err = late.ObserveClick(*e.clk)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	late.Advance(evs[len(evs)-1].at.Add(2 * time.Hour))
+	once, err := late.Evaluate(context.Background())
+	if err != nil {
+		t.Fatalf("Evaluate() error %v", err)
+	}
+	if len(once) != len(kept) {
+		t.Fatalf("evaluating once: %d transitions, want %d (%+v)", len(once), len(kept), kept)
+	}
+	for i := range kept {
+		if once[i].State != kept[i].State || !once[i].At.Equal(kept[i].At) {
+			t.Errorf("transition %d: once %s at %v, kept up %s at %v", i, once[i].State, once[i].At, kept[i].State, kept[i].At)
+		}
+	}
+}
+
 func TestAlertNeedsExpectedClicks(t *testing.T) {
 	// 5 impressions a minute expect about 15 clicks an hour: below 50, never judged, however
 	// bad the model.

@@ -14,7 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/casebook-ml/casebook/adsranking/events"
+	"github.com/casebook-ml/casebook/adsranking/internal/admonitor"
 	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
@@ -44,6 +47,8 @@ type Config struct {
 	// for its simulated day, and a load test sending thousands of requests a second would
 	// spend them in minutes and measure mostly no-bids.
 	BudgetScale float64
+	// Monitor judges CTR and calibration per model version on served impressions.
+	Monitor admonitor.Config
 	// Instance names this process's durable consumers (campaign changes are replayed from
 	// the start of the stream into each instance's in-memory inventory).
 	Instance string
@@ -53,35 +58,38 @@ type Config struct {
 // 1.10 floor, a control step every 10 s.
 func DefaultConfig() Config {
 	return Config{World: sim.DefaultConfig(), Bidder: bidder.DefaultConfig(), Pacer: "pid", TrainRequests: 200_000,
-		FloorRatio: 1.10, ControlInterval: 10 * time.Second, BudgetScale: 1, Instance: fmt.Sprint(time.Now().UnixNano())}
+		FloorRatio: 1.10, ControlInterval: 10 * time.Second, BudgetScale: 1, Monitor: admonitor.DefaultConfig(), Instance: fmt.Sprint(time.Now().UnixNano())}
 }
 
 // Deps are the platform parts a system runs on.
 type Deps struct {
-	Log      *eventlog.Log
-	Registry *registry.Registry
-	Store    features.OnlineStore // its registry must hold profiles.View
-	Metrics  *bidder.Metrics      // may be nil
-	Clock    func() time.Time     // nil: time.Now
-	Logger   *slog.Logger
+	Log        *eventlog.Log
+	Registry   *registry.Registry
+	Store      features.OnlineStore  // its registry must hold profiles.View
+	Metrics    *bidder.Metrics       // may be nil
+	Registerer prometheus.Registerer // the monitor's series; may be nil
+	Clock      func() time.Time      // nil: time.Now
+	Logger     *slog.Logger
 }
 
 // System is the running bidder and what feeds it.
 type System struct {
-	World  *sim.World
-	Index  *inventory.Index
-	Ledger *pacing.Ledger
-	Pacer  pacing.Pacer
-	Bidder *bidder.Bidder
-	log    *eventlog.Log
-	reg    *registry.Registry
-	clock  func() time.Time
-	logger *slog.Logger
+	World   *sim.World
+	Index   *inventory.Index
+	Ledger  *pacing.Ledger
+	Pacer   pacing.Pacer
+	Bidder  *bidder.Bidder
+	Monitor *admonitor.Monitor
+	log     *eventlog.Log
+	reg     *registry.Registry
+	clock   func() time.Time
+	logger  *slog.Logger
 
 	auctions       chan events.Auction
 	dropped        atomic.Int64
 	changesApplied atomic.Int64
 	billed         atomic.Int64
+	observed       atomic.Int64
 	unbillable     atomic.Int64
 	wg             sync.WaitGroup
 }
@@ -119,6 +127,9 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 		}
 	}
 	if s.Pacer, err = newPacer(cfg.Pacer, s.clock(), s.Ledger); err != nil {
+		return nil, err
+	}
+	if s.Monitor, err = admonitor.New(cfg.Monitor, nil, s.logger, d.Registerer); err != nil {
 		return nil, err
 	}
 	model, err := s.champion(ctx, cfg)
@@ -255,6 +266,16 @@ func (s *System) run(ctx context.Context, cfg Config) {
 	consume("ads-campaigns-"+cfg.Instance, events.SubjectCampaign, eventlog.FromBeginning(), s.applyChange)
 	// Impression reports settle the budget reservations (billing).
 	consume("ads-billing-"+cfg.Instance, events.SubjectImpress, eventlog.FromBeginning(), s.bill)
+	// Impressions and clicks, in log order, feed the calibration monitor.
+	cc := eventlog.DefaultConsumerConfig()
+	cc.Stream, cc.Durable, cc.Subjects, cc.AckWait = events.Stream, "ads-monitor-"+cfg.Instance, []string{events.SubjectImpress, events.SubjectClick}, 5*time.Second
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.log.Consume(ctx, cc, s.observe); err != nil && ctx.Err() == nil {
+			s.logger.Error("consumer stopped", "durable", cc.Durable, "err", err)
+		}
+	}()
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -272,6 +293,13 @@ func (s *System) run(ctx context.Context, cfg Config) {
 				now := s.clock()
 				s.Ledger.Expire(now)
 				s.Pacer.Update(now)
+				if alerts, err := s.Monitor.Evaluate(ctx); err != nil {
+					s.logger.Error("calibration monitor", "err", err)
+				} else {
+					for _, a := range alerts {
+						s.logger.Warn("calibration alert", "alert", a)
+					}
+				}
 			}
 		}
 	}()
@@ -319,6 +347,27 @@ func (s *System) bill(_ context.Context, m *eventlog.Message) error {
 	return nil
 }
 
+func (s *System) observe(_ context.Context, m *eventlog.Message) error {
+	var err error
+	switch m.Subject {
+	case events.SubjectImpress:
+		var i events.Impression
+		if i, err = events.DecodeImpression(m.Data); err == nil {
+			err = s.Monitor.ObserveImpression(i)
+		}
+	case events.SubjectClick:
+		var c events.Click
+		if c, err = events.DecodeClick(m.Data); err == nil {
+			err = s.Monitor.ObserveClick(c)
+		}
+	}
+	if err != nil {
+		return eventlog.Permanent(err)
+	}
+	s.observed.Add(1)
+	return nil
+}
+
 // Bid answers a request (the server's Bidder) and logs the auction when it bid.
 func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.Time) (openrtb.BidResponse, bidder.Outcome) {
 	resp, out := s.Bidder.Bid(ctx, req, arrived)
@@ -338,8 +387,14 @@ func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	return resp, out
 }
 
+// publishAuctions logs the queued auctions in batches: every 10 ms, or sooner when 512 are
+// waiting. One asynchronous publish per batch instead of one per request keeps the log's
+// cost (JSON, the connection's writes, the server's appends) off the per-request budget.
 func (s *System) publishAuctions(ctx context.Context) {
-	batch := make([]eventlog.Event, 0, 256)
+	const maxBatch = 512
+	batch := make([]eventlog.Event, 0, maxBatch)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -355,10 +410,12 @@ func (s *System) publishAuctions(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			flush()
 		case a := <-s.auctions:
 			data, _ := json.Marshal(a)
 			batch = append(batch, eventlog.Event{ID: "auc-" + a.Request, Subject: events.SubjectAuction, Time: a.Time, Data: data})
-			if len(batch) == cap(batch) || len(s.auctions) == 0 {
+			if len(batch) == maxBatch {
 				flush()
 			}
 		}
@@ -368,11 +425,12 @@ func (s *System) publishAuctions(ctx context.Context) {
 // Stats are the system's counters.
 type Stats struct {
 	ChangesApplied, Billed, Unbillable, AuctionsDropped int64
+	Observed                                            int64 // impressions and clicks the monitor has seen
 }
 
 // Stats returns the counters.
 func (s *System) Stats() Stats {
-	return Stats{ChangesApplied: s.changesApplied.Load(), Billed: s.billed.Load(), Unbillable: s.unbillable.Load(), AuctionsDropped: s.dropped.Load()}
+	return Stats{ChangesApplied: s.changesApplied.Load(), Billed: s.billed.Load(), Unbillable: s.unbillable.Load(), AuctionsDropped: s.dropped.Load(), Observed: s.observed.Load()}
 }
 
 // PublishChange puts a campaign change on the event log (an advertiser's console would).

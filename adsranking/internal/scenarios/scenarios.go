@@ -33,7 +33,7 @@ import (
 
 // Set lists the scenarios.
 func Set() scenario.Set {
-	return scenario.Set{quality(), auctions(), pacingDay(), serving(), liveScenario(), knobs()}
+	return scenario.Set{quality(), auctions(), pacingDay(), serving(), liveScenario(), calibration(), knobs()}
 }
 
 // QualityRequests is the click log's size for the quality bar: 1.5 million requests, about
