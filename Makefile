@@ -30,11 +30,13 @@ demo: ## run the main job: a checked tour of the platform, then the fraud, recom
 	@echo "More of the recommender: go run ./recsys/cmd/recsys scenario run recsys/blue-green recsys/serving recsys/decay"
 	@echo "(docs/case-studies/recsys.md; recsys eval --ratings u.data takes MovieLens-100K as published)"
 	@echo
-	@echo "━━━━━━━━ The ad auction case study (adsranking/, in progress): mechanisms, pacing over a day, bid requests through the handler ━━━━━━━━"
-	go run ./adsranking/cmd/adsranking scenario run ads/auction ads/pacing ads/serving
+	@echo "━━━━━━━━ The ad auction case study (adsranking/): mechanisms, pacing over a day, bid requests through the handler ━━━━━━━━"
+	CASEBOOK_REPORT_DIR=$(CURDIR)/out go run ./adsranking/cmd/adsranking scenario run ads/auction ads/pacing ads/serving
 	@echo
+	@echo "Reports: out/ads-auction.html (revenue against user value), out/ads-pacing.html (spend against plan per campaign)"
+	@echo "More of the auction: go run ./adsranking/cmd/adsranking scenario run ads/knobs ads/live ads/calibration"
 	@echo "The click model against the generator's log loss (about 45 s): go run ./adsranking/cmd/adsranking scenario run ads/quality"
-	@echo "(docs/case-studies/ads.md says what is built and what is not yet)"
+	@echo "(docs/case-studies/ads.md; adsranking/scripts/bench-serve.sh loads the bidder over HTTP)"
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,5 +121,27 @@ func TestTimingChecks(t *testing.T) {
 	}}}
 	if _, err := failing.RunWith(context.Background(), "demo/wrong", &out, scenario.RunOptions{TimingAdvisory: true}); err == nil {
 		t.Errorf("RunWith(TimingAdvisory) on a failed correctness check = nil, want failure")
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(scenario.ReportDirEnv, dir)
+	path, err := scenario.WriteReport("r.html", func(w io.Writer) error { _, err := io.WriteString(w, "<p>ok</p>"); return err })
+	if err != nil {
+		t.Fatalf("WriteReport() error %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "<p>ok</p>" || filepath.Dir(path) != dir {
+		t.Errorf("WriteReport() wrote %q to %s (%v), want <p>ok</p> in %s", b, path, err, dir)
+	}
+	failing := errors.New("half written")
+	if _, err := scenario.WriteReport("bad.html", func(w io.Writer) error { io.WriteString(w, "<p>"); return failing }); !errors.Is(err, failing) {
+		t.Errorf("WriteReport(failing writer) error %v, want %v", err, failing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.html")); !os.IsNotExist(err) {
+		t.Errorf("a failed report is left on disk (stat: %v)", err)
+	}
+	if _, err := scenario.WriteReport("../escape.html", func(io.Writer) error { return nil }); err == nil {
+		t.Error("WriteReport(../escape.html) accepted a path, want an error")
 	}
 }

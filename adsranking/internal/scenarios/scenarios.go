@@ -123,7 +123,7 @@ func auctions() scenario.Scenario {
 			}
 			r.Check("user value rises and revenue falls from the first weight to the last", len(pts) > 1 &&
 				pts[len(pts)-1].UserValue > pts[0].UserValue && pts[len(pts)-1].Revenue < pts[0].Revenue)
-			return nil
+			return writePage(r, "ads-auction.html", frontierPage(rows, pts))
 		},
 	}
 }
@@ -157,7 +157,7 @@ func pacingDay() scenario.Scenario {
 			r.Check(fmt.Sprintf("throttling and the PID multiplier track the plan closer than no pacing (mean deviation %.3f, %.3f vs %.3f)",
 				dev[pacing.StrategyThrottle], dev[pacing.StrategyPID], dev[pacing.StrategyNone]),
 				dev[pacing.StrategyThrottle] < dev[pacing.StrategyNone] && dev[pacing.StrategyPID] < dev[pacing.StrategyNone])
-			return nil
+			return writePage(r, "ads-pacing.html", pacingPage(res))
 		},
 	}
 }

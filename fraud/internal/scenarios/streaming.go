@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"slices"
 	"sort"
 	"time"
@@ -32,10 +31,6 @@ func streaming() scenario.Scenario {
 		Run:     runStreaming,
 	}
 }
-
-// ReportDirEnv names the directory the fraud/stream scenario writes its HTML report to
-// (default: casebook-reports in the system's temporary directory).
-const ReportDirEnv = "CASEBOOK_REPORT_DIR"
 
 func runStreaming(ctx context.Context, r *scenario.Report) error {
 	const (
@@ -421,21 +416,5 @@ func latencyOverTime(at []time.Time, ms []float64, every time.Duration) []report
 }
 
 func writeReport(d report.Data) (string, error) {
-	dir := os.Getenv(ReportDirEnv)
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "casebook-reports")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	path := filepath.Join(dir, "fraud-report.html")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	if err := report.Write(f, d); err != nil {
-		f.Close()
-		return "", err
-	}
-	return path, f.Close()
+	return scenario.WriteReport("fraud-report.html", func(w io.Writer) error { return report.Write(w, d) })
 }
