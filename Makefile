@@ -68,7 +68,7 @@ bench: ## every benchmark of every module (slow; not part of make test). BENCH=r
 # explores beyond them for FUZZTIME each (CI runs it briefly). Minimizing each new input is
 # capped at 1 s: with the default (60 s) the workers spend the last seconds of a short run
 # minimizing, and the run can end in "context deadline exceeded" without any failing input.
-FUZZ_TARGETS := ./platform/serving:FuzzDecodeInferRequest ./adsranking/openrtb:FuzzDecode
+FUZZ_TARGETS := ./platform/serving:FuzzDecodeInferRequest ./adsranking/openrtb:FuzzDecode ./adsranking/internal/server:FuzzAuctionHandler
 FUZZTIME     ?= 10s
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)

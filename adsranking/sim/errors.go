@@ -2,5 +2,5 @@ package sim
 
 import "errors"
 
-// ErrConfig reports an invalid world or stream configuration.
+// ErrConfig reports an invalid world configuration.
 var ErrConfig = errors.New("sim: invalid configuration")

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// HourlyTraffic is the share of a day's requests in each hour (UTC of the simulated
-// publisher): a night trough about a fifth of the evening peak, as display traffic has.
+// HourlyTraffic is the relative traffic of each hour (UTC of the simulated publisher),
+// normalized where it is used: a night trough about a ninth of the evening peak, as
+// display traffic has.
 var HourlyTraffic = [Hours]float64{
 	0.020, 0.014, 0.010, 0.008, 0.008, 0.011, 0.020, 0.033, 0.045, 0.050, 0.052, 0.054,
 	0.056, 0.054, 0.052, 0.051, 0.052, 0.056, 0.062, 0.068, 0.070, 0.064, 0.048, 0.032,
@@ -30,11 +31,11 @@ type Request struct {
 func (r Request) IDString() string { return fmt.Sprintf("r%d", r.ID) }
 
 // Requests draws n requests of one day in time order, hours following HourlyTraffic,
-// users by their activity and placements by their share.
+// users by their activity and placements by their share. n < 0 draws none.
 func (w *World) Requests(n int, seed uint64) []Request {
 	rng := newRand(seed, 11)
 	hourCDF := cumulative(HourlyTraffic[:])
-	out := make([]Request, n)
+	out := make([]Request, max(n, 0))
 	for i := range out {
 		h := draw(rng, hourCDF)
 		at := Day.Add(time.Duration(h)*time.Hour + time.Duration(rng.Int64N(int64(time.Hour))))
@@ -48,8 +49,9 @@ func (w *World) Requests(n int, seed uint64) []Request {
 }
 
 // RequestAt draws one request at hour h from rng (for load generation, where order does
-// not matter).
+// not matter). h is taken modulo 24, so the request always falls within the day.
 func (w *World) RequestAt(rng *rand.Rand, id uint64, h int) Request {
+	h = ((h % Hours) + Hours) % Hours
 	return Request{ID: id, Time: Day.Add(time.Duration(h) * time.Hour), Hour: h,
 		User: int64(draw(rng, w.userCDF) + 1), Placement: draw(rng, w.placeCDF)}
 }

@@ -71,7 +71,7 @@ type Placement struct {
 	Formats    []int   // indexes into Formats
 	Slots      int     // ads shown per request, 1..3
 	ReserveCPM float64 // the publisher's floor per 1,000 impressions
-	Share      float64 // share of requests
+	Share      float64 // relative weight in the request mix (requests follow Share / Σ Share)
 }
 
 // Targeting restricts where a campaign runs. A nil slice means any value.
@@ -121,7 +121,7 @@ type Ad struct {
 // Config sizes the world.
 type Config struct {
 	Users, Advertisers, Campaigns int
-	AdsPerCampaign                float64 // mean; each campaign has 1..5
+	AdsPerCampaign                float64 // shape of the ads-per-campaign draw (1..5 ads; 2.5 gives a mean of about 2.35)
 	Placements                    int
 	Factors                       int // rank of the truth's interactions
 	BaseCTR                       float64
@@ -131,13 +131,14 @@ type Config struct {
 }
 
 // DefaultConfig is a world of 50,000 users, 6,000 campaigns of 600 advertisers, about
-// 15,000 ads and 24 placements, with about 1,000 ads eligible for a typical request.
+// 14,000 ads and 24 placements, with about 1,000 ads eligible for a typical request.
 func DefaultConfig() Config {
 	return Config{Users: 50_000, Advertisers: 600, Campaigns: 6000, AdsPerCampaign: 2.5, Placements: 24,
 		Factors: 4, BaseCTR: 0.025, Position: []float64{1, 0.65, 0.45}, Seed: 1}
 }
 
-// SmallConfig is a world for unit tests: the same shape, fifteen times smaller.
+// SmallConfig is a world for unit tests: the same shape with a tenth of the users and a
+// fifteenth of the advertisers and campaigns.
 func SmallConfig() Config {
 	c := DefaultConfig()
 	c.Users, c.Advertisers, c.Campaigns = 5000, 40, 400
@@ -162,7 +163,7 @@ func (c Config) Validate() error {
 	}
 	for i := 1; i < len(c.Position); i++ {
 		if !(c.Position[i] > 0 && c.Position[i] <= c.Position[i-1]) {
-			return fmt.Errorf("%w: Position %v, want decreasing and > 0", ErrConfig, c.Position)
+			return fmt.Errorf("%w: Position %v, want non-increasing and > 0", ErrConfig, c.Position)
 		}
 	}
 	return nil

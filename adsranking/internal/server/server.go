@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Server struct {
 	bufs   sync.Pool
 }
 
+// allowed is the Allow header of a 405, per path.
+var allowed = map[string]string{"/openrtb2/auction": http.MethodPost, "/healthz": http.MethodGet, "/metrics": http.MethodGet}
+
 // New routes requests to b. model names the live click model for /healthz.
 func New(b Bidder, model func() string, gatherer prometheus.Gatherer, logger *slog.Logger) *Server {
 	if logger == nil {
@@ -52,6 +56,7 @@ func New(b Bidder, model func() string, gatherer prometheus.Gatherer, logger *sl
 		s.router.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	}
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed[r.URL.Path])
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s not allowed on %s", r.Method, r.URL.Path))
 	})
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +75,11 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, openrtb.StatusFor(err), err.Error())
 		return
 	}
-	resp, out := s.b.Bid(r.Context(), req, arrived)
+	resp, out, ok := s.bid(r.Context(), req, arrived)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal error while bidding on request "+strconv.Quote(req.ID)+" (logged)")
+		return
+	}
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
@@ -106,6 +115,19 @@ func serverTiming(o bidder.Outcome) string {
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok", "model": s.model()})
+}
+
+// bid calls the bidder and turns a panic into ok = false with a log line: a bug in one
+// request's path answers that request with a 500 and leaves the server serving.
+func (s *Server) bid(ctx context.Context, req *openrtb.BidRequest, arrived time.Time) (resp openrtb.BidResponse, out bidder.Outcome, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("bidder panicked", "request", req.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	resp, out = s.b.Bid(ctx, req, arrived)
+	return resp, out, true
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
