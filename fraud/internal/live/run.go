@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +19,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
-	"github.com/casebook-ml/casebook/platform/features"
-	"github.com/casebook-ml/casebook/platform/features/memory"
-	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/features/onlinestore"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 )
 
@@ -86,8 +83,8 @@ func (c StreamConfig) Validate() error {
 	if c.Live.StreamFrom >= c.Sim.Days {
 		errs = append(errs, fmt.Errorf("the stream starts on day %d but the simulation has %d days", c.Live.StreamFrom, c.Sim.Days))
 	}
-	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") {
-		errs = append(errs, fmt.Errorf("store %q: want memory or redis://HOST:PORT", c.Store))
+	if err := onlinestore.Check(c.Store); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize || c.MaxAckPending > maxAckPending {
 		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d) ≤ %d (the decisions one batch may have in flight)", c.BatchSize, c.MaxAckPending, maxAckPending))
@@ -148,15 +145,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
 
-	var store features.OnlineStore = memory.New(sys.Features)
-	if addr, ok := strings.CutPrefix(cfg.Store, "redis://"); ok {
-		rc := fredis.DefaultConfig()
-		rc.Addr = addr
-		rs, err := fredis.New(rc, sys.Features)
-		if err != nil {
-			return err
-		}
-		store = rs
+	store, err := onlinestore.Open(cfg.Store, sys.Features)
+	if err != nil {
+		return err
 	}
 	defer store.Close()
 	stats := &stream.Stats{}

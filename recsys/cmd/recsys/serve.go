@@ -13,15 +13,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/casebook-ml/casebook/platform/features"
-	"github.com/casebook-ml/casebook/platform/features/memory"
-	fredis "github.com/casebook-ml/casebook/platform/features/redis"
+	"github.com/casebook-ml/casebook/platform/features/onlinestore"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
@@ -89,17 +87,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	return c, nil
 }
 
+// openStore opens the --store spec; a bad spec is a usage error.
 func openStore(spec string, reg *features.Registry) (features.OnlineStore, error) {
-	if spec == "memory" {
-		return memory.New(reg), nil
+	s, err := onlinestore.Open(spec, reg)
+	if errors.Is(err, onlinestore.ErrSpec) {
+		return nil, fmt.Errorf("%w: --store: %v", scenario.ErrUsage, err)
 	}
-	addr, ok := strings.CutPrefix(spec, "redis://")
-	if !ok || addr == "" {
-		return nil, fmt.Errorf("%w: --store %q: want memory or redis://HOST:PORT", scenario.ErrUsage, spec)
-	}
-	cfg := fredis.DefaultConfig()
-	cfg.Addr = addr
-	return fredis.New(cfg, reg)
+	return s, err
 }
 
 func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
