@@ -395,31 +395,56 @@ func (s *System) publishAuctions(ctx context.Context) {
 	batch := make([]eventlog.Event, 0, maxBatch)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	flush := func() {
+	flush := func(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
 		if p, err := s.log.PublishAsync(batch); err != nil {
 			s.logger.Error("publish auctions", "n", len(batch), "err", err)
-		} else if _, err := p.Wait(ctx); err != nil && ctx.Err() == nil {
+		} else if _, err := p.Wait(ctx); err != nil {
 			s.logger.Error("publish auctions", "n", len(batch), "err", err)
 		}
 		batch = batch[:0]
 	}
+	add := func(a events.Auction) {
+		data, _ := json.Marshal(a)
+		batch = append(batch, eventlog.Event{ID: "auc-" + a.Request, Subject: events.SubjectAuction, Time: a.Time, Data: data})
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			// Stopping: what is queued is logged too, with a little time of its own (the
+			// log is closed only after this returns).
+		drain:
+			for {
+				select {
+				case a := <-s.auctions:
+					add(a)
+					if len(batch) == maxBatch {
+						s.flushDetached(ctx, flush)
+					}
+				default:
+					break drain
+				}
+			}
+			s.flushDetached(ctx, flush)
 			return
 		case <-tick.C:
-			flush()
+			flush(ctx)
 		case a := <-s.auctions:
-			data, _ := json.Marshal(a)
-			batch = append(batch, eventlog.Event{ID: "auc-" + a.Request, Subject: events.SubjectAuction, Time: a.Time, Data: data})
+			add(a)
 			if len(batch) == maxBatch {
-				flush()
+				flush(ctx)
 			}
 		}
 	}
+}
+
+// flushDetached runs flush on a context that outlives ctx's cancellation by up to 2 s.
+func (s *System) flushDetached(ctx context.Context, flush func(context.Context)) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	flush(fctx)
 }
 
 // Stats are the system's counters.

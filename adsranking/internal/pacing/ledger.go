@@ -3,6 +3,7 @@ package pacing
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,13 @@ type account struct {
 // bidder carries it to the impression report (in the win or billing notice URL, as
 // bidders do with their own data), and it is the report's idempotency key: a second
 // report of the same reservation bills nothing. The zero value is never issued.
+//
+// Each ledger numbers its reservations from a random point of a 2^50 range per shard, so
+// that a report carrying another ledger's reservation (another instance reading the same
+// impression stream, or this process's predecessor before a restart) is unknown here and
+// bills nothing, instead of settling an unrelated reservation that happens to share its
+// number. Two ledgers' live ranges (the reservations of the last Window+Retention)
+// overlap with probability about their length over 2^50.
 type Reservation uint64
 
 // shardBits is how many low bits of a Reservation name its shard.
@@ -125,7 +133,7 @@ func NewLedger(cfg LedgerConfig) (*Ledger, error) {
 		mask:      uint64(cfg.Shards - 1),
 	}
 	for i := range l.shards {
-		l.shards[i].base = 1 // so that no reservation is 0
+		l.shards[i].base = 1 + rand.Uint64N(1<<50) // never 0; see Reservation
 	}
 	empty := map[int64]*account{}
 	l.accounts.Store(&empty)

@@ -432,3 +432,33 @@ func TestMicros(t *testing.T) {
 		t.Errorf("Micros(1500000).Dollars() = %v, want 1.5", got)
 	}
 }
+
+// TestOtherLedgersReservationsUnknown: two ledgers with the same campaigns and the same
+// request stream (two instances on one impression stream, or a process and its restart)
+// issue reservations that the other does not recognise, so a report meant for one never
+// bills the other.
+func TestOtherLedgersReservationsUnknown(t *testing.T) {
+	budgets := map[int64]Micros{1: FromDollars(1000), 2: FromDollars(1000)}
+	a, b := newTestLedger(t, ReserveAtDecision, budgets), newTestLedger(t, ReserveAtDecision, budgets)
+	var fromA []Reservation
+	for i := range 500 {
+		r := mustReserve(t, a, int64(1+i%2), FromDollars(0.01), t0)
+		mustReserve(t, b, int64(1+i%2), FromDollars(0.01), t0)
+		fromA = append(fromA, r)
+	}
+	for _, r := range fromA {
+		if err := b.Confirm(r, FromDollars(0.01), t0.Add(time.Second)); !errors.Is(err, ErrUnknownReservation) {
+			t.Fatalf("ledger b confirmed ledger a's reservation %d: %v, want ErrUnknownReservation", r, err)
+		}
+	}
+	for id := range budgets {
+		if acc := mustAccount(t, b, id); acc.Billed != 0 || acc.Confirmed != 0 {
+			t.Errorf("ledger b, campaign %d: billed %v in %d reports, want nothing", id, acc.Billed, acc.Confirmed)
+		}
+	}
+	for _, r := range fromA {
+		if err := a.Confirm(r, FromDollars(0.01), t0.Add(time.Second)); err != nil {
+			t.Fatalf("ledger a could not confirm its own reservation %d: %v", r, err)
+		}
+	}
+}
