@@ -227,10 +227,11 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	now := b.clock()
 	out.Hour = now.UTC().Hour()
 
-	// Who: the profile, from the feature store or, late, from the cache.
+	// Who: the profile, from the feature store or, late, from the cache; with NoProfile
+	// neither (the model was trained without segments and age).
 	t0 := b.clock()
 	key := ""
-	if req.User != nil {
+	if req.User != nil && !b.cfg.NoProfile {
 		key = req.User.ID
 	}
 	prof := ctr.UnknownProfile

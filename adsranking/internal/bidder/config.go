@@ -33,6 +33,11 @@ type Config struct {
 	// PriorOnly scores every request with the prior click rates, the ladder's cheapest
 	// model, whatever the time: for measuring what that step costs in quality.
 	PriorOnly bool
+	// NoProfile skips the profile read; segments and age are unknown (-1), geo and device
+	// come from the request: for a model trained without them (ctr.Log.WithoutFields with
+	// the profile fields). The profile cache is neither read nor filled, so the ladder's
+	// cached-features step never applies, and segment-targeted campaigns are not eligible.
+	NoProfile bool
 }
 
 // Ladder is the degrade ladder: at each stage, the share of the time budget already used

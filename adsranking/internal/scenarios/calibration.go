@@ -73,9 +73,8 @@ func calibration() scenario.Scenario {
 					expected += i.PCTR
 				}
 			}
-			deadline := time.Now().Add(60 * time.Second)
-			for sys.Stats().Observed < int64(events) && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
+			if err := waitCount(ctx, "the monitor to see every event", func() int64 { return sys.Stats().Observed }, int64(events)); err != nil {
+				return err
 			}
 			r.Say("%d events on the log, %d seen by the monitor; %d clicks against %.0f predicted", events, sys.Stats().Observed, clicks, expected)
 			// Let the last hour mature (the attribution window passes), then judge.

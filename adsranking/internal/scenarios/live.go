@@ -100,13 +100,12 @@ func liveScenario() scenario.Scenario {
 				cost += imp.Cost
 				dup++
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for time.Now().Before(deadline) {
+			settled := func() int64 {
 				st := sys.Stats()
-				if st.Billed+st.Unbillable-billedBefore.Billed-billedBefore.Unbillable >= int64(imps) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
+				return st.Billed + st.Unbillable - billedBefore.Billed - billedBefore.Unbillable
+			}
+			if err := waitCount(ctx, "every impression report to be settled", settled, int64(imps)); err != nil {
+				return err
 			}
 			st := sys.Stats()
 			billed := 0.0
@@ -137,8 +136,8 @@ func liveScenario() scenario.Scenario {
 			if err := live.PublishChange(ctx, l, fmt.Sprintf("budget-%d", raised), inventory.Change{Kind: inventory.Budget, ID: raised, Budget: 5000}); err != nil {
 				return err
 			}
-			for sys.Index.Snapshot().Version() < before+2 && time.Since(t0) < 30*time.Second {
-				time.Sleep(time.Millisecond)
+			if err := waitCount(ctx, "both changes applied", func() int64 { return int64(sys.Index.Snapshot().Version()) }, int64(before+2)); err != nil {
+				return err
 			}
 			took := time.Since(t0)
 			r.Say("both changes applied %.1f ms after publishing", float64(took)/1e6)
