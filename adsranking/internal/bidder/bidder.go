@@ -142,15 +142,19 @@ type Winner struct {
 
 // Outcome is what happened to one request, for logs, metrics and in-process callers.
 type Outcome struct {
-	NoBid      openrtb.NoBidReason
-	Bid        bool
-	Level      Level
-	Eligible   int // before the candidate cut
-	Scored     int
-	Paced      int // candidates pacing held back
-	Budget     int // winners dropped because their budget could not take the cost
-	Winners    []Winner
-	Model      string
+	NoBid    openrtb.NoBidReason
+	Bid      bool
+	Level    Level
+	Eligible int // before the candidate cut
+	Scored   int
+	Paced    int // candidates pacing held back
+	Budget   int // winners dropped because their budget could not take the cost
+	Winners  []Winner
+	Model    string
+	// Position is the deciding model's effect of each slot (Winner.PCTR × Position[slot]
+	// is the click probability the bid was priced on), kept with the outcome because the
+	// live model may be swapped before the outcome is logged.
+	Position   []float64
 	Hour       int
 	Placement  int
 	Profile    ctr.Profile
@@ -213,7 +217,7 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	w := b.work()
 	defer b.pool.Put(w)
 	m := b.model.Load()
-	out.Model = m.Version
+	out.Model, out.Position = m.Version, m.Model.Position
 
 	// Where: the placement (all impressions are its slots, top first), its floor.
 	pi, ok := b.placements[req.Imp[0].TagID]

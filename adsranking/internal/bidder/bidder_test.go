@@ -3,6 +3,7 @@ package bidder
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,9 @@ func TestBidsAreValidAndPricedWithinBids(t *testing.T) {
 			continue
 		}
 		bids++
+		if !slices.Equal(out.Position, f.m.Position) || out.Model != f.m.Version {
+			t.Fatalf("request %s: outcome model %s, position %v; want the deciding model's %s, %v", req.ID, out.Model, out.Position, f.m.Version, f.m.Position)
+		}
 		snap := f.ix.Snapshot()
 		for _, win := range out.Winners {
 			a := snap.Ad(adPosition(snap, win.Ad))

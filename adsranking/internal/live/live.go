@@ -373,7 +373,7 @@ func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	resp, out := s.Bidder.Bid(ctx, req, arrived)
 	if out.Bid {
 		a := events.Auction{Request: req.ID, Time: arrived, Model: out.Model, Level: out.Level.String(), Winners: make([]events.Slot, len(out.Winners))}
-		pos := s.Bidder.Model().Position
+		pos := out.Position
 		for i, w := range out.Winners {
 			a.Winners[i] = events.Slot{Slot: w.Slot, Ad: w.Ad, Campaign: w.Campaign, PCTR: w.PCTR * pos[w.Slot], Cost: w.CostPerImpression, Reserved: uint64(w.Reserved)}
 		}

@@ -63,7 +63,7 @@ func calibration() scenario.Scenario {
 			for _, sr := range reqs {
 				now.Store(sr.Time.UnixNano())
 				_, out := sys.Bid(ctx, sys.World.BidRequest(sr), sr.Time)
-				d, err := x.Deliver(ctx, sr, out, sys.Bidder.Model().Position, sr.Time)
+				d, err := x.Deliver(ctx, sr, out, out.Position, sr.Time)
 				if err != nil {
 					return err
 				}

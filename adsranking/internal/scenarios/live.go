@@ -68,7 +68,7 @@ func liveScenario() scenario.Scenario {
 			billedBefore := sys.Stats()
 			for _, sr := range reqs {
 				_, out := sys.Bid(ctx, sys.World.BidRequest(sr), time.Now())
-				d, err := x.Deliver(ctx, sr, out, sys.Bidder.Model().Position, time.Now())
+				d, err := x.Deliver(ctx, sr, out, out.Position, time.Now())
 				if err != nil {
 					return err
 				}
