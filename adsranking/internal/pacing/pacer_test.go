@@ -361,3 +361,37 @@ func TestPacersConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// Decide reads the dense table for small ids and the map for the rest; both give each
+// campaign its own multiplier, and a campaign without a state yet bids at 1.
+func TestPIDDecideDenseAndMap(t *testing.T) {
+	ids := []int64{-5, 0, 3, 4, maxDenseID - 1, maxDenseID, 1 << 40}
+	budgets := map[int64]Micros{}
+	for _, id := range ids {
+		budgets[id] = testBudget
+	}
+	src := newFakeSpend(budgets)
+	p, err := NewPID(flatPlan(t), testPIDConfig(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Update(t0)
+	for i, id := range ids { // a different pace per campaign, so the multipliers differ
+		src.set(id, Micros(i)*testBudget/Micros(2*len(ids)))
+	}
+	p.Update(t0.Add(2 * time.Hour))
+	seen := map[float64]bool{}
+	for _, id := range ids {
+		want := p.states.get(id).mult.Load()
+		if _, got := p.Decide(id, 0, t0); got != want {
+			t.Errorf("Decide(%d) = %v, want the campaign's multiplier %v", id, got, want)
+		}
+		seen[want] = true
+	}
+	if len(seen) < 3 {
+		t.Fatalf("multipliers %v: want them to differ, or the check above proves little", seen)
+	}
+	if _, got := p.Decide(7, 0, t0); got != 1 {
+		t.Errorf("Decide(7) for a campaign without state = %v, want 1", got)
+	}
+}
