@@ -111,9 +111,6 @@ type Monitor struct {
 	pub      monitoring.Publisher
 	bucketNs int64
 	nWindow  int64 // buckets in the sliding window
-	// nBacklog is how many matured buckets Evaluate catches up on when it was not called
-	// for a while: the buckets of that many windows before the newest are kept.
-	nBacklog int64
 
 	// evalMu serialises Evaluate, so each version's alerter sees its windows in order.
 	evalMu sync.Mutex
@@ -146,7 +143,7 @@ func New(cfg Config, pub monitoring.Publisher, logger *slog.Logger, reg promethe
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Monitor{cfg: cfg, log: logger.With("component", "admonitor"), met: met, pub: pub,
-		bucketNs: int64(cfg.Bucket), nWindow: int64(cfg.Window / cfg.Bucket), nBacklog: backlogBuckets, swept: noBucket,
+		bucketNs: int64(cfg.Bucket), nWindow: int64(cfg.Window / cfg.Bucket), swept: noBucket,
 		versions: map[string]*version{}, imps: map[key]impression{}, seen: map[key]bool{}, early: map[key]events.Click{}}, nil
 }
 
@@ -314,8 +311,8 @@ func (m *Monitor) advance(t time.Time) {
 // sweep forgets what can no longer matter, once per bucket of event time.
 func (m *Monitor) sweep() {
 	low := m.lowest()
-	if low != noBucket && low-noBucket > m.nBacklog { // keep the windows Evaluate may still judge
-		low -= m.nBacklog
+	if low != noBucket && low-noBucket > backlogBuckets { // keep the windows Evaluate may still judge
+		low -= backlogBuckets
 	} else {
 		low = noBucket
 	}
@@ -415,7 +412,7 @@ func (m *Monitor) Evaluate(ctx context.Context) ([]monitoring.Alert, error) {
 		if v.evaluated == noBucket && !v.first.IsZero() {
 			from = floorDiv(v.first.UnixNano(), m.bucketNs)
 		}
-		if oldest := k - m.nBacklog + 1; from < oldest {
+		if oldest := k - backlogBuckets + 1; from < oldest {
 			if v.evaluated != noBucket {
 				m.log.Warn("evaluation fell behind: buckets skipped", "model", name, "skipped", oldest-from)
 			}

@@ -89,21 +89,27 @@ func feed(t *testing.T, m *Monitor, evs []event) []monitoring.Alert {
 			eval()
 			last = e.at.Truncate(time.Minute)
 		}
-		var err error
-		if e.imp != nil {
-			err = m.ObserveImpression(*e.imp)
-		} else {
-			err = m.ObserveClick(*e.clk)
-		}
-		if err != nil {
-			t.Fatalf("observe %+v: %v", e, err)
-		}
+		observe(t, m, e)
 	}
 	if len(evs) > 0 {
 		m.Advance(evs[len(evs)-1].at.Add(2 * time.Hour))
 	}
 	eval()
 	return out
+}
+
+// observe hands one event to the monitor.
+func observe(t *testing.T, m *Monitor, e event) {
+	t.Helper()
+	var err error
+	if e.imp != nil {
+		err = m.ObserveImpression(*e.imp)
+	} else {
+		err = m.ObserveClick(*e.clk)
+	}
+	if err != nil {
+		t.Fatalf("observe %+v: %v", e, err)
+	}
 }
 
 func newMonitor(t *testing.T, cfg Config) *Monitor {
@@ -202,15 +208,7 @@ func TestEvaluateCatchesUp(t *testing.T) {
 	}
 	late := newMonitor(t, DefaultConfig())
 	for _, e := range evs {
-		var err error
-		if e.imp != nil {
-			err = late.ObserveImpression(*e.imp)
-		} else {
-			err = late.ObserveClick(*e.clk)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		observe(t, late, e)
 	}
 	late.Advance(evs[len(evs)-1].at.Add(2 * time.Hour))
 	once, err := late.Evaluate(context.Background())

@@ -250,9 +250,9 @@ func (s *System) follow(ctx context.Context) error {
 
 // run starts the consumers, the auction publisher and the control loop.
 func (s *System) run(ctx context.Context, cfg Config) {
-	consume := func(durable, subject string, start eventlog.Position, h eventlog.Handler) {
+	consume := func(durable string, subjects []string, h eventlog.Handler) {
 		cc := eventlog.DefaultConsumerConfig()
-		cc.Stream, cc.Durable, cc.Subjects, cc.Start = events.Stream, durable, []string{subject}, start
+		cc.Stream, cc.Durable, cc.Subjects, cc.Start = events.Stream, durable, subjects, eventlog.FromBeginning()
 		cc.AckWait = 5 * time.Second
 		s.wg.Add(1)
 		go func() {
@@ -263,19 +263,11 @@ func (s *System) run(ctx context.Context, cfg Config) {
 		}()
 	}
 	// Campaign changes: replayed from the start into this instance's inventory.
-	consume("ads-campaigns-"+cfg.Instance, events.SubjectCampaign, eventlog.FromBeginning(), s.applyChange)
+	consume("ads-campaigns-"+cfg.Instance, []string{events.SubjectCampaign}, s.applyChange)
 	// Impression reports settle the budget reservations (billing).
-	consume("ads-billing-"+cfg.Instance, events.SubjectImpress, eventlog.FromBeginning(), s.bill)
+	consume("ads-billing-"+cfg.Instance, []string{events.SubjectImpress}, s.bill)
 	// Impressions and clicks, in log order, feed the calibration monitor.
-	cc := eventlog.DefaultConsumerConfig()
-	cc.Stream, cc.Durable, cc.Subjects, cc.AckWait = events.Stream, "ads-monitor-"+cfg.Instance, []string{events.SubjectImpress, events.SubjectClick}, 5*time.Second
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.log.Consume(ctx, cc, s.observe); err != nil && ctx.Err() == nil {
-			s.logger.Error("consumer stopped", "durable", cc.Durable, "err", err)
-		}
-	}()
+	consume("ads-monitor-"+cfg.Instance, []string{events.SubjectImpress, events.SubjectClick}, s.observe)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

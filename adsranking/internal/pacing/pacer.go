@@ -85,6 +85,52 @@ func (t *table[T]) add(id int64, v *T) {
 	t.m.Store(&next)
 }
 
+// maxDenseID bounds the dense control tables (one slot per id below it); campaigns with
+// larger or negative ids are read from the map.
+const maxDenseID = 1 << 20
+
+// dense is a lock-free copy of each campaign's control value (a multiplier, a
+// participation threshold) at the index of its id, republished after every Update. Decide
+// runs once per candidate, about a thousand times a request, and a slice read is several
+// times cheaper than a map probe and a pointer chase per campaign.
+type dense[V any] struct {
+	p atomic.Pointer[[]denseSlot[V]]
+}
+
+type denseSlot[V any] struct {
+	v  V
+	ok bool // the campaign has a state
+}
+
+// get returns id's value; inRange is false when the table does not cover id (the caller
+// reads its map), ok false when the campaign has no state yet.
+func (d *dense[V]) get(id int64) (v V, ok, inRange bool) {
+	t := d.p.Load()
+	if t == nil || id < 0 || id >= int64(len(*t)) {
+		return v, false, false
+	}
+	s := (*t)[id]
+	return s.v, s.ok, true
+}
+
+// publish replaces the table with the values of ids (val reports false for a campaign
+// without state); the caller serialises publishers.
+func (d *dense[V]) publish(ids []int64, val func(int64) (V, bool)) {
+	var top int64 = -1
+	for _, id := range ids {
+		if id >= 0 && id < maxDenseID {
+			top = max(top, id)
+		}
+	}
+	t := make([]denseSlot[V], top+1)
+	for _, id := range ids {
+		if id >= 0 && id < maxDenseID {
+			t[id].v, t[id].ok = val(id)
+		}
+	}
+	d.p.Store(&t)
+}
+
 // atomicFloat is a float64 read and written atomically.
 type atomicFloat struct{ bits atomic.Uint64 }
 

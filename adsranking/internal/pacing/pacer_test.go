@@ -395,3 +395,45 @@ func TestPIDDecideDenseAndMap(t *testing.T) {
 		t.Errorf("Decide(7) for a campaign without state = %v, want 1", got)
 	}
 }
+
+// The throttle's Decide reads the dense table for small ids and the map for the rest; in
+// both, a campaign participates exactly when its coin falls under its own threshold.
+func TestThrottleDecideDenseAndMap(t *testing.T) {
+	ids := []int64{-5, 0, 3, maxDenseID - 1, maxDenseID, 1 << 40}
+	budgets := map[int64]Micros{}
+	for _, id := range ids {
+		budgets[id] = testBudget
+	}
+	src := newFakeSpend(budgets)
+	th, err := NewThrottle(flatPlan(t), DefaultThrottleConfig(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.Update(t0)
+	for i, id := range ids { // ahead of plan by different amounts: different rates
+		src.set(id, Dollar+Micros(i+1)*Dollar/2)
+	}
+	th.Update(t0.Add(time.Hour))
+	for _, id := range ids {
+		thr := th.states.get(id).threshold.Load()
+		if thr == math.MaxUint64 {
+			t.Fatalf("campaign %d still at full participation: the check below would prove little", id)
+		}
+		in := 0
+		for req := range uint64(2000) {
+			got, _ := th.Decide(id, req, t0)
+			if want := coin(th.cfg.Seed, req, uint64(id)) < thr; got != want {
+				t.Fatalf("Decide(%d, request %d) = %v, want %v (its threshold)", id, req, got, want)
+			}
+			if got {
+				in++
+			}
+		}
+		if in == 0 || in == 2000 {
+			t.Errorf("campaign %d took part in %d of 2000 requests, want some but not all", id, in)
+		}
+	}
+	if ok, _ := th.Decide(7, 1, t0); !ok {
+		t.Error("Decide(7) for a campaign without state: want participation")
+	}
+}

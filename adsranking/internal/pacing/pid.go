@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -71,19 +70,11 @@ type PID struct {
 	cfg    PIDConfig
 	src    SpendSource
 	states table[pidState]
-	// dense holds every multiplier at the index of its campaign id (0: no state yet), as
-	// of the end of the last Update, for ids below maxDenseID: Decide runs once per
-	// candidate, about a thousand times a request, and a slice read is several times
-	// cheaper than a map probe and a pointer chase per campaign.
-	dense atomic.Pointer[[]float64]
+	mults  dense[float64] // the multipliers as of the last Update, for Decide
 
 	mu  sync.Mutex // serialises Update
 	ids []int64
 }
-
-// maxDenseID bounds the dense multiplier table (8 MiB at most); campaigns with larger or
-// negative ids are looked up in the map.
-const maxDenseID = 1 << 20
 
 type pidState struct {
 	mult atomicFloat
@@ -113,8 +104,8 @@ func (p *PID) Name() string { return "pid" }
 
 // Decide always participates, at the campaign's current multiplier.
 func (p *PID) Decide(campaign int64, _ uint64, _ time.Time) (bool, float64) {
-	if d := p.dense.Load(); d != nil && campaign >= 0 && campaign < int64(len(*d)) {
-		if m := (*d)[campaign]; m > 0 {
+	if m, ok, in := p.mults.get(campaign); in {
+		if ok {
 			return true, m
 		}
 		return true, 1
@@ -155,27 +146,12 @@ func (p *PID) Update(now time.Time) {
 		e := (float64(budget)*share - float64(spent)) / float64(budget)
 		p.step(s, e, el)
 	}
-	p.publishDense()
-}
-
-// publishDense copies every multiplier into a fresh dense table (campaign ids in
-// [0, maxDenseID)); Decide reads it without locks. Under p.mu.
-func (p *PID) publishDense() {
-	var top int64 = -1
-	for _, id := range p.ids {
-		if id >= 0 && id < maxDenseID {
-			top = max(top, id)
+	p.mults.publish(p.ids, func(id int64) (float64, bool) {
+		if s := p.states.get(id); s != nil {
+			return s.mult.Load(), true
 		}
-	}
-	d := make([]float64, top+1)
-	for _, id := range p.ids {
-		if id >= 0 && id < maxDenseID {
-			if s := p.states.get(id); s != nil {
-				d[id] = s.mult.Load()
-			}
-		}
-	}
-	p.dense.Store(&d)
+		return 0, false
+	})
 }
 
 func (p *PID) step(s *pidState, e float64, el time.Duration) {

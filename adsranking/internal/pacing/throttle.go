@@ -65,10 +65,11 @@ func (c ThrottleConfig) Validate() error {
 // whatever p was. The coin flip is a hash of (seed, request, campaign) compared with p:
 // reproducible, lock-free and independent across campaigns.
 type Throttle struct {
-	plan   Plan
-	cfg    ThrottleConfig
-	src    SpendSource
-	states table[throttleState]
+	plan       Plan
+	cfg        ThrottleConfig
+	src        SpendSource
+	states     table[throttleState]
+	thresholds dense[uint64] // the participation thresholds as of the last Update, for Decide
 
 	mu  sync.Mutex // serialises Update
 	ids []int64
@@ -114,11 +115,17 @@ func (t *Throttle) Name() string { return "throttle" }
 
 // Decide participates with the campaign's current probability, always at multiplier 1.
 func (t *Throttle) Decide(campaign int64, request uint64, _ time.Time) (bool, float64) {
-	s := t.states.get(campaign)
-	if s == nil {
+	thr, ok, in := t.thresholds.get(campaign)
+	if !in {
+		s := t.states.get(campaign)
+		ok = s != nil
+		if ok {
+			thr = s.threshold.Load()
+		}
+	}
+	if !ok {
 		return true, 1
 	}
-	thr := s.threshold.Load()
 	return thr == math.MaxUint64 || coin(t.cfg.Seed, request, uint64(campaign)) < thr, 1
 }
 
@@ -153,6 +160,12 @@ func (t *Throttle) Update(now time.Time) {
 		}
 		t.step(s, budget, spent, share, next, correct)
 	}
+	t.thresholds.publish(t.ids, func(id int64) (uint64, bool) {
+		if s := t.states.get(id); s != nil {
+			return s.threshold.Load(), true
+		}
+		return 0, false
+	})
 }
 
 func (t *Throttle) step(s *throttleState, budget, spent Micros, share, next, correct float64) {
