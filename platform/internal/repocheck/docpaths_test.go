@@ -38,6 +38,7 @@ var (
 	// scenarioName finds scenario names in Go source (scenario.Scenario{Name: "area/name"}):
 	// `fraud/stream` in a document is a scenario, not a folder.
 	scenarioName = regexp.MustCompile(`Name:\s+"([a-z0-9-]+/[a-z0-9-]+)"`)
+	scenarioLike = regexp.MustCompile(`^[a-z]+/[a-z0-9-]+$`)
 	heading      = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*#*\s*$`)
 )
 
@@ -104,6 +105,9 @@ func scenarioNames(t *testing.T, root string) map[string]bool {
 type docRefs struct {
 	links []string // markdown link targets, relative to the document (anchors kept)
 	paths []string // backticked repository paths, relative to the root
+	// scenarios are backticked area/name tokens outside the top-level folders
+	// (`serving/rollouts`, `ads/knobs`): a scenario's name, or a platform package.
+	scenarios []string
 }
 
 // readRefs reads the links and backticked paths of one document, outside fenced code
@@ -134,10 +138,14 @@ func readRefs(t *testing.T, file string) docRefs {
 		for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
 			tok := strings.TrimPrefix(m[1], "./")
 			top, _, ok := strings.Cut(tok, "/")
-			if !ok || !slices.Contains(topDirs, top) || !pathToken.MatchString(tok) {
+			if !ok || !pathToken.MatchString(tok) {
 				continue
 			}
-			r.paths = append(r.paths, tok)
+			if slices.Contains(topDirs, top) {
+				r.paths = append(r.paths, tok)
+			} else if scenarioLike.MatchString(tok) {
+				r.scenarios = append(r.scenarios, tok)
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -168,6 +176,11 @@ func TestDocPaths(t *testing.T) {
 	root := repoRoot(t)
 	scenarios := scenarioNames(t, root)
 	files := markdownFiles(t, root)
+	areas := map[string]bool{}
+	for name := range scenarios {
+		area, _, _ := strings.Cut(name, "/")
+		areas[area] = true
+	}
 	if len(files) < 10 {
 		t.Fatalf("found %d markdown files under %s; want the README and docs/", len(files), root)
 	}
@@ -184,6 +197,17 @@ func TestDocPaths(t *testing.T) {
 			// From the root, or from the document's folder (a module README's own files).
 			if !pathExists(root, p) && !pathExists(root, pkg) && !pathExists(filepath.Dir(file), p) {
 				t.Errorf("%s names `%s`, which does not exist (not a file, folder or scenario)", rel, p)
+			}
+		}
+		for _, p := range refs.scenarios {
+			area, _, _ := strings.Cut(p, "/")
+			if scenarios[p] || !areas[area] {
+				continue
+			}
+			checked++
+			// features/redis is the package platform/features/redis, not a scenario.
+			if !pathExists(root, filepath.Join("platform", p)) && !pathExists(filepath.Dir(file), p) {
+				t.Errorf("%s names `%s`: no scenario has that name (and it is no platform package)", rel, p)
 			}
 		}
 		for _, l := range refs.links {
