@@ -39,6 +39,7 @@ var (
 	// `fraud/stream` in a document is a scenario, not a folder.
 	scenarioName = regexp.MustCompile(`Name:\s+"([a-z0-9-]+/[a-z0-9-]+)"`)
 	scenarioLike = regexp.MustCompile(`^[a-z]+/[a-z0-9-]+$`)
+	scenarioCmd  = regexp.MustCompile(`NAME=([a-z]+/[a-z0-9-]+)|scenario run((?:\s+[a-z]+/[a-z0-9-]+)+)`)
 	heading      = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*#*\s*$`)
 )
 
@@ -108,6 +109,9 @@ type docRefs struct {
 	// scenarios are backticked area/name tokens outside the top-level folders
 	// (`serving/rollouts`, `ads/knobs`): a scenario's name, or a platform package.
 	scenarios []string
+	// commands are the scenario names of `make scenario NAME=...` and `scenario run ...`
+	// commands, fenced blocks included.
+	commands []string
 }
 
 // readRefs reads the links and backticked paths of one document, outside fenced code
@@ -128,6 +132,10 @@ func readRefs(t *testing.T, file string) docRefs {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") {
 			fenced = !fenced
 			continue
+		}
+		// Commands, fenced or not, that run scenarios by name.
+		for _, m := range scenarioCmd.FindAllStringSubmatch(line, -1) {
+			r.commands = append(r.commands, strings.Fields(m[1]+" "+m[2])...)
 		}
 		if fenced {
 			continue
@@ -208,6 +216,12 @@ func TestDocPaths(t *testing.T) {
 			// features/redis is the package platform/features/redis, not a scenario.
 			if !pathExists(root, filepath.Join("platform", p)) && !pathExists(filepath.Dir(file), p) {
 				t.Errorf("%s names `%s`: no scenario has that name (and it is no platform package)", rel, p)
+			}
+		}
+		for _, name := range refs.commands {
+			checked++
+			if !scenarios[name] {
+				t.Errorf("%s runs scenario %s, which no binary declares", rel, name)
 			}
 		}
 		for _, l := range refs.links {
