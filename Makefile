@@ -11,7 +11,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 
-.PHONY: help demo test lint fmt vet staticcheck modules bench fuzz images build scenario scenarios clean
+.PHONY: help demo test lint fmt vet staticcheck modules rules bench fuzz images build scenario scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,7 @@ test: ## unit and integration tests of every module (integration tests need Dock
 	@go run ./platform/internal/dockercheck
 	go test $(GO_TEST_FLAGS) $(PKGS)
 
-lint: fmt vet staticcheck modules ## gofmt, go vet, staticcheck (pinned) and per-module build checks
+lint: fmt vet staticcheck modules rules ## gofmt, go vet, staticcheck (pinned), per-module build checks, alert rules
 
 fmt:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
@@ -60,6 +60,18 @@ modules:
 	  (cd $$m && GOWORK=off go build ./... && go mod tidy -diff >/dev/null) || { echo "module $$m: GOWORK=off build or go mod tidy -diff failed"; exit 1; }; \
 	  echo "module $$m: builds alone, go.mod tidy"; \
 	done
+
+# The Prometheus alert rules: promtool checks their syntax and PromQL, then runs their unit
+# tests (which alerts fire on which series, with which labels and annotations). That every
+# metric they read is one the platform registers is a Go test (platform/internal/repocheck).
+PROMTOOL    ?= promtool
+RULE_FILES  := deploy/prometheus/alerts.yaml
+RULE_TESTS  := deploy/prometheus/alerts_test.yaml
+
+rules: ## check the Prometheus alert rules and run their unit tests (needs promtool)
+	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found. On Debian or Ubuntu: apt-get install --no-install-recommends prometheus (it brings promtool); elsewhere a Prometheus release has it. .ci/run installs it."; exit 1; }
+	$(PROMTOOL) check rules $(RULE_FILES)
+	$(PROMTOOL) test rules $(RULE_TESTS)
 
 bench: ## every benchmark of every module (slow; not part of make test). BENCH=regexp narrows it
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(PKGS)

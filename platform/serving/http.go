@@ -153,7 +153,7 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	k := int64(d.host.k)
 	s.writeJSON(w, http.StatusOK, ModelMetadata{Name: e.cfg.Name, Versions: versions, Platform: "casebook-" + string(d.model.Family()),
-		Inputs:  []TensorMetadata{{Name: "input", Datatype: "FP64", Shape: []int64{-1, k}}},
+		Inputs:  []TensorMetadata{{Name: InputName, Datatype: "FP64", Shape: []int64{-1, k}}},
 		Outputs: []TensorMetadata{{Name: "score", Datatype: "FP64", Shape: []int64{-1}}},
 		Parameters: map[string]any{"features": d.host.schema.Names(), "feature_schema_sha256": d.host.schema.Hash(), "version": d.version.Number,
 			"priority": e.cfg.Priority, "sla_ms": float64(e.cfg.SLA) / float64(time.Millisecond), "alias": e.cfg.Alias}})

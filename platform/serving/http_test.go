@@ -73,6 +73,23 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
+// TestUnknownInputName: an infer request whose input tensor the model does not declare is a
+// 400 that names it and what the model declares, as Triton answers; it once scored as 200.
+func TestUnknownInputName(t *testing.T) {
+	f := newFixture(t, nil)
+	row := strings.Replace(string(servingtest.Body(f.rows(0, 1), features)), `"name":"input"`, `"name":"bogus"`, 1)
+	resp, body := f.post(t, "/v2/models/fraud/infer", []byte(row), nil)
+	var er ErrorResponse
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(body, &er) != nil {
+		t.Fatalf("POST %s = %d %s, want 400 with {\"error\": ...}", row, resp.StatusCode, body)
+	}
+	for _, want := range []string{`"bogus"`, `"input"`, "f00"} {
+		if !strings.Contains(er.Error, want) {
+			t.Errorf("error %q does not name %s", er.Error, want)
+		}
+	}
+}
+
 // TestBadInput: every malformed request is a 4xx with a protocol error body, never a 5xx.
 func TestBadInput(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxBodyBytes = 4096 })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -91,6 +92,10 @@ type Decoded struct {
 	Timeout time.Duration
 }
 
+// InputName is the one input tensor the model metadata declares: all features, shape
+// [rows, features]. The per-feature form names each input after its feature instead.
+const InputName = "input"
+
 // MaxValues bounds the values one request may carry, whatever the byte limit.
 const MaxValues = 1 << 22
 
@@ -99,17 +104,19 @@ func badRequest(format string, args ...any) error {
 }
 
 // DecodeInferRequest parses body as an infer request for a model with the given schema.
-// It accepts one input of shape [rows, features] (or [features] for one row) in schema
-// order, or one input per feature, named after it, of shape [rows] or [rows, 1]. Every
-// problem is an ErrBadRequest that says what is wrong; it never panics on any input (see
-// FuzzDecodeInferRequest).
+// It accepts one input named InputName of shape [rows, features] (or [features] for one
+// row) in schema order, or one input per feature, named after it, of shape [rows] or
+// [rows, 1]. An input the model does not declare, one given twice, or a feature left out
+// is refused, as Triton refuses them. Every problem is an ErrBadRequest that says what is
+// wrong; it never panics on any input (see FuzzDecodeInferRequest).
 func DecodeInferRequest(body []byte, schema ml.Schema) (Decoded, error) {
 	var req InferRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {
 		return Decoded{}, badRequest("malformed JSON: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
+		// More() would let a stray '}' or ']' through: it reports no further element there.
 		return Decoded{}, badRequest("trailing data after the JSON object")
 	}
 	d := Decoded{ID: req.ID}
@@ -128,7 +135,8 @@ func DecodeInferRequest(body []byte, schema ml.Schema) (Decoded, error) {
 	switch {
 	case len(req.Inputs) == 0:
 		return Decoded{}, badRequest("no inputs")
-	case len(req.Inputs) == 1 && (k > 1 || req.Inputs[0].Name != schema.Features[0].Name || len(req.Inputs[0].Shape) == 2):
+	case len(req.Inputs) == 1 && req.Inputs[0].Name == InputName &&
+		(k > 1 || schema.Features[0].Name != InputName || len(req.Inputs[0].Shape) == 2):
 		in := req.Inputs[0]
 		vals, err := readTensor(in)
 		if err != nil {
@@ -144,15 +152,13 @@ func DecodeInferRequest(body []byte, schema ml.Schema) (Decoded, error) {
 		}
 		d.X = vals
 	default:
-		if len(req.Inputs) != k {
-			return Decoded{}, badRequest("%d inputs; want one [rows, %d] tensor or %d named per-feature tensors", len(req.Inputs), k, k)
-		}
 		d.Rows = -1
 		seen := make([]bool, k)
 		for _, in := range req.Inputs {
 			j := schema.Index(in.Name)
 			if j < 0 {
-				return Decoded{}, badRequest("unknown input %q; features are %v", in.Name, schema.Names())
+				return Decoded{}, badRequest("unknown input %q; the model declares %q of shape [rows, %d], or one input per feature of %v",
+					in.Name, InputName, k, schema.Names())
 			}
 			if seen[j] {
 				return Decoded{}, badRequest("input %q given twice", in.Name)
@@ -174,6 +180,16 @@ func DecodeInferRequest(body []byte, schema ml.Schema) (Decoded, error) {
 			for i, v := range vals {
 				d.X[i*k+j] = v
 			}
+		}
+		if len(req.Inputs) < k {
+			var missing []string
+			for j, ok := range seen {
+				if !ok {
+					missing = append(missing, schema.Features[j].Name)
+				}
+			}
+			return Decoded{}, badRequest("missing inputs %v; give one input per feature of %v, or one %q of shape [rows, %d]",
+				missing, schema.Names(), InputName, k)
 		}
 	}
 	if d.Rows <= 0 {
