@@ -319,7 +319,7 @@ func (r *Registry) Rollback(ctx context.Context, model, alias, actor, reason str
 	target := 0
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Alias == alias && e.To == cur && e.Action != ActionRegister && e.Action != ActionRollback {
+		if e.Alias == alias && e.To == cur && e.MovesAlias() && e.Action != ActionRollback {
 			target = e.From
 			break
 		}

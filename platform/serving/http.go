@@ -341,7 +341,7 @@ func (s *Server) repositoryUnload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, fmt.Errorf("%w: %q", ErrModelNotFound, name))
 		return
 	}
-	e.stopAll()
+	e.stop()
 	s.log.Info("model unloaded through the repository API", "model", name, "tenant", p.tenant)
 	s.writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": "UNAVAILABLE"})
 }
