@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -50,6 +49,7 @@ type ArtifactFollower[T any] struct {
 	reg *Registry
 	cfg FollowConfig[T]
 
+	loadMu  sync.Mutex // serializes loads
 	mu      sync.RWMutex
 	cur     T
 	ver     Version
@@ -138,30 +138,34 @@ func (f *ArtifactFollower[T]) fetch(ctx context.Context, version int) (T, Versio
 	return t, v, nil
 }
 
-// load moves to version (0: the alias was removed). Loads are serialized by the lock, so a
-// slow decode (a serving host warming up) holds back the next move, never races it.
+// load moves to version (0: the alias was removed). Loads are serialized by loadMu, so a
+// slow decode (a serving host warming up) holds back the next move, never races it; the
+// state lock is held only to read and publish, so Current and Err never wait for a decode.
 func (f *ArtifactFollower[T]) load(ctx context.Context, version int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	defer func() {
-		close(f.changed)
-		f.changed = make(chan struct{})
-	}()
-	f.tried = version
+	f.loadMu.Lock()
+	defer f.loadMu.Unlock()
 	var zero T
+	f.mu.Lock()
+	f.tried = version
+	old, oldV := f.cur, f.ver
 	switch {
-	case version != 0 && version == f.ver.Number:
+	case version != 0 && version == oldV.Number:
 		f.lastErr = nil // back to what is served (a rollback after a refused move)
+		f.signalLocked()
+		f.mu.Unlock()
 		return
 	case version == 0 && f.cfg.DropOnRemove:
-		old, oldV := f.cur, f.ver
 		f.cur, f.ver, f.lastErr = zero, Version{}, nil
 		if oldV.Number != 0 && f.cfg.Swapped != nil {
 			f.cfg.Swapped(old, oldV, zero, Version{})
 		}
+		f.signalLocked()
+		f.mu.Unlock()
 		f.reg.log.Info("follower dropped its artifact: alias removed", "model", f.cfg.Model, "alias", f.cfg.Alias, "was", oldV.Number)
 		return
 	}
+	f.mu.Unlock()
+
 	var (
 		t   T
 		v   Version
@@ -169,21 +173,21 @@ func (f *ArtifactFollower[T]) load(ctx context.Context, version int) {
 	)
 	if version == 0 {
 		err = fmt.Errorf("follow %s@%s: %w (alias removed)", f.cfg.Model, f.cfg.Alias, ErrAliasNotFound)
-	} else {
-		t, v, err = f.fetch(ctx, version)
+	} else if t, v, err = f.fetch(ctx, version); err != nil {
+		err = fmt.Errorf("follow %s@%s: %w", f.cfg.Model, f.cfg.Alias, err)
 	}
 	if err != nil {
-		if !errors.Is(err, ErrAliasNotFound) {
-			err = fmt.Errorf("follow %s@%s: %w", f.cfg.Model, f.cfg.Alias, err)
-		}
-		f.lastErr = err
-		f.reg.log.Error("follower kept its artifact", "model", f.cfg.Model, "alias", f.cfg.Alias, "serving", f.ver.Number, "wanted", version, "err", err)
+		f.reg.log.Error("follower kept its artifact", "model", f.cfg.Model, "alias", f.cfg.Alias, "serving", oldV.Number, "wanted", version, "err", err)
 		if f.cfg.Refused != nil {
-			f.cfg.Refused(f.ver, version, err)
+			f.cfg.Refused(oldV, version, err)
 		}
+		f.mu.Lock()
+		f.lastErr = err
+		f.signalLocked()
+		f.mu.Unlock()
 		return
 	}
-	old, oldV := f.cur, f.ver
+	f.mu.Lock()
 	f.cur, f.ver, f.lastErr = t, v, nil
 	if oldV.Number != 0 {
 		f.swaps++
@@ -191,7 +195,15 @@ func (f *ArtifactFollower[T]) load(ctx context.Context, version int) {
 	if f.cfg.Swapped != nil {
 		f.cfg.Swapped(old, oldV, t, v)
 	}
+	f.signalLocked()
+	f.mu.Unlock()
 	f.reg.log.Info("follower switched artifact", "model", f.cfg.Model, "alias", f.cfg.Alias, "from", oldV.Number, "version", v.Number)
+}
+
+// signalLocked wakes whoever waits on Changed; f.mu must be held.
+func (f *ArtifactFollower[T]) signalLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 // Current returns what is being served and its version (0 when nothing is).
