@@ -2,8 +2,10 @@ package serving
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -153,6 +155,18 @@ func TestServingRefusesMismatchedChampionAtStart(t *testing.T) {
 	if rs := refusals(t, reg); len(rs) != 1 || rs[0].From != 0 || rs[0].To != 1 {
 		t.Errorf("refuse-load audit entries = %+v, want one for v1 with nothing kept", rs)
 	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	resp, err := ts.Client().Post(ts.URL+"/v2/repository/index", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var index []map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&index); err != nil || len(index) != 1 ||
+		index[0]["state"] != "UNAVAILABLE" || !strings.Contains(index[0]["reason"], "fraud_model@1") {
+		t.Errorf("repository index = %v, %v; want fraud UNAVAILABLE with the refusal as its reason", index, err)
+	}
 }
 
 func TestFeatureServiceNeedsAHashOrRegistry(t *testing.T) {
@@ -162,5 +176,42 @@ func TestFeatureServiceNeedsAHashOrRegistry(t *testing.T) {
 	cfg.Models = []ModelConfig{mc}
 	if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("Validate(FeatureService without a hash or Features) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// A shadow version whose feature schema differs from the primary's is refused and counted;
+// a good one is followed, and removing the alias stops mirroring.
+func TestShadowFollowerRefusesOtherSchemaAndDropsOnRemove(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, func(c *Config) { c.Models[0].ShadowAlias = registry.Shadow })
+	narrow, err := f.data.Dataset.SelectFeatures(f.data.Schema.Names()[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3, err := servingtest.LogReg(ctx, narrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3, err := servingtest.Register(ctx, f.reg, "fraud", m3, registry.Shadow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { st, _ := f.srv.Status("fraud"); return st.Refused != "" })
+	if st, _ := f.srv.Status("fraud"); st.Shadow != 0 || !strings.Contains(st.Refused, "schema differs") {
+		t.Errorf("Status after shadow → v%d (5 features) = %+v, want no shadow and a schema refusal", v3.Number, st)
+	}
+	if got := testutil.ToFloat64(f.srv.met.modelRefused.WithLabelValues("fraud", "schema")); got != 1 {
+		t.Errorf("casebook_serving_model_refused_total{reason=schema} = %v, want 1", got)
+	}
+	if err := servingtest.Move(ctx, f.reg, "fraud", registry.Shadow, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { st, _ := f.srv.Status("fraud"); return st.Shadow == 2 && st.Refused == "" })
+	if err := f.reg.RemoveAlias(ctx, "fraud", registry.Shadow, "t", "shadow run over"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { st, _ := f.srv.Status("fraud"); return st.Shadow == 0 })
+	if st, _ := f.srv.Status("fraud"); st.Primary != 1 || st.Refused != "" {
+		t.Errorf("Status after the shadow alias was removed = %+v, want primary v1 and nothing refused", st)
 	}
 }

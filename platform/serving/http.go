@@ -295,7 +295,11 @@ func (s *Server) repositoryIndex(w http.ResponseWriter, r *http.Request) {
 		if st.Primary == 0 {
 			state = "UNAVAILABLE"
 		}
-		out = append(out, map[string]any{"name": n, "version": strconv.Itoa(st.Primary), "state": state})
+		m := map[string]any{"name": n, "version": strconv.Itoa(st.Primary), "state": state}
+		if st.Refused != "" {
+			m["reason"] = st.Refused // why the latest alias move was not followed
+		}
+		out = append(out, m)
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
