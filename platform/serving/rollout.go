@@ -77,7 +77,9 @@ func (s *Server) follow(ctx context.Context, e *entry) error {
 		if err != nil {
 			return fmt.Errorf("serving: follow %s@%s: %w", mc.Name, v.alias, err)
 		}
+		e.followMu.Lock()
 		e.followers = append(e.followers, f)
+		e.followMu.Unlock()
 		if _, cur := f.Current(); cur.Number == 0 {
 			s.log.Warn("alias not loadable yet; serving the fallback chain", "model", mc.Name, "alias", v.alias, "err", f.Err())
 		}

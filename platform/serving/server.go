@@ -29,10 +29,7 @@ type Server struct {
 	mu      sync.RWMutex
 	entries map[string]*entry
 
-	// watchCtx is the context every follower watches under; stopWatch ends it.
-	watchCtx  context.Context
-	stopWatch context.CancelFunc
-	ready     atomic.Bool
+	ready atomic.Bool
 }
 
 // entry is one served model: its variants, its last known good version and its breaker.
@@ -45,7 +42,10 @@ type entry struct {
 	breaker  *breaker
 	chain    []Fallback
 	shadowSt shadowStats
-	// followers follow the entry's aliases (one per role); stopFollow ends them.
+	// followers follow the entry's aliases (one per role), guarded by followMu (Status
+	// may read them while a model added through the repository API is still starting);
+	// stopFollow ends them.
+	followMu   sync.Mutex
 	followers  []*registry.ArtifactFollower[*deployed]
 	stopFollow context.CancelFunc
 }
@@ -86,7 +86,6 @@ func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, erro
 	if cfg.PredictionLog != nil {
 		s.plog = newPredictionLog(cfg.PredictionLog, cfg.PredictionSubject, s.log, met)
 	}
-	s.watchCtx, s.stopWatch = context.WithCancel(context.WithoutCancel(ctx))
 	for _, mc := range cfg.Models {
 		if err := s.add(ctx, mc); err != nil {
 			s.Close()
@@ -116,7 +115,9 @@ func (s *Server) add(ctx context.Context, mc ModelConfig) error {
 	s.entries[mc.Name] = e
 	s.mu.Unlock()
 	s.met.breakerState.WithLabelValues(mc.Name).Set(0)
-	fctx, cancel := context.WithCancel(s.watchCtx)
+	// The followers outlive the call that added the model (a request, or New's context):
+	// they stop when the entry does (Close, or an unload through the repository API).
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopFollow = cancel
 	if err := s.follow(fctx, e); err != nil {
 		s.mu.Lock()
@@ -160,9 +161,6 @@ func (s *Server) loadLastGood(ctx context.Context, e *entry, current int) {
 // Close stops following aliases and drains every model's queue.
 func (s *Server) Close() {
 	s.ready.Store(false)
-	if s.stopWatch != nil {
-		s.stopWatch()
-	}
 	s.mu.Lock()
 	entries := s.entries
 	s.entries = map[string]*entry{}
@@ -181,7 +179,10 @@ func (e *entry) stop() {
 	if e.stopFollow != nil {
 		e.stopFollow()
 	}
-	for _, f := range e.followers {
+	e.followMu.Lock()
+	fs := e.followers
+	e.followMu.Unlock()
+	for _, f := range fs {
 		<-f.Done()
 	}
 	e.stopAll()
@@ -244,7 +245,10 @@ func (s *Server) Status(name string) (ModelStatus, error) {
 	if d := e.primary.Load(); d != nil {
 		st.Queued = int(d.host.pending.Load())
 	}
-	for _, f := range e.followers {
+	e.followMu.Lock()
+	fs := e.followers
+	e.followMu.Unlock()
+	for _, f := range fs {
 		if err := f.Err(); err != nil {
 			st.Refused = err.Error()
 			break
