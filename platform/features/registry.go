@@ -174,7 +174,9 @@ func (r *Registry) SchemaHash(service string) (string, error) {
 }
 
 // CheckSchema returns ErrSchemaMismatch unless the service's current hash is want: the
-// check the serving layer makes before it feeds a model trained on want.
+// check the serving layer makes before it feeds a model trained on want (serving.Server
+// calls it, through serving.Config.Features, before loading each version of a model bound
+// to a feature service).
 func (r *Registry) CheckSchema(service, want string) error {
 	got, err := r.SchemaHash(service)
 	if err != nil {

@@ -16,7 +16,21 @@ const (
 	ActionForcePromote = "force-promote"
 	ActionRollback     = "rollback"
 	ActionRemoveAlias  = "remove-alias"
+	// ActionRefuseLoad records a consumer (a serving instance) refusing to load the version
+	// an alias moved to: From is what it kept serving, To the version it refused. It moves
+	// nothing, so rollback and last-good lookups skip it.
+	ActionRefuseLoad = "refuse-load"
 )
+
+// MovesAlias reports whether the entry records an alias actually moving (not a
+// registration, nor a refusal to follow a move).
+func (e AuditEntry) MovesAlias() bool {
+	switch e.Action {
+	case ActionPromote, ActionForcePromote, ActionRollback, ActionRemoveAlias:
+		return true
+	}
+	return false
+}
 
 // AuditEntry is one administrative action. Entries are numbered from 1 and chained: Hash is
 // the sha256 of PrevHash and the entry's other fields, so editing or removing any entry
@@ -82,6 +96,19 @@ func (r *Registry) appendAudit(ctx context.Context, e AuditEntry) (AuditEntry, e
 		}
 	}
 	return AuditEntry{}, fmt.Errorf("%w after %d tries", ErrAuditConflict, r.cfg.MaxCreateRetries)
+}
+
+// RecordRefusal appends an ActionRefuseLoad entry: actor, following model@alias, refused
+// version wanted and kept serving version kept (0: nothing), for reason.
+func (r *Registry) RecordRefusal(ctx context.Context, model, alias string, kept, wanted int, actor, reason string) (AuditEntry, error) {
+	if actor == "" || reason == "" || wanted == 0 {
+		return AuditEntry{}, fmt.Errorf("record refusal of %s@%s: %w: actor, reason and the refused version are required", model, alias, ErrInvalid)
+	}
+	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionRefuseLoad, Model: model, Alias: alias, From: kept, To: wanted, Reason: reason})
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("record refusal of %s@%s v%d: %w", model, alias, wanted, err)
+	}
+	return e, nil
 }
 
 // Audit returns the audit log, optionally only one model's entries ("" for all).

@@ -196,3 +196,107 @@ func TestRegisterRefusesBelowFloor(t *testing.T) {
 		t.Errorf("Register(recall 0.96 over floor 0.95) = %v, want nil", err)
 	}
 }
+
+// FollowWith: Admit refuses a version before its artifact is fetched, Refused hears of it
+// exactly once, Swapped hands over every switch, a lazy follower starts with nothing, and
+// DropOnRemove empties it when the alias is removed.
+func TestFollowWithAdmitsSwapsAndDrops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, _ := openFS(t)
+	for i, fp := range []string{"a", "b", "c"} {
+		req := registrytest.Request(t, "idx", fp, 0.9)
+		req.Version.Family, req.Data = "ann-index", []byte("index-"+fp)
+		req.Version.FeatureServiceHash = map[bool]string{true: "sha256:other", false: "sha256:svc"}[i == 1]
+		if _, _, err := r.Register(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type swap struct{ from, to int }
+	var (
+		swaps   []swap // written under the follower's lock, read after Changed fires
+		refused []int
+	)
+	cfg := registry.FollowConfig[string]{Model: "idx", Alias: registry.Challenger, Lazy: true, DropOnRemove: true,
+		Decode: func(_ registry.Version, data []byte) (string, error) { return string(data), nil },
+		Admit: func(v registry.Version) error {
+			if v.ServingSchemaHash() != "sha256:svc" {
+				return errors.New("trained on another feature service")
+			}
+			return nil
+		},
+		Swapped: func(_ string, oldV registry.Version, _ string, curV registry.Version) {
+			swaps = append(swaps, swap{oldV.Number, curV.Number})
+		},
+		Refused: func(_ registry.Version, wanted int, _ error) { refused = append(refused, wanted) },
+	}
+	f, err := registry.FollowWith(ctx, r, cfg)
+	if err != nil {
+		t.Fatalf("FollowWith(lazy, no alias yet) = %v, want a follower serving nothing", err)
+	}
+	if got, v := f.Current(); got != "" || v.Number != 0 {
+		t.Fatalf("lazy Current() = %q v%d, want nothing", got, v.Number)
+	}
+	move := func(v int) {
+		t.Helper()
+		ch := f.Changed()
+		if v == 0 {
+			if err := r.RemoveAlias(ctx, "idx", registry.Challenger, "t", "test"); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "idx", Alias: registry.Challenger, Version: v, Actor: "t", Gates: registry.DefaultGates(), Force: true, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("follower did not react to the alias move")
+		}
+	}
+	move(1)
+	move(2) // refused by Admit
+	if got, v := f.Current(); got != "index-a" || v.Number != 1 || f.Err() == nil {
+		t.Errorf("after a move Admit refuses: %q v%d, err %v; want index-a v1 kept and an error", got, v.Number, f.Err())
+	}
+	move(3)
+	move(0)
+	if got, v := f.Current(); got != "" || v.Number != 0 || f.Err() != nil {
+		t.Errorf("after the alias was removed: %q v%d, err %v; want nothing served, no error", got, v.Number, f.Err())
+	}
+	want := []swap{{0, 1}, {1, 3}, {3, 0}}
+	if fmt.Sprint(swaps) != fmt.Sprint(want) || fmt.Sprint(refused) != "[2]" {
+		t.Errorf("swaps %v, refused %v; want %v and [2]", swaps, refused, want)
+	}
+	cancel()
+	<-f.Done()
+}
+
+// A refusal recorded by a consumer is in the audit chain but is not an alias move: a
+// rollback looks past it.
+func TestRecordRefusalIsNotAMove(t *testing.T) {
+	ctx := context.Background()
+	r, _ := openFS(t)
+	for _, fp := range []string{"a", "b"} {
+		if _, _, err := r.Register(ctx, registrytest.Request(t, "m", fp, 0.8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []int{1, 2} {
+		if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v, Actor: "t", Gates: registry.DefaultGates(), Force: true, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.RecordRefusal(ctx, "m", registry.Champion, 0, 2, "serving", "trained on another feature service"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RecordRefusal(ctx, "m", registry.Champion, 0, 2, "serving", ""); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("RecordRefusal(no reason) = %v, want ErrInvalid", err)
+	}
+	mv, err := r.Rollback(ctx, "m", registry.Champion, "t", "refused by serving")
+	if err != nil || mv.Audit.To != 1 {
+		t.Errorf("Rollback after a refusal = %+v, %v; want champion back at v1", mv.Audit, err)
+	}
+	if _, err := r.VerifyAudit(ctx); err != nil {
+		t.Errorf("VerifyAudit: %v", err)
+	}
+}

@@ -28,9 +28,15 @@ type Gates struct {
 	// bounded regression). With no current holder the gate passes.
 	MinImprovement float64 `json:"min_improvement"`
 	// ServingSchemaHash is the feature schema hash the serving feature service provides;
-	// the candidate's (Version.ServingSchemaHash) must equal it. Empty skips the gate
-	// (recorded as skipped).
+	// the candidate's (Version.ServingSchemaHash) must equal it.
 	ServingSchemaHash string `json:"serving_schema_sha256,omitempty"`
+	// SchemaFromHolder, when ServingSchemaHash is empty, takes the serving schema from the
+	// alias's current holder: what serving is fed now is what the holder was trained on,
+	// so a candidate trained on another feature service (or another version of it) is
+	// refused before serving would refuse to load it. DefaultGates sets it; a deliberate
+	// schema migration clears it (mlp registry promote --allow-schema-change) or names the
+	// new hash. With neither a hash nor a holder the gate is skipped (recorded as such).
+	SchemaFromHolder bool `json:"schema_from_holder,omitempty"`
 	// LatencyBudget bounds the candidate's measured p99 predict latency. Zero skips it.
 	LatencyBudget time.Duration `json:"latency_budget_ns,omitempty"`
 	// Floors are absolute quality bars the candidate must reach whatever the current
@@ -76,9 +82,10 @@ func (f Floor) validate() error {
 	return nil
 }
 
-// DefaultGates compares holdout AUC, requiring no regression, with a 2 ms p99 budget.
+// DefaultGates compares holdout AUC, requiring no regression, with a 2 ms p99 budget, and
+// requires the candidate to be trained on the feature schema the alias's holder was.
 func DefaultGates() Gates {
-	return Gates{EvalSet: "holdout", Metric: ml.MetricAUC, MinImprovement: 0, LatencyBudget: 2 * time.Millisecond}
+	return Gates{EvalSet: "holdout", Metric: ml.MetricAUC, MinImprovement: 0, LatencyBudget: 2 * time.Millisecond, SchemaFromHolder: true}
 }
 
 // Validate reports a gate configuration without a metric.
@@ -158,14 +165,29 @@ func (g Gates) Evaluate(cand Version, holder *Version) []GateResult {
 
 	// Schema gate.
 	s := GateResult{Gate: "feature-schema"}
+	serving, from := g.ServingSchemaHash, "serving provides"
+	if serving == "" && g.SchemaFromHolder && holder != nil {
+		serving, from = holder.ServingSchemaHash(), fmt.Sprintf("holder v%d (what serving is fed) was trained on", holder.Number)
+		if holder.FeatureService != "" {
+			from = fmt.Sprintf("holder v%d (what serving is fed) was trained on %s", holder.Number, holder.FeatureService)
+		}
+	}
+	cs := shortHash(cand.ServingSchemaHash())
+	if cand.FeatureService != "" {
+		cs = cand.FeatureService + " " + cs
+	}
 	switch {
-	case g.ServingSchemaHash == "":
+	case serving == "" && g.SchemaFromHolder:
+		s.Passed, s.Skipped, s.Detail = true, true, "no serving schema given and no holder to take it from"
+	case serving == "":
 		s.Passed, s.Skipped, s.Detail = true, true, "no serving schema given"
-	case cand.ServingSchemaHash() == g.ServingSchemaHash:
-		s.Passed, s.Detail = true, "candidate schema "+shortHash(cand.ServingSchemaHash())+" is what serving provides"
+	case cand.ServingSchemaHash() == serving && g.ServingSchemaHash != "":
+		s.Passed, s.Detail = true, "candidate schema "+cs+" is what serving provides"
+	case cand.ServingSchemaHash() == serving:
+		s.Passed, s.Detail = true, fmt.Sprintf("candidate schema %s, the same as holder v%d's (what serving is fed)", cs, holder.Number)
 	default:
 		s.Margin = -1
-		s.Detail = fmt.Sprintf("candidate schema %s, serving provides %s", shortHash(cand.ServingSchemaHash()), shortHash(g.ServingSchemaHash))
+		s.Detail = fmt.Sprintf("candidate schema %s, %s %s", cs, from, shortHash(serving))
 	}
 	out = append(out, s)
 
@@ -319,7 +341,7 @@ func (r *Registry) Rollback(ctx context.Context, model, alias, actor, reason str
 	target := 0
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Alias == alias && e.To == cur && e.Action != ActionRegister && e.Action != ActionRollback {
+		if e.Alias == alias && e.To == cur && e.MovesAlias() && e.Action != ActionRollback {
 			target = e.From
 			break
 		}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,40 @@ func TestFloors(t *testing.T) {
 	}
 	if err := (Gates{EvalSet: "h", Metric: "m", Floors: []Floor{{Metric: "m"}}}).Validate(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Validate(floor without eval set) = %v, want ErrInvalid", err)
+	}
+}
+
+// By default the schema gate takes the serving schema from the alias's holder: a
+// candidate trained on another feature service is refused without anyone passing a hash.
+func TestDefaultGatesCheckSchemaAgainstHolder(t *testing.T) {
+	holder := Version{Number: 1, FeatureService: "fraud@1", FeatureServiceHash: "sha256:aaaa", SchemaHash: "s1",
+		Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: 0.8}}, PredictP99: time.Microsecond}
+	same := holder
+	same.Number = 2
+	other := same
+	other.Number, other.FeatureService, other.FeatureServiceHash = 3, "fraud@2", "sha256:bbbb"
+	for _, tc := range []struct {
+		name   string
+		g      func() Gates
+		cand   Version
+		holder *Version
+		passed bool
+		skip   bool
+	}{
+		{"same service", DefaultGates, same, &holder, true, false},
+		{"other service", DefaultGates, other, &holder, false, false},
+		{"no holder", DefaultGates, other, nil, true, true},
+		{"explicit hash wins", func() Gates { g := DefaultGates(); g.ServingSchemaHash = "sha256:bbbb"; return g }, other, &holder, true, false},
+		{"schema change allowed", func() Gates { g := DefaultGates(); g.SchemaFromHolder = false; return g }, other, &holder, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := tc.g().Evaluate(tc.cand, tc.holder)[1]
+			if res.Gate != "feature-schema" || res.Passed != tc.passed || res.Skipped != tc.skip {
+				t.Errorf("schema gate = %+v, want passed %v, skipped %v", res, tc.passed, tc.skip)
+			}
+			if !tc.passed && !strings.Contains(res.Detail, "fraud@2") {
+				t.Errorf("refusal detail %q does not name the candidate's feature service", res.Detail)
+			}
+		})
 	}
 }

@@ -44,6 +44,16 @@ type Config struct {
 	// AgreementThreshold is the score at which the shadow and the primary are said to
 	// agree on a row's decision (both above or both below it).
 	AgreementThreshold float64
+	// Features, when set, is the feature registry the served feature services are defined
+	// in (a *features.Registry): a model with ModelConfig.FeatureService is admitted only if
+	// Features.CheckSchema(service, version's hash) passes.
+	Features SchemaChecker
+}
+
+// SchemaChecker checks that a feature service still hashes to what a model was trained
+// on; features.Registry implements it.
+type SchemaChecker interface {
+	CheckSchema(service, want string) error
 }
 
 // DefaultConfig serves no models yet, with one CPU slot per core, priorities and
@@ -73,6 +83,9 @@ func (c Config) Validate() error {
 		}
 		if seen[m.Name] {
 			return fmt.Errorf("%w: model %q listed twice", ErrInvalidConfig, m.Name)
+		}
+		if m.FeatureService != "" && m.FeatureServiceHash == "" && c.Features == nil {
+			return fmt.Errorf("%w: model %q: FeatureService %q needs FeatureServiceHash or Config.Features to check it against", ErrInvalidConfig, m.Name, m.FeatureService)
 		}
 		seen[m.Name] = true
 	}
@@ -116,6 +129,15 @@ type ModelConfig struct {
 	// BreakerFailures consecutive failures open the breaker for BreakerCooldown.
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// FeatureService names the feature service the model's inputs come from, and
+	// FeatureServiceHash its schema hash (features.Registry.SchemaHash). When either is
+	// set, a version whose recorded hash (registry.Version.ServingSchemaHash) differs is
+	// refused, initially and on every alias move: the previous version keeps serving, and
+	// the refusal is logged, counted (casebook_serving_model_refused_total) and audited in
+	// the registry. With Config.Features set the hash is asked of it (CheckSchema), and
+	// FeatureServiceHash is not needed.
+	FeatureService     string
+	FeatureServiceHash string
 }
 
 // DefaultModelConfig serves name@champion at priority 1 with a 50 ms SLA.

@@ -35,6 +35,10 @@ var (
 	ErrHostStopped = errors.New("model host stopped")
 	// ErrBreakerOpen means the primary path is skipped because its circuit breaker is open.
 	ErrBreakerOpen = errors.New("circuit breaker open")
+	// ErrFeatureServiceMismatch means a version was trained on another feature service (or
+	// another version of it) than the one the model is served with; serving refuses to
+	// load it and keeps the version it has.
+	ErrFeatureServiceMismatch = errors.New("model trained on another feature service")
 	// ErrUnavailable means the primary path and every fallback failed.
 	ErrUnavailable = errors.New("no path could answer")
 )

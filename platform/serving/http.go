@@ -295,7 +295,11 @@ func (s *Server) repositoryIndex(w http.ResponseWriter, r *http.Request) {
 		if st.Primary == 0 {
 			state = "UNAVAILABLE"
 		}
-		out = append(out, map[string]any{"name": n, "version": strconv.Itoa(st.Primary), "state": state})
+		m := map[string]any{"name": n, "version": strconv.Itoa(st.Primary), "state": state}
+		if st.Refused != "" {
+			m["reason"] = st.Refused // why the latest alias move was not followed
+		}
+		out = append(out, m)
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
@@ -341,7 +345,7 @@ func (s *Server) repositoryUnload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, fmt.Errorf("%w: %q", ErrModelNotFound, name))
 		return
 	}
-	e.stopAll()
+	e.stop()
 	s.log.Info("model unloaded through the repository API", "model", name, "tenant", p.tenant)
 	s.writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": "UNAVAILABLE"})
 }

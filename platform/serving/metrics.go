@@ -23,6 +23,7 @@ type metrics struct {
 	breakerState   *prometheus.GaugeVec
 	breakerChanges *prometheus.CounterVec
 	swaps          *prometheus.CounterVec
+	modelRefused   *prometheus.CounterVec
 	shadow         *prometheus.CounterVec
 	shadowAgree    *prometheus.CounterVec
 	shadowDiff     *prometheus.HistogramVec
@@ -58,8 +59,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		breakerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_breaker_transitions_total",
 			Help: "Circuit breaker transitions by new state."}, []string{"model", "state"}),
 		swaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_deploys_total",
-			Help: "Blue/green deploys on alias moves by role and outcome (swapped, load-failed, warm-failed, schema-mismatch, removed)."},
+			Help: "Blue/green deploys on alias moves by role and outcome (swapped, load-failed, warm-failed, schema-mismatch, feature-service-mismatch, removed)."},
 			[]string{"model", "role", "outcome"}),
+		modelRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_model_refused_total",
+			Help: "Versions an alias moved to that serving refused to load, keeping the one it had, by reason (feature-service, schema, artifact, warm-up)."},
+			[]string{"model", "reason"}),
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_shadow_total",
 			Help: "Shadow mirrors by outcome (compared rows, dropped and failed requests)."}, []string{"model", "outcome"}),
 		shadowAgree: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_shadow_agreements_total",
@@ -71,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.requests, m.latency, m.scores, m.refused, m.badRequests, m.authFailures, m.batchRows, m.queueWait,
-			m.expired, m.breakerState, m.breakerChanges, m.swaps, m.shadow, m.shadowAgree, m.shadowDiff, m.logDropped} {
+			m.expired, m.breakerState, m.breakerChanges, m.swaps, m.modelRefused, m.shadow, m.shadowAgree, m.shadowDiff, m.logDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("serving metrics: %w", err)
 			}

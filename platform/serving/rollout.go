@@ -2,14 +2,15 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
@@ -51,81 +52,87 @@ func InCanary(key string, percent float64) bool {
 	return float64(h.Sum64()%10000) < percent*100
 }
 
-// follow applies alias moves from the registry watch until ctx ends.
-func (s *Server) follow(ctx context.Context, events <-chan registry.AliasEvent) {
-	for ev := range events {
-		s.mu.RLock()
-		e := s.entries[ev.Model]
-		s.mu.RUnlock()
-		if e == nil {
+// follow starts one registry.ArtifactFollower per rollout role of e (primary, canary,
+// shadow): the registry's follower fetches and verifies each version the alias moves to,
+// admits it against the feature service the model is served with, decodes it into a warmed
+// host, and keeps the current version on any failure. The server only mirrors the
+// follower's result into the entry's atomic slots (the request path reads those, never a
+// lock) and counts, logs and audits what was refused.
+func (s *Server) follow(ctx context.Context, e *entry) error {
+	mc := e.cfg
+	for _, v := range []struct{ alias, role string }{{mc.Alias, rolePrimary}, {mc.CanaryAlias, roleCanary}, {mc.ShadowAlias, roleShadow}} {
+		if v.alias == "" || (v.role == roleCanary && mc.CanaryPercent == 0) {
 			continue
 		}
-		for _, role := range e.roles(ev.Alias) {
-			if err := s.deploy(ctx, e, role, ev.Version); err != nil {
-				s.log.Error("alias move not applied; still serving the previous version", "model", ev.Model, "alias", ev.Alias, "to", ev.Version, "err", err)
-			}
+		role := v.role
+		f, err := registry.FollowWith(ctx, s.reg, registry.FollowConfig[*deployed]{
+			Model: mc.Name, Alias: v.alias, Lazy: true, DropOnRemove: role != rolePrimary,
+			Admit:  func(v registry.Version) error { return s.admit(e, v) },
+			Decode: func(v registry.Version, data []byte) (*deployed, error) { return s.decode(e, role, v, data) },
+			Swapped: func(old *deployed, _ registry.Version, cur *deployed, _ registry.Version) {
+				s.swapped(e, role, old, cur)
+			},
+			Refused: func(kept registry.Version, wanted int, err error) { s.refused(ctx, e, role, kept.Number, wanted, err) },
+		})
+		if err != nil {
+			return fmt.Errorf("serving: follow %s@%s: %w", mc.Name, v.alias, err)
+		}
+		e.followMu.Lock()
+		e.followers = append(e.followers, f)
+		e.followMu.Unlock()
+		if _, cur := f.Current(); cur.Number == 0 {
+			s.log.Warn("alias not loadable yet; serving the fallback chain", "model", mc.Name, "alias", v.alias, "err", f.Err())
 		}
 	}
+	return nil
 }
 
-func (e *entry) roles(alias string) []string {
-	var out []string
-	if alias == e.cfg.Alias {
-		out = append(out, rolePrimary)
-	}
-	if alias == e.cfg.CanaryAlias && e.cfg.CanaryPercent > 0 {
-		out = append(out, roleCanary)
-	}
-	if alias == e.cfg.ShadowAlias {
-		out = append(out, roleShadow)
-	}
-	return out
-}
-
-func (e *entry) slot(role string) *atomic.Pointer[deployed] {
-	switch role {
-	case roleCanary:
-		return &e.canary
-	case roleShadow:
-		return &e.shadow
-	}
-	return &e.primary
-}
-
-// deploy is the blue/green switch: load version (artifact verified by the registry),
-// start its own host, warm it, then swap it in atomically. Requests already queued on the
-// old version finish there; the old primary becomes the last known good version. A load
-// or warm-up failure leaves the current version serving.
-func (s *Server) deploy(ctx context.Context, e *entry, role string, version int) error {
-	e.deployMu.Lock()
-	defer e.deployMu.Unlock()
-	slot := e.slot(role)
-	cur := slot.Load()
-	if cur != nil && cur.version.Number == version {
+// admit refuses a version trained on another feature service than the one the model is
+// served with: it would get inputs it was not trained on, however equal the column names.
+func (s *Server) admit(e *entry, v registry.Version) error {
+	name, want := e.cfg.FeatureService, e.cfg.FeatureServiceHash
+	if name == "" && want == "" {
 		return nil
 	}
-	if version == 0 {
-		if role == rolePrimary {
-			return fmt.Errorf("alias %s removed; keeping what is served", e.cfg.Alias)
+	got := v.ServingSchemaHash()
+	trained := v.FeatureService
+	if trained == "" {
+		trained = "no feature service (schema " + shortSum(got) + ")"
+	}
+	if s.cfg.Features != nil && name != "" {
+		if err := s.cfg.Features.CheckSchema(name, got); err != nil {
+			return fmt.Errorf("%w: v%d was trained on %s: %v", ErrFeatureServiceMismatch, v.Number, trained, err)
 		}
-		if old := slot.Swap(nil); old != nil {
-			go old.host.stop()
-		}
-		s.met.swaps.WithLabelValues(e.cfg.Name, role, "removed").Inc()
 		return nil
 	}
-	m, v, err := s.reg.Load(ctx, e.cfg.Name, strconv.Itoa(version))
+	if got != want {
+		return fmt.Errorf("%w: v%d was trained on %s, hash %s; serving provides %s, hash %s",
+			ErrFeatureServiceMismatch, v.Number, trained, shortSum(got), name, shortSum(want))
+	}
+	return nil
+}
+
+func shortSum(h string) string {
+	if len(h) > 19 {
+		return h[:19]
+	}
+	return h
+}
+
+// decode is the blue/green switch's build side: decode the verified artifact, check a
+// canary's or shadow's schema against the primary's, start the version's own host and
+// warm it. Nothing is served from it until the follower swaps it in.
+func (s *Server) decode(e *entry, role string, v registry.Version, data []byte) (*deployed, error) {
+	m, err := ml.Unmarshal(data)
 	if err != nil {
-		s.met.swaps.WithLabelValues(e.cfg.Name, role, "load-failed").Inc()
-		return fmt.Errorf("deploy %s v%d as %s: %w", e.cfg.Name, version, role, err)
+		return nil, err
 	}
 	if e.cfg.Wrap != nil {
 		m = e.cfg.Wrap(m)
 	}
 	if role != rolePrimary {
 		if p := e.primary.Load(); p != nil && !p.model.Schema().Equal(m.Schema()) {
-			s.met.swaps.WithLabelValues(e.cfg.Name, role, "schema-mismatch").Inc()
-			return fmt.Errorf("deploy %s v%d as %s: feature schema differs from the primary's: %s", e.cfg.Name, version, role, p.model.Schema().Diff(m.Schema()))
+			return nil, fmt.Errorf("%w: as %s: feature schema differs from the primary's: %s", errSchemaDiffers, role, p.model.Schema().Diff(m.Schema()))
 		}
 	}
 	prio := e.cfg.Priority
@@ -135,11 +142,27 @@ func (s *Server) deploy(ctx context.Context, e *entry, role string, version int)
 	h := newHost(e.cfg.Name, v.Number, prio, m, e.cfg.Batch, s.sched, s.met.forHost(e.cfg.Name, v.Number))
 	if err := h.warm(); err != nil {
 		h.stop()
-		s.met.swaps.WithLabelValues(e.cfg.Name, role, "warm-failed").Inc()
-		return err
+		return nil, fmt.Errorf("%w: %v", errWarmFailed, err)
 	}
-	old := slot.Swap(&deployed{version: v, model: m, host: h})
-	s.met.swaps.WithLabelValues(e.cfg.Name, role, "swapped").Inc()
+	return &deployed{version: v, model: m, host: h}, nil
+}
+
+var (
+	errSchemaDiffers = errors.New("schema differs")
+	errWarmFailed    = errors.New("warm-up failed")
+)
+
+// swapped mirrors a follower's swap into the entry: requests already queued on the old
+// version finish there; the old primary becomes the last known good version. cur is nil
+// when a canary or shadow alias was removed.
+func (s *Server) swapped(e *entry, role string, old, cur *deployed) {
+	slot := e.slot(role)
+	slot.Store(cur)
+	if cur == nil {
+		s.met.swaps.WithLabelValues(e.cfg.Name, role, "removed").Inc()
+	} else {
+		s.met.swaps.WithLabelValues(e.cfg.Name, role, "swapped").Inc()
+	}
 	from := 0
 	if old != nil {
 		from = old.version.Number
@@ -148,8 +171,55 @@ func (s *Server) deploy(ctx context.Context, e *entry, role string, version int)
 		}
 		go old.host.stop()
 	}
-	s.log.Info("deployed", "model", e.cfg.Name, "role", role, "from", from, "to", v.Number)
-	return nil
+	to := 0
+	if cur != nil {
+		to = cur.version.Number
+	}
+	s.log.Info("deployed", "model", e.cfg.Name, "role", role, "from", from, "to", to)
+}
+
+// refused counts, logs and audits a version the follower would not serve; it keeps
+// serving kept (0: nothing yet).
+func (s *Server) refused(ctx context.Context, e *entry, role string, kept, wanted int, err error) {
+	if wanted == 0 {
+		s.log.Error("alias removed; keeping what is served", "model", e.cfg.Name, "role", role, "serving", kept)
+		return
+	}
+	outcome, reason := "load-failed", "artifact"
+	switch {
+	case errors.Is(err, ErrFeatureServiceMismatch):
+		outcome, reason = "feature-service-mismatch", "feature-service"
+	case errors.Is(err, errSchemaDiffers):
+		outcome, reason = "schema-mismatch", "schema"
+	case errors.Is(err, errWarmFailed):
+		outcome, reason = "warm-failed", "warm-up"
+	}
+	s.met.swaps.WithLabelValues(e.cfg.Name, role, outcome).Inc()
+	s.met.modelRefused.WithLabelValues(e.cfg.Name, reason).Inc()
+	s.log.Error("version refused; still serving the previous one", "model", e.cfg.Name, "role", role, "serving", kept, "refused", wanted, "reason", reason, "err", err)
+	alias := e.cfg.Alias
+	switch role {
+	case roleCanary:
+		alias = e.cfg.CanaryAlias
+	case roleShadow:
+		alias = e.cfg.ShadowAlias
+	}
+	if _, aerr := s.reg.RecordRefusal(ctx, e.cfg.Name, alias, kept, wanted, auditActor, err.Error()); aerr != nil {
+		s.log.Error("refusal not audited", "model", e.cfg.Name, "refused", wanted, "err", aerr)
+	}
+}
+
+// auditActor is who serving's audit entries name.
+const auditActor = "serving"
+
+func (e *entry) slot(role string) *atomic.Pointer[deployed] {
+	switch role {
+	case roleCanary:
+		return &e.canary
+	case roleShadow:
+		return &e.shadow
+	}
+	return &e.primary
 }
 
 // shadowStats accumulates the comparison of shadow answers with the primary's.

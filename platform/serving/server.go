@@ -29,9 +29,7 @@ type Server struct {
 	mu      sync.RWMutex
 	entries map[string]*entry
 
-	stopWatch context.CancelFunc
-	wg        sync.WaitGroup
-	ready     atomic.Bool
+	ready atomic.Bool
 }
 
 // entry is one served model: its variants, its last known good version and its breaker.
@@ -43,8 +41,13 @@ type entry struct {
 	lastGood atomic.Pointer[deployed]
 	breaker  *breaker
 	chain    []Fallback
-	deployMu sync.Mutex
 	shadowSt shadowStats
+	// followers follow the entry's aliases (one per role), guarded by followMu (Status
+	// may read them while a model added through the repository API is still starting);
+	// stopFollow ends them.
+	followMu   sync.Mutex
+	followers  []*registry.ArtifactFollower[*deployed]
+	stopFollow context.CancelFunc
 }
 
 // deployed is a loaded version; host is nil for a last known good version kept only for
@@ -57,7 +60,8 @@ type deployed struct {
 
 // New loads every configured model from reg by alias and starts following the aliases.
 // A model whose alias cannot be loaded yet is served as not ready (its fallback chain
-// still answers) and is loaded when the alias appears.
+// still answers) and is loaded when the alias appears. A version trained on another
+// feature service than ModelConfig.FeatureService is refused like a corrupt artifact.
 func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: a registry is required", ErrInvalidConfig)
@@ -88,18 +92,6 @@ func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, erro
 			return nil, err
 		}
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopWatch = cancel
-	events, err := reg.Watch(wctx)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("serving: watch aliases: %w", err)
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.follow(wctx, events)
-	}()
 	s.ready.Store(true)
 	return s, nil
 }
@@ -123,21 +115,19 @@ func (s *Server) add(ctx context.Context, mc ModelConfig) error {
 	s.entries[mc.Name] = e
 	s.mu.Unlock()
 	s.met.breakerState.WithLabelValues(mc.Name).Set(0)
-	for _, v := range []struct{ alias, role string }{{mc.Alias, rolePrimary}, {mc.CanaryAlias, roleCanary}, {mc.ShadowAlias, roleShadow}} {
-		if v.alias == "" || (v.role == roleCanary && mc.CanaryPercent == 0) {
-			continue
-		}
-		ver, err := s.reg.Resolve(ctx, mc.Name, v.alias)
-		if err != nil {
-			s.log.Warn("alias not loadable yet", "model", mc.Name, "alias", v.alias, "err", err)
-			continue
-		}
-		if err := s.deploy(ctx, e, v.role, ver.Number); err != nil {
-			s.log.Warn("initial load failed", "model", mc.Name, "alias", v.alias, "err", err)
-		}
-		if v.role == rolePrimary && e.primary.Load() != nil {
-			s.loadLastGood(ctx, e, ver.Number)
-		}
+	// The followers outlive the call that added the model (a request, or New's context):
+	// they stop when the entry does (Close, or an unload through the repository API).
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopFollow = cancel
+	if err := s.follow(fctx, e); err != nil {
+		s.mu.Lock()
+		delete(s.entries, mc.Name)
+		s.mu.Unlock()
+		e.stop()
+		return err
+	}
+	if p := e.primary.Load(); p != nil {
+		s.loadLastGood(ctx, e, p.version.Number)
 	}
 	return nil
 }
@@ -152,7 +142,7 @@ func (s *Server) loadLastGood(ctx context.Context, e *entry, current int) {
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		a := entries[i]
-		if a.Alias != e.cfg.Alias || a.To != current || a.From == 0 || a.From == current {
+		if !a.MovesAlias() || a.Alias != e.cfg.Alias || a.To != current || a.From == 0 || a.From == current {
 			continue
 		}
 		m, v, err := s.reg.Load(ctx, e.cfg.Name, strconv.Itoa(a.From))
@@ -171,20 +161,31 @@ func (s *Server) loadLastGood(ctx context.Context, e *entry, current int) {
 // Close stops following aliases and drains every model's queue.
 func (s *Server) Close() {
 	s.ready.Store(false)
-	if s.stopWatch != nil {
-		s.stopWatch()
-	}
-	s.wg.Wait()
 	s.mu.Lock()
 	entries := s.entries
 	s.entries = map[string]*entry{}
 	s.mu.Unlock()
 	for _, e := range entries {
-		e.stopAll()
+		e.stop()
 	}
 	if s.plog != nil {
 		s.plog.close()
 	}
+}
+
+// stop ends the entry's followers, waits until none can swap a version in any more, and
+// stops every host.
+func (e *entry) stop() {
+	if e.stopFollow != nil {
+		e.stopFollow()
+	}
+	e.followMu.Lock()
+	fs := e.followers
+	e.followMu.Unlock()
+	for _, f := range fs {
+		<-f.Done()
+	}
+	e.stopAll()
 }
 
 func (e *entry) stopAll() {
@@ -222,6 +223,9 @@ type ModelStatus struct {
 	Primary, Canary, Shadow, LastGood int
 	Breaker                           string
 	Queued                            int
+	// Refused says why the latest move of an alias the model follows was not applied
+	// ("" when every alias is served at its latest position).
+	Refused string
 }
 
 // Status reports a served model's versions and breaker state.
@@ -240,6 +244,15 @@ func (s *Server) Status(name string) (ModelStatus, error) {
 		LastGood: num(e.lastGood.Load()), Breaker: e.breaker.current()}
 	if d := e.primary.Load(); d != nil {
 		st.Queued = int(d.host.pending.Load())
+	}
+	e.followMu.Lock()
+	fs := e.followers
+	e.followMu.Unlock()
+	for _, f := range fs {
+		if err := f.Err(); err != nil {
+			st.Refused = err.Error()
+			break
+		}
 	}
 	return st, nil
 }

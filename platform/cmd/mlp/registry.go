@@ -26,7 +26,12 @@ const registryUsage = `mlp registry [--dir DIR | --nats URL] COMMAND
   list                                   models, their versions and aliases
   show MODEL [REF]                       a model's versions, or one version (REF: number or alias)
   promote MODEL VERSION ALIAS --actor A [--reason R] [--metric auc] [--eval-set holdout]
-          [--min-improvement 0] [--latency-budget 2ms] [--serving-schema HASH] [--force]
+          [--min-improvement 0] [--latency-budget 2ms] [--serving-schema HASH | --allow-schema-change] [--force]
+          The schema gate runs by default: the candidate must be trained on the feature
+          service (schema hash) that the alias's current holder was, i.e. what serving is
+          fed. --serving-schema names the hash serving provides instead; a deliberate
+          migration to another feature service passes --allow-schema-change (the gate is
+          then recorded as skipped in the audit entry).
   rollback MODEL ALIAS --actor A --reason R
   card MODEL [REF]                       the model card (Markdown), REF defaults to champion
   audit [MODEL] [--verify]               the audit log; --verify checks its hash chain
@@ -122,7 +127,8 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	evalSet := fs.String("eval-set", "holdout", "gate: evaluation set of the metric")
 	minImp := fs.Float64("min-improvement", 0, "gate: margin by which the candidate must beat the alias holder")
 	budget := fs.Duration("latency-budget", 2*time.Millisecond, "gate: p99 predict latency budget (0 skips)")
-	serving := fs.String("serving-schema", "", "gate: schema hash the serving feature service provides (empty skips)")
+	serving := fs.String("serving-schema", "", "gate: schema hash the serving feature service provides (default: the alias holder's)")
+	allowSchema := fs.Bool("allow-schema-change", false, "gate: skip the feature-schema gate (a deliberate feature service migration)")
 	force := fs.Bool("force", false, "move the alias even if gates fail (needs --reason; audited)")
 	verify := fs.Bool("verify", false, "audit: verify the hash chain")
 	pos, err := parseInterleaved(fs, args)
@@ -157,7 +163,11 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 		if err != nil {
 			return usageErr("VERSION must be a number")
 		}
-		g := registry.Gates{EvalSet: *evalSet, Metric: *metric, MinImprovement: *minImp, ServingSchemaHash: *serving, LatencyBudget: *budget}
+		if *allowSchema && *serving != "" {
+			return usageErr("--serving-schema and --allow-schema-change contradict each other")
+		}
+		g := registry.Gates{EvalSet: *evalSet, Metric: *metric, MinImprovement: *minImp, ServingSchemaHash: *serving, LatencyBudget: *budget,
+			SchemaFromHolder: !*allowSchema}
 		mv, err := reg.Promote(ctx, registry.PromoteRequest{Model: pos[0], Alias: pos[2], Version: n, Actor: *actor, Reason: *reason, Gates: g, Force: *force})
 		printGates(stdout, mv.Gates)
 		if err != nil {

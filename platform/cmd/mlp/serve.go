@@ -37,6 +37,10 @@ const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
   --sla 50ms --priority 1     default deadline and class (0 highest) of every model
   --slots 0                   CPU slots shared by priority (0: one per core)
   --keys FILE                 JSON [{"Key":..,"Tenant":..,"Models":["*"],"Admin":false}]
+  --feature-service fraud_train@1   the feature service every served model is fed: a version
+                              not trained on it (its recorded schema hash differs from
+                              the service's) is refused, initially and on alias moves,
+                              and the previous version keeps answering
   --prediction-log            publish answers and shadow comparisons to the event log
                               (embedded NATS, or $CASEBOOK_NATS_URL), stream PREDICTIONS
   --demo                      first register demo models (demo-lr: logistic regression,
@@ -64,6 +68,7 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	slots := fs.Int("slots", 0, "CPU slots (0: GOMAXPROCS)")
 	keys := fs.String("keys", "", "API keys JSON file")
 	demo := fs.Bool("demo", false, "register demo models first")
+	featureService := fs.String("feature-service", "", "feature service the served models are fed (refuse versions trained on another)")
 	predLog := fs.Bool("prediction-log", false, "publish answers and shadow comparisons to the event log (stream PREDICTIONS)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,6 +88,16 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	}
 	sc := serving.DefaultConfig()
 	sc.Logger, sc.Slots = cfg.Logger, *slots
+	if *featureService != "" {
+		freg, err := trainFeatureRegistry()
+		if err != nil {
+			return err
+		}
+		if _, err := freg.Service(*featureService); err != nil {
+			return usageErr(fmt.Sprintf("--feature-service: %v (known: %s)", err, trainService))
+		}
+		sc.Features = freg
+	}
 	if *keys != "" {
 		b, err := os.ReadFile(*keys)
 		if err != nil {
@@ -127,7 +142,7 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	}
 	for _, n := range names {
 		mc := serving.DefaultModelConfig(n)
-		mc.Alias, mc.ShadowAlias, mc.SLA, mc.Priority = *alias, *shadow, *sla, *prio
+		mc.Alias, mc.ShadowAlias, mc.SLA, mc.Priority, mc.FeatureService = *alias, *shadow, *sla, *prio, *featureService
 		mc.FallbackReserve = min(mc.FallbackReserve, *sla/5)
 		mc.Batch = serving.BatchConfig{MaxBatch: *maxBatch, MaxQueueDelay: *maxDelay, Workers: *workers, QueueSize: *queue}
 		if *canary != "" {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/ml/mltest"
@@ -20,14 +22,61 @@ const trainUsage = `mlp train [--dir DIR | --nats URL] [--checkpoints DIR] [--fa
           [--rows N] [--seed S] [--alias challenger] [--actor A]
 Runs the fraud pipeline defined in code: a synthetic, seeded training set with a known
 non-linear truth → train → evaluate on a 20% holdout → register → gate → move the alias.
+The training set's columns are the features of service ` + trainService + ` (view
+` + trainView + `); the version records the service and its schema hash, the gates
+require the alias's holder to have been trained on the same, and mlp serve
+--feature-service ` + trainService + ` refuses a version that was not.
 Run it twice with the same flags: the second run registers nothing new.`
+
+// The feature service mlp train's synthetic training set is declared as.
+const (
+	trainService  = "fraud_train@1"
+	trainView     = "fraud_synthetic"
+	trainFeatures = 15
+)
+
+// trainFeatureRegistry declares the columns of mlp train's synthetic training set (f00…f14,
+// floats, one row per transaction) as a feature view and the service over it, so that the
+// version records a real features.Registry.SchemaHash and serving can check it.
+func trainFeatureRegistry() (*features.Registry, error) {
+	reg := features.NewRegistry()
+	v := features.FeatureView{Name: trainView, Entity: features.Entity{Name: "transaction", JoinKey: "transaction_id"},
+		Source: "mltest.Fraudish (synthetic, seeded)"}
+	var refs []string
+	for _, name := range mltest.Fraudish(1, trainFeatures, 1).Schema.Names() {
+		v.Features = append(v.Features, features.Feature{Name: name, Kind: features.KindFloat})
+		refs = append(refs, trainView+":"+name)
+	}
+	if err := reg.RegisterView(v); err != nil {
+		return nil, err
+	}
+	name, version, _ := strings.Cut(trainService, "@")
+	n, err := strconv.Atoi(version)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.RegisterService(features.FeatureService{Name: name, Version: n, Features: refs}); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
 
 // fraudPipeline is the pipeline defined in code that `mlp train` runs.
 func fraudPipeline(family string, rows int, seed uint64, alias, actor string) (pipeline.Definition, error) {
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	data := mltest.Fraudish(rows, 15, seed).Dataset
+	data := mltest.Fraudish(rows, trainFeatures, seed).Dataset
+	freg, err := trainFeatureRegistry()
+	if err != nil {
+		return pipeline.Definition{}, err
+	}
+	hash, err := freg.SchemaHash(trainService)
+	if err != nil {
+		return pipeline.Definition{}, err
+	}
+	src := pipeline.NewMemorySource(data, from, from.AddDate(0, 0, 28))
+	src.Set.FeatureService, src.Set.FeatureServiceHash = trainService, hash
 	def := pipeline.Definition{
-		Name: "fraud-" + family, Model: "fraud", Source: pipeline.NewMemorySource(data, from, from.AddDate(0, 0, 28)),
+		Name: "fraud-" + family, Model: "fraud", Source: src,
 		HoldoutFraction: 0.2, SplitSeed: 1, LatencySamples: 2000, Gates: registry.DefaultGates(),
 		Alias: alias, Actor: actor, CodeVersion: "mlp train (casebook platform)",
 		Params:      map[string]string{"rows": strconv.Itoa(rows), "data_seed": strconv.FormatUint(seed, 10)},

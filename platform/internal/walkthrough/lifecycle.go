@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/ml/mltest"
 	"github.com/casebook-ml/casebook/platform/pipeline"
@@ -14,13 +18,14 @@ import (
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/registry/natskv"
 	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/platform/serving"
 )
 
 // lifecycleScenarios are the scenarios of walkthrough 1.6 (model lifecycle) and the
 // registry part of 1.1. They run on the local default, a filesystem registry in a
 // temporary directory, or on NATS KV + Object Store when Config.NATSURL is set.
 func lifecycleScenarios(cfg Config) scenario.Set {
-	return scenario.Set{lifecycle(cfg), gatesAndAudit(cfg), corruptArtifact(cfg), pipelineResume(cfg)}
+	return scenario.Set{lifecycle(cfg), gatesAndAudit(cfg), corruptArtifact(cfg), schemaBinding(cfg), pipelineResume(cfg)}
 }
 
 var weeks0 = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
@@ -443,10 +448,78 @@ func gatesAndAudit(cfg Config) scenario.Scenario {
 	}
 }
 
+// followingServer starts a serving.Server for model@champion over reg, the way mlp serve
+// does, with its metrics in their own Prometheus registry; mutate adjusts the config.
+func followingServer(ctx context.Context, cfg Config, reg *registry.Registry, model string, mutate func(*serving.Config)) (*serving.Server, *prometheus.Registry, error) {
+	prom := prometheus.NewRegistry()
+	sc := serving.DefaultConfig()
+	sc.Logger, sc.Registerer = cfg.Logger, prom
+	sc.Models = []serving.ModelConfig{serving.DefaultModelConfig(model)}
+	if mutate != nil {
+		mutate(&sc)
+	}
+	srv, err := serving.New(ctx, reg, sc)
+	return srv, prom, err
+}
+
+// awaitRefusal waits until the server reports that it refused the latest move of model's
+// alias, or timeout passes; the wait ends on that progress, not on a clock.
+func awaitRefusal(srv *serving.Server, model string, timeout time.Duration) serving.ModelStatus {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, _ := srv.Status(model)
+		if st.Refused != "" || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// counterValue reads one counter series from a gatherer (0 if absent).
+func counterValue(g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// refusedEntries returns the model's refuse-load audit entries.
+func refusedEntries(ctx context.Context, reg *registry.Registry, model string) []registry.AuditEntry {
+	all, _ := reg.Audit(ctx, model)
+	var out []registry.AuditEntry
+	for _, e := range all {
+		if e.Action == registry.ActionRefuseLoad {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// answersWith scores rows through the server in process and reports the version and path
+// that answered.
+func answersWith(ctx context.Context, srv *serving.Server, model string, x []float64, rows int) (serving.Result, error) {
+	return srv.Infer(ctx, serving.Request{Model: model, Decoded: serving.Decoded{X: x, Rows: rows}})
+}
+
 func corruptArtifact(cfg Config) scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "registry/corrupt-artifact",
-		Summary: "An artifact whose bytes changed on disk is refused on load, and a server following the champion keeps the model it had.",
+		Summary: "An artifact whose bytes changed on disk is refused on load, and the model server following the champion keeps answering with the version it had.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			reg, dmg, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
@@ -464,15 +537,14 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			if _, err := runPipeline(ctx, reg, fraudDefinition("fraud-gbdt", data.Dataset, trainGBDT, registry.Champion, gates), ckpt, nil); err != nil {
 				return err
 			}
-			r.Step("A server follows fraud@champion (every load verifies the artifact's sha256)")
-			fctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			f, err := reg.Follow(fctx, "fraud", registry.Champion)
+			r.Step("The model server follows fraud@champion (every load verifies the artifact's sha256)")
+			srv, prom, err := followingServer(ctx, cfg, reg, "fraud", nil)
 			if err != nil {
 				return err
 			}
-			_, v := f.Current()
-			r.Say("serving v%d, artifact sha256:%s", v.Number, v.Artifact[:12])
+			defer srv.Close()
+			st, _ := srv.Status("fraud")
+			r.Say("serving.Server: fraud primary v%d", st.Primary)
 
 			r.Step("Next week's retrain registers v2, and one byte of its artifact file flips on disk")
 			next := mltest.Fraudish(20_000, 15, 33)
@@ -485,22 +557,20 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			}
 
 			r.Step("v2 is promoted to champion; the server tries to switch")
-			changed := f.Changed()
 			if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: v2.Version, Actor: "alice", Reason: "weekly retrain", Gates: gates}); err != nil {
 				return err
 			}
-			select {
-			case <-changed:
-			case <-time.After(10 * time.Second):
-				return errors.New("the follower did not see the alias move")
-			}
-			m, cur := f.Current()
-			r.Say("follower: %v", f.Err())
-			var ae *registry.ArtifactError
-			r.Check("the switch is refused as a corrupt artifact", errors.As(f.Err(), &ae) && errors.Is(f.Err(), registry.ErrArtifactCorrupt))
-			out := make([]float64, 10)
-			err = m.Predict(ml.Batch{Schema: data.Schema, X: data.X[:10*15]}, out)
-			r.Check(fmt.Sprintf("the server keeps serving v%d and its predictions still work", cur.Number), cur.Number == 1 && err == nil && out[0] > 0 && out[0] < 1)
+			st = awaitRefusal(srv, "fraud", 10*time.Second)
+			r.Say("server: %s", st.Refused)
+			r.Check("the server refuses the switch as a corrupt artifact", strings.Contains(st.Refused, registry.ErrArtifactCorrupt.Error()))
+			res, err := answersWith(ctx, srv, "fraud", data.X[:10*15], 10)
+			r.Check(fmt.Sprintf("the server keeps answering with v%d from its primary path", res.Version),
+				err == nil && st.Primary == 1 && res.Version == 1 && res.Path == serving.PathPrimary && res.Scores[0] > 0 && res.Scores[0] < 1)
+			refused := counterValue(prom, "casebook_serving_model_refused_total", map[string]string{"model": "fraud", "reason": "artifact"})
+			r.Measure("casebook_serving_model_refused_total{reason=artifact}", refused, "")
+			rs := refusedEntries(ctx, reg, "fraud")
+			r.Check("the refusal is counted and in the registry's audit log (v2 refused, v1 kept)",
+				refused == 1 && len(rs) == 1 && rs[0].To == v2.Version && rs[0].From == 1)
 
 			r.Step("The artifact disappears altogether")
 			if err := dmg.removeArtifact(ctx, v2.Artifact); err != nil {
@@ -510,6 +580,130 @@ func corruptArtifact(cfg Config) scenario.Scenario {
 			r.Say("reload: %v", err)
 			r.Check("a missing artifact is a clear error, not a crash", errors.Is(err, registry.ErrArtifactNotFound))
 			r.Say("The fix is operational: roll the alias back (mlp registry rollback fraud champion) or re-register the artifact.")
+			return nil
+		},
+	}
+}
+
+// schemaBinding shows train/serve parity enforced: a model records the feature service it
+// was trained on, promotion's schema gate refuses one trained on another version of it, and
+// a server bound to the service refuses to load it even when the alias is forced there.
+func schemaBinding(cfg Config) scenario.Scenario {
+	return scenario.Scenario{
+		Name:    "registry/schema-binding",
+		Summary: "A model trained on another version of the feature service is refused by promotion's schema gate and, when forced, by the server, which keeps answering with the model it had.",
+		Run: func(ctx context.Context, r *scenario.Report) error {
+			reg, _, done, err := openRegistry(ctx, cfg, r)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ckpt, err := os.MkdirTemp("", "casebook-pipeline-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ckpt)
+			data := mltest.Fraudish(20_000, 15, 5)
+			names := data.Schema.Names()
+
+			r.Step("The feature registry defines service fraud_tx: v1 over 15 features, v2 over the first 10")
+			freg := features.NewRegistry()
+			view := features.FeatureView{Name: "tx", Entity: features.Entity{Name: "transaction", JoinKey: "transaction_id"}}
+			for _, n := range names {
+				view.Features = append(view.Features, features.Feature{Name: n, Kind: features.KindFloat})
+			}
+			if err := freg.RegisterView(view); err != nil {
+				return err
+			}
+			refs := func(ns []string) []string {
+				out := make([]string, len(ns))
+				for i, n := range ns {
+					out[i] = "tx:" + n
+				}
+				return out
+			}
+			for v, ns := range map[int][]string{1: names, 2: names[:10]} {
+				if err := freg.RegisterService(features.FeatureService{Name: "fraud_tx", Version: v, Features: refs(ns)}); err != nil {
+					return err
+				}
+			}
+			h1, _ := freg.SchemaHash("fraud_tx@1")
+			h2, _ := freg.SchemaHash("fraud_tx@2")
+			r.Say("fraud_tx@1 hashes to %s, fraud_tx@2 to %s", h1[:19], h2[:19])
+			trainedOn := func(d ml.Dataset, service, hash string) *pipeline.MemorySource {
+				src := pipeline.NewMemorySource(d, weeks0, weeks0.AddDate(0, 0, 28))
+				src.Set.FeatureService, src.Set.FeatureServiceHash = service, hash
+				return src
+			}
+			gates := registry.DefaultGates()
+			gates.MinImprovement = -0.05
+			def := fraudDefinition("fraud-v1", data.Dataset, trainGBDT, registry.Champion, gates)
+			def.Source = trainedOn(data.Dataset, "fraud_tx@1", h1)
+			v1, err := runPipeline(ctx, reg, def, ckpt, nil)
+			if err != nil {
+				return err
+			}
+			ver1, _ := reg.Resolve(ctx, "fraud", "1")
+			r.Say("v1 trained on %s (%s) is champion", ver1.FeatureService, ver1.FeatureServiceHash[:19])
+
+			r.Step("The server serves fraud fed by fraud_tx@1, checked with the feature registry")
+			srv, prom, err := followingServer(ctx, cfg, reg, "fraud", func(sc *serving.Config) {
+				sc.Features, sc.Models[0].FeatureService = freg, "fraud_tx@1"
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			st, _ := srv.Status("fraud")
+			r.Check("the server loads v1: features.Registry.CheckSchema(fraud_tx@1, v1's hash) passes", v1.Moved && st.Primary == 1 && st.Refused == "")
+
+			r.Step("A retrain on fraud_tx@2 (10 features) asks to become champion")
+			pruned, err := data.Dataset.SelectFeatures(names[:10])
+			if err != nil {
+				return err
+			}
+			def = fraudDefinition("fraud-v2", pruned, trainGBDT, registry.Champion, gates)
+			def.Source = trainedOn(pruned, "fraud_tx@2", h2)
+			v2, err := runPipeline(ctx, reg, def, ckpt, nil)
+			if err != nil {
+				return err
+			}
+			sayGates(r, v2.Gates)
+			r.Check("promotion's schema gate (on by default) refuses v2: the holder was trained on fraud_tx@1",
+				!v2.Moved && len(v2.Gates) > 1 && v2.Gates[1].Gate == "feature-schema" && !v2.Gates[1].Passed && !v2.Gates[1].Skipped)
+
+			r.Step("Someone forces it anyway; the server refuses to load it")
+			if _, err := reg.Promote(ctx, registry.PromoteRequest{Model: "fraud", Alias: registry.Champion, Version: v2.Version, Actor: "bob", Gates: gates, Force: true,
+				Reason: "CHG-2001: switch to fraud_tx@2 tonight"}); err != nil {
+				return err
+			}
+			st = awaitRefusal(srv, "fraud", 10*time.Second)
+			r.Say("server: %s", st.Refused)
+			res, err := answersWith(ctx, srv, "fraud", data.X[:5*15], 5)
+			r.Check("the server refuses v2 as trained on another feature service",
+				strings.Contains(st.Refused, serving.ErrFeatureServiceMismatch.Error()) && strings.Contains(st.Refused, "fraud_tx@2"))
+			r.Check("v1 keeps answering from the primary path", err == nil && st.Primary == 1 && res.Version == 1 && res.Path == serving.PathPrimary)
+			refused := counterValue(prom, "casebook_serving_model_refused_total", map[string]string{"model": "fraud", "reason": "feature-service"})
+			rs := refusedEntries(ctx, reg, "fraud")
+			for _, e := range rs {
+				r.Say("audit entry %d: %s by %s, %s v%d kept, v%d refused", e.Seq, e.Action, e.Actor, e.Alias, e.From, e.To)
+			}
+			r.Measure("casebook_serving_model_refused_total{reason=feature-service}", refused, "")
+			r.Check("the refusal is counted and in the registry's audit log", refused == 1 && len(rs) == 1 && rs[0].To == v2.Version)
+			_, err = reg.VerifyAudit(ctx)
+			r.Check("the audit chain still verifies", err == nil)
+
+			r.Step("Roll the alias back")
+			if _, err := reg.Rollback(ctx, "fraud", registry.Champion, "carol", "serving refused v2: trained on fraud_tx@2"); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for st.Refused != "" && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				st, _ = srv.Status("fraud")
+			}
+			r.Check("back at v1, the server reports nothing refused", st.Primary == 1 && st.Refused == "")
+			r.Say("To move to fraud_tx@2: serve it (mlp serve --feature-service), then promote with --allow-schema-change.")
 			return nil
 		},
 	}

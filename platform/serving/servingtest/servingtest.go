@@ -29,11 +29,18 @@ func OpenRegistry(dir string) (*registry.Registry, error) {
 // Register stores m as the next version of name and, if alias is not empty, points the
 // alias at it (forced: tests are not about gates).
 func Register(ctx context.Context, reg *registry.Registry, name string, m ml.Model, alias string) (registry.Version, error) {
+	return RegisterTrainedOn(ctx, reg, name, m, "", "", alias)
+}
+
+// RegisterTrainedOn is Register for a model trained on a feature service: the version
+// records the service ("name@version") and its schema hash, as the training pipeline does.
+func RegisterTrainedOn(ctx context.Context, reg *registry.Registry, name string, m ml.Model, service, serviceHash, alias string) (registry.Version, error) {
 	data, err := m.MarshalBinary()
 	if err != nil {
 		return registry.Version{}, err
 	}
 	v, _, err := reg.Register(ctx, registry.RegisterRequest{Version: registry.Version{Model: name, Family: string(m.Family()), Schema: m.Schema(),
+		FeatureService: service, FeatureServiceHash: serviceHash,
 		RegisteredBy: "servingtest", CodeVersion: "test", DataFingerprint: fmt.Sprint(time.Now().UnixNano())}, Data: data})
 	if err != nil {
 		return registry.Version{}, err
