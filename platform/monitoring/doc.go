@@ -5,6 +5,7 @@
 // version, alert rules with hysteresis, and the alert trigger that starts a retraining
 // whose result goes through the registry's gates to the canary alias.
 //
-// It depends only downward (eventlog, features, ml, registry, pipeline); serving calls
-// PredictionLog to log what it scored and never the other way round.
+// It depends only downward (eventlog, predlog, features, ml, registry, pipeline). The
+// prediction log's records and streams are platform/predlog's, shared with serving, which
+// writes the log without importing monitoring.
 package monitoring

@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
-	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // TestPredictionLogGroupsRecords: N scored rows of one request are published as
-// ceil(N/256) messages on predictions.fraud, each with the id monitoring's rule gives its
+// ceil(N/256) messages on predictions.fraud, each with the id predlog's rule gives its
 // records, and the records read back are the rows that were scored, in order.
 func TestPredictionLogGroupsRecords(t *testing.T) {
 	fl := &fakeLog{}
@@ -31,9 +31,9 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 			if want := (n + 255) / 256; len(evs) != want {
 				t.Fatalf("%d rows published as %d messages, want %d", n, len(evs), want)
 			}
-			var got []PredictionRecord
+			var got []predlog.Prediction
 			for i, ev := range evs {
-				recs, err := monitoring.DecodePredictions(&eventlog.Message{Event: ev})
+				recs, err := predlog.DecodePredictions(&eventlog.Message{Event: ev})
 				if err != nil {
 					t.Fatalf("message %d: DecodePredictions = %v", i, err)
 				}
@@ -41,8 +41,8 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 				for j, r := range recs {
 					ids[j] = r.ID
 				}
-				if want := monitoring.PredictionMessageID(ids); ev.ID != want || ev.Subject != monitoring.PredictionSubject("fraud") {
-					t.Errorf("message %d: id %q on %s, want %q on %s", i, ev.ID, ev.Subject, want, monitoring.PredictionSubject("fraud"))
+				if want := predlog.PredictionMessageID(ids); ev.ID != want || ev.Subject != predlog.PredictionSubject("fraud") {
+					t.Errorf("message %d: id %q on %s, want %q on %s", i, ev.ID, ev.Subject, want, predlog.PredictionSubject("fraud"))
 				}
 				if len(recs) == 1 && (ev.ID != recs[0].ID || bytes.ContainsRune(ev.Data, '\n')) {
 					t.Errorf("one-record message: id %q, data %q; want the record's id and its JSON alone", ev.ID, ev.Data)

@@ -80,7 +80,7 @@ func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, erro
 	s := &Server{cfg: cfg, log: log.With("component", "serving"), reg: reg, sched: newScheduler(slots, cfg.DisablePriority),
 		met: met, auth: newAuthenticator(cfg.Keys), entries: map[string]*entry{}}
 	if cfg.PredictionLog != nil {
-		s.plog = newPredictionLog(cfg.PredictionLog, cfg.PredictionSubject, s.log, met)
+		s.plog = newPredictionLog(cfg.PredictionLog, s.log, met)
 	}
 	for _, mc := range cfg.Models {
 		if err := s.add(ctx, mc); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -90,7 +91,7 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 
 // runMonitor reads the logs and prints the report.
 func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer) error {
-	var ref, live []monitoring.Prediction
+	var ref, live []predlog.Prediction
 	liveAt, total := 0, 0
 	jc := monitoring.DefaultJoinConfig()
 	jc.Model = o.model
@@ -99,8 +100,8 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 		return err
 	}
 	jh := join.Handler()
-	_, err = l.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), []string{monitoring.PredictionSubject(o.model)}, func(_ context.Context, m *eventlog.Message) error {
-		ps, err := monitoring.DecodePredictions(m)
+	_, err = l.Replay(ctx, predlog.PredictionStream, eventlog.FromBeginning(), []string{predlog.PredictionSubject(o.model)}, func(_ context.Context, m *eventlog.Message) error {
+		ps, err := predlog.DecodePredictions(m)
 		if err != nil {
 			return nil // counted nowhere better; a bad message does not stop the report
 		}
@@ -119,12 +120,12 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 		return nil
 	})
 	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && total == 0) {
-		return fmt.Errorf("no predictions logged for %q in stream %s on %s", o.model, monitoring.PredictionStream, l.URL())
+		return fmt.Errorf("no predictions logged for %q in stream %s on %s", o.model, predlog.PredictionStream, l.URL())
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := l.Replay(ctx, monitoring.OutcomeStream, eventlog.FromBeginning(), []string{monitoring.OutcomeSubject(o.model)}, jh); err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
+	if _, err := l.Replay(ctx, predlog.OutcomeStream, eventlog.FromBeginning(), []string{predlog.OutcomeSubject(o.model)}, jh); err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return err
 	}
 	fmt.Fprintf(w, "model %s: %d predictions logged; reference = the first %d, live = the last %d\n", o.model, total, len(ref), len(live))
@@ -169,7 +170,7 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 // printDrift builds a monitor from the reference predictions and runs the live ones
 // through it. The schema is the union of feature names seen in the reference, all read as
 // numbers (the log does not carry types).
-func printDrift(w io.Writer, model string, ref, live []monitoring.Prediction) error {
+func printDrift(w io.Writer, model string, ref, live []predlog.Prediction) error {
 	var names []string
 	for _, p := range ref {
 		for k := range p.Features {
@@ -232,8 +233,8 @@ func seedMonitorDemo(ctx context.Context, l *eventlog.Log, model string, refN, l
 	rng := rand.New(rand.NewPCG(7, 7))
 	names := []string{"x0", "x1", "x2", "x3"}
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	var preds []monitoring.Prediction
-	var outs []monitoring.Outcome
+	var preds []predlog.Prediction
+	var outs []predlog.Outcome
 	for i := range refN + live {
 		shift := 0.0
 		if i >= refN {
@@ -252,12 +253,12 @@ func seedMonitorDemo(ctx context.Context, l *eventlog.Log, model string, refN, l
 		score := 1 / (1 + math.Exp(-z))
 		at := t0.Add(time.Duration(i) * time.Minute)
 		id := fmt.Sprintf("demo-%06d", i)
-		preds = append(preds, monitoring.Prediction{ID: id, Model: model, Version: 1, Alias: "champion", Time: at, Features: f, Score: score})
+		preds = append(preds, predlog.Prediction{ID: id, Model: model, Version: 1, Alias: "champion", Time: at, Features: f, Score: score})
 		y := 0.0
 		if rng.Float64() < score {
 			y = 1
 		}
-		outs = append(outs, monitoring.Outcome{ID: id, Model: model, Label: y, Time: at.Add(6 * time.Hour), Kind: "label"})
+		outs = append(outs, predlog.Outcome{ID: id, Model: model, Label: y, Time: at.Add(6 * time.Hour), Kind: "label"})
 	}
 	for len(preds) > 0 {
 		n := min(len(preds), 1000)

@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
@@ -76,7 +77,7 @@ type servingSim struct {
 	step    time.Duration // event time between requests
 	delay   time.Duration // mean label delay
 	seq     int
-	waiting []monitoring.Outcome
+	waiting []predlog.Outcome
 	read    map[string]uint64 // last sequence read per stream
 	model   string
 }
@@ -130,7 +131,7 @@ func (s *servingSim) serve(ctx context.Context, wd world, n, every int, routes [
 					}
 				}
 				d := time.Duration(s.rng.ExpFloat64() * float64(s.delay))
-				s.waiting = append(s.waiting, monitoring.Outcome{ID: ids[r], Model: s.model, Label: y[r], Time: t.Add(d), Kind: "label"})
+				s.waiting = append(s.waiting, predlog.Outcome{ID: ids[r], Model: s.model, Label: y[r], Time: t.Add(d), Kind: "label"})
 			}
 		}
 		s.clock = at.Add(time.Duration(m) * s.step)
@@ -148,7 +149,7 @@ func (s *servingSim) serve(ctx context.Context, wd world, n, every int, routes [
 
 // reveal publishes the outcomes whose time has come and feeds the joiner from the log.
 func (s *servingSim) reveal(ctx context.Context) error {
-	var due []monitoring.Outcome
+	var due []predlog.Outcome
 	keep := s.waiting[:0]
 	for _, o := range s.waiting {
 		if !o.Time.After(s.clock) {
@@ -166,7 +167,7 @@ func (s *servingSim) reveal(ctx context.Context) error {
 		due = due[n:]
 	}
 	h := s.join.Handler()
-	for _, stream := range []string{monitoring.PredictionStream, monitoring.OutcomeStream} {
+	for _, stream := range []string{predlog.PredictionStream, predlog.OutcomeStream} {
 		st, err := s.log.Replay(ctx, stream, eventlog.FromSequence(s.read[stream]+1), nil, h)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
@@ -644,7 +645,7 @@ func (s *servingSim) serveRows(ctx context.Context, x, y []float64, rt route, mo
 			return err
 		}
 		d := time.Duration(s.rng.ExpFloat64() * float64(s.delay))
-		s.waiting = append(s.waiting, monitoring.Outcome{ID: ids[i], Model: s.model, Label: y[i], Time: t.Add(d), Kind: "chargeback"})
+		s.waiting = append(s.waiting, predlog.Outcome{ID: ids[i], Model: s.model, Label: y[i], Time: t.Add(d), Kind: "chargeback"})
 	}
 	s.clock = s.clock.Add(time.Duration(n) * s.step)
 	return s.reveal(ctx)
@@ -702,7 +703,7 @@ func delayedLabels(cfg Config) scenario.Scenario {
 			}
 			type pending struct {
 				at time.Time
-				o  monitoring.Outcome
+				o  predlog.Outcome
 			}
 			var queue []pending
 			var maxPSI float64
@@ -723,13 +724,13 @@ func delayedLabels(cfg Config) scenario.Scenario {
 					seq++
 					t := dayStart.Add(time.Duration(i) * 24 * time.Hour / perDay)
 					id := fmt.Sprintf("tx-%06d", seq)
-					join.AddPrediction(monitoring.Prediction{ID: id, Model: model, Version: 1, Time: t, Score: scores[i]})
+					join.AddPrediction(predlog.Prediction{ID: id, Model: model, Version: 1, Time: t, Score: scores[i]})
 					if err := mon.Observe(t, xs[i*4:(i+1)*4], scores[i]); err != nil {
 						return err
 					}
 					if ys[i] == 1 {
 						delay := time.Duration(math.Exp(math.Log(7)+0.8*rng.NormFloat64()) * 24 * float64(time.Hour))
-						queue = append(queue, pending{t.Add(delay), monitoring.Outcome{ID: id, Model: model, Label: 1, Time: t.Add(delay), Kind: "chargeback"}})
+						queue = append(queue, pending{t.Add(delay), predlog.Outcome{ID: id, Model: model, Label: 1, Time: t.Add(delay), Kind: "chargeback"}})
 					}
 				}
 				end := dayStart.AddDate(0, 0, 1)
