@@ -16,6 +16,9 @@ const (
 	ActionForcePromote = "force-promote"
 	ActionRollback     = "rollback"
 	ActionRemoveAlias  = "remove-alias"
+	// ActionNote records a decision that moved no alias (a retraining requested, a
+	// challenger the gates refused), so that the audit log tells the whole story.
+	ActionNote = "note"
 )
 
 // AuditEntry is one administrative action. Entries are numbered from 1 and chained: Hash is
@@ -82,6 +85,19 @@ func (r *Registry) appendAudit(ctx context.Context, e AuditEntry) (AuditEntry, e
 		}
 	}
 	return AuditEntry{}, fmt.Errorf("%w after %d tries", ErrAuditConflict, r.cfg.MaxCreateRetries)
+}
+
+// Note appends an entry that moves nothing: actor decided reason about model (version, 0
+// for none). It carries no alias, so Rollback never takes it for a move.
+func (r *Registry) Note(ctx context.Context, model, actor string, version int, reason string) (AuditEntry, error) {
+	if !ValidName(model) || actor == "" || reason == "" {
+		return AuditEntry{}, fmt.Errorf("note on %q: %w: a valid model, an actor and a reason are required", model, ErrInvalid)
+	}
+	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionNote, Model: model, To: version, Reason: reason})
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("note on %s: audit: %w", model, err)
+	}
+	return e, nil
 }
 
 // Audit returns the audit log, optionally only one model's entries ("" for all).

@@ -82,20 +82,28 @@ func (p *predictionLog) requestID(id string) string {
 	return p.prefix + strconv.FormatUint(p.seq.Add(1), 10)
 }
 
-func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result) {
+// recordTime is the time a request's records carry: its event time, or now.
+func recordTime(req Request) time.Time {
+	if !req.EventTime.IsZero() {
+		return req.EventTime.UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result, at time.Time) {
 	if len(rowIDs) != len(res.Scores) {
 		rowIDs = nil
 	}
 	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, rowIDs: rowIDs, version: res.Version, rows: len(res.Scores),
-		names: names, x: x, scores: res.Scores, at: time.Now().UTC()})
+		names: names, x: x, scores: res.Scores, at: at})
 }
 
-func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64) {
+func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64, at time.Time) {
 	if len(rowIDs) != len(shadow) {
 		rowIDs = nil
 	}
 	p.add(logItem{model: model, alias: roleShadow, id: id, rowIDs: rowIDs, version: shadowVer, rows: len(shadow), names: names, x: x,
-		scores: shadow, at: time.Now().UTC()})
+		scores: shadow, at: at})
 }
 
 // flushRecords is how many records the loop gathers before it publishes without waiting

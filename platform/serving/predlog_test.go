@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/predlog"
@@ -67,5 +68,36 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPredictionLogEventTime: an in-process caller's EventTime is the time its records
+// carry (so a replay or a simulation joins outcomes in event time); without one, the
+// record carries the time of the call.
+func TestPredictionLogEventTime(t *testing.T) {
+	fl := &fakeLog{}
+	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
+	at := time.Date(2020, 3, 4, 5, 6, 7, 8, time.FixedZone("x", 3600))
+	before := time.Now()
+	for _, req := range []Request{
+		{Model: "fraud", Decoded: Decoded{ID: "then", Rows: 1, X: f.rows(0, 1), EventTime: at}},
+		{Model: "fraud", Decoded: Decoded{ID: "now", Rows: 1, X: f.rows(1, 1)}},
+	} {
+		if _, err := f.srv.Infer(context.Background(), req); err != nil {
+			t.Fatalf("Infer(%s) = %v", req.ID, err)
+		}
+	}
+	waitFor(t, func() bool { return len(fl.records()) >= 2 })
+	for _, r := range fl.records() {
+		switch r.ID {
+		case "then":
+			if !r.Time.Equal(at) || r.Time.Location() != time.UTC {
+				t.Errorf("record %s time %v, want the request's event time %v in UTC", r.ID, r.Time, at.UTC())
+			}
+		case "now":
+			if r.Time.Before(before.Add(-time.Second)) {
+				t.Errorf("record %s time %v, want the time of the call (after %v)", r.ID, r.Time, before)
+			}
+		}
 	}
 }

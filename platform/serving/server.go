@@ -306,7 +306,7 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 		scoreHist.Observe(sc)
 	}
 	if s.plog != nil {
-		s.plog.answer(e.cfg.Name, req.ID, req.RowIDs, e.schemaNames(), req.X, res)
+		s.plog.answer(e.cfg.Name, req.ID, req.RowIDs, e.schemaNames(), req.X, res, recordTime(req))
 	}
 	return res, nil
 }
