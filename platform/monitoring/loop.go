@@ -444,8 +444,16 @@ func (l *Loop) judgeCanary(ctx context.Context, now time.Time, st LoopStep) (Loo
 		if err := l.endCanary(ctx, "canary ended: v"+fmt.Sprint(l.canary.Number)+" is champion"); err != nil {
 			return st, err
 		}
-		// A new champion is watched against its own traffic.
+		// A new champion is watched against its own traffic; a trigger that fired during
+		// the canary was about the old one.
 		l.champ, l.mon, l.refRows = champ, nil, nil
+		for drained := false; !drained; {
+			select {
+			case <-l.alerter.Triggers():
+			default:
+				drained = true
+			}
+		}
 		st.Action, st.Detail = "promoted", v.Reason
 		return st, nil
 	case v.Enough || err != nil:
