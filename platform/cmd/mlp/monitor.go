@@ -28,13 +28,29 @@ const monitorUsage = `mlp monitor MODEL [--nats URL] [--reference N] [--live N] 
   thresholds and the verdict. Then data-quality counts, online quality per version from
   outcomes joined by id (stream OUTCOMES), and the alerts firing now (stream ALERTS).
   --nats defaults to $CASEBOOK_NATS_URL. --demo writes a synthetic log with drift into an
-  embedded server first, so the command can be tried with nothing running.`
+  embedded server first, so the command can be tried with nothing running.
+
+mlp monitor MODEL --loop [--nats URL] [--dir DIR | --registry-kv] [--interval 10s]
+          [--reference N] [--family gbdt|logreg] [--checkpoints DIR] [--min-train N]
+          [--min-labelled N] [--canary-timeout 168h]
+  Runs the retraining loop until interrupted (SIGINT, SIGTERM): reads the prediction
+  log serving writes and the outcomes reported on OUTCOMES every --interval; watches
+  drift on the champion's first N served predictions as reference, and decay on joined
+  outcomes; when a drift rule fires, trains a challenger of --family on at least
+  --min-train rows predicted since the drift and joined with their outcomes, moves it to
+  the canary alias (serve with --canary canary:PERCENT to split traffic), and promotes
+  it to champion only if its online AUC, on --min-labelled joined outcomes a side, beats
+  the champion's over the same period; otherwise removes the canary. Each decision is
+  printed and written to the registry's audit log. The registry is the filesystem one in
+  --dir ($CASEBOOK_REGISTRY_DIR, .casebook/registry), or with --registry-kv the one on
+  the --nats server.`
 
 type monitorOpts struct {
 	model      string
 	nats       string
 	refN, live int
 	demo       bool
+	loop       loopOpts
 }
 
 func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
@@ -46,6 +62,7 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	fs.IntVar(&o.refN, "reference", 5000, "predictions in the reference period (the first logged)")
 	fs.IntVar(&o.live, "live", 2000, "predictions in the live window (the last logged)")
 	fs.BoolVar(&o.demo, "demo", false, "seed an embedded log with a synthetic drifted run first")
+	o.loop.add(fs)
 	// Accept MODEL before or after the flags.
 	var rest []string
 	for len(args) > 0 {
@@ -64,6 +81,9 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	o.model = rest[0]
 	if o.refN < 1 || o.live < 1 {
 		return usageErr("--reference and --live must be positive")
+	}
+	if o.loop.on && o.demo {
+		return usageErr("--loop watches a live log and a registry; --demo has neither (try mlp scenario run monitoring/retrain-loop)")
 	}
 	lc := eventlog.DefaultConfig()
 	lc.Logger = cfg.Logger
@@ -85,6 +105,9 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 			return fmt.Errorf("seed demo: %w", err)
 		}
 		fmt.Fprintf(stdout, "demo: wrote a synthetic prediction log for %s to an embedded event log (feature x0 drifts in the last %d)\n\n", o.model, o.live)
+	}
+	if o.loop.on {
+		return runLoop(ctx, l, o, cfg, stdout)
 	}
 	return runMonitor(ctx, l, o, stdout)
 }
