@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,126 @@ func TestLoopCanaryDecisions(t *testing.T) {
 			t.Errorf("loop audit entries %s, want %s", got, want)
 		}
 	})
+}
+
+// TestLoopRetrain: a drift alert asks for a retraining; the loop trains only once enough
+// outcomes have joined to rows predicted since it saw the drift, and then either moves the
+// challenger to the canary alias or, if the gates refuse it, notes that and keeps watching.
+func TestLoopRetrain(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		schemaHash string // the gates' ServingSchemaHash; a foreign one refuses the challenger
+		wantAction string
+		wantPhase  string
+		wantCanary bool
+	}{
+		{"gates pass", "", "trained", PhaseCanary, true},
+		{"gates refuse", "sha256:another-schema", "refused", PhaseWatching, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, l, pl := openPredictionLog(t)
+			reg := testRegistry(t)
+			pc := pipeline.DefaultConfig()
+			pc.CheckpointDir = t.TempDir()
+			p, err := pipeline.New(trainDef("v1", mltest.Logistic(4000, []float64{1, -1, 0.5}, -1, 2).Dataset, registry.Champion), reg, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Run(ctx, pipeline.Trigger{Kind: pipeline.OnDemand}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := DefaultLoopConfig("m")
+			cfg.Reference, cfg.MinTrainRows = 300, 700
+			cfg.Monitor.Window, cfg.Monitor.MinSamples = WindowConfig{Size: 300}, 100
+			cfg.Rules = DriftRules("m", []string{"x00"}, PSI, DefaultThresholds()[PSI], true)
+			cfg.Train = trainDef("retrain", mltest.Logistic(100, []float64{1, -1, 0.5}, -1, 4).Dataset, Canary)
+			cfg.Train.Gates.ServingSchemaHash = tc.schemaHash
+			cfg.Pipeline.CheckpointDir = t.TempDir()
+			loop, err := NewLoop(ctx, cfg, l, reg, nil, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 3))
+			seq := 0
+			// serve logs n champion predictions with x00 shifted by shift, and their outcomes.
+			serve := func(n int, shift float64) time.Time {
+				var preds []predlog.Prediction
+				var outs []predlog.Outcome
+				for range n {
+					seq++
+					x := []float64{rng.NormFloat64() + shift, rng.NormFloat64(), rng.NormFloat64()}
+					z := x[0] - x[1] + 0.5*x[2] - 1
+					y := 0.0
+					if rng.Float64() < 1/(1+math.Exp(-z)) {
+						y = 1
+					}
+					id, at := fmt.Sprintf("r%d", seq), t0.Add(time.Duration(seq)*time.Minute)
+					preds = append(preds, predlog.Prediction{ID: id, Model: "m", Version: 1, Alias: registry.Champion, Time: at, Path: "primary",
+						Features: map[string]float64{"x00": x[0], "x01": x[1], "x02": x[2]}, Score: 1 / (1 + math.Exp(-z))})
+					outs = append(outs, predlog.Outcome{ID: id, Model: "m", Label: y, Time: at, Kind: "label"})
+				}
+				if err := pl.Log(ctx, preds...); err != nil {
+					t.Fatal(err)
+				}
+				if err := pl.LogOutcomes(ctx, outs...); err != nil {
+					t.Fatal(err)
+				}
+				return t0.Add(time.Duration(seq)*time.Minute + 30*time.Second) // the loop steps after the last row
+			}
+			step := func(now time.Time) LoopStep {
+				t.Helper()
+				if _, err := loop.Read(ctx); err != nil {
+					t.Fatal(err)
+				}
+				st, err := loop.Step(ctx, now)
+				if err != nil {
+					t.Fatalf("Step: %v", err)
+				}
+				return st
+			}
+			versions := func() int {
+				vs, err := reg.Versions(ctx, "m")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(vs)
+			}
+
+			if st := step(serve(300, 0)); st.Action != "reference" {
+				t.Fatalf("after 300 champion predictions: %s, want reference", st.Action)
+			}
+			var st LoopStep
+			for range 2 { // the rule fires after two checks past PSI 0.2
+				st = step(serve(300, 2))
+			}
+			if st.Action != "retrain-requested" || st.Phase != PhaseRetrain {
+				t.Fatalf("after drift: %s in %s (%s), want retrain-requested", st.Action, st.Phase, st.Detail)
+			}
+			// The drift was first seen at the first of those two checks: the 300 rows after it
+			// and the next 300 are 600 joined rows, short of 700.
+			if st = step(serve(300, 2)); st.Action != "retrain-wait" || versions() != 1 {
+				t.Fatalf("600 joined rows since the drift (700 needed): %s with %d versions, want retrain-wait and nothing registered", st.Action, versions())
+			}
+			st = step(serve(200, 2))
+			if st.Action != tc.wantAction || st.Phase != tc.wantPhase || st.Run == nil || st.Run.Rows != 800 {
+				t.Fatalf("800 joined rows since the drift: %s in %s (run %+v): %s; want %s in %s on 800 rows", st.Action, st.Phase, st.Run, st.Detail, tc.wantAction, tc.wantPhase)
+			}
+			if a, _ := reg.Aliases(ctx, "m"); (a[Canary] == 2) != tc.wantCanary || a[registry.Champion] != 1 {
+				t.Errorf("aliases %v; want champion 1 and canary on v2: %v", a, tc.wantCanary)
+			}
+			es, err := reg.Audit(ctx, "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var notes []string
+			for _, e := range es {
+				if e.Action == registry.ActionNote {
+					notes = append(notes, e.Reason)
+				}
+			}
+			if len(notes) != 2 || !strings.HasPrefix(notes[0], "retraining requested: drift_x00_psi") || !strings.Contains(notes[1], "v2") {
+				t.Errorf("audit notes %q; want the retraining request, then the challenger's fate", notes)
+			}
+		})
+	}
 }
