@@ -26,8 +26,14 @@ const AlertStream = "ALERTS"
 // Streams returns the stream configs monitoring reads and writes: the prediction log's
 // (predlog.Streams) and the alert stream, keeping events for maxAge (zero: forever).
 func Streams(maxAge time.Duration) []eventlog.StreamConfig {
-	return append(predlog.Streams(maxAge),
-		predlog.StreamConfig(AlertStream, AlertSubjectPrefix, "Monitoring alert transitions (firing, resolved).", maxAge))
+	return append(predlog.Streams(maxAge), AlertStreamConfig(maxAge))
+}
+
+// AlertStreamConfig is the alert stream's config, keeping transitions for maxAge (zero:
+// forever). A process that only reads the prediction log and writes alerts (the loop)
+// ensures this one and leaves the prediction log's streams as their writer made them.
+func AlertStreamConfig(maxAge time.Duration) eventlog.StreamConfig {
+	return predlog.StreamConfig(AlertStream, AlertSubjectPrefix, "Monitoring alert transitions (firing, resolved).", maxAge)
 }
 
 // EnsureStreams creates (or checks) the prediction, outcome and alert streams.

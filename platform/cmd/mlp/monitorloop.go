@@ -75,8 +75,10 @@ func runLoop(ctx context.Context, l *eventlog.Log, o monitorOpts, cfg walkthroug
 		return err
 	}
 	defer closeReg()
-	if err := monitoring.EnsureStreams(ctx, l, 0); err != nil {
-		return err
+	// The prediction log's streams are serving's (mlp serve makes them with its retention);
+	// the loop reads them as they are, waits for them if they are missing, and writes alerts.
+	if _, err := l.EnsureStream(ctx, monitoring.AlertStreamConfig(0)); err != nil {
+		return fmt.Errorf("loop of %s: %w", o.model, err)
 	}
 	champ, err := reg.Resolve(ctx, o.model, registry.Champion)
 	if err != nil {

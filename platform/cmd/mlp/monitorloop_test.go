@@ -73,7 +73,9 @@ func TestMonitorLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := monitoring.EnsureStreams(ctx, l, 0); err != nil {
+	// The streams as mlp serve --prediction-log makes them: the loop must read them as they
+	// are, not insist on a config of its own.
+	if err := predlog.EnsureStreams(ctx, l, predictionLogMaxAge); err != nil {
 		t.Fatal(err)
 	}
 	pl, err := monitoring.NewPredictionLog(l, nil, nil)
