@@ -98,7 +98,7 @@ type LoopStep struct {
 	Phase string // the phase after the step
 	// Action is what the step did: "observe" (nothing to decide), "reference" (the drift
 	// reference was taken), "retrain-requested", "trained", "refused", "canary-wait",
-	// "promoted", "rolled-back".
+	// "promoted", "rolled-back", "canary-gone" (the alias was removed by hand).
 	Action string
 	Detail string
 	Alerts []Alert
@@ -433,6 +433,11 @@ func (l *Loop) judgeCanary(ctx context.Context, now time.Time, st LoopStep) (Loo
 	st.Verdict = &v
 	var ge *registry.GateError
 	switch {
+	case errors.Is(err, registry.ErrAliasNotFound):
+		// Someone ended the canary by hand (mlp registry): nothing left to judge.
+		l.phase, l.judge = PhaseWatching, nil
+		st.Action, st.Detail, st.Verdict = "canary-gone", fmt.Sprintf("the %s alias was removed outside the loop; watching %s v%d", Canary, registry.Champion, l.champ.Number), nil
+		return st, l.note(ctx, l.canary.Number, st.Detail)
 	case err != nil && !errors.As(err, &ge):
 		return st, err
 	case v.Promoted:

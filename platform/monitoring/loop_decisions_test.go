@@ -163,6 +163,23 @@ func TestLoopCanaryDecisions(t *testing.T) {
 			t.Errorf("loop audit entries %s, want %s", got, want)
 		}
 	})
+	t.Run("canary removed by hand", func(t *testing.T) {
+		r := newCanaryRig(t)
+		if err := r.reg.RemoveAlias(r.ctx, "m", Canary, "operator", "ending the canary early"); err != nil {
+			t.Fatal(err)
+		}
+		r.serve(t, 100, 1, 1)
+		st := r.step(t)
+		if st.Action != "canary-gone" || st.Phase != PhaseWatching {
+			t.Fatalf("Step = %s in %s (%s); want canary-gone, back to watching", st.Action, st.Phase, st.Detail)
+		}
+		if a := r.aliases(t); a[registry.Champion] != 1 {
+			t.Errorf("aliases %v, want champion 1", a)
+		}
+		if got, want := fmt.Sprint(r.auditActions(t)), "[note@]"; got != want {
+			t.Errorf("loop audit entries %s, want %s", got, want)
+		}
+	})
 	t.Run("roll back when not better", func(t *testing.T) {
 		r := newCanaryRig(t)
 		r.serve(t, 1500, 3, 0.5)
