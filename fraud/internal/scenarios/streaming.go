@@ -95,7 +95,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	th := sys.Thresholds
 	r.Say("Review at score ≥ %.4f (a budget of %d cards a day), decline at ≥ %.4f; validation recall %.2f, AUC %.3f.",
 		th.Review, lc.ReviewBudget, th.Decline, th.Recall, sys.ValidAUC)
-	r.Say("Champion: fraud v%d. Serving logs every score it gives to the PREDICTIONS stream under the transaction's id.", sys.Version.Number)
+	r.Say("Champion: fraud v%d. Serving logs every score it gives to the %s stream under the transaction's id.", sys.Version.Number, predlog.PredictionStream)
 
 	r.Step("Stream days %d-%d through the event log at %d events/s, chargebacks %v after each fraud", streamFrom, days-1, publishRate, labelDelay)
 	store := &features.Switchable{OnlineStore: memory.New(sys.Features)}
