@@ -40,6 +40,9 @@ func (c CanaryConfig) Validate() error {
 // CanaryVerdict is what JudgeCanary saw and did.
 type CanaryVerdict struct {
 	Canary, Champion OnlineQuality
+	// Enough is true when both sides had the joined evidence the config asks for (a
+	// champion with no version needs none); without it nothing is decided.
+	Enough bool
 	// Holds is true when both sides had enough evidence and the canary's online AUC beat
 	// the champion's by MinImprovement.
 	Holds  bool
@@ -70,11 +73,13 @@ func JudgeCanary(ctx context.Context, reg *registry.Registry, j *Joiner, cfg Can
 	enough := func(q OnlineQuality) bool {
 		return q.Labelled >= cfg.MinLabelled && q.Positives >= cfg.MinPositives && !math.IsNaN(q.AUC)
 	}
-	switch {
-	case cv == hv:
+	if cv == hv {
 		v.Reason = "canary and champion are the same version"
 		return v, nil
-	case !enough(v.Canary) || (hv != 0 && !enough(v.Champion)):
+	}
+	v.Enough = enough(v.Canary) && (hv == 0 || enough(v.Champion))
+	switch {
+	case !v.Enough:
 		v.Reason = fmt.Sprintf("not enough joined outcomes yet: canary v%d %d labelled / %d positive, champion v%d %d / %d (need %d / %d)",
 			cv, v.Canary.Labelled, v.Canary.Positives, hv, v.Champion.Labelled, v.Champion.Positives, cfg.MinLabelled, cfg.MinPositives)
 		return v, nil

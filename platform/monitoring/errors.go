@@ -1,6 +1,10 @@
 package monitoring
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/casebook-ml/casebook/platform/predlog"
+)
 
 // Sentinel errors; wrapped errors carry the details, match them with errors.Is.
 var (
@@ -14,6 +18,6 @@ var (
 	// ErrUnknownFeature is returned for a feature the monitor was not configured with.
 	ErrUnknownFeature = errors.New("monitoring: unknown feature")
 	// ErrBadRecord is returned when a logged prediction or outcome does not decode or
-	// lacks a field.
-	ErrBadRecord = errors.New("monitoring: bad record")
+	// lacks a field; it is predlog.ErrBadRecord, so either matches.
+	ErrBadRecord = predlog.ErrBadRecord
 )

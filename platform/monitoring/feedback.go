@@ -11,6 +11,7 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
@@ -81,12 +82,12 @@ type Joiner struct {
 	cfg      JoinConfig
 	m        *Metrics
 	mu       sync.Mutex
-	pending  map[string]Prediction
+	pending  map[string]predlog.Prediction
 	order    []string // pending ids in arrival order, for expiry
-	early    map[string]Outcome
+	early    map[string]predlog.Outcome
 	done     map[string]closed // joined prediction ids, to spot duplicates and late outcomes
 	versions map[int]*versionWindow
-	rows     []Prediction
+	rows     []predlog.Prediction
 	rowsY    []float64
 	rowAt    int
 	counts   map[string]int64
@@ -103,7 +104,7 @@ func NewJoiner(cfg JoinConfig, m *Metrics) (*Joiner, error) {
 			return nil, err
 		}
 	}
-	return &Joiner{cfg: cfg, m: m, pending: map[string]Prediction{}, early: map[string]Outcome{}, done: map[string]closed{}, versions: map[int]*versionWindow{}, counts: map[string]int64{}}, nil
+	return &Joiner{cfg: cfg, m: m, pending: map[string]predlog.Prediction{}, early: map[string]predlog.Outcome{}, done: map[string]closed{}, versions: map[int]*versionWindow{}, counts: map[string]int64{}}, nil
 }
 
 func (j *Joiner) count(result string) {
@@ -114,7 +115,7 @@ func (j *Joiner) count(result string) {
 // AddPrediction records a prediction waiting for its outcome. A prediction whose id is
 // already waiting or joined is ignored: the log may hold a record twice (a replay, or a
 // producer that regrouped its records into different messages after a restart).
-func (j *Joiner) AddPrediction(p Prediction) {
+func (j *Joiner) AddPrediction(p predlog.Prediction) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, ok := j.done[p.ID]; ok {
@@ -134,7 +135,7 @@ func (j *Joiner) AddPrediction(p Prediction) {
 
 // AddOutcome joins an outcome to its prediction, or keeps it until the prediction
 // arrives. A second outcome for the same prediction is counted as a duplicate and ignored.
-func (j *Joiner) AddOutcome(o Outcome) {
+func (j *Joiner) AddOutcome(o predlog.Outcome) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	p, ok := j.pending[o.ID]
@@ -159,7 +160,7 @@ func (j *Joiner) AddOutcome(o Outcome) {
 }
 
 // join records a joined prediction; implicit joins (no outcome came) have no label delay.
-func (j *Joiner) join(p Prediction, label float64, delay time.Duration, implicit bool) {
+func (j *Joiner) join(p predlog.Prediction, label float64, delay time.Duration, implicit bool) {
 	w, ok := j.versions[p.Version]
 	if !ok {
 		w = &versionWindow{ring: make([]joined, j.cfg.Window)}
@@ -232,11 +233,11 @@ func (j *Joiner) Advance(now time.Time) int {
 // record another message held (a producer regrouped after a restart); AddPrediction ignores
 // the repeat.
 func (j *Joiner) Handler() eventlog.Handler {
-	psub, osub := PredictionSubject(j.cfg.Model), OutcomeSubject(j.cfg.Model)
+	psub, osub := predlog.PredictionSubject(j.cfg.Model), predlog.OutcomeSubject(j.cfg.Model)
 	return func(_ context.Context, m *eventlog.Message) error {
 		switch m.Subject {
 		case psub:
-			ps, err := DecodePredictions(m)
+			ps, err := predlog.DecodePredictions(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}
@@ -244,7 +245,7 @@ func (j *Joiner) Handler() eventlog.Handler {
 				j.AddPrediction(p)
 			}
 		case osub:
-			o, err := DecodeOutcome(m)
+			o, err := predlog.DecodeOutcome(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
@@ -20,15 +21,15 @@ func TestJoinerOutOfOrderAndHorizon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := func(id string, score float64, at time.Duration) Prediction {
-		return Prediction{ID: id, Model: "m", Version: 1, Time: t0.Add(at), Score: score, Features: map[string]float64{"x": score}}
+	p := func(id string, score float64, at time.Duration) predlog.Prediction {
+		return predlog.Prediction{ID: id, Model: "m", Version: 1, Time: t0.Add(at), Score: score, Features: map[string]float64{"x": score}}
 	}
 	j.AddPrediction(p("a", 0.9, 0))
 	j.AddPrediction(p("b", 0.2, time.Hour))
-	j.AddOutcome(Outcome{ID: "a", Model: "m", Label: 1, Time: t0.Add(3 * time.Hour)})
-	j.AddOutcome(Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // before its prediction
+	j.AddOutcome(predlog.Outcome{ID: "a", Model: "m", Label: 1, Time: t0.Add(3 * time.Hour)})
+	j.AddOutcome(predlog.Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // before its prediction
 	j.AddPrediction(p("c", 0.4, 2*time.Hour))
-	j.AddOutcome(Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // duplicate
+	j.AddOutcome(predlog.Outcome{ID: "c", Model: "m", Label: 0, Time: t0.Add(5 * time.Hour)}) // duplicate
 	j.AddPrediction(p("d", 0.7, 2*time.Hour))
 	res, pending := j.Counts()
 	if res["joined"] != 2 || res["early"] != 1 || pending != 2 {
@@ -55,7 +56,7 @@ func TestJoinerOutOfOrderAndHorizon(t *testing.T) {
 	if q := j2.Quality(1); q.Labelled != 1 || q.Positives != 0 || q.LabelDelayP50 != 0 {
 		t.Errorf("implicit negative: Quality = %+v, want one labelled negative with no label delay", q)
 	}
-	j2.AddOutcome(Outcome{ID: "e", Model: "m", Label: 1, Time: t0.Add(50 * time.Hour)}) // the chargeback, after the horizon
+	j2.AddOutcome(predlog.Outcome{ID: "e", Model: "m", Label: 1, Time: t0.Add(50 * time.Hour)}) // the chargeback, after the horizon
 	if res, _ := j2.Counts(); res["late"] != 1 || res["implicit_negative"] != 1 {
 		t.Errorf("late outcome after an implicit negative: counts %v, want late 1", res)
 	}
@@ -78,8 +79,8 @@ func TestDecayDetector(t *testing.T) {
 			y := float64(rng.IntN(2))
 			s := 1 / (1 + math.Exp(-(tc.signal*(y-0.5) + rng.NormFloat64())))
 			id := fmt.Sprint(i)
-			j.AddPrediction(Prediction{ID: id, Model: "m", Version: 3, Time: t0, Score: s})
-			j.AddOutcome(Outcome{ID: id, Model: "m", Label: y, Time: t0.Add(time.Hour)})
+			j.AddPrediction(predlog.Prediction{ID: id, Model: "m", Version: 3, Time: t0, Score: s})
+			j.AddOutcome(predlog.Outcome{ID: id, Model: "m", Label: y, Time: t0.Add(time.Hour)})
 		}
 		offline := j.Quality(3).AUC
 		if tc.decayed {
@@ -123,21 +124,21 @@ func TestPredictionLogRoundTrip(t *testing.T) {
 	if err := pl.LogBatch(ctx, "fraud", 2, Canary, t0, []string{"r1", "r2"}, b, []float64{0.1, 0.9}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.LogOutcomes(ctx, Outcome{ID: "r2", Model: "fraud", Label: 1, Time: t0.Add(48 * time.Hour), Kind: "chargeback"}); err != nil {
+	if err := pl.LogOutcomes(ctx, predlog.Outcome{ID: "r2", Model: "fraud", Label: 1, Time: t0.Add(48 * time.Hour), Kind: "chargeback"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.Log(ctx, Prediction{ID: "bad", Model: "fraud", Score: math.NaN()}); err == nil {
+	if err := pl.Log(ctx, predlog.Prediction{ID: "bad", Model: "fraud", Score: math.NaN()}); err == nil {
 		t.Error("Log accepted a NaN score")
 	}
 	jc := DefaultJoinConfig()
 	jc.Model = "fraud"
 	j, _ := NewJoiner(jc, nil)
-	var got []Prediction
+	var got []predlog.Prediction
 	h := j.Handler()
-	for _, stream := range []string{PredictionStream, OutcomeStream} {
+	for _, stream := range []string{predlog.PredictionStream, predlog.OutcomeStream} {
 		st, err := l.Replay(ctx, stream, eventlog.FromBeginning(), nil, func(ctx context.Context, m *eventlog.Message) error {
-			if IsPrediction(m.Subject) {
-				ps, err := DecodePredictions(m)
+			if predlog.IsPrediction(m.Subject) {
+				ps, err := predlog.DecodePredictions(m)
 				if err != nil {
 					return err
 				}
@@ -148,7 +149,7 @@ func TestPredictionLogRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stream == PredictionStream && st.Events != 1 {
+		if stream == predlog.PredictionStream && st.Events != 1 {
 			t.Errorf("prediction stream holds %d events, want 1 (both rows in one message, the retry deduplicated)", st.Events)
 		}
 	}

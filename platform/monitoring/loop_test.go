@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/ml/mltest"
 	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 )
@@ -138,8 +139,8 @@ func TestJudgeCanary(t *testing.T) {
 			}{{champ, tc.champSignal}, {canary, tc.canSig}} {
 				y := float64(rng.IntN(2))
 				id := fmt.Sprintf("%d-%d", side.v, i)
-				j.AddPrediction(Prediction{ID: id, Model: "m", Version: side.v, Time: t0, Score: 1 / (1 + math.Exp(-(side.sig*(y-0.5) + rng.NormFloat64())))})
-				j.AddOutcome(Outcome{ID: id, Model: "m", Label: y, Time: t0})
+				j.AddPrediction(predlog.Prediction{ID: id, Model: "m", Version: side.v, Time: t0, Score: 1 / (1 + math.Exp(-(side.sig*(y-0.5) + rng.NormFloat64())))})
+				j.AddOutcome(predlog.Outcome{ID: id, Model: "m", Label: y, Time: t0})
 			}
 		}
 		v, err := JudgeCanary(ctx, reg, j, cfg)
@@ -182,8 +183,8 @@ func TestMetricsConventions(t *testing.T) {
 	jc := DefaultJoinConfig()
 	jc.Model = "m"
 	j, _ := NewJoiner(jc, m)
-	j.AddPrediction(Prediction{ID: "a", Model: "m", Version: 1, Time: t0, Score: 0.9})
-	j.AddOutcome(Outcome{ID: "a", Model: "m", Label: 1, Time: t0.Add(time.Hour)})
+	j.AddPrediction(predlog.Prediction{ID: "a", Model: "m", Version: 1, Time: t0, Score: 0.9})
+	j.AddOutcome(predlog.Outcome{ID: "a", Model: "m", Label: 1, Time: t0.Add(time.Hour)})
 	j.Quality(1)
 	a, _ := NewAlerter(AlerterConfig{Metrics: m, Rules: DriftRules("m", []string{"x"}, PSI, DefaultThresholds()[PSI], false)})
 	a.Evaluate(context.Background(), t0, map[string]float64{"drift:x:psi": 1})

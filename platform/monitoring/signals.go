@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // Signal names for service health, as ServiceSignals reports them.
@@ -145,15 +146,15 @@ func (s *ServiceSignals) Signals(model string) (map[string]float64, error) {
 // Handler observes the model's logged predictions (from predictions.<model>) in the
 // monitor: a Consume or Replay handler, so a monitor can run as a consumer of the
 // prediction log instead of inside serving. Predictions of other models are skipped. A
-// record the log holds twice (see DecodePredictions) is observed twice: rare, and a drift
+// record the log holds twice (see predlog.DecodePredictions) is observed twice: rare, and a drift
 // window of thousands of rows does not notice it.
 func (mon *Monitor) Handler() eventlog.Handler {
-	subject := PredictionSubject(mon.cfg.Model)
+	subject := predlog.PredictionSubject(mon.cfg.Model)
 	return func(_ context.Context, m *eventlog.Message) error {
 		if m.Subject != subject {
 			return nil
 		}
-		ps, err := DecodePredictions(m)
+		ps, err := predlog.DecodePredictions(m)
 		if err != nil {
 			return eventlog.Permanent(err)
 		}

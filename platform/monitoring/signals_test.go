@@ -10,6 +10,7 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 func TestServiceSignals(t *testing.T) {
@@ -74,9 +75,9 @@ func TestMonitorHandler(t *testing.T) {
 		return &eventlog.Message{Event: eventlog.Event{ID: "e", Subject: subject, Data: []byte(data), Time: t0}}
 	}
 	for _, m := range []*eventlog.Message{
-		msg(PredictionSubject("m"), `{"id":"a","model":"m","version":1,"time":"2026-11-01T00:00:00Z","features":{"x":3},"score":0.4}`),
-		msg(PredictionSubject("other"), `{"id":"b","model":"other","version":1,"features":{"x":3},"score":0.4}`),
-		msg(OutcomeSubject("m"), `{"id":"a","model":"m","label":1,"time":"2026-11-02T00:00:00Z"}`),
+		msg(predlog.PredictionSubject("m"), `{"id":"a","model":"m","version":1,"time":"2026-11-01T00:00:00Z","features":{"x":3},"score":0.4}`),
+		msg(predlog.PredictionSubject("other"), `{"id":"b","model":"other","version":1,"features":{"x":3},"score":0.4}`),
+		msg(predlog.OutcomeSubject("m"), `{"id":"a","model":"m","label":1,"time":"2026-11-02T00:00:00Z"}`),
 	} {
 		if err := h(context.Background(), m); err != nil {
 			t.Fatal(err)
@@ -91,7 +92,7 @@ func TestMonitorHandler(t *testing.T) {
 	if _, pending := j.Counts(); pending != 0 {
 		t.Errorf("joiner of m holds %d pending predictions, want 0 (the other model's skipped)", pending)
 	}
-	err = h(context.Background(), msg(PredictionSubject("m"), `{not json`))
+	err = h(context.Background(), msg(predlog.PredictionSubject("m"), `{not json`))
 	if err == nil {
 		t.Error("a prediction that does not decode was accepted; want a permanent error")
 	}

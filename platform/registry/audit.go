@@ -20,6 +20,10 @@ const (
 	// an alias moved to: From is what it kept serving, To the version it refused. It moves
 	// nothing, so rollback and last-good lookups skip it.
 	ActionRefuseLoad = "refuse-load"
+
+	// ActionNote records a decision that moved no alias (a retraining requested, a
+	// challenger the gates refused), so that the audit log tells the whole story.
+	ActionNote = "note"
 )
 
 // MovesAlias reports whether the entry records an alias actually moving (not a
@@ -107,6 +111,19 @@ func (r *Registry) RecordRefusal(ctx context.Context, model, alias string, kept,
 	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionRefuseLoad, Model: model, Alias: alias, From: kept, To: wanted, Reason: reason})
 	if err != nil {
 		return AuditEntry{}, fmt.Errorf("record refusal of %s@%s v%d: %w", model, alias, wanted, err)
+	}
+	return e, nil
+}
+
+// Note appends an entry that moves nothing: actor decided reason about model (version, 0
+// for none). It carries no alias, so Rollback never takes it for a move.
+func (r *Registry) Note(ctx context.Context, model, actor string, version int, reason string) (AuditEntry, error) {
+	if !ValidName(model) || actor == "" || reason == "" {
+		return AuditEntry{}, fmt.Errorf("note on %q: %w: a valid model, an actor and a reason are required", model, ErrInvalid)
+	}
+	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionNote, Model: model, To: version, Reason: reason})
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("note on %s: audit: %w", model, err)
 	}
 	return e, nil
 }

@@ -37,10 +37,9 @@ type Config struct {
 	// Keys maps API keys to tenants and scopes; empty turns authentication off.
 	Keys []APIKey
 	// PredictionLog, when set, receives a record of every answered request and shadow
-	// comparison, asynchronously.
+	// comparison, asynchronously, on the prediction log's subjects (platform/predlog;
+	// predlog.EnsureStreams makes the streams that hold them).
 	PredictionLog PredictionLogger
-	// PredictionSubject is the event log subject of prediction records.
-	PredictionSubject string
 	// AgreementThreshold is the score at which the shadow and the primary are said to
 	// agree on a row's decision (both above or both below it).
 	AgreementThreshold float64
@@ -59,7 +58,7 @@ type SchemaChecker interface {
 // DefaultConfig serves no models yet, with one CPU slot per core, priorities and
 // admission on, a 1 MiB body limit and no authentication.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 1 << 20, MaxTimeout: time.Minute, PredictionSubject: "predictions", AgreementThreshold: 0.5}
+	return Config{MaxBodyBytes: 1 << 20, MaxTimeout: time.Minute, AgreementThreshold: 0.5}
 }
 
 // Validate reports a setting that cannot work.

@@ -14,7 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
-	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/serving/servingtest"
 )
 
@@ -31,14 +31,14 @@ func (f *fakeLog) PublishBatch(_ context.Context, evs []eventlog.Event) ([]event
 	return make([]eventlog.Ack, len(evs)), nil
 }
 
-// records decodes every published message, as platform/monitoring reads them; a message
+// records decodes every published message, as monitoring reads them (predlog); a message
 // that does not decode adds nothing.
-func (f *fakeLog) records() []PredictionRecord {
+func (f *fakeLog) records() []predlog.Prediction {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]PredictionRecord, 0, len(f.evs))
+	out := make([]predlog.Prediction, 0, len(f.evs))
 	for _, e := range f.evs {
-		rs, err := monitoring.DecodePredictions(&eventlog.Message{Event: e})
+		rs, err := predlog.DecodePredictions(&eventlog.Message{Event: e})
 		if err == nil {
 			out = append(out, rs...)
 		}
@@ -74,16 +74,16 @@ func TestPredictionLogAndPathMetrics(t *testing.T) {
 	if first.Alias != "champion" || first.Path != PathPrimary || first.Version != 1 || len(first.Features) != features || last.Path != PathHeuristic {
 		t.Errorf("records[0] = %+v, records[17] = %+v; want primary v1 rows with %d features, then heuristic", first, last, features)
 	}
-	// platform/monitoring reads the same records.
+	// Readers (platform/monitoring) decode the same records with predlog.
 	ev := fl.events()[0]
-	mps, err := monitoring.DecodePredictions(&eventlog.Message{Event: ev})
-	var mp monitoring.Prediction
+	mps, err := predlog.DecodePredictions(&eventlog.Message{Event: ev})
+	var mp predlog.Prediction
 	if len(mps) > 0 {
 		mp = mps[0]
 	}
 	subject := ev.Subject
-	if err != nil || mp.ID == "" || mp.Model != "fraud" || mp.Score != first.Score || len(mp.Features) != features || subject != monitoring.PredictionSubject("fraud") {
-		t.Errorf("as monitoring.Prediction: %+v on %s (err %v); want the same record on %s", mp, subject, err, monitoring.PredictionSubject("fraud"))
+	if err != nil || mp.ID == "" || mp.Model != "fraud" || mp.Score != first.Score || len(mp.Features) != features || subject != predlog.PredictionSubject("fraud") {
+		t.Errorf("as predlog.Prediction: %+v on %s (err %v); want the same record on %s", mp, subject, err, predlog.PredictionSubject("fraud"))
 	}
 	if got := testutil.ToFloat64(f.srv.met.requests.WithLabelValues("fraud", "champion", "1", PathPrimary)); got != 4 {
 		t.Errorf("requests{path=primary,version=1} = %v, want 4", got)

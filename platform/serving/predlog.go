@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
-	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // PredictionLogger is where prediction records go: the event log (*eventlog.Log) in
@@ -18,17 +18,15 @@ type PredictionLogger interface {
 	PublishBatch(ctx context.Context, evs []eventlog.Event) ([]eventlog.Ack, error)
 }
 
-// PredictionRecord is one scored row as platform/monitoring reads it, published on
-// monitoring.PredictionSubject(model) as one line of a message that carries up to 256
-// records, newline-delimited (monitoring.DecodePredictions reads them). The same record can
+// Every answered row is published as a predlog.Prediction on
+// predlog.PredictionSubject(model), as one line of a message that carries up to 256
+// records, newline-delimited (predlog.DecodePredictions reads them). The same record can
 // appear in two messages after a restart, so readers must tolerate a repeat.
 //
-// ID is the request's id (the protocol's "id"), with "#row" appended when the request had
-// several rows, so that outcomes can be joined to it; a request without an id gets a
-// generated one. Alias is champion, canary or shadow; a shadow row has the same ID as the
-// primary's row it mirrors. Features holds the values the model read, by name; no request
-// key is ever logged. Path is the path that answered (Path*).
-type PredictionRecord = monitoring.Prediction
+// A record's ID is the request's id (the protocol's "id"), with "#row" appended when the
+// request had several rows, so that outcomes can be joined to it; a request without an id
+// gets a generated one. Alias is champion, canary or shadow; a shadow row has the same ID
+// as the primary's row it mirrors. Path is the path that answered (Path*).
 
 // logItem is one request's worth of records, expanded off the request path.
 type logItem struct {
@@ -43,21 +41,20 @@ type logItem struct {
 // predictionLog publishes records in batches off the request path, many records to a
 // message; a full buffer drops (and counts) records rather than slowing a caller down.
 type predictionLog struct {
-	out     PredictionLogger
-	subject string
-	log     *slog.Logger
-	met     *metrics
-	ch      chan logItem
-	seq     atomic.Uint64
-	prefix  string
-	enc     map[string]*recordEncoder // by model; used by the loop goroutine only
-	wg      sync.WaitGroup
-	mu      sync.RWMutex
-	closed  bool
+	out    PredictionLogger
+	log    *slog.Logger
+	met    *metrics
+	ch     chan logItem
+	seq    atomic.Uint64
+	prefix string
+	enc    map[string]*predlog.Encoder // by model; used by the loop goroutine only
+	wg     sync.WaitGroup
+	mu     sync.RWMutex
+	closed bool
 }
 
-func newPredictionLog(out PredictionLogger, subject string, log *slog.Logger, met *metrics) *predictionLog {
-	p := &predictionLog{out: out, subject: subject, log: log, met: met, ch: make(chan logItem, 4096),
+func newPredictionLog(out PredictionLogger, log *slog.Logger, met *metrics) *predictionLog {
+	p := &predictionLog{out: out, log: log, met: met, ch: make(chan logItem, 4096),
 		prefix: "req-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"}
 	p.wg.Add(1)
 	go p.loop()
@@ -85,20 +82,28 @@ func (p *predictionLog) requestID(id string) string {
 	return p.prefix + strconv.FormatUint(p.seq.Add(1), 10)
 }
 
-func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result) {
+// recordTime is the time a request's records carry: its event time, or now.
+func recordTime(req Request) time.Time {
+	if !req.EventTime.IsZero() {
+		return req.EventTime.UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result, at time.Time) {
 	if len(rowIDs) != len(res.Scores) {
 		rowIDs = nil
 	}
 	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, rowIDs: rowIDs, version: res.Version, rows: len(res.Scores),
-		names: names, x: x, scores: res.Scores, at: time.Now().UTC()})
+		names: names, x: x, scores: res.Scores, at: at})
 }
 
-func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64) {
+func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64, at time.Time) {
 	if len(rowIDs) != len(shadow) {
 		rowIDs = nil
 	}
 	p.add(logItem{model: model, alias: roleShadow, id: id, rowIDs: rowIDs, version: shadowVer, rows: len(shadow), names: names, x: x,
-		scores: shadow, at: time.Now().UTC()})
+		scores: shadow, at: at})
 }
 
 // flushRecords is how many records the loop gathers before it publishes without waiting
@@ -106,15 +111,15 @@ func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string
 const flushRecords = 256
 
 // encode adds the records of it to msgs; rec is a scratch buffer, returned for reuse.
-func (p *predictionLog) encode(it logItem, msgs *monitoring.PredictionMessages, rec []byte) []byte {
+func (p *predictionLog) encode(it logItem, msgs *predlog.PredictionMessages, rec []byte) []byte {
 	k := len(it.names)
-	subject := p.subject + "." + it.model
+	subject := predlog.PredictionSubject(it.model)
 	enc := p.enc[it.model]
-	if enc == nil || !enc.sameNames(it.names) {
+	if enc == nil || !enc.SameNames(it.names) {
 		if p.enc == nil {
-			p.enc = map[string]*recordEncoder{}
+			p.enc = map[string]*predlog.Encoder{}
 		}
-		enc = newRecordEncoder(it.names)
+		enc = predlog.NewEncoder(it.names)
 		p.enc[it.model] = enc
 	}
 	for i, s := range it.scores {
@@ -126,7 +131,7 @@ func (p *predictionLog) encode(it logItem, msgs *monitoring.PredictionMessages, 
 			id += "#" + strconv.Itoa(i)
 		}
 		var err error
-		rec, err = enc.appendRecord(rec[:0], id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
+		rec, err = enc.AppendRecord(rec[:0], id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
 		if err != nil {
 			p.met.logDropped.Inc()
 			continue
@@ -142,12 +147,12 @@ func (p *predictionLog) encode(it logItem, msgs *monitoring.PredictionMessages, 
 	return rec
 }
 
-// loop publishes records as messages of many records each (monitoring.PredictionMessages:
+// loop publishes records as messages of many records each (predlog.PredictionMessages:
 // per subject, at most 256 records and 256 KiB), every 50 ms or as soon as flushRecords
 // records wait, whichever comes first.
 func (p *predictionLog) loop() {
 	defer p.wg.Done()
-	var msgs monitoring.PredictionMessages
+	var msgs predlog.PredictionMessages
 	var rec []byte
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

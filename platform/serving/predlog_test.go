@@ -5,13 +5,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
-	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // TestPredictionLogGroupsRecords: N scored rows of one request are published as
-// ceil(N/256) messages on predictions.fraud, each with the id monitoring's rule gives its
+// ceil(N/256) messages on predictions.fraud, each with the id predlog's rule gives its
 // records, and the records read back are the rows that were scored, in order.
 func TestPredictionLogGroupsRecords(t *testing.T) {
 	fl := &fakeLog{}
@@ -31,9 +32,9 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 			if want := (n + 255) / 256; len(evs) != want {
 				t.Fatalf("%d rows published as %d messages, want %d", n, len(evs), want)
 			}
-			var got []PredictionRecord
+			var got []predlog.Prediction
 			for i, ev := range evs {
-				recs, err := monitoring.DecodePredictions(&eventlog.Message{Event: ev})
+				recs, err := predlog.DecodePredictions(&eventlog.Message{Event: ev})
 				if err != nil {
 					t.Fatalf("message %d: DecodePredictions = %v", i, err)
 				}
@@ -41,8 +42,8 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 				for j, r := range recs {
 					ids[j] = r.ID
 				}
-				if want := monitoring.PredictionMessageID(ids); ev.ID != want || ev.Subject != monitoring.PredictionSubject("fraud") {
-					t.Errorf("message %d: id %q on %s, want %q on %s", i, ev.ID, ev.Subject, want, monitoring.PredictionSubject("fraud"))
+				if want := predlog.PredictionMessageID(ids); ev.ID != want || ev.Subject != predlog.PredictionSubject("fraud") {
+					t.Errorf("message %d: id %q on %s, want %q on %s", i, ev.ID, ev.Subject, want, predlog.PredictionSubject("fraud"))
 				}
 				if len(recs) == 1 && (ev.ID != recs[0].ID || bytes.ContainsRune(ev.Data, '\n')) {
 					t.Errorf("one-record message: id %q, data %q; want the record's id and its JSON alone", ev.ID, ev.Data)
@@ -67,5 +68,36 @@ func TestPredictionLogGroupsRecords(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPredictionLogEventTime: an in-process caller's EventTime is the time its records
+// carry (so a replay or a simulation joins outcomes in event time); without one, the
+// record carries the time of the call.
+func TestPredictionLogEventTime(t *testing.T) {
+	fl := &fakeLog{}
+	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
+	at := time.Date(2020, 3, 4, 5, 6, 7, 8, time.FixedZone("x", 3600))
+	before := time.Now()
+	for _, req := range []Request{
+		{Model: "fraud", Decoded: Decoded{ID: "then", Rows: 1, X: f.rows(0, 1), EventTime: at}},
+		{Model: "fraud", Decoded: Decoded{ID: "now", Rows: 1, X: f.rows(1, 1)}},
+	} {
+		if _, err := f.srv.Infer(context.Background(), req); err != nil {
+			t.Fatalf("Infer(%s) = %v", req.ID, err)
+		}
+	}
+	waitFor(t, func() bool { return len(fl.records()) >= 2 })
+	for _, r := range fl.records() {
+		switch r.ID {
+		case "then":
+			if !r.Time.Equal(at) || r.Time.Location() != time.UTC {
+				t.Errorf("record %s time %v, want the request's event time %v in UTC", r.ID, r.Time, at.UTC())
+			}
+		case "now":
+			if r.Time.Before(before.Add(-time.Second)) {
+				t.Errorf("record %s time %v, want the time of the call (after %v)", r.ID, r.Time, before)
+			}
+		}
 	}
 }

@@ -87,6 +87,11 @@ type Decoded struct {
 	// ID#row: an in-process caller scoring a batch of unrelated events (transactions)
 	// joins outcomes by each event's own id. The HTTP protocol never sets it.
 	RowIDs []string
+	// EventTime, when set, is the time the prediction records carry instead of the time of
+	// the call: an in-process caller scoring events (transactions, a replay) logs when each
+	// happened, so outcomes join and windows slide in event time. The HTTP protocol never
+	// sets it.
+	EventTime time.Time
 	// Key splits canary traffic ("key" parameter); Timeout is the "timeout_ms" parameter.
 	Key     string
 	Timeout time.Duration

@@ -84,7 +84,7 @@ func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, erro
 	s := &Server{cfg: cfg, log: log.With("component", "serving"), reg: reg, sched: newScheduler(slots, cfg.DisablePriority),
 		met: met, auth: newAuthenticator(cfg.Keys), entries: map[string]*entry{}}
 	if cfg.PredictionLog != nil {
-		s.plog = newPredictionLog(cfg.PredictionLog, cfg.PredictionSubject, s.log, met)
+		s.plog = newPredictionLog(cfg.PredictionLog, s.log, met)
 	}
 	for _, mc := range cfg.Models {
 		if err := s.add(ctx, mc); err != nil {
@@ -319,7 +319,7 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 		scoreHist.Observe(sc)
 	}
 	if s.plog != nil {
-		s.plog.answer(e.cfg.Name, req.ID, req.RowIDs, e.schemaNames(), req.X, res)
+		s.plog.answer(e.cfg.Name, req.ID, req.RowIDs, e.schemaNames(), req.X, res, recordTime(req))
 	}
 	return res, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // TestStreamEndToEnd: the assembled system decides every live transaction exactly once,
@@ -91,8 +92,8 @@ func TestStreamEndToEnd(t *testing.T) {
 	for time.Now().Before(deadline) {
 		preds = 0
 		seen := map[string]bool{}
-		if _, err := log.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-			ps, err := monitoring.DecodePredictions(m)
+		if _, err := log.Replay(ctx, predlog.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+			ps, err := predlog.DecodePredictions(m)
 			if err != nil {
 				return err
 			}

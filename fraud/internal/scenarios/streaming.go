@@ -19,6 +19,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -94,7 +95,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	th := sys.Thresholds
 	r.Say("Review at score ≥ %.4f (a budget of %d cards a day), decline at ≥ %.4f; validation recall %.2f, AUC %.3f.",
 		th.Review, lc.ReviewBudget, th.Decline, th.Recall, sys.ValidAUC)
-	r.Say("Champion: fraud v%d. Serving logs every score it gives to the PREDICTIONS stream under the transaction's id.", sys.Version.Number)
+	r.Say("Champion: fraud v%d. Serving logs every score it gives to the %s stream under the transaction's id.", sys.Version.Number, predlog.PredictionStream)
 
 	r.Step("Stream days %d-%d through the event log at %d events/s, chargebacks %v after each fraud", streamFrom, days-1, publishRate, labelDelay)
 	store := &features.Switchable{OnlineStore: memory.New(sys.Features)}
@@ -350,7 +351,7 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 				lastTx = t.Time
 			}
 		case events.LabelSubject:
-			join.AddOutcome(monitoring.Outcome{ID: events.TxID(t.ID), Model: "fraud", Label: 1, Time: m.Time, Kind: "chargeback"})
+			join.AddOutcome(predlog.Outcome{ID: events.TxID(t.ID), Model: "fraud", Label: 1, Time: m.Time, Kind: "chargeback"})
 		}
 		return nil
 	}); err != nil {
@@ -363,15 +364,15 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 		if tries > 0 {
 			time.Sleep(100 * time.Millisecond)
 		}
-		st, err := log.Stream(ctx, monitoring.PredictionStream)
+		st, err := log.Stream(ctx, predlog.PredictionStream)
 		if err != nil {
 			return monitoring.OnlineQuality{}, 0, err
 		}
 		logged = int(st.Messages)
 	}
 	logged = 0
-	if _, err := log.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
-		ps, err := monitoring.DecodePredictions(m)
+	if _, err := log.Replay(ctx, predlog.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		ps, err := predlog.DecodePredictions(m)
 		if err != nil {
 			return err
 		}

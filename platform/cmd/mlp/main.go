@@ -9,6 +9,7 @@
 //	mlp train                       run the fraud training pipeline defined in code
 //	mlp serve [--demo] [flags]      serve registry models (Open Inference Protocol v2)
 //	mlp monitor MODEL [--demo]      drift per feature, data quality, online quality, alerts
+//	mlp monitor MODEL --loop        the retraining loop, until interrupted
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
 // embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error shows the components' own logs.
@@ -55,7 +56,7 @@ func main() {
 	}
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo] | mlp serve [--demo] [flags]"
+const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo | --loop] | mlp serve [--demo] [flags]"
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -27,13 +28,29 @@ const monitorUsage = `mlp monitor MODEL [--nats URL] [--reference N] [--live N] 
   thresholds and the verdict. Then data-quality counts, online quality per version from
   outcomes joined by id (stream OUTCOMES), and the alerts firing now (stream ALERTS).
   --nats defaults to $CASEBOOK_NATS_URL. --demo writes a synthetic log with drift into an
-  embedded server first, so the command can be tried with nothing running.`
+  embedded server first, so the command can be tried with nothing running.
+
+mlp monitor MODEL --loop [--nats URL] [--dir DIR | --registry-kv] [--interval 10s]
+          [--reference N] [--family gbdt|logreg] [--checkpoints DIR] [--min-train N]
+          [--min-labelled N] [--canary-timeout 168h]
+  Runs the retraining loop until interrupted (SIGINT, SIGTERM): reads the prediction
+  log serving writes and the outcomes reported on OUTCOMES every --interval; watches
+  drift on the champion's first N served predictions as reference, and decay on joined
+  outcomes; when a drift rule fires, trains a challenger of --family on at least
+  --min-train rows predicted since the drift and joined with their outcomes, moves it to
+  the canary alias (serve with --canary canary:PERCENT to split traffic), and promotes
+  it to champion only if its online AUC, on --min-labelled joined outcomes a side, beats
+  the champion's over the same period; otherwise removes the canary. Each decision is
+  printed and written to the registry's audit log. The registry is the filesystem one in
+  --dir ($CASEBOOK_REGISTRY_DIR, .casebook/registry), or with --registry-kv the one on
+  the --nats server.`
 
 type monitorOpts struct {
 	model      string
 	nats       string
 	refN, live int
 	demo       bool
+	loop       loopOpts
 }
 
 func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
@@ -45,6 +62,7 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	fs.IntVar(&o.refN, "reference", 5000, "predictions in the reference period (the first logged)")
 	fs.IntVar(&o.live, "live", 2000, "predictions in the live window (the last logged)")
 	fs.BoolVar(&o.demo, "demo", false, "seed an embedded log with a synthetic drifted run first")
+	o.loop.add(fs)
 	// Accept MODEL before or after the flags.
 	var rest []string
 	for len(args) > 0 {
@@ -63,6 +81,9 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	o.model = rest[0]
 	if o.refN < 1 || o.live < 1 {
 		return usageErr("--reference and --live must be positive")
+	}
+	if o.loop.on && o.demo {
+		return usageErr("--loop watches a live log and a registry; --demo has neither (try mlp scenario run monitoring/retrain-loop)")
 	}
 	lc := eventlog.DefaultConfig()
 	lc.Logger = cfg.Logger
@@ -85,12 +106,15 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 		}
 		fmt.Fprintf(stdout, "demo: wrote a synthetic prediction log for %s to an embedded event log (feature x0 drifts in the last %d)\n\n", o.model, o.live)
 	}
+	if o.loop.on {
+		return runLoop(ctx, l, o, cfg, stdout)
+	}
 	return runMonitor(ctx, l, o, stdout)
 }
 
 // runMonitor reads the logs and prints the report.
 func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer) error {
-	var ref, live []monitoring.Prediction
+	var ref, live []predlog.Prediction
 	liveAt, total := 0, 0
 	jc := monitoring.DefaultJoinConfig()
 	jc.Model = o.model
@@ -99,8 +123,8 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 		return err
 	}
 	jh := join.Handler()
-	_, err = l.Replay(ctx, monitoring.PredictionStream, eventlog.FromBeginning(), []string{monitoring.PredictionSubject(o.model)}, func(_ context.Context, m *eventlog.Message) error {
-		ps, err := monitoring.DecodePredictions(m)
+	_, err = l.Replay(ctx, predlog.PredictionStream, eventlog.FromBeginning(), []string{predlog.PredictionSubject(o.model)}, func(_ context.Context, m *eventlog.Message) error {
+		ps, err := predlog.DecodePredictions(m)
 		if err != nil {
 			return nil // counted nowhere better; a bad message does not stop the report
 		}
@@ -119,12 +143,12 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 		return nil
 	})
 	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && total == 0) {
-		return fmt.Errorf("no predictions logged for %q in stream %s on %s", o.model, monitoring.PredictionStream, l.URL())
+		return fmt.Errorf("no predictions logged for %q in stream %s on %s", o.model, predlog.PredictionStream, l.URL())
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := l.Replay(ctx, monitoring.OutcomeStream, eventlog.FromBeginning(), []string{monitoring.OutcomeSubject(o.model)}, jh); err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
+	if _, err := l.Replay(ctx, predlog.OutcomeStream, eventlog.FromBeginning(), []string{predlog.OutcomeSubject(o.model)}, jh); err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return err
 	}
 	fmt.Fprintf(w, "model %s: %d predictions logged; reference = the first %d, live = the last %d\n", o.model, total, len(ref), len(live))
@@ -169,7 +193,7 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 // printDrift builds a monitor from the reference predictions and runs the live ones
 // through it. The schema is the union of feature names seen in the reference, all read as
 // numbers (the log does not carry types).
-func printDrift(w io.Writer, model string, ref, live []monitoring.Prediction) error {
+func printDrift(w io.Writer, model string, ref, live []predlog.Prediction) error {
 	var names []string
 	for _, p := range ref {
 		for k := range p.Features {
@@ -232,8 +256,8 @@ func seedMonitorDemo(ctx context.Context, l *eventlog.Log, model string, refN, l
 	rng := rand.New(rand.NewPCG(7, 7))
 	names := []string{"x0", "x1", "x2", "x3"}
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	var preds []monitoring.Prediction
-	var outs []monitoring.Outcome
+	var preds []predlog.Prediction
+	var outs []predlog.Outcome
 	for i := range refN + live {
 		shift := 0.0
 		if i >= refN {
@@ -252,12 +276,12 @@ func seedMonitorDemo(ctx context.Context, l *eventlog.Log, model string, refN, l
 		score := 1 / (1 + math.Exp(-z))
 		at := t0.Add(time.Duration(i) * time.Minute)
 		id := fmt.Sprintf("demo-%06d", i)
-		preds = append(preds, monitoring.Prediction{ID: id, Model: model, Version: 1, Alias: "champion", Time: at, Features: f, Score: score})
+		preds = append(preds, predlog.Prediction{ID: id, Model: model, Version: 1, Alias: "champion", Time: at, Features: f, Score: score})
 		y := 0.0
 		if rng.Float64() < score {
 			y = 1
 		}
-		outs = append(outs, monitoring.Outcome{ID: id, Model: model, Label: y, Time: at.Add(6 * time.Hour), Kind: "label"})
+		outs = append(outs, predlog.Outcome{ID: id, Model: model, Label: y, Time: at.Add(6 * time.Hour), Kind: "label"})
 	}
 	for len(preds) > 0 {
 		n := min(len(preds), 1000)

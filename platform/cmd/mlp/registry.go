@@ -44,12 +44,16 @@ type storeFlags struct {
 }
 
 func (s *storeFlags) add(fs *flag.FlagSet) {
-	def := os.Getenv("CASEBOOK_REGISTRY_DIR")
-	if def == "" {
-		def = filepath.Join(".casebook", "registry")
-	}
-	fs.StringVar(&s.dir, "dir", def, "registry directory (filesystem store)")
+	fs.StringVar(&s.dir, "dir", defaultRegistryDir(), "registry directory (filesystem store)")
 	fs.StringVar(&s.nats, "nats", "", "NATS server URL (JetStream KV + Object Store); overrides --dir")
+}
+
+// defaultRegistryDir is $CASEBOOK_REGISTRY_DIR, or .casebook/registry.
+func defaultRegistryDir() string {
+	if d := os.Getenv("CASEBOOK_REGISTRY_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(".casebook", "registry")
 }
 
 // open returns the registry and a function that releases what it opened.

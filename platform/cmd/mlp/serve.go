@@ -19,6 +19,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/platform/serving"
@@ -42,9 +43,14 @@ const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
                               the service's) is refused, initially and on alias moves,
                               and the previous version keeps answering
   --prediction-log            publish answers and shadow comparisons to the event log
-                              (embedded NATS, or $CASEBOOK_NATS_URL), stream PREDICTIONS
+                              (embedded NATS, or $CASEBOOK_NATS_URL), streams PREDICTIONS
+                              and OUTCOMES, kept a week
   --demo                      first register demo models (demo-lr: logistic regression,
                               demo-gbdt: 100 trees; 15 features) if the registry lacks them`
+
+// predictionLogMaxAge is how long mlp serve's prediction log keeps records: a week of
+// label delay for the outcome join.
+const predictionLogMaxAge = 7 * 24 * time.Hour
 
 // serveCmd runs the model server until ctx ends.
 func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
@@ -118,11 +124,11 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 			return fmt.Errorf("prediction log: %w", err)
 		}
 		defer l.Close()
-		if _, err := l.EnsureStream(ctx, eventlog.StreamConfig{Name: "PREDICTIONS", Subjects: []string{sc.PredictionSubject + ".>"}, MaxAge: 7 * 24 * time.Hour}); err != nil {
-			return fmt.Errorf("prediction log: %w", err)
+		if err := predlog.EnsureStreams(ctx, l, predictionLogMaxAge); err != nil {
+			return err
 		}
 		sc.PredictionLog = l
-		fmt.Fprintf(stdout, "prediction log: stream PREDICTIONS (%s.MODEL) on %s\n", sc.PredictionSubject, l.URL())
+		fmt.Fprintf(stdout, "prediction log: stream %s (%s) on %s\n", predlog.PredictionStream, predlog.PredictionSubject("MODEL"), l.URL())
 	}
 	names := strings.Split(*models, ",")
 	if *models == "" {

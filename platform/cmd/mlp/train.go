@@ -87,6 +87,15 @@ func fraudPipeline(family string, rows int, seed uint64, alias, actor string) (p
 			"Calibrated on the training distribution only; recalibrate after a drift alert.",
 		},
 	}
+	err = setFamily(&def, family)
+	return def, err
+}
+
+// setFamily sets def's trainer to the model family's defaults and records them in Params.
+func setFamily(def *pipeline.Definition, family string) error {
+	if def.Params == nil {
+		def.Params = map[string]string{}
+	}
 	switch family {
 	case "gbdt":
 		cfg := ml.DefaultGBDTConfig()
@@ -97,9 +106,9 @@ func fraudPipeline(family string, rows int, seed uint64, alias, actor string) (p
 		def.Params["l2"] = fmt.Sprint(cfg.L2)
 		def.Train = func(ctx context.Context, d ml.Dataset) (ml.Model, error) { return ml.TrainLogReg(ctx, d, cfg) }
 	default:
-		return def, fmt.Errorf("unknown family %q (gbdt, logreg)", family)
+		return fmt.Errorf("unknown family %q (gbdt, logreg)", family)
 	}
-	return def, nil
+	return nil
 }
 
 func trainCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {

@@ -2,9 +2,7 @@ package walkthrough
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
@@ -61,10 +60,11 @@ type route struct {
 	alias   string
 }
 
-// servingSim plays the part of serving and of the world around it: it scores requests,
-// logs every prediction through monitoring.PredictionLog (the call serving makes), reveals
-// each outcome after its label delay, and reads both back from the event log into the
-// joiner, as a production consumer would.
+// servingSim plays the part of an application's own scorer and of the world around it: it
+// scores requests, logs every prediction through monitoring.PredictionLog, reveals each
+// outcome after its label delay, and reads both back from the event log into the joiner,
+// as a production consumer would. (The retraining loop runs on the real serving path
+// instead: monitoring_loop.go.)
 type servingSim struct {
 	r       *scenario.Report
 	log     *eventlog.Log
@@ -76,79 +76,14 @@ type servingSim struct {
 	step    time.Duration // event time between requests
 	delay   time.Duration // mean label delay
 	seq     int
-	waiting []monitoring.Outcome
+	waiting []predlog.Outcome
 	read    map[string]uint64 // last sequence read per stream
 	model   string
 }
 
-// serve scores n requests from wd, split between routes by a hash of the request id
-// (canary share in percent), logs predictions and observes the first route's in mon. It
-// calls check every `every` requests after revealing due outcomes.
-func (s *servingSim) serve(ctx context.Context, wd world, n, every int, routes []route, canaryPct int, mon *monitoring.Monitor, check func() error) error {
-	k := s.schema.Len()
-	for done := 0; done < n; done += every {
-		m := min(every, n-done)
-		x, y := wd.draw(s.rng, m)
-		ids := make([]string, m)
-		groups := map[int][]int{}
-		for i := range m {
-			s.seq++
-			ids[i] = fmt.Sprintf("req-%07d", s.seq)
-			g := 0
-			if len(routes) > 1 {
-				h := fnv.New32a()
-				h.Write([]byte(ids[i]))
-				if int(h.Sum32()%100) < canaryPct {
-					g = 1
-				}
-			}
-			groups[g] = append(groups[g], i)
-		}
-		at := s.clock
-		for g, rows := range groups {
-			rt := routes[g]
-			gx := make([]float64, 0, len(rows)*k)
-			gids := make([]string, len(rows))
-			for i, r := range rows {
-				gx = append(gx, x[r*k:(r+1)*k]...)
-				gids[i] = ids[r]
-			}
-			scores := make([]float64, len(rows))
-			b := ml.Batch{Schema: s.schema, X: gx}
-			if err := rt.model.Predict(b, scores); err != nil {
-				return err
-			}
-			// One call per scored batch, as serving makes it.
-			if err := s.pl.LogBatch(ctx, s.model, rt.version, rt.alias, at, gids, b, scores); err != nil {
-				return err
-			}
-			for i, r := range rows {
-				t := at // a batch shares its event time, as LogBatch records it
-				if g == 0 && mon != nil {
-					if err := mon.Observe(t, gx[i*k:(i+1)*k], scores[i]); err != nil {
-						return err
-					}
-				}
-				d := time.Duration(s.rng.ExpFloat64() * float64(s.delay))
-				s.waiting = append(s.waiting, monitoring.Outcome{ID: ids[r], Model: s.model, Label: y[r], Time: t.Add(d), Kind: "label"})
-			}
-		}
-		s.clock = at.Add(time.Duration(m) * s.step)
-		if err := s.reveal(ctx); err != nil {
-			return err
-		}
-		if check != nil {
-			if err := check(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // reveal publishes the outcomes whose time has come and feeds the joiner from the log.
 func (s *servingSim) reveal(ctx context.Context) error {
-	var due []monitoring.Outcome
+	var due []predlog.Outcome
 	keep := s.waiting[:0]
 	for _, o := range s.waiting {
 		if !o.Time.After(s.clock) {
@@ -166,7 +101,7 @@ func (s *servingSim) reveal(ctx context.Context) error {
 		due = due[n:]
 	}
 	h := s.join.Handler()
-	for _, stream := range []string{monitoring.PredictionStream, monitoring.OutcomeStream} {
+	for _, stream := range []string{predlog.PredictionStream, predlog.OutcomeStream} {
 		st, err := s.log.Replay(ctx, stream, eventlog.FromSequence(s.read[stream]+1), nil, h)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
@@ -246,7 +181,10 @@ func newMonitor(model string, m ml.Model, ref ml.Dataset, metrics *monitoring.Me
 	return monitoring.NewMonitor(mc, ref, scores, metrics)
 }
 
-func psiLine(rep monitoring.Report) string {
+func psiLine(rep *monitoring.Report) string {
+	if rep == nil {
+		return "no reference yet"
+	}
 	var parts []string
 	for _, d := range rep.Drift {
 		if d.Method == monitoring.PSI {
@@ -254,213 +192,6 @@ func psiLine(rep monitoring.Report) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func retrainLoop(cfg Config) scenario.Scenario {
-	return scenario.Scenario{
-		Name:    "monitoring/retrain-loop",
-		Summary: "Inject drift → PSI alert (with hysteresis) → alert-triggered retraining on joined outcomes → registry gates → canary → online quality holds → champion, with the numbers at each step.",
-		Run: func(ctx context.Context, r *scenario.Report) error {
-			rig, err := openMonitoringRig(ctx, cfg, r)
-			if err != nil {
-				return err
-			}
-			defer rig.done()
-			const model = "risk"
-			schema := ml.FloatSchema("amount_z", "velocity_1h", "merchant_risk", "device_age", "distance_home", "hour_sin")
-			before := world{w: []float64{1.4, 0.9, -0.7, 0, 0.3, 0}, shift: make([]float64, 6), b: -2.4}
-			after := world{w: []float64{0.3, 0.9, -0.7, 1.3, 0.3, 0}, shift: []float64{1.0, 0, 0, 0, 0, 0}, b: -2.4}
-			rng := rand.New(rand.NewPCG(21, 1))
-			gates := registry.DefaultGates()
-			gates.ServingSchemaHash = schema.Hash()
-
-			r.Step("Train v1 on four weeks of traffic and make it champion")
-			x, y := before.draw(rng, 30_000)
-			train := ml.Dataset{Schema: schema, X: x, Y: y}
-			def := pipeline.Definition{Name: "risk-weekly", Model: model, Source: pipeline.NewMemorySource(train, monitorEpoch.AddDate(0, 0, -28), monitorEpoch),
-				Train: trainLogReg, HoldoutFraction: 0.2, SplitSeed: 1, LatencySamples: 500, Gates: gates, Alias: registry.Champion,
-				Actor: "pipeline/risk-weekly", CodeVersion: "walkthrough 1.7", IntendedUse: "Scoring transactions (Casebook walkthrough 1.7)."}
-			v1, err := runPipeline(ctx, rig.reg, def, rig.ckpt, nil)
-			if err != nil {
-				return err
-			}
-			r.Measure("v1 holdout AUC", v1.Metrics["holdout"][ml.MetricAUC], "")
-			r.Check("v1 is champion", v1.Moved)
-			champ, champV, err := rig.reg.Load(ctx, model, registry.Champion)
-			if err != nil {
-				return err
-			}
-
-			r.Step("Serve, log every prediction, join outcomes that arrive ~12 h later, check drift every 500 requests")
-			mon, err := newMonitor(model, champ, train, rig.m)
-			if err != nil {
-				return err
-			}
-			jc := monitoring.DefaultJoinConfig()
-			jc.Model, jc.Horizon, jc.Window, jc.K, jc.KeepRows = model, 14*24*time.Hour, 3000, 50, 20_000
-			join, err := monitoring.NewJoiner(jc, rig.m)
-			if err != nil {
-				return err
-			}
-			psiTh := monitoring.DefaultThresholds()[monitoring.PSI]
-			rules := monitoring.DriftRules(model, append(schema.Names(), monitoring.ScoreFeature), monitoring.PSI, psiTh, true)
-			rules = append(rules, monitoring.Rule{Name: "online_auc_decay", Model: model, Severity: monitoring.SeverityCritical, Signal: monitoring.DecaySignal(ml.MetricAUC),
-				Fire: 0.05, Clear: 0.02, For: 2, ClearFor: 2, Summary: "online AUC 0.05 below the registry's holdout AUC"})
-			alerter, err := monitoring.NewAlerter(monitoring.AlerterConfig{Rules: rules, Publisher: rig.log, Logger: cfg.Logger, Metrics: rig.m})
-			if err != nil {
-				return err
-			}
-			s := rig.sim(r, model, schema, join, 5)
-			var last monitoring.Report
-			var fired []monitoring.Alert
-			checks := 0
-			check := func(mon *monitoring.Monitor, version int) func() error {
-				return func() error {
-					checks++
-					last = mon.Check(s.clock)
-					sig := last.Signals()
-					if v, err := rig.reg.Resolve(ctx, model, fmt.Sprint(version)); err == nil {
-						for k, val := range join.CheckDecay(v, monitoring.DefaultDecayConfig()).Signals() {
-							sig[k] = val
-						}
-					}
-					out, err := alerter.Evaluate(ctx, s.clock, sig)
-					fired = append(fired, out...)
-					return err
-				}
-			}
-			champRoute := []route{{champ, champV.Number, registry.Champion}}
-			if err := s.serve(ctx, before, 4000, 500, champRoute, 0, mon, check(mon, champV.Number)); err != nil {
-				return err
-			}
-			r.Say("after 4,000 requests (%s of event time), PSI per feature: %s", s.clock.Sub(monitorEpoch).Round(time.Hour), psiLine(last))
-			qA := join.Quality(champV.Number)
-			r.Measure("v1 online AUC before drift", qA.AUC, "")
-			r.Measure("joined outcomes", float64(qA.Labelled), "")
-			r.Measure("label delay p50", qA.LabelDelayP50.Hours(), "h")
-			r.Check("no alert fired on undrifted traffic", len(fired) == 0)
-
-			r.Step("Inject drift: amount_z shifts by one standard deviation and device_age starts to matter")
-			driftAt, checksAt := s.clock, checks
-			var alertAfter int
-			var trig pipeline.Trigger
-			gotTrig := false
-			for range 12 {
-				if err := s.serve(ctx, after, 500, 500, champRoute, 0, mon, check(mon, champV.Number)); err != nil {
-					return err
-				}
-				select {
-				case trig = <-alerter.Triggers():
-					gotTrig, alertAfter = true, (checks-checksAt)*500
-				default:
-				}
-				if gotTrig {
-					break
-				}
-			}
-			d, _ := last.Find("amount_z", monitoring.PSI)
-			sc, _ := last.Find(monitoring.ScoreFeature, monitoring.PSI)
-			r.Say("PSI per feature now: %s", psiLine(last))
-			r.Measure("PSI amount_z", d.Value, "")
-			r.Measure("PSI score", sc.Value, "")
-			r.Measure("action rate (score ≥ 0.5), reference → live", last.ActionRate, fmt.Sprintf("(reference %.3f)", last.ReferenceActionRate))
-			r.Measure("requests from drift to alert", float64(alertAfter), "")
-			var names []string
-			for _, a := range fired {
-				r.Say("alert %s %s: %s = %.3f (fires at %g, clears at %g)", a.Rule, a.State, a.Signal, a.Value, a.Fire, a.Clear)
-				names = append(names, a.Rule)
-			}
-			r.Check("the amount_z drift alert fired (two checks in a row past PSI 0.2) and sent a retraining trigger", gotTrig && slices.Contains(names, "drift_amount_z_psi"))
-			r.Check("no alert on features that did not move (velocity_1h, merchant_risk, hour_sin)", !slices.Contains(names, "drift_velocity_1h_psi") && !slices.Contains(names, "drift_merchant_risk_psi") && !slices.Contains(names, "drift_hour_sin_psi"))
-
-			r.Step("Wait for labels: the alert came before the outcomes that say how bad it is")
-			seen := len(fired)
-			if err := s.serve(ctx, after, 3000, 500, champRoute, 0, mon, check(mon, champV.Number)); err != nil {
-				return err
-			}
-			qB := join.Quality(champV.Number)
-			dec := join.CheckDecay(champV, monitoring.DefaultDecayConfig())
-			r.Measure("v1 online AUC on joined outcomes (mixed window)", qB.AUC, "")
-			r.Measure("v1 decay vs registry holdout AUC", dec.Drop, "AUC")
-			for _, a := range fired[seen:] {
-				r.Say("alert %s %s: %s = %.3f (fires at %g, clears at %g)", a.Rule, a.State, a.Signal, a.Value, a.Fire, a.Clear)
-			}
-			r.Check("the decay detector sees v1 fall ≥ 0.05 AUC below its holdout AUC once labels arrive", dec.Decayed)
-
-			r.Step("The trigger runs the pipeline on logged features joined with their outcomes since the drift")
-			source := pipeline.SourceFunc(func(context.Context) (pipeline.TrainingSet, error) {
-				d, from, to := join.Labelled(schema, driftAt)
-				return pipeline.TrainingSet{Data: d, From: from, To: to, Fingerprint: d.Fingerprint()}, nil
-			})
-			rdef := def
-			rdef.Name, rdef.Source, rdef.Alias, rdef.Actor = "risk-on-alert", source, monitoring.Canary, "monitoring/alerter"
-			pc := pipeline.DefaultConfig()
-			pc.CheckpointDir, pc.Logger = rig.ckpt, cfg.Logger
-			p, err := pipeline.New(rdef, rig.reg, pc)
-			if err != nil {
-				return err
-			}
-			r.Say("trigger: %s (%s)", trig.Kind, trig.Reason)
-			v2, err := p.Run(ctx, trig)
-			if err != nil {
-				return err
-			}
-			r.Measure("training rows (joined since the drift)", float64(v2.Rows), "")
-			r.Measure("v2 holdout AUC", v2.Metrics["holdout"][ml.MetricAUC], "")
-			sayGates(r, v2.Gates)
-			r.Check("v2 passed the gates and moved to the canary alias", v2.GatesPassed && v2.Moved)
-
-			r.Step("Canary: 20%% of traffic goes to v2 by request hash; both sides' outcomes are joined")
-			canary, canV, err := rig.reg.Load(ctx, model, monitoring.Canary)
-			if err != nil {
-				return err
-			}
-			routes := []route{{champ, champV.Number, registry.Champion}, {canary, canV.Number, monitoring.Canary}}
-			if err := s.serve(ctx, after, 8000, 500, routes, 20, mon, check(mon, champV.Number)); err != nil {
-				return err
-			}
-			cg := gates
-			cg.MinImprovement = -0.05 // offline sets differ (v1's holdout is pre-drift); online evidence decides
-			verdict, err := monitoring.JudgeCanary(ctx, rig.reg, join, monitoring.CanaryConfig{Model: model, MinLabelled: 800, MinPositives: 50,
-				MinImprovement: 0.02, Gates: cg, Actor: "monitoring/canary-judge"})
-			if err != nil && !errors.As(err, new(*registry.GateError)) {
-				return err
-			}
-			r.Measure("canary v2 online AUC", verdict.Canary.AUC, fmt.Sprintf("(%d joined)", verdict.Canary.Labelled))
-			r.Measure("champion v1 online AUC, same period", verdict.Champion.AUC, fmt.Sprintf("(%d joined)", verdict.Champion.Labelled))
-			r.Measure("canary precision at 50", verdict.Canary.PrecisionAtK, "")
-			r.Measure("champion precision at 50", verdict.Champion.PrecisionAtK, "")
-			r.Say("verdict: %s", verdict.Reason)
-			sayGates(r, verdict.Gates)
-			r.Check("the canary held online and was promoted to champion through the gates", verdict.Holds && verdict.Promoted)
-
-			r.Step("The new champion's training data becomes the reference; the drift alert resolves")
-			newChamp, newV, err := rig.reg.Load(ctx, model, registry.Champion)
-			if err != nil {
-				return err
-			}
-			ref, _, _ := join.Labelled(schema, driftAt)
-			mon2, err := newMonitor(model, newChamp, ref, rig.m)
-			if err != nil {
-				return err
-			}
-			fired = nil
-			if err := s.serve(ctx, after, 2000, 500, []route{{newChamp, newV.Number, registry.Champion}}, 0, mon2, check(mon2, newV.Number)); err != nil {
-				return err
-			}
-			r.Say("PSI per feature against the new reference: %s", psiLine(last))
-			for _, a := range fired {
-				r.Say("alert %s %s: %s = %.3f", a.Rule, a.State, a.Signal, a.Value)
-			}
-			r.Check("no drift alert is firing any more", !slices.ContainsFunc(alerter.Firing(), func(a monitoring.Alert) bool { return strings.HasPrefix(a.Rule, "drift_") }))
-			var transitions int
-			if _, err := rig.log.Replay(ctx, monitoring.AlertStream, eventlog.FromBeginning(), nil, func(context.Context, *eventlog.Message) error { transitions++; return nil }); err != nil {
-				return err
-			}
-			r.Measure("alert transitions in the ALERTS stream", float64(transitions), "")
-			return nil
-		},
-	}
 }
 
 func leakyFeature(cfg Config) scenario.Scenario {
@@ -644,7 +375,7 @@ func (s *servingSim) serveRows(ctx context.Context, x, y []float64, rt route, mo
 			return err
 		}
 		d := time.Duration(s.rng.ExpFloat64() * float64(s.delay))
-		s.waiting = append(s.waiting, monitoring.Outcome{ID: ids[i], Model: s.model, Label: y[i], Time: t.Add(d), Kind: "chargeback"})
+		s.waiting = append(s.waiting, predlog.Outcome{ID: ids[i], Model: s.model, Label: y[i], Time: t.Add(d), Kind: "chargeback"})
 	}
 	s.clock = s.clock.Add(time.Duration(n) * s.step)
 	return s.reveal(ctx)
@@ -702,7 +433,7 @@ func delayedLabels(cfg Config) scenario.Scenario {
 			}
 			type pending struct {
 				at time.Time
-				o  monitoring.Outcome
+				o  predlog.Outcome
 			}
 			var queue []pending
 			var maxPSI float64
@@ -723,13 +454,13 @@ func delayedLabels(cfg Config) scenario.Scenario {
 					seq++
 					t := dayStart.Add(time.Duration(i) * 24 * time.Hour / perDay)
 					id := fmt.Sprintf("tx-%06d", seq)
-					join.AddPrediction(monitoring.Prediction{ID: id, Model: model, Version: 1, Time: t, Score: scores[i]})
+					join.AddPrediction(predlog.Prediction{ID: id, Model: model, Version: 1, Time: t, Score: scores[i]})
 					if err := mon.Observe(t, xs[i*4:(i+1)*4], scores[i]); err != nil {
 						return err
 					}
 					if ys[i] == 1 {
 						delay := time.Duration(math.Exp(math.Log(7)+0.8*rng.NormFloat64()) * 24 * float64(time.Hour))
-						queue = append(queue, pending{t.Add(delay), monitoring.Outcome{ID: id, Model: model, Label: 1, Time: t.Add(delay), Kind: "chargeback"}})
+						queue = append(queue, pending{t.Add(delay), predlog.Outcome{ID: id, Model: model, Label: 1, Time: t.Add(delay), Kind: "chargeback"}})
 					}
 				}
 				end := dayStart.AddDate(0, 0, 1)

@@ -11,6 +11,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	fredis "github.com/casebook-ml/casebook/platform/features/redis"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/registry/natskv"
 	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
@@ -143,16 +144,16 @@ func TestOnRealNATSAndRedis(t *testing.T) {
 	}
 	ver, _ := strconv.Atoi(resp.ModelVersion[len(RankerModel)+2:])
 	at := end.Add(time.Hour)
-	var preds []monitoring.Prediction
+	var preds []predlog.Prediction
 	for p, it := range resp.Items {
-		preds = append(preds, monitoring.Prediction{ID: fmt.Sprintf("imp-%d", p), Model: RankerModel, Version: ver, Time: at, Score: it.Score,
+		preds = append(preds, predlog.Prediction{ID: fmt.Sprintf("imp-%d", p), Model: RankerModel, Version: ver, Time: at, Score: it.Score,
 			Features: map[string]float64{"position": float64(p)}})
 	}
 	if err := pl.Log(ctx, preds...); err != nil {
 		t.Fatal(err)
 	}
 	clicked := resp.Items[2].ID
-	if err := pl.LogOutcomes(ctx, monitoring.Outcome{ID: "imp-2", Model: RankerModel, Label: 1, Time: at.Add(time.Minute), Kind: "click"}); err != nil {
+	if err := pl.LogOutcomes(ctx, predlog.Outcome{ID: "imp-2", Model: RankerModel, Label: 1, Time: at.Add(time.Minute), Kind: "click"}); err != nil {
 		t.Fatal(err)
 	}
 	var before recfeatures.Stats
@@ -181,7 +182,7 @@ func TestOnRealNATSAndRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stream := range []string{monitoring.PredictionStream, monitoring.OutcomeStream} {
+	for _, stream := range []string{predlog.PredictionStream, predlog.OutcomeStream} {
 		if _, err := log.Replay(ctx, stream, eventlog.FromBeginning(), nil, join.Handler()); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/recsys/internal/evaluate"
 	"github.com/casebook-ml/casebook/recsys/internal/live"
@@ -57,7 +58,7 @@ type decayRun struct {
 	seq   int
 	// clicks are the positive interactions collected since serving began (retraining data).
 	clicks  []ratings.Rating
-	pending []monitoring.Outcome
+	pending []predlog.Outcome
 	// scores are the served top-1 ranker scores of each step (the drift signal's input).
 	scores [][]float64
 }
@@ -65,7 +66,7 @@ type decayRun struct {
 // step serves one interval: requests, impressions logged, clicks simulated with the sim's
 // position-biased click model at the current (possibly shifted) tastes.
 func (d *decayRun) step(ctx context.Context) (impressions, clicks int, err error) {
-	var preds []monitoring.Prediction
+	var preds []predlog.Prediction
 	var ins []recfeatures.Interaction
 	var top []float64
 	for range decayRequests {
@@ -82,11 +83,11 @@ func (d *decayRun) step(ctx context.Context) (impressions, clicks int, err error
 		d.seq++
 		for p, it := range resp.Items {
 			id := "imp-" + strconv.Itoa(d.seq) + "-" + strconv.Itoa(p)
-			preds = append(preds, monitoring.Prediction{ID: id, Model: live.RankerModel, Version: ver, Alias: "champion", Time: t,
+			preds = append(preds, predlog.Prediction{ID: id, Model: live.RankerModel, Version: ver, Alias: "champion", Time: t,
 				Features: map[string]float64{"position": float64(p)}, Score: resp.Items[p].Score, Path: resp.Path})
 			if d.w.sim.Click(d.rng, u, it.ID, p, t.Unix()) {
 				ct := t.Add(time.Duration(1+d.rng.IntN(10)) * time.Minute)
-				d.pending = append(d.pending, monitoring.Outcome{ID: id, Model: live.RankerModel, Label: 1, Time: ct, Kind: "click"})
+				d.pending = append(d.pending, predlog.Outcome{ID: id, Model: live.RankerModel, Label: 1, Time: ct, Kind: "click"})
 				d.clicks = append(d.clicks, ratings.Rating{User: u, Item: it.ID, Value: 1, Time: ct.Unix()})
 				ins = append(ins, recfeatures.Interaction{User: u, Item: it.ID, Time: ct})
 				clicks++
@@ -113,7 +114,7 @@ func (d *decayRun) step(ctx context.Context) (impressions, clicks int, err error
 	// The monitor reads the event log: predictions and outcomes joined by id in event time;
 	// an impression with no click within the horizon is a negative.
 	h := d.join.Handler()
-	for _, stream := range []string{monitoring.PredictionStream, monitoring.OutcomeStream} {
+	for _, stream := range []string{predlog.PredictionStream, predlog.OutcomeStream} {
 		st, err := d.log.Replay(ctx, stream, eventlog.FromSequence(d.read[stream]+1), nil, h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("read %s: %w", stream, err)

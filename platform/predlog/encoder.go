@@ -1,4 +1,4 @@
-package serving
+package predlog
 
 import (
 	"encoding/json"
@@ -9,21 +9,23 @@ import (
 	"time"
 )
 
-// errNonFinite says a record holds an infinite or NaN score, or an infinite feature, which
-// JSON cannot carry; such a record is dropped and counted, as encoding/json would refuse it.
-var errNonFinite = errors.New("prediction record: non-finite value")
+// ErrNonFinite says a record holds an infinite or NaN score, or an infinite feature, which
+// JSON cannot carry; encoding/json refuses such a record too.
+var ErrNonFinite = errors.New("prediction record: non-finite value")
 
-// recordEncoder writes PredictionRecord JSON by hand: the same bytes encoding/json
-// produces (TestRecordEncoderMatchesJSON), without reflection or a map per row, because a
-// stream scorer logs every score and the log runs beside the request path.
-type recordEncoder struct {
+// Encoder writes Prediction JSON by hand for rows of one feature schema: the same bytes
+// encoding/json produces (TestEncoderMatchesJSON), without reflection or a map per row,
+// because a stream scorer logs every score and the log runs beside the request path. It is
+// not safe for concurrent use.
+type Encoder struct {
 	names  []string // as given, schema order
 	order  []int    // indexes of names in the order encoding/json sorts map keys
 	quoted [][]byte // "name": per index
 }
 
-func newRecordEncoder(names []string) *recordEncoder {
-	e := &recordEncoder{names: names, order: make([]int, len(names)), quoted: make([][]byte, len(names))}
+// NewEncoder returns an encoder for rows whose values are named names, in that order.
+func NewEncoder(names []string) *Encoder {
+	e := &Encoder{names: slices.Clone(names), order: make([]int, len(names)), quoted: make([][]byte, len(names))}
 	for i, n := range names {
 		e.order[i] = i
 		e.quoted[i] = append(appendJSONString(nil, n), ':')
@@ -40,13 +42,15 @@ func newRecordEncoder(names []string) *recordEncoder {
 	return e
 }
 
-// sameNames reports whether e was built for names.
-func (e *recordEncoder) sameNames(names []string) bool { return slices.Equal(e.names, names) }
+// SameNames reports whether e was built for names.
+func (e *Encoder) SameNames(names []string) bool { return slices.Equal(e.names, names) }
 
-// appendRecord appends one record's JSON; x is the row's values in schema order.
-func (e *recordEncoder) appendRecord(b []byte, id, model string, version int, alias string, at time.Time, x []float64, score float64, path string) ([]byte, error) {
+// AppendRecord appends one record's JSON, as encoding/json writes the Prediction with
+// these fields; x is the row's values in the encoder's name order, a NaN value is left
+// out. A non-finite score or an infinite value returns ErrNonFinite.
+func (e *Encoder) AppendRecord(b []byte, id, model string, version int, alias string, at time.Time, x []float64, score float64, path string) ([]byte, error) {
 	if math.IsNaN(score) || math.IsInf(score, 0) {
-		return b, errNonFinite
+		return b, ErrNonFinite
 	}
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, id)
@@ -72,7 +76,7 @@ func (e *recordEncoder) appendRecord(b []byte, id, model string, version int, al
 			continue // a missing value is left out
 		}
 		if math.IsInf(v, 0) {
-			return b, errNonFinite
+			return b, ErrNonFinite
 		}
 		if !first {
 			b = append(b, ',')

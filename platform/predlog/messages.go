@@ -1,4 +1,4 @@
-package monitoring
+package predlog
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ import (
 //
 // Grouping exists because one JetStream write per scored row costs latency at tens of
 // thousands of rows a second. Its price: a producer that restarts or regroups may store a
-// record in two messages, so a reader must tolerate a repeated record (Joiner ignores an id
-// it has seen).
+// record in two messages, so a reader must tolerate a repeated record (monitoring's Joiner
+// ignores an id it has seen).
 const (
 	// MaxRecordsPerMessage bounds the records of one message.
 	MaxRecordsPerMessage = 256
@@ -87,8 +87,8 @@ func (h *messageIDHash) id() string {
 // PredictionMessages groups encoded prediction records into prediction log messages: per
 // subject, in the order added, at most MaxRecordsPerMessage records and MaxMessageBytes of
 // data each, with ids by PredictionMessageID. The same records added in the same order
-// give the same messages. PredictionLog and serving's prediction log both build their
-// messages with it. The zero value is ready to use; it is not safe for concurrent use.
+// give the same messages. monitoring.PredictionLog and serving's prediction log both build
+// their messages with it. The zero value is ready to use; it is not safe for concurrent use.
 type PredictionMessages struct {
 	open     map[string]*openMessage
 	subjects []string // subjects with an open message, in the order opened
