@@ -224,20 +224,14 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 }
 
 // Scorer returns a scorer over store, its features warmed with the history (as a
-// deployment would from its backfill), attached to log (nil: not yet).
-func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.OnlineStore, stats *stream.Stats) (*stream.Scorer, error) {
-	sc, err := stream.NewScorer(nil, s.Features, store, stream.Served{Server: s.Server, Name: "fraud"}, s.Thresholds, decision.DefaultRules(), stats)
-	if err != nil {
-		return nil, err
-	}
-	if err := sc.Warm(ctx, s.History); err != nil {
-		return nil, err
-	}
-	sc.WithStoreBreaker(StoreBreaker)
-	if log == nil {
-		return sc, nil
-	}
-	return stream.NewScorerWarm(sc, log)
+// deployment would from its backfill), consuming from log (nil: deciding in process only),
+// observing its latency in met (nil: not observed).
+func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.OnlineStore, stats *stream.Stats, met *stream.Metrics) (*stream.Scorer, error) {
+	return stream.NewScorer(ctx, stream.ScorerConfig{
+		Log: log, Features: s.Features, Store: store, Model: stream.Served{Server: s.Server, Name: "fraud"},
+		Thresholds: s.Thresholds, Rules: decision.DefaultRules(), Stats: stats, Metrics: met,
+		StoreBreaker: StoreBreaker, History: s.History,
+	})
 }
 
 // Close stops serving and removes the registry's directory.

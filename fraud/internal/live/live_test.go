@@ -35,11 +35,10 @@ func TestStreamEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer, err := sys.Scorer(ctx, log, memory.New(sys.Features), stats)
+	scorer, err := sys.Scorer(ctx, log, memory.New(sys.Features), stats, met)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer.WithMetrics(met)
 	if _, err := log.PublishBatch(ctx, sys.Live); err != nil {
 		t.Fatal(err)
 	}

@@ -155,11 +155,10 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sc, err := sys.Scorer(ctx, log, store, stats)
+	sc, err := sys.Scorer(ctx, log, store, stats, met)
 	if err != nil {
 		return err
 	}
-	sc.WithMetrics(met)
 	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
 	// The simulation served its purpose (training, thresholds, the warm features); the
 	// live events come from the load generator. Drop them so the garbage collector does not
