@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -55,6 +56,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// PredictionLog, when set, receives the serving layer's prediction records.
 	PredictionLog serving.PredictionLogger
+	// Logger receives the registry's and the serving layer's logs (refused alias moves,
+	// breaker changes); nil discards them.
+	Logger *slog.Logger
 }
 
 // DefaultConfig trains on 4 weeks, validates on the next week and streams from day 60,
@@ -194,7 +198,9 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	if err != nil {
 		return err
 	}
-	if s.Registry, err = registry.New(rstore, registry.DefaultConfig()); err != nil {
+	rc := registry.DefaultConfig()
+	rc.Logger = component(s.Config.Logger, "registry")
+	if s.Registry, err = registry.New(rstore, rc); err != nil {
 		return err
 	}
 	art, err := model.MarshalBinary()
@@ -216,6 +222,7 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	scfg := serving.DefaultConfig()
 	scfg.Registerer = s.Config.Metrics
 	scfg.PredictionLog = s.Config.PredictionLog
+	scfg.Logger = component(s.Config.Logger, "serving")
 	mc := serving.DefaultModelConfig("fraud")
 	mc.SLA = time.Second
 	scfg.Models = []serving.ModelConfig{mc}
@@ -242,6 +249,14 @@ func (s *System) Close() {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
+}
+
+// component is logger for one component, or nil (discard) without a logger.
+func component(logger *slog.Logger, name string) *slog.Logger {
+	if logger == nil {
+		return nil
+	}
+	return logger.With("component", name)
 }
 
 func b2f(b bool) float64 {

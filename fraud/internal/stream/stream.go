@@ -67,9 +67,9 @@ type Scorer struct {
 	// consuming goroutine touches them.
 	breaker      time.Duration
 	storeRetryAt time.Time
+	storeErr     error
 	// ruleAt is where the rules' inputs sit in a feature vector, found by name once.
 	ruleAt ruleInputs
-	storeErr     error
 	// decided holds the TxStream sequences above the ack floor that already have a decision
 	// in the log (loadDecided); they are applied to the features but not decided again.
 	decided    map[uint64]bool
@@ -86,7 +86,7 @@ type Scorer struct {
 // ScorerConfig is everything a Scorer uses.
 type ScorerConfig struct {
 	// Log is where transactions come from and decisions go; Run needs it. Nil builds a
-	// scorer that only decides in process (Decide), as the tests and the scenarios do.
+	// scorer that only decides in process (Decide), as some tests do.
 	Log *eventlog.Log
 	// Features holds the transaction views (txfeatures); Store their online rows.
 	Features *features.Registry
