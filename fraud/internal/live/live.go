@@ -237,7 +237,7 @@ func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.O
 	return stream.NewScorer(ctx, stream.ScorerConfig{
 		Log: log, Features: s.Features, Store: store, Model: stream.Served{Server: s.Server, Name: "fraud"},
 		Thresholds: s.Thresholds, Rules: decision.DefaultRules(), Stats: stats, Metrics: met,
-		StoreBreaker: StoreBreaker, History: s.History,
+		StoreBreaker: StoreBreaker, History: s.History, Logger: component(s.Config.Logger, "scorer"),
 	})
 }
 

@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -89,5 +91,31 @@ func TestOnlineNames(t *testing.T) {
 	}
 	if got := on.Names(); !slices.Equal(got, txfeatures.Names) {
 		t.Errorf("Online.Names() = %v, want %v", got, txfeatures.Names)
+	}
+}
+
+// TestStoreOutageLogged: the scorer says when the online store goes down (once, not per
+// transaction) and when it is back.
+func TestStoreOutageLogged(t *testing.T) {
+	reg := features.NewRegistry()
+	if err := txfeatures.Register(reg, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	store := &features.Switchable{OnlineStore: memory.New(reg)}
+	var logs bytes.Buffer
+	s, err := NewScorer(context.Background(), ScorerConfig{Features: reg, Store: store, Model: downModel{},
+		Rules: decision.DefaultRules(), Stats: &Stats{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2018, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, down := range []bool{false, true, true, true, false, false} {
+		store.Down.Store(down)
+		at := t0.Add(time.Duration(i) * time.Minute)
+		s.Decide(context.Background(), sim.Transaction{ID: int64(i), Time: at, Customer: 1, Terminal: 2, Amount: 10, Seconds: at.Unix(), Day: 30})
+	}
+	got := logs.String()
+	if strings.Count(got, "online store down") != 1 || strings.Count(got, "online store back") != 1 {
+		t.Errorf("logs = %q, want one line for the store going down and one for its return", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,8 @@ type Scorer struct {
 	storeErr     error
 	// ruleAt is where the rules' inputs sit in a feature vector, found by name once.
 	ruleAt ruleInputs
+	// logger says when the online store goes down and comes back.
+	logger *slog.Logger
 	// decided holds the TxStream sequences above the ack floor that already have a decision
 	// in the log (loadDecided); they are applied to the features but not decided again.
 	decided    map[uint64]bool
@@ -104,6 +107,8 @@ type ScorerConfig struct {
 	// outage costs one timeout per StoreBreaker instead of one per batch; decisions come
 	// from the rules meanwhile. Zero never skips it.
 	StoreBreaker time.Duration
+	// Logger receives the store's going down and coming back (nil discards).
+	Logger *slog.Logger
 	// History is applied to the features before the scorer is returned, without deciding
 	// (transactions and chargebacks in log order): how a scorer starts from a backfill.
 	History []eventlog.Event
@@ -126,7 +131,10 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 		return nil, fmt.Errorf("scorer: %w", err)
 	}
 	s := &Scorer{log: cfg.Log, online: on, model: cfg.Model, thresholds: cfg.Thresholds, rules: cfg.Rules,
-		stats: cfg.Stats, met: cfg.Metrics, breaker: cfg.StoreBreaker, ruleAt: at}
+		stats: cfg.Stats, met: cfg.Metrics, breaker: cfg.StoreBreaker, ruleAt: at, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
 	if err := s.warm(ctx, cfg.History); err != nil {
 		return nil, err
 	}
@@ -502,8 +510,13 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		// (ApplyRead writes the run's rows and reads its vectors back: one round trip on Redis.)
 		s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
 	}
-	if ctx.Err() == nil { // a cancelled call says nothing about the store
-		s.stats.StoreDown.Store(serr != nil)
+	// A cancelled call says nothing about the store.
+	if down := serr != nil; ctx.Err() == nil && s.stats.StoreDown.Swap(down) != down {
+		if down {
+			s.logger.Warn("online store down: the rules decide", "breaker", s.breaker, "err", serr)
+		} else {
+			s.logger.Info("online store back: the model decides")
+		}
 	}
 	// The rows the model can score: features read and the transaction accepted.
 	var ids []string
