@@ -74,7 +74,7 @@ func parseServe(args []string) (serveConfig, error) {
 
 // openStore opens the --store spec; a bad spec is a usage error.
 func openStore(spec string, reg *features.Registry, logger *slog.Logger) (features.OnlineStore, error) {
-	s, err := onlinestore.Open(spec, reg, logger.With("component", "online-store"))
+	s, err := onlinestore.Open(spec, reg, logger)
 	if errors.Is(err, onlinestore.ErrSpec) {
 		return nil, fmt.Errorf("%w: --store: %v", scenario.ErrUsage, err)
 	}
@@ -99,9 +99,8 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 	}
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	httpLog := logger.With("component", "http")
 	if c.Noop {
-		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, httpLog), c.Addr, stdout, parts)
+		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout, parts)
 	}
 	dir := c.Registry
 	if dir == "" {
@@ -112,19 +111,19 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		defer os.RemoveAll(dir)
 	}
 	fcfg := regfs.DefaultConfig()
-	fcfg.Dir, fcfg.Logger = dir, logger.With("component", "registry-store")
+	fcfg.Dir, fcfg.Logger = dir, logger
 	rstore, err := regfs.Open(fcfg)
 	if err != nil {
 		return err
 	}
 	rcfg := registry.DefaultConfig()
-	rcfg.Logger = logger.With("component", "registry")
+	rcfg.Logger = logger
 	reg, err := registry.New(rstore, rcfg)
 	if err != nil {
 		return err
 	}
 	lcfg := eventlog.DefaultConfig()
-	lcfg.URL, lcfg.Name, lcfg.Logger = c.NATS, "adsranking-serve", logger.With("component", "eventlog")
+	lcfg.URL, lcfg.Name, lcfg.Logger = c.NATS, "adsranking-serve", logger
 	elog, err := eventlog.Open(ctx, lcfg)
 	if err != nil {
 		return err
@@ -163,7 +162,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		defer stop()
 		return sys.Wait()
 	})
-	return listenAndServe(ctx, server.New(sys, func() string { return sys.Bidder.Model().Version }, preg, httpLog), c.Addr, stdout, parts)
+	return listenAndServe(ctx, server.New(sys, func() string { return sys.Bidder.Model().Version }, preg, logger), c.Addr, stdout, parts)
 }
 
 // listenAndServe serves h on addr beside the other parts until ctx ends or one fails.

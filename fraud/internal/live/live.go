@@ -199,7 +199,7 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 		return err
 	}
 	rc := registry.DefaultConfig()
-	rc.Logger = component(s.Config.Logger, "registry")
+	rc.Logger = s.Config.Logger
 	if s.Registry, err = registry.New(rstore, rc); err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	scfg := serving.DefaultConfig()
 	scfg.Registerer = s.Config.Metrics
 	scfg.PredictionLog = s.Config.PredictionLog
-	scfg.Logger = component(s.Config.Logger, "serving")
+	scfg.Logger = s.Config.Logger
 	mc := serving.DefaultModelConfig("fraud")
 	mc.SLA = time.Second
 	scfg.Models = []serving.ModelConfig{mc}
@@ -237,7 +237,7 @@ func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.O
 	return stream.NewScorer(ctx, stream.ScorerConfig{
 		Log: log, Features: s.Features, Store: store, Model: stream.Served{Server: s.Server, Name: "fraud"},
 		Thresholds: s.Thresholds, Rules: decision.DefaultRules(), Stats: stats, Metrics: met,
-		StoreBreaker: StoreBreaker, History: s.History, Logger: component(s.Config.Logger, "scorer"),
+		StoreBreaker: StoreBreaker, History: s.History, Logger: s.Config.Logger,
 	})
 }
 
@@ -249,14 +249,6 @@ func (s *System) Close() {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
-}
-
-// component is logger for one component, or nil (discard) without a logger.
-func component(logger *slog.Logger, name string) *slog.Logger {
-	if logger == nil {
-		return nil
-	}
-	return logger.With("component", name)
 }
 
 func b2f(b bool) float64 {

@@ -128,7 +128,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	lc.URL = cfg.NATS
 	lc.Embedded.Port = cfg.Port
 	lc.MaxAsyncPending = maxAckPending
-	lc.Logger = component(cfg.Logger, "eventlog")
+	lc.Logger = cfg.Logger
 	log, err := eventlog.Open(ctx, lc)
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
 
-	store, err := onlinestore.Open(cfg.Store, sys.Features, component(cfg.Logger, "online-store"))
+	store, err := onlinestore.Open(cfg.Store, sys.Features, cfg.Logger)
 	if err != nil {
 		return err
 	}

@@ -135,6 +135,7 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.logger = s.logger.With("component", "fraud-scorer")
 	if err := s.warm(ctx, cfg.History); err != nil {
 		return nil, err
 	}

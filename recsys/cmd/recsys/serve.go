@@ -89,7 +89,7 @@ func parseServe(args []string) (serveConfig, error) {
 
 // openStore opens the --store spec; a bad spec is a usage error.
 func openStore(spec string, reg *features.Registry, logger *slog.Logger) (features.OnlineStore, error) {
-	s, err := onlinestore.Open(spec, reg, logger.With("component", "online-store"))
+	s, err := onlinestore.Open(spec, reg, logger)
 	if errors.Is(err, onlinestore.ErrSpec) {
 		return nil, fmt.Errorf("%w: --store: %v", scenario.ErrUsage, err)
 	}
@@ -155,13 +155,13 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		defer os.RemoveAll(dir)
 	}
 	fcfg := regfs.DefaultConfig()
-	fcfg.Dir, fcfg.Logger = dir, logger.With("component", "registry-store")
+	fcfg.Dir, fcfg.Logger = dir, logger
 	store, err := regfs.Open(fcfg)
 	if err != nil {
 		return err
 	}
 	rcfg := registry.DefaultConfig()
-	rcfg.Logger = logger.With("component", "registry")
+	rcfg.Logger = logger
 	reg, err := registry.New(store, rcfg)
 	if err != nil {
 		return err
@@ -227,7 +227,7 @@ func listenAndServe(ctx context.Context, rec recommend.Recommender, c serveConfi
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.HTTP.Gatherer = preg
-	srv, err := server.New(rec, c.HTTP, logger.With("component", "http"), preg)
+	srv, err := server.New(rec, c.HTTP, logger.With("component", "recsys-server"), preg)
 	if err != nil {
 		return err
 	}
