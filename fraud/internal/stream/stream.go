@@ -516,7 +516,7 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		if down {
 			s.logger.Warn("online store down: the rules decide", "breaker", s.breaker, "err", serr)
 		} else {
-			s.logger.Info("online store back: the model decides")
+			s.logger.Info("online store back")
 		}
 	}
 	// The rows the model can score: features read and the transaction accepted.
