@@ -65,19 +65,6 @@ func Serve(srv *http.Server, ln net.Listener) Part {
 	}
 }
 
-// ListenAndServe is the Part that listens on addr and serves h there until ctx ends. A
-// listen error (the port already in use) is the part's error, so it stops the process.
-// Use Listen first instead when the address must be known before the process runs.
-func ListenAndServe(addr string, h http.Handler) Part {
-	return func(ctx context.Context) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		return Serve(NewServer(h), ln)(ctx)
-	}
-}
-
 // NewServer is an http.Server with the timeouts every Casebook server sets.
 func NewServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
