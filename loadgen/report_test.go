@@ -65,10 +65,14 @@ func TestReportHTMLIsSelfContained(t *testing.T) {
 		if n := strings.Count(page, "<svg"); n != 3 {
 			t.Errorf("%s report has %d inline <svg> plots, want 3", mode, n)
 		}
-		if n := strings.Count(page, "<polyline"); n < 3 {
-			t.Errorf("%s report draws %d lines, want at least 3", mode, n)
+		if n := strings.Count(page, `class="series"`); n < 5 {
+			t.Errorf("%s report draws %d lines, want at least 5 (latency, rate and percentile series)", mode, n)
 		}
-		for _, banned := range []string{"<script", "src=", "href=", "<link", "@import"} {
+		// Links within the page (its table of contents) load nothing; any other does.
+		if n, local := strings.Count(page, "href="), strings.Count(page, `href="#`); n != local {
+			t.Errorf("%s report links %d times outside itself; it must load nothing from elsewhere", mode, n-local)
+		}
+		for _, banned := range []string{"<script", "src=", "<link", "@import", "url("} {
 			if strings.Contains(page, banned) {
 				t.Errorf("%s report contains %q; it must load nothing from elsewhere", mode, banned)
 			}

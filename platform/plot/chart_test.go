@@ -279,3 +279,37 @@ func TestFmtNum(t *testing.T) {
 		}
 	}
 }
+
+// XTicks label a transformed axis: latency by percentile on a "nines" axis, where x is
+// log10(1/(1-p)) and the reader wants "99", not "2".
+func TestLinesXTicks(t *testing.T) {
+	nines := func(p float64) float64 { return math.Log10(100 / (100 - p)) }
+	l := Lines{LogY: true, XTicks: []Tick{{nines(0), "0"}, {nines(90), "90"}, {nines(99), "99"}, {nines(99.9), "99.9"}},
+		Series: []Series{{Name: "corrected", X: []float64{nines(50), nines(99), nines(99.5)}, Y: []float64{1, 5, 9}}}}
+	svg, err := l.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := parseSVG(t, svg)
+	if got := doc.count["text.xtick"]; got != 4 {
+		t.Errorf("x ticks = %d, want the 4 given", got)
+	}
+	for _, want := range []string{"99.9", "90", "0"} {
+		if !doc.hasText(want) {
+			t.Errorf("x tick %q missing; texts %q", want, doc.text)
+		}
+	}
+	if doc.hasText("0.5") || doc.hasText("2.5") {
+		t.Errorf("the axis has numeric ticks of its own besides the given ones: %q", doc.text)
+	}
+	for _, bad := range [][]Tick{{{1, "a"}, {1, "b"}}, {{math.NaN(), "a"}}} {
+		l.XTicks = bad
+		if _, err := l.SVG(); !errors.Is(err, ErrRange) {
+			t.Errorf("XTicks %v: SVG() error = %v, want ErrRange", bad, err)
+		}
+	}
+	l.XTicks, l.Series = []Tick{{0, "0"}}, []Series{{T: []time.Time{time.Now()}, Y: []float64{1}}}
+	if _, err := l.SVG(); !errors.Is(err, ErrMixedX) {
+		t.Errorf("XTicks on a time axis: SVG() error = %v, want ErrMixedX", err)
+	}
+}

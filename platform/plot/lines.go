@@ -19,6 +19,16 @@ type Lines struct {
 	// The y axis spans at least [YMin, YMax] when YMax > YMin (precision: 0 to 1); otherwise
 	// a linear axis runs from zero, or from the data's minimum if that is negative.
 	YMin, YMax float64
+	// XTicks, when set, are the numeric x axis's only ticks, for an axis whose values are a
+	// transform of what a reader knows: latency by percentile on a "nines" axis puts p99 at
+	// x = 2 and labels it "99". The axis spans the ticks and the data. Increasing and finite.
+	XTicks []Tick
+}
+
+// Tick is a labelled position on an axis.
+type Tick struct {
+	At    float64
+	Label string
 }
 
 // Series is one line. Set X or T, with as many entries as Y. A point whose x or y is not
@@ -136,8 +146,15 @@ func (l Lines) SVG() (template.HTML, error) {
 		}
 	}
 	var xa, ya axis
+	if len(l.XTicks) > 0 && isTime {
+		return "", fmt.Errorf("lines %q: XTicks on a time axis: %w", l.Title, ErrMixedX)
+	}
 	if isTime {
 		xa = timeAxis(xlo, xhi, 7, loc)
+	} else if len(l.XTicks) > 0 {
+		if xa, err = tickAxis(xlo, xhi, l.XTicks); err != nil {
+			return "", fmt.Errorf("lines %q: %w", l.Title, err)
+		}
 	} else if xa, err = linearAxis(xlo, xhi, 8, true); err != nil {
 		return "", fmt.Errorf("lines %q: %w", l.Title, err)
 	}
@@ -197,6 +214,21 @@ func (l Lines) SVG() (template.HTML, error) {
 		}
 	}
 	return c.end(sk.notes()), nil
+}
+
+// tickAxis is a linear axis over the data and the given ticks, labelled only at them.
+func tickAxis(lo, hi float64, ticks []Tick) (axis, error) {
+	for i, t := range ticks {
+		if !finite(t.At) || (i > 0 && t.At <= ticks[i-1].At) {
+			return axis{}, fmt.Errorf("x tick %d (%v): want finite and increasing: %w", i, t.At, ErrRange)
+		}
+	}
+	lo, hi = widen(math.Min(lo, ticks[0].At), math.Max(hi, ticks[len(ticks)-1].At))
+	a := axis{lo: lo, hi: hi}
+	for _, t := range ticks {
+		a.ticks, a.labels = append(a.ticks, t.At), append(a.labels, t.Label)
+	}
+	return a, nil
 }
 
 func (l Lines) pointLabel(s Series, i int, p point, loc *time.Location) string {

@@ -7,10 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/casebook-ml/casebook/platform/cli"
 )
 
-// ErrUsage marks a command line that could not be understood; binaries map it to exit code 2.
-var ErrUsage = errors.New("usage")
+// ErrUsage marks a command line that could not be understood; binaries map it to exit code
+// 2. It is cli.ErrUsage, so either matches under errors.Is.
+var ErrUsage = cli.ErrUsage
+
+// commandUsage is the `scenario` subcommand's usage.
+const commandUsage = `scenario list                      every scenario with its summary
+scenario names                     only the names, one a line
+scenario run NAME... [--json FILE] run the named scenarios ("all": every one); --json also writes the results (- for stdout)`
 
 // Command runs the `scenario` subcommand of a binary. args are the words after "scenario":
 //
@@ -21,7 +29,10 @@ var ErrUsage = errors.New("usage")
 // Narration goes to stdout. With --json, the results are also written to FILE ("-" is stdout).
 func (s Set) Command(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: scenario list | scenario names | scenario run NAME... [--json FILE]", ErrUsage)
+		return cli.Usage(commandUsage, "scenario needs a subcommand")
+	}
+	if cli.IsHelp(args[0]) {
+		return cli.Help(commandUsage)
 	}
 	switch args[0] {
 	case "list":
@@ -41,19 +52,18 @@ func (s Set) Command(ctx context.Context, args []string, stdout io.Writer) error
 	case "run":
 		return s.runCommand(ctx, args[1:], stdout)
 	default:
-		return fmt.Errorf("%w: unknown scenario subcommand %q (want list, names or run)", ErrUsage, args[0])
+		return cli.Usage(commandUsage, "unknown scenario subcommand %q", args[0])
 	}
 }
 
 func (s Set) runCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("scenario run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file (- for stdout)")
 	// Names and flags may come in any order: collect names between flag parses.
 	var names []string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
+		if err := cli.Parse(fs, "scenario run NAME... [--json FILE]", args); err != nil {
+			return err
 		}
 		args = fs.Args()
 		if len(args) > 0 {

@@ -5,51 +5,63 @@
 // scenarios (adsranking scenario list | run NAME...): the click model's
 // quality against the generator, the auction mechanisms compared, budget pacing over a
 // day, and bid requests through the HTTP handler. See docs/case-studies/ads.md for what is
-// built and what is not yet.
+// built and what is not yet. Every command answers -h with its flags; CASEBOOK_LOG_LEVEL
+// (debug, info, warn, error, off; default info) sets the level of the logs on stderr.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	adscenarios "github.com/casebook-ml/casebook/adsranking/internal/scenarios"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
+const usage = `usage:
+  adsranking serve [flags]                                  the bidder over HTTP (POST /openrtb2/auction)
+  adsranking scenario list | names | run NAME... [--json F] the case study's demonstrations
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
-	switch {
-	case err == nil:
-	case errors.Is(err, scenario.ErrUsage):
-		fmt.Fprintln(os.Stderr, "adsranking:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "adsranking:", err)
-		os.Exit(1)
-	}
+	err := mainErr(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(cli.Exit("adsranking", err, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "scenario":
-			return scenarios().Command(ctx, args[1:], stdout)
-		case "serve":
-			c, err := parseServe(args[1:], os.Stderr)
-			if err != nil {
-				return err
-			}
-			return runServe(ctx, c, stdout, os.Stderr)
-		}
+// mainErr reads the environment and runs the command line.
+func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logger, err := cli.NewLogger(os.Getenv(cli.LogLevelEnv), stderr)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("%w: adsranking serve [flags] | adsranking scenario list | adsranking scenario run NAME", scenario.ErrUsage)
+	slog.SetDefault(logger)
+	return run(ctx, args, logger, stdout)
+}
+
+func run(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
+	if len(args) == 0 {
+		return cli.Usage(usage, "no command")
+	}
+	switch args[0] {
+	case "scenario":
+		return scenarios().Command(ctx, args[1:], stdout)
+	case "serve":
+		c, err := parseServe(args[1:])
+		if err != nil {
+			return err
+		}
+		return runServe(ctx, c, logger, stdout)
+	}
+	if cli.IsHelp(args[0]) {
+		return cli.Help(usage)
+	}
+	return cli.Usage(usage, "unknown command %q", args[0])
 }
 
 // scenarios lists what this binary can demonstrate.

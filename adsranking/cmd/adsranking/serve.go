@@ -21,6 +21,7 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/internal/live"
 	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
 	"github.com/casebook-ml/casebook/adsranking/internal/server"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
@@ -40,10 +41,13 @@ type serveConfig struct {
 	Pprof     string
 }
 
-func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+const serveUsage = `adsranking serve [flags]
+  the bidder (POST /openrtb2/auction) on an event log, a registry and a profile store;
+  trains a click model first when the registry has no champion`
+
+func parseServe(args []string) (serveConfig, error) {
 	c := serveConfig{Addr: "127.0.0.1:8090", Store: "memory", NATS: eventlog.EmbeddedURL, Live: live.DefaultConfig()}
 	fs := flag.NewFlagSet("adsranking serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address (POST /openrtb2/auction, /metrics, /healthz)")
 	fs.StringVar(&c.Registry, "registry", "", "registry directory (default: a temporary one, removed on exit); a champion there is served, else one is trained")
 	fs.StringVar(&c.Store, "store", c.Store, "online profile store: memory or redis://HOST:PORT")
@@ -56,8 +60,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage (GOGC; 0 keeps the environment's)")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.BoolVar(&c.Noop, "noop", false, "answer every valid request with a no-bid at once (same decode and encode): the floor for benchmarks")
-	if err := fs.Parse(args); err != nil {
-		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, serveUsage, args); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
@@ -69,32 +73,34 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 }
 
 // openStore opens the --store spec; a bad spec is a usage error.
-func openStore(spec string, reg *features.Registry) (features.OnlineStore, error) {
-	s, err := onlinestore.Open(spec, reg)
+func openStore(spec string, reg *features.Registry, logger *slog.Logger) (features.OnlineStore, error) {
+	s, err := onlinestore.Open(spec, reg, logger)
 	if errors.Is(err, onlinestore.ErrSpec) {
 		return nil, fmt.Errorf("%w: --store: %v", scenario.ErrUsage, err)
 	}
 	return s, err
 }
 
-func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// runServe builds the bidder and serves it until ctx ends or a part fails: the HTTP
+// server, the profiler and the live system (its consumers, publisher and control loop) run
+// as one process (cli.Run), the first to fail stopping the others with its error.
+func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io.Writer) error {
+	var parts []cli.Part
 	if c.Pprof != "" {
+		ln, err := net.Listen("tcp", c.Pprof)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		defer ln.Close()
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		ln, err := net.Listen("tcp", c.Pprof)
-		if err != nil {
-			return err
-		}
-		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = ps.Serve(ln) }()
-		defer ps.Close()
+		parts = append(parts, cli.Serve(cli.NewServer(mux), ln))
 	}
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if c.Noop {
-		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout)
+		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout, parts)
 	}
 	dir := c.Registry
 	if dir == "" {
@@ -105,12 +111,14 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 	}
 	fcfg := regfs.DefaultConfig()
-	fcfg.Dir = dir
+	fcfg.Dir, fcfg.Logger = dir, logger
 	rstore, err := regfs.Open(fcfg)
 	if err != nil {
 		return err
 	}
-	reg, err := registry.New(rstore, registry.DefaultConfig())
+	rcfg := registry.DefaultConfig()
+	rcfg.Logger = logger
+	reg, err := registry.New(rstore, rcfg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +133,7 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if err := profiles.Register(freg); err != nil {
 		return err
 	}
-	online, err := openStore(c.Store, freg)
+	online, err := openStore(c.Store, freg, logger)
 	if err != nil {
 		return err
 	}
@@ -149,30 +157,22 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if c.GCPercent > 0 {
 		debug.SetGCPercent(c.GCPercent)
 	}
-	err = listenAndServe(ctx, server.New(sys, func() string { return sys.Bidder.Model().Version }, preg, logger), c.Addr, stdout)
-	cancel()
-	sys.Wait()
-	return err
+	parts = append(parts, func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, cancel) // the process stopping stops the system
+		defer stop()
+		return sys.Wait()
+	})
+	return listenAndServe(ctx, server.New(sys, func() string { return sys.Bidder.Model().Version }, preg, logger), c.Addr, stdout, parts)
 }
 
-func listenAndServe(ctx context.Context, h http.Handler, addr string, stdout io.Writer) error {
+// listenAndServe serves h on addr beside the other parts until ctx ends or one fails.
+func listenAndServe(ctx context.Context, h http.Handler, addr string, stdout io.Writer, parts []cli.Part) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	hs := cli.NewServer(h)
+	hs.ReadTimeout = 10 * time.Second
 	fmt.Fprintf(stdout, "adsranking serve: listening on http://%s (POST /openrtb2/auction)\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
+	return cli.Run(ctx, append(parts, cli.Serve(hs, ln))...)
 }

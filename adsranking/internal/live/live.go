@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+
 	"sync/atomic"
 	"time"
 
@@ -25,6 +25,7 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/internal/profiles"
 	"github.com/casebook-ml/casebook/adsranking/openrtb"
 	"github.com/casebook-ml/casebook/adsranking/sim"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/registry"
@@ -91,10 +92,13 @@ type System struct {
 	billed         atomic.Int64
 	observed       atomic.Int64
 	unbillable     atomic.Int64
-	wg             sync.WaitGroup
+	// done closes when the system's goroutines have stopped; err is why (nil: ctx ended).
+	done chan struct{}
+	err  error
 }
 
-// Start builds and starts a system; it runs until ctx ends, then Wait returns.
+// Start builds and starts a system; it runs until ctx ends (or a consumer fails), then Wait
+// returns.
 func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 	if d.Log == nil || d.Registry == nil || d.Store == nil {
 		return nil, errors.New("live: a system needs an event log, a registry and an online store")
@@ -147,10 +151,11 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 		Description: "ad auctions, impressions, clicks and campaign changes", MaxAge: 7 * 24 * time.Hour}); err != nil {
 		return nil, fmt.Errorf("live: %w", err)
 	}
-	if err := s.follow(ctx); err != nil {
+	follow, err := s.follow(ctx)
+	if err != nil {
 		return nil, err
 	}
-	s.run(ctx, cfg)
+	s.run(ctx, cfg, follow)
 	return s, nil
 }
 
@@ -215,15 +220,14 @@ func Train(ctx context.Context, reg *registry.Registry, w *sim.World, ix *invent
 	return err
 }
 
-// follow swaps the bidder's model when the champion moves.
-func (s *System) follow(ctx context.Context) error {
+// follow starts following the champion; the part it returns swaps the bidder's model
+// when the champion moves.
+func (s *System) follow(ctx context.Context) (cli.Part, error) {
 	f, err := s.reg.Follow(ctx, ctr.ModelName, registry.Champion)
 	if err != nil {
-		return fmt.Errorf("live: %w", err)
+		return nil, fmt.Errorf("live: %w", err)
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	return func(ctx context.Context) error {
 		for {
 			ch := f.Changed()
 			mm, v := f.Current()
@@ -240,65 +244,78 @@ func (s *System) follow(ctx context.Context) error {
 			}
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-ch:
 			}
 		}
-	}()
-	return nil
+	}, nil
 }
 
-// run starts the consumers, the auction publisher and the control loop.
-func (s *System) run(ctx context.Context, cfg Config) {
-	consume := func(durable string, subjects []string, h eventlog.Handler) {
+// run starts the follower, the consumers, the auction publisher and the control loop as
+// one group: a consumer that fails stops the others, and Wait returns its error.
+func (s *System) run(ctx context.Context, cfg Config, follow cli.Part) {
+	consume := func(durable string, subjects []string, h eventlog.Handler) cli.Part {
 		cc := eventlog.DefaultConsumerConfig()
 		cc.Stream, cc.Durable, cc.Subjects, cc.Start = events.Stream, durable, subjects, eventlog.FromBeginning()
 		cc.AckWait = 5 * time.Second
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		return func(ctx context.Context) error {
 			if err := s.log.Consume(ctx, cc, h); err != nil && ctx.Err() == nil {
-				s.logger.Error("consumer stopped", "durable", durable, "err", err)
+				return fmt.Errorf("live: consumer %s: %w", durable, err)
 			}
-		}()
+			return nil
+		}
 	}
-	// Campaign changes: replayed from the start into this instance's inventory.
-	consume("ads-campaigns-"+cfg.Instance, []string{events.SubjectCampaign}, s.applyChange)
-	// Impression reports settle the budget reservations (billing).
-	consume("ads-billing-"+cfg.Instance, []string{events.SubjectImpress}, s.bill)
-	// Impressions and clicks, in log order, feed the calibration monitor.
-	consume("ads-monitor-"+cfg.Instance, []string{events.SubjectImpress, events.SubjectClick}, s.observe)
-	s.wg.Add(2)
+	parts := []cli.Part{
+		follow,
+		// Campaign changes: replayed from the start into this instance's inventory.
+		consume("ads-campaigns-"+cfg.Instance, []string{events.SubjectCampaign}, s.applyChange),
+		// Impression reports settle the budget reservations (billing).
+		consume("ads-billing-"+cfg.Instance, []string{events.SubjectImpress}, s.bill),
+		// Impressions and clicks, in log order, feed the calibration monitor.
+		consume("ads-monitor-"+cfg.Instance, []string{events.SubjectImpress, events.SubjectClick}, s.observe),
+		func(ctx context.Context) error { s.publishAuctions(ctx); return nil },
+		func(ctx context.Context) error { s.control(ctx, cfg.ControlInterval); return nil },
+	}
+	s.done = make(chan struct{})
 	go func() {
-		defer s.wg.Done()
-		s.publishAuctions(ctx)
-	}()
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(cfg.ControlInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				now := s.clock()
-				s.Ledger.Expire(now)
-				s.Pacer.Update(now)
-				if alerts, err := s.Monitor.Evaluate(ctx); err != nil {
-					s.logger.Error("calibration monitor", "err", err)
-				} else {
-					for _, a := range alerts {
-						s.logger.Warn("calibration alert", "alert", a)
-					}
-				}
-			}
+		defer close(s.done)
+		s.err = cli.Run(ctx, parts...)
+		if s.err != nil {
+			s.logger.Error("stopped", "err", s.err)
 		}
 	}()
 }
 
-// Wait returns when every goroutine of the system has stopped (after ctx ended).
-func (s *System) Wait() { s.wg.Wait() }
+// control expires reservations, updates the pacer and evaluates the calibration monitor
+// every interval until ctx ends.
+func (s *System) control(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := s.clock()
+			s.Ledger.Expire(now)
+			s.Pacer.Update(now)
+			if alerts, err := s.Monitor.Evaluate(ctx); err != nil {
+				s.logger.Error("calibration monitor", "err", err)
+			} else {
+				for _, a := range alerts {
+					s.logger.Warn("calibration alert", "alert", a)
+				}
+			}
+		}
+	}
+}
+
+// Wait returns when every goroutine of the system has stopped: after ctx ended (nil), or
+// after one of them failed and stopped the others (its error).
+func (s *System) Wait() error {
+	<-s.done
+	return s.err
+}
 
 func (s *System) applyChange(_ context.Context, m *eventlog.Message) error {
 	ch, err := inventory.DecodeChange(m.Data)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ type stack struct {
 	log      *eventlog.Log
 	store    *fredis.Store
 	instance string
+	// failing: the test breaks the system on purpose, so Wait's error is expected.
+	failing bool
 }
 
 // testConfig is the default system on the small world, with a click model trained on
@@ -105,8 +108,13 @@ func startStack(t *testing.T, cfg Config) *stack {
 	if err != nil {
 		t.Fatalf("Start = %v", err)
 	}
-	t.Cleanup(sys.Wait)
-	return &stack{sys: sys, log: log, store: store, instance: cfg.Instance}
+	st := &stack{sys: sys, log: log, store: store, instance: cfg.Instance}
+	t.Cleanup(func() {
+		if err := sys.Wait(); err != nil && !st.failing {
+			t.Errorf("the system stopped with %v", err)
+		}
+	})
+	return st
 }
 
 // waitFor polls cond until it holds, failing the test with diag's account when it still
@@ -384,5 +392,26 @@ func TestProfilesFromRedis(t *testing.T) {
 	}
 	if bids == 0 {
 		t.Errorf("no bid for a known user in 500 requests")
+	}
+}
+
+// TestConsumerFailureStopsSystem: a consumer that fails (here: its event log closed under
+// it) stops the whole system, and Wait returns the failure instead of the bidder running
+// on without billing.
+func TestConsumerFailureStopsSystem(t *testing.T) {
+	st := startStack(t, testConfig())
+	st.failing = true
+	if err := st.log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- st.sys.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "consumer") {
+			t.Fatalf("Wait after the log closed = %v, want a consumer's error", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the system runs on after its event log closed")
 	}
 }

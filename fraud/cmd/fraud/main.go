@@ -8,14 +8,17 @@
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
 //	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR ...]
 //	fraud scenario list | run NAME
+//
+// Every command answers -h with its flags. CASEBOOK_LOG_LEVEL (debug, info, warn, error,
+// off; default info) sets the level of the components' logs on stderr.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,27 +27,39 @@ import (
 	"github.com/casebook-ml/casebook/fraud/internal/live"
 	fraudscenarios "github.com/casebook-ml/casebook/fraud/internal/scenarios"
 	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-const usage = "fraud simulate --out FILE | features --csv IN --out OUT | eval --csv FILE [--json] [--scores-out FILE] | train --csv FILE | stream [flags] | scenario list|run NAME"
+const usage = `usage:
+  fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
+  fraud features --csv IN --out OUT [--offline-dir DIR]
+  fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR]
+  fraud train --csv FILE [--json] [--offline-dir DIR]
+  fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR ...]
+  fraud scenario list | names | run NAME... [--json FILE]
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := parse(os.Args[1:])
-	if err == nil {
-		err = run(ctx, cfg, os.Stdout, os.Stderr)
+	err := mainErr(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(cli.Exit("fraud", err, os.Stdout, os.Stderr))
+}
+
+// mainErr reads the environment and the command line, and runs the command.
+func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logger, err := cli.NewLogger(os.Getenv(cli.LogLevelEnv), stderr)
+	if err != nil {
+		return err
 	}
-	switch {
-	case err == nil:
-	case errors.Is(err, scenario.ErrUsage), errors.Is(err, flag.ErrHelp):
-		fmt.Fprintln(os.Stderr, "fraud:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "fraud:", err)
-		os.Exit(1)
+	slog.SetDefault(logger)
+	cfg, err := parse(args)
+	if err != nil {
+		return err
 	}
+	cfg.Stream.Logger = logger
+	return run(ctx, cfg, stdout, stderr)
 }
 
 // Config is one parsed command line.
@@ -62,7 +77,10 @@ type Config struct {
 
 func parse(args []string) (Config, error) {
 	if len(args) == 0 {
-		return Config{}, fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+		return Config{}, cli.Usage(usage, "no command")
+	}
+	if cli.IsHelp(args[0]) {
+		return Config{}, cli.Help(usage)
 	}
 	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig(), Train: casestudy.DefaultTrainConfig()}
 	const offlineHelp = "offline feature store directory to build the training set through, kept afterwards (default: a temporary one, removed)"
@@ -102,10 +120,10 @@ func parse(args []string) (Config, error) {
 		fs.BoolVar(&tc.JSON, "json", false, "print the timings as JSON")
 		fs.StringVar(&tc.OfflineDir, "offline-dir", "", offlineHelp)
 	default:
-		return cfg, fmt.Errorf("%w: unknown command %q: %s", scenario.ErrUsage, cfg.Command, usage)
+		return cfg, cli.Usage(usage, "unknown command %q", cfg.Command)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return cfg, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, synopses[cfg.Command], args[1:]); err != nil {
+		return cfg, err
 	}
 	if *nanos {
 		cfg.TimeFmt = sim.TimeUnixNano
@@ -120,6 +138,14 @@ func parse(args []string) (Config, error) {
 		return cfg, fmt.Errorf("%w: train needs --csv", scenario.ErrUsage)
 	}
 	return cfg, nil
+}
+
+// synopses are the commands' first lines of -h.
+var synopses = map[string]string{
+	"simulate": "fraud simulate [flags] --out FILE\n  writes the handbook's simulated transactions as CSV",
+	"features": "fraud features --csv IN --out OUT [--offline-dir DIR]\n  computes the handbook's features through the feature store",
+	"eval":     "fraud eval --csv FILE [flags]\n  the handbook's evaluation protocol, models chosen through the registry's gates",
+	"train":    "fraud train --csv FILE [--json] [--offline-dir DIR]\n  times the training of each model family",
 }
 
 func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -145,7 +171,7 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	case "train":
 		return casestudy.Train(ctx, cfg.Train, stdout)
 	}
-	return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+	return cli.Usage(usage, "unknown command %q", cfg.Command)
 }
 
 // scenarios lists what this binary can demonstrate.

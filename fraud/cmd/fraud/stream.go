@@ -6,8 +6,13 @@ import (
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/live"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
+
+const streamUsage = `fraud stream [flags]
+  the streaming system as a process: trains on the simulated history, warms the features,
+  then decides every transaction published to fraud.tx until interrupted`
 
 // parseStream reads `fraud stream` flags: the streaming system as a process that loadgen
 // (or anyone publishing to fraud.tx) drives.
@@ -31,8 +36,8 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.Uint64Var(&c.Sim.Seed, "seed", c.Sim.Seed, "simulation seed")
 	fs.IntVar(&c.Live.StreamFrom, "start", c.Live.StreamFrom, "first live day: earlier days train the model and warm the features")
 	fs.DurationVar(&c.Live.LabelDelay, "label-delay", c.Live.LabelDelay, "chargeback delay")
-	if err := fs.Parse(args); err != nil {
-		return c, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, streamUsage, args); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))

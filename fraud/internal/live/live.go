@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -55,6 +56,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// PredictionLog, when set, receives the serving layer's prediction records.
 	PredictionLog serving.PredictionLogger
+	// Logger receives the registry's and the serving layer's logs (refused alias moves,
+	// breaker changes); nil discards them.
+	Logger *slog.Logger
 }
 
 // DefaultConfig trains on 4 weeks, validates on the next week and streams from day 60,
@@ -194,7 +198,9 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	if err != nil {
 		return err
 	}
-	if s.Registry, err = registry.New(rstore, registry.DefaultConfig()); err != nil {
+	rc := registry.DefaultConfig()
+	rc.Logger = s.Config.Logger
+	if s.Registry, err = registry.New(rstore, rc); err != nil {
 		return err
 	}
 	art, err := model.MarshalBinary()
@@ -216,6 +222,7 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	scfg := serving.DefaultConfig()
 	scfg.Registerer = s.Config.Metrics
 	scfg.PredictionLog = s.Config.PredictionLog
+	scfg.Logger = s.Config.Logger
 	mc := serving.DefaultModelConfig("fraud")
 	mc.SLA = time.Second
 	scfg.Models = []serving.ModelConfig{mc}
@@ -224,20 +231,14 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 }
 
 // Scorer returns a scorer over store, its features warmed with the history (as a
-// deployment would from its backfill), attached to log (nil: not yet).
-func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.OnlineStore, stats *stream.Stats) (*stream.Scorer, error) {
-	sc, err := stream.NewScorer(nil, s.Features, store, stream.Served{Server: s.Server, Name: "fraud"}, s.Thresholds, decision.DefaultRules(), stats)
-	if err != nil {
-		return nil, err
-	}
-	if err := sc.Warm(ctx, s.History); err != nil {
-		return nil, err
-	}
-	sc.WithStoreBreaker(StoreBreaker)
-	if log == nil {
-		return sc, nil
-	}
-	return stream.NewScorerWarm(sc, log)
+// deployment would from its backfill), consuming from log (nil: deciding in process only),
+// observing its latency in met (nil: not observed).
+func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.OnlineStore, stats *stream.Stats, met *stream.Metrics) (*stream.Scorer, error) {
+	return stream.NewScorer(ctx, stream.ScorerConfig{
+		Log: log, Features: s.Features, Store: store, Model: stream.Served{Server: s.Server, Name: "fraud"},
+		Thresholds: s.Thresholds, Rules: decision.DefaultRules(), Stats: stats, Metrics: met,
+		StoreBreaker: StoreBreaker, History: s.History, Logger: s.Config.Logger,
+	})
 }
 
 // Close stops serving and removes the registry's directory.

@@ -3,7 +3,11 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,11 +40,10 @@ func TestStreamEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer, err := sys.Scorer(ctx, log, memory.New(sys.Features), stats)
+	scorer, err := sys.Scorer(ctx, log, memory.New(sys.Features), stats, met)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer.WithMetrics(met)
 	if _, err := log.PublishBatch(ctx, sys.Live); err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +133,19 @@ func TestStreamEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("%d live transactions, %d batches (mean %.1f)", sys.LiveTx, stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
+}
+
+// TestRunStreamMetricsPortTaken: `fraud stream` whose metrics address is taken stops with
+// the listen error instead of running on without metrics.
+func TestRunStreamMetricsPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := DefaultStreamConfig()
+	cfg.MetricsAddr = taken.Addr().String()
+	if err := RunStream(context.Background(), cfg, io.Discard); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("RunStream with the metrics port taken = %v, want the listen error", err)
+	}
 }

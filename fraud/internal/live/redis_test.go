@@ -68,11 +68,10 @@ func TestRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer, err := sys.Scorer(ctx, log, store, stats)
+	scorer, err := sys.Scorer(ctx, log, store, stats, met)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer.WithMetrics(met)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

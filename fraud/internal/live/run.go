@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -18,6 +19,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
 	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
 	"github.com/casebook-ml/casebook/platform/monitoring"
@@ -58,6 +60,10 @@ type StreamConfig struct {
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
 	Progress time.Duration
+	// Logger receives the components' logs: the event log's reconnects and dead letters,
+	// the online store's connection trouble, the registry's and the serving layer's. Nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // maxAckPending is the event log client's MaxAsyncPending here: a batch publishes all its
@@ -96,19 +102,33 @@ func (c StreamConfig) Validate() error {
 }
 
 // RunStream builds the system, prints a "ready" line naming the NATS URL, then scores what
-// arrives on fraud.tx until ctx ends, and prints a summary.
+// arrives on fraud.tx until ctx ends, and prints a summary. The scorer, the metrics server
+// and the progress line run as one process: the first to fail stops the others, and
+// RunStream returns its error.
 func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	t0 := time.Now()
+	// Take the metrics address first: a port in use fails now, not after the training.
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer ln.Close()
+		metricsLn = ln
+	}
 	if cfg.GCPercent != 0 {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+	cfg.Live.Logger = cfg.Logger
 	lc := eventlog.DefaultConfig()
 	lc.URL = cfg.NATS
 	lc.Embedded.Port = cfg.Port
 	lc.MaxAsyncPending = maxAckPending
+	lc.Logger = cfg.Logger
 	log, err := eventlog.Open(ctx, lc)
 	if err != nil {
 		return err
@@ -145,7 +165,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
 
-	store, err := onlinestore.Open(cfg.Store, sys.Features)
+	store, err := onlinestore.Open(cfg.Store, sys.Features, cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -155,11 +175,10 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sc, err := sys.Scorer(ctx, log, store, stats)
+	sc, err := sys.Scorer(ctx, log, store, stats, met)
 	if err != nil {
 		return err
 	}
-	sc.WithMetrics(met)
 	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
 	// The simulation served its purpose (training, thresholds, the warm features); the
 	// live events come from the load generator. Drop them so the garbage collector does not
@@ -167,62 +186,62 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	sys.Txs, sys.History, sys.Live = nil, nil, nil
 	runtime.GC()
 
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
+	cc := eventlog.DefaultConsumerConfig()
+	cc.BatchSize, cc.MaxAckPending = cfg.BatchSize, cfg.MaxAckPending
+	parts := []cli.Part{func(ctx context.Context) error {
+		if err := sc.Run(ctx, cc); err != nil {
+			return fmt.Errorf("scorer: %w", err)
 		}
+		return nil
+	}}
+	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		if cfg.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		fmt.Fprintf(out, "metrics: http://%s/metrics\n", ln.Addr())
-	}
-	cc := eventlog.DefaultConsumerConfig()
-	cc.BatchSize, cc.MaxAckPending = cfg.BatchSize, cfg.MaxAckPending
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- sc.Run(rctx, cc) }()
-	fmt.Fprintf(out, "ready: nats %s, subjects %s and %s in, %s out (set up in %v)\n", log.URL(), events.TxSubject, events.LabelSubject,
-		events.DecisionSubject, time.Since(t0).Round(time.Millisecond))
-
-	var tick <-chan time.Time
-	if cfg.Progress > 0 {
-		t := time.NewTicker(cfg.Progress)
-		defer t.Stop()
-		tick = t.C
-	}
-	start, last := time.Now(), int64(0)
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("scorer: %w", err)
+		serve := cli.Serve(cli.NewServer(mux), metricsLn)
+		parts = append(parts, func(ctx context.Context) error {
+			if err := serve(ctx); err != nil {
+				return fmt.Errorf("metrics: %w", err)
 			}
 			return nil
+		})
+		fmt.Fprintf(out, "metrics: http://%s/metrics\n", metricsLn.Addr())
+	}
+	if cfg.Progress > 0 {
+		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })
+	}
+	fmt.Fprintf(out, "ready: nats %s, subjects %s and %s in, %s out (set up in %v)\n", log.URL(), events.TxSubject, events.LabelSubject,
+		events.DecisionSubject, time.Since(t0).Round(time.Millisecond))
+	start := time.Now()
+	err = cli.Run(ctx, parts...)
+	n := stats.Model.Load() + stats.Rules.Load()
+	fmt.Fprintf(out, "stopped after %v: %d decisions (%d model, %d rules), %d chargebacks, %d feature-store errors, %d batches (mean %.1f transactions)\n",
+		time.Since(start).Round(time.Millisecond), n, stats.Model.Load(), stats.Rules.Load(), stats.Labels.Load(), stats.FeatureErrors.Load(),
+		stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
+	return err
+}
+
+// progress prints a progress line every interval until ctx ends.
+func progress(ctx context.Context, every time.Duration, stats *stream.Stats, out io.Writer) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := int64(0)
+	for {
+		select {
 		case <-ctx.Done():
-			cancel()
-			err := <-done
-			n := stats.Model.Load() + stats.Rules.Load()
-			fmt.Fprintf(out, "stopped after %v: %d decisions (%d model, %d rules), %d chargebacks, %d feature-store errors, %d batches (mean %.1f transactions)\n",
-				time.Since(start).Round(time.Millisecond), n, stats.Model.Load(), stats.Rules.Load(), stats.Labels.Load(), stats.FeatureErrors.Load(),
-				stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
-			return err
-		case <-tick:
-			n := stats.Model.Load() + stats.Rules.Load()
-			up := "up"
-			if stats.StoreDown.Load() {
-				up = "DOWN"
-			}
-			fmt.Fprintf(out, "decisions %d (+%.0f/s), rules %d, feature errors %d, store %s\n", n, float64(n-last)/cfg.Progress.Seconds(),
-				stats.Rules.Load(), stats.FeatureErrors.Load(), up)
-			last = n
+			return
+		case <-t.C:
 		}
+		n := stats.Model.Load() + stats.Rules.Load()
+		up := "up"
+		if stats.StoreDown.Load() {
+			up = "DOWN"
+		}
+		fmt.Fprintf(out, "decisions %d (+%.0f/s), rules %d, feature errors %d, store %s\n", n, float64(n-last)/every.Seconds(),
+			stats.Rules.Load(), stats.FeatureErrors.Load(), up)
+		last = n
 	}
 }

@@ -100,7 +100,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	r.Step("Stream days %d-%d through the event log at %d events/s, chargebacks %v after each fraud", streamFrom, days-1, publishRate, labelDelay)
 	store := &features.Switchable{OnlineStore: memory.New(sys.Features)}
 	stats := &stream.Stats{}
-	sc, err := sys.Scorer(ctx, log, store, stats)
+	sc, err := sys.Scorer(ctx, log, store, stats, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,10 @@ type Scorer struct {
 	breaker      time.Duration
 	storeRetryAt time.Time
 	storeErr     error
+	// ruleAt is where the rules' inputs sit in a feature vector, found by name once.
+	ruleAt ruleInputs
+	// logger says when the online store goes down and comes back.
+	logger *slog.Logger
 	// decided holds the TxStream sequences above the ack floor that already have a decision
 	// in the log (loadDecided); they are applied to the features but not decided again.
 	decided    map[uint64]bool
@@ -81,28 +86,60 @@ type Scorer struct {
 	afterPublish func(ids []string) error
 }
 
-// NewScorer builds a scorer over a feature registry and online store.
-func NewScorer(log *eventlog.Log, reg *features.Registry, store features.OnlineStore, model Model,
-	th decision.Thresholds, rules decision.Rules, stats *Stats) (*Scorer, error) {
-	on, err := txfeatures.NewOnline(reg, store)
+// ScorerConfig is everything a Scorer uses.
+type ScorerConfig struct {
+	// Log is where transactions come from and decisions go; Run needs it. Nil builds a
+	// scorer that only decides in process (Decide), as some tests do.
+	Log *eventlog.Log
+	// Features holds the transaction views (txfeatures); Store their online rows.
+	Features *features.Registry
+	Store    features.OnlineStore
+	// Model scores the vectors; Thresholds turn a score into an action, and Rules decide
+	// when the model path fails.
+	Model      Model
+	Thresholds decision.Thresholds
+	Rules      decision.Rules
+	// Stats receives the counts (required); Metrics, when set, the decision latency too
+	// (its counters read Stats).
+	Stats   *Stats
+	Metrics *Metrics
+	// StoreBreaker is how long the online store is skipped after it failed, so that an
+	// outage costs one timeout per StoreBreaker instead of one per batch; decisions come
+	// from the rules meanwhile. Zero never skips it.
+	StoreBreaker time.Duration
+	// Logger receives the store's going down and coming back (nil discards).
+	Logger *slog.Logger
+	// History is applied to the features before the scorer is returned, without deciding
+	// (transactions and chargebacks in log order): how a scorer starts from a backfill.
+	History []eventlog.Event
+}
+
+// NewScorer builds a scorer from cfg, its features warmed with cfg.History.
+func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
+	if cfg.Features == nil || cfg.Store == nil || cfg.Model == nil || cfg.Stats == nil {
+		return nil, errors.New("scorer: Features, Store, Model and Stats are required")
+	}
+	if cfg.StoreBreaker < 0 {
+		return nil, fmt.Errorf("scorer: negative store breaker %v", cfg.StoreBreaker)
+	}
+	on, err := txfeatures.NewOnline(cfg.Features, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
-	return &Scorer{log: log, online: on, model: model, thresholds: th, rules: rules, stats: stats}, nil
-}
-
-// WithMetrics makes the scorer observe decision latency in m (m's counters read Stats).
-func (s *Scorer) WithMetrics(m *Metrics) *Scorer {
-	s.met = m
-	return s
-}
-
-// WithStoreBreaker makes the scorer skip the online store for d after it fails, so that an
-// outage costs one timeout per d instead of one per batch; decisions come from the rules
-// meanwhile.
-func (s *Scorer) WithStoreBreaker(d time.Duration) *Scorer {
-	s.breaker = d
-	return s
+	at, err := ruleInputsOf(on.Names())
+	if err != nil {
+		return nil, fmt.Errorf("scorer: %w", err)
+	}
+	s := &Scorer{log: cfg.Log, online: on, model: cfg.Model, thresholds: cfg.Thresholds, rules: cfg.Rules,
+		stats: cfg.Stats, met: cfg.Metrics, breaker: cfg.StoreBreaker, ruleAt: at, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.logger = s.logger.With("component", "fraud-scorer")
+	if err := s.warm(ctx, cfg.History); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Rebuild replays the transactions the durable consumer has acknowledged into the online
@@ -262,10 +299,10 @@ func decodeItem(subject string, data []byte) (txfeatures.Item, error) {
 	return txfeatures.Item{}, eventlog.Permanent(fmt.Errorf("unexpected subject %q", subject))
 }
 
-// Warm applies history events (transactions and chargebacks, in log order) to the features
+// warm applies history events (transactions and chargebacks, in log order) to the features
 // without deciding, in chunks: one store write per view per chunk, where each entity's
-// newest row wins. It is how a scorer starts from a backfill.
-func (s *Scorer) Warm(ctx context.Context, evs []eventlog.Event) error {
+// newest row wins.
+func (s *Scorer) warm(ctx context.Context, evs []eventlog.Event) error {
 	const chunk = 4096
 	items := make([]txfeatures.Item, 0, chunk)
 	errs := make([]error, chunk)
@@ -474,8 +511,13 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		// (ApplyRead writes the run's rows and reads its vectors back: one round trip on Redis.)
 		s.storeRetryAt, s.storeErr = time.Now().Add(s.breaker), serr
 	}
-	if ctx.Err() == nil { // a cancelled call says nothing about the store
-		s.stats.StoreDown.Store(serr != nil)
+	// A cancelled call says nothing about the store.
+	if down := serr != nil; ctx.Err() == nil && s.stats.StoreDown.Swap(down) != down {
+		if down {
+			s.logger.Warn("online store down: the rules decide", "breaker", s.breaker, "err", serr)
+		} else {
+			s.logger.Info("online store back")
+		}
 	}
 	// The rows the model can score: features read and the transaction accepted.
 	var ids []string
@@ -503,8 +545,7 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		v := vec[k*txfeatures.Width : (k+1)*txfeatures.Width]
 		if merr != nil {
 			s.stats.ModelErrors.Add(1)
-			out[k] = s.byRules(out[k], decision.Features{Amount: txs[k].Amount, HaveFeatures: true,
-				CustomerNbTx1d: v[3], TerminalNbTx7d: v[11], TerminalRisk7d: v[12]}, merr)
+			out[k] = s.byRules(out[k], s.ruleAt.read(txs[k].Amount, v), merr)
 			continue
 		}
 		s.stats.Model.Add(1)
@@ -520,17 +561,6 @@ func (s *Scorer) byRules(d decision.Decision, f decision.Features, cause error) 
 	d.Path = decision.PathRules
 	d.Reason += " (" + cause.Error() + ")"
 	return d
-}
-
-// NewScorerWarm returns s attached to log, keeping the features s has applied (a scorer
-// warmed from a backfill before it consumes).
-func NewScorerWarm(s *Scorer, log *eventlog.Log) (*Scorer, error) {
-	if log == nil {
-		return nil, errors.New("scorer: nil event log")
-	}
-	c := *s
-	c.log = log
-	return &c, nil
 }
 
 // StoreErr is the online store's last failure (nil if it never failed). Call it only

@@ -105,7 +105,8 @@ func setup(t *testing.T) fixture {
 
 func (f fixture) scorer(t *testing.T, log *eventlog.Log, store features.OnlineStore, stats *Stats) *Scorer {
 	t.Helper()
-	s, err := NewScorer(log, f.reg, store, Served{Server: f.server, Name: "fraud"}, f.th, decision.DefaultRules(), stats)
+	s, err := NewScorer(context.Background(), ScorerConfig{Log: log, Features: f.reg, Store: store, Model: Served{Server: f.server, Name: "fraud"},
+		Thresholds: f.th, Rules: decision.DefaultRules(), Stats: stats})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,6 +117,20 @@ func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, err
 	return o, nil
 }
 
+// Names is the schema of the vectors Vector and Vectors write: the transaction's own three
+// columns, then the customer view's features and the terminal view's, in the order the
+// registered views list them, by their handbook names (Names, when the views are Views').
+func (o *Online) Names() []string {
+	n := append([]string(nil), Names[:3]...)
+	for _, f := range o.cf {
+		n = append(n, columnOf(CustomerView, f))
+	}
+	for _, f := range o.tf {
+		n = append(n, columnOf(TerminalView, f))
+	}
+	return n
+}
+
 // Apply feeds one transaction, with its label, to both views and writes the rows it
 // changes. A transaction applied before is a no-op; one older than the watermark is an
 // ErrOrder.

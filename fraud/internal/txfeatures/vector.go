@@ -20,6 +20,27 @@ var Names = func() []string {
 	return n
 }()
 
+// columns maps a view feature ("view.feature", as Views names them) to its handbook column.
+var columns = func() map[string]string {
+	m := map[string]string{}
+	for _, d := range WindowDays {
+		m[fmt.Sprintf("%s.nb_tx_%dd", CustomerView, d)] = fmt.Sprintf("CUSTOMER_ID_NB_TX_%dDAY_WINDOW", d)
+		m[fmt.Sprintf("%s.avg_amount_%dd", CustomerView, d)] = fmt.Sprintf("CUSTOMER_ID_AVG_AMOUNT_%dDAY_WINDOW", d)
+		m[fmt.Sprintf("%s.nb_tx_%dd_delay7d", TerminalView, d)] = fmt.Sprintf("TERMINAL_ID_NB_TX_%dDAY_WINDOW", d)
+		m[fmt.Sprintf("%s.risk_%dd_delay7d", TerminalView, d)] = fmt.Sprintf("TERMINAL_ID_RISK_%dDAY_WINDOW", d)
+	}
+	return m
+}()
+
+// columnOf is the handbook column of a view's feature, or "view.feature" for one the
+// handbook does not have.
+func columnOf(view, feature string) string {
+	if c, ok := columns[view+"."+feature]; ok {
+		return c
+	}
+	return view + "." + feature
+}
+
 // Width is len(Names).
 const Width = 15
 

@@ -60,7 +60,7 @@ func fakeBidder(t *testing.T) (url string, seen func() (paths, ids []string, bad
 // requests with unique ids to /openrtb2/auction, and the report tallies the answers.
 func TestAdsWorkloadEndToEnd(t *testing.T) {
 	url, seen := fakeBidder(t)
-	code, stdout, stderr := cli("run", "--target", url, "--workload", "ads:pool=300,tmax=80,seed=4",
+	code, stdout, stderr := runCLI("run", "--target", url, "--workload", "ads:pool=300,tmax=80,seed=4",
 		"--rate", "500", "--duration", "400ms", "--progress", "0")
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
@@ -116,7 +116,7 @@ func TestAdsUsageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := cli(tc.args...)
+			code, _, stderr := runCLI(tc.args...)
 			if code != 2 || !strings.Contains(stderr, tc.wantMsg) {
 				t.Errorf("loadgen %s = exit %d, %q; want exit 2 mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.wantMsg)
 			}

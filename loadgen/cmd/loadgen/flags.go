@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -23,12 +23,16 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+const (
+	runUsage   = "loadgen run --target URL --duration D [--rate R] [flags]\n  sends load on a schedule and prints a report (latency from the intended send time)"
+	serveUsage = "loadgen serve-trivial [--addr 127.0.0.1:0] [--for D]\n  a do-nothing HTTP server, to measure the generator's floor"
+)
+
 // parseRun reads `loadgen run` flags into a runConfig. Everything that can be checked
 // without the network is checked here, before any load starts.
-func parseRun(args []string, stderr io.Writer) (runConfig, error) {
+func parseRun(args []string) (runConfig, error) {
 	cfg := defaultRunConfig()
 	fs := flag.NewFlagSet("loadgen run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		rate                        = fs.Float64("rate", 0, "requests per second (constant and poisson schedules)")
 		schedule                    = fs.String("schedule", "constant", "constant | poisson | ramp:FROM-TO | steps:R1,R2,...@STEP | burst:BASE-PEAK@EVERY/LEN | diurnal:LOW-HIGH@PERIOD | replay:SPEEDUP (the fraud workload's event times, SPEEDUP times faster)")
@@ -66,11 +70,8 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 	fs.DurationVar(&window, "window", 0, "latency-over-time bucket (default duration/100, at least 100ms)")
 	fs.DurationVar(&progressEvery, "progress", cfg.Engine.ProgressEvery, "progress line interval on stderr (0 to silence)")
 	fs.Var(&allow, "allow-host", "permit this non-loopback target host (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, runUsage, args); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
@@ -155,17 +156,13 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 }
 
 // parseServe reads `loadgen serve-trivial` flags.
-func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+func parseServe(args []string) (serveConfig, error) {
 	cfg := defaultServeConfig()
 	fs := flag.NewFlagSet("loadgen serve-trivial", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
 	fs.DurationVar(&cfg.For, "for", 0, "stop after this long (0: until interrupted)")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, serveUsage, args); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))

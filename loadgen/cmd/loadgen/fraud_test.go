@@ -65,7 +65,7 @@ func fakeScorer(t *testing.T) (url string, txs, labels *atomic.Int64) {
 // study's subjects; every transaction gets its decision and the report says what it timed.
 func TestFraudWorkloadEndToEnd(t *testing.T) {
 	url, txs, labels := fakeScorer(t)
-	code, stdout, stderr := cli("run", "--target", url, "--workload", tinyFraud, "--rate", "500", "--duration", "400ms", "--progress", "0", "--timeout", "5s")
+	code, stdout, stderr := runCLI("run", "--target", url, "--workload", tinyFraud, "--rate", "500", "--duration", "400ms", "--progress", "0", "--timeout", "5s")
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 	}
@@ -92,7 +92,7 @@ func TestFraudWorkloadEndToEnd(t *testing.T) {
 // 2 s window sends every event, and the report names the replay.
 func TestFraudReplay(t *testing.T) {
 	url, txs, labels := fakeScorer(t)
-	code, stdout, stderr := cli("run", "--target", url, "--workload", tinyFraud, "--schedule", "replay:8640000", "--duration", "2s", "--progress", "0", "--timeout", "5s")
+	code, stdout, stderr := runCLI("run", "--target", url, "--workload", tinyFraud, "--schedule", "replay:8640000", "--duration", "2s", "--progress", "0", "--timeout", "5s")
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 	}
@@ -106,7 +106,7 @@ func TestFraudReplay(t *testing.T) {
 	if txs.Load() == 0 || labels.Load() == 0 {
 		t.Errorf("scorer saw %d transactions and %d labels, want both", txs.Load(), labels.Load())
 	}
-	code, _, stderr = cli("run", "--target", "http://127.0.0.1:1/x", "--schedule", "replay:10", "--duration", "1s")
+	code, _, stderr = runCLI("run", "--target", "http://127.0.0.1:1/x", "--schedule", "replay:10", "--duration", "1s")
 	if code != 2 || !strings.Contains(stderr, "needs a workload with event times") {
 		t.Errorf("replay without the fraud workload = exit %d (%s), want 2 naming the workload", code, stderr)
 	}
@@ -131,7 +131,7 @@ func TestFraudUsageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := cli(tc.args...)
+			code, _, stderr := runCLI(tc.args...)
 			if code != 2 || !strings.Contains(stderr, tc.wantMsg) {
 				t.Errorf("loadgen %s = exit %d, %q; want exit 2 mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.wantMsg)
 			}
@@ -145,7 +145,7 @@ func TestFraudUsageErrors(t *testing.T) {
 // TestFraudFitsWithMaxRequests: a capped run fits even when rate × duration would not.
 func TestFraudFitsWithMaxRequests(t *testing.T) {
 	url, _, _ := fakeScorer(t)
-	code, stdout, stderr := cli("run", "--target", url, "--workload", tinyFraud, "--rate", "20000", "--duration", "30s", "--max-requests", "100", "--progress", "0")
+	code, stdout, stderr := runCLI("run", "--target", url, "--workload", tinyFraud, "--rate", "20000", "--duration", "30s", "--max-requests", "100", "--progress", "0")
 	if code != 0 || !strings.Contains(stdout, "sent 100, ok 100") {
 		t.Errorf("capped run = exit %d (%s):\n%s\nwant exit 0 with 100 ok", code, stderr, stdout)
 	}

@@ -11,17 +11,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/internal/scenarios"
-	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/platform/cli"
 )
 
 const usage = `usage:
@@ -31,62 +29,57 @@ const usage = `usage:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := mainErr(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	os.Exit(exitCode(err, os.Stdout, os.Stderr))
+}
+
+// mainErr reads the environment and runs the command line. The generator's own parts do
+// not log (the report and the progress lines are its output); the logger is the default
+// for anything that does, at CASEBOOK_LOG_LEVEL as in every Casebook binary.
+func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logger, err := cli.NewLogger(os.Getenv(cli.LogLevelEnv), stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	return execute(ctx, args, stdout, stderr)
 }
 
 // execute reads the command line and runs one subcommand.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: no command\n%s", scenario.ErrUsage, usage)
+		return cli.Usage(usage, "no command")
 	}
 	switch args[0] {
 	case "run":
-		cfg, err := parseRun(args[1:], stderr)
+		cfg, err := parseRun(args[1:])
 		if err != nil {
 			return err
 		}
 		return runLoad(ctx, cfg, stdout, stderr)
 	case "serve-trivial":
-		cfg, err := parseServe(args[1:], stderr)
+		cfg, err := parseServe(args[1:])
 		if err != nil {
 			return err
 		}
 		return serveTrivial(ctx, cfg, stdout)
 	case "scenario":
 		return scenarios.Set(scenarios.DefaultParams()).Command(ctx, args[1:], stdout)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
-		return nil
+	case "help", "-h", "-help", "--help":
+		return cli.Help(usage)
 	default:
-		return fmt.Errorf("%w: unknown command %q\n%s", scenario.ErrUsage, args[0], usage)
+		return cli.Usage(usage, "unknown command %q", args[0])
 	}
 }
 
-// exitCode prints err and maps it to the documented exit codes.
-func exitCode(err error, stderr io.Writer) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case isUsage(err):
-		fmt.Fprintln(stderr, "loadgen:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "loadgen:", err)
-		return 1
-	}
+// exitCode prints err and maps it to the documented exit codes (help: 0, usage on stdout).
+func exitCode(err error, stdout, stderr io.Writer) int {
+	return cli.Exit("loadgen", err, stdout, stderr, usageErrors...)
 }
 
-// isUsage reports whether err means the command line asked for something that cannot run.
-func isUsage(err error) bool {
-	for _, target := range []error{
-		scenario.ErrUsage, loadgen.ErrInvalidConfig, loadgen.ErrBadSchedule, loadgen.ErrBadWorkload,
-		loadgen.ErrBadSLO, loadgen.ErrUnknownTarget, loadgen.ErrHostNotAllowed,
-	} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
+// usageErrors mean the command line asked for something that cannot run (exit code 2).
+var usageErrors = []error{
+	loadgen.ErrInvalidConfig, loadgen.ErrBadSchedule, loadgen.ErrBadWorkload,
+	loadgen.ErrBadSLO, loadgen.ErrUnknownTarget, loadgen.ErrHostNotAllowed,
 }

@@ -31,10 +31,10 @@ func countingServer(t *testing.T) (string, *atomic.Int64) {
 	return srv.URL, &n
 }
 
-func cli(args ...string) (code int, stdout, stderr string) {
+func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	err := execute(context.Background(), args, &out, &errb)
-	code = exitCode(err, &errb)
+	err := mainErr(context.Background(), args, &out, &errb)
+	code = exitCode(err, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -74,7 +74,7 @@ func TestBadInputFailsBeforeLoad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := cli(tc.args...)
+			code, _, stderr := runCLI(tc.args...)
 			if code != tc.wantCode || !strings.Contains(stderr, tc.wantMsg) {
 				t.Errorf("loadgen %s = exit %d, %q; want exit %d mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.wantCode, tc.wantMsg)
 			}
@@ -89,7 +89,7 @@ func TestRunWritesReportsAndEnforcesSLOs(t *testing.T) {
 	url, received := countingServer(t)
 	dir := t.TempDir()
 	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
-	code, stdout, stderr := cli("run", "--target", url+"/score", "--rate", "500", "--duration", "400ms",
+	code, stdout, stderr := runCLI("run", "--target", url+"/score", "--rate", "500", "--duration", "400ms",
 		"--workload", "zipf:100", "--slo", "p99<5s", "--slo", "errors<0.1%", "--json", jsonPath, "--html", htmlPath, "--progress", "0")
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
@@ -115,19 +115,19 @@ func TestRunWritesReportsAndEnforcesSLOs(t *testing.T) {
 		t.Errorf("HTML report missing or without plots: %v", err)
 	}
 
-	code, stdout, stderr = cli("run", "--target", url, "--rate", "200", "--duration", "200ms", "--slo", "p50<1ns", "--progress", "0")
+	code, stdout, stderr = runCLI("run", "--target", url, "--rate", "200", "--duration", "200ms", "--slo", "p50<1ns", "--progress", "0")
 	if code != 1 || !strings.Contains(stderr, "SLO missed: p50<1ns") || !strings.Contains(stdout, "SLO MISS") {
 		t.Errorf("run with an impossible SLO = exit %d, stderr %q; want exit 1 naming the missed SLO", code, stderr)
 	}
 
-	code, stdout, _ = cli("run", "--target", url, "--closed", "2", "--think", "5ms", "--duration", "200ms", "--progress", "0")
+	code, stdout, _ = runCLI("run", "--target", url, "--closed", "2", "--think", "5ms", "--duration", "200ms", "--progress", "0")
 	if code != 0 || !strings.Contains(stdout, "CLOSED LOOP") || !strings.Contains(stdout, "uncorrected by construction") {
 		t.Errorf("closed-loop run = exit %d:\n%s\nwant exit 0 and a report labelled closed loop", code, stdout)
 	}
 }
 
 func TestScenarioList(t *testing.T) {
-	code, stdout, _ := cli("scenario", "list")
+	code, stdout, _ := runCLI("scenario", "list")
 	for _, name := range []string{"loadgen/coordinated-omission", "loadgen/open-vs-closed"} {
 		if code != 0 || !strings.Contains(stdout, name) {
 			t.Errorf("scenario list = exit %d, %q; want 0 listing %s", code, stdout, name)
@@ -160,5 +160,27 @@ func TestServeTrivial(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 	if err := <-done; err != nil {
 		t.Errorf("serveTrivial = %v, want nil after cancel", err)
+	}
+}
+
+// TestHelp: every command answers -h, --help and help with its usage on stdout and exit
+// code 0.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "loadgen run"},
+		{[]string{"-h"}, "loadgen serve-trivial"},
+		{[]string{"help"}, "loadgen scenario"},
+		{[]string{"run", "--help"}, "-schedule"},
+		{[]string{"run", "-h"}, "latency from the intended send time"},
+		{[]string{"serve-trivial", "--help"}, "-addr"},
+		{[]string{"scenario", "-h"}, "scenario run NAME"},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, tc.want) {
+			t.Errorf("loadgen %v = exit %d, stdout %q, stderr %q; want 0 and %q on stdout", tc.args, code, stdout, stderr, tc.want)
+		}
 	}
 }

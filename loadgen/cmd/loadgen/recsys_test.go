@@ -51,7 +51,7 @@ func TestRecsysWorkloadEndToEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			url, seen := fakeRecommender(t)
 			args := append([]string{"run", "--target", url + tc.suffix, "--workload", tc.spec, "--rate", "500", "--duration", "400ms", "--progress", "0"}, tc.extra...)
-			code, stdout, stderr := cli(args...)
+			code, stdout, stderr := runCLI(args...)
 			if code != 0 {
 				t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 			}
@@ -120,7 +120,7 @@ func TestRecsysUsageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := cli(tc.args...)
+			code, _, stderr := runCLI(tc.args...)
 			if code != 2 || !strings.Contains(stderr, tc.wantMsg) {
 				t.Errorf("loadgen %s = exit %d, %q; want exit 2 mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.wantMsg)
 			}
@@ -135,7 +135,7 @@ func TestRecsysUsageErrors(t *testing.T) {
 // a query, with the body template as usual.
 func TestURLTemplateWithZipf(t *testing.T) {
 	url, seen := fakeRecommender(t)
-	code, _, stderr := cli("run", "--target", url+"/score?entity={{key}}", "--workload", "zipf:20", "--rate", "200", "--duration", "200ms", "--progress", "0")
+	code, _, stderr := runCLI("run", "--target", url+"/score?entity={{key}}", "--workload", "zipf:20", "--rate", "200", "--duration", "200ms", "--progress", "0")
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 	}

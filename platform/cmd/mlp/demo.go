@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -45,8 +47,15 @@ why it matters: see docs/walkthroughs/. Run one alone with
 and list them all with  make scenarios
 `
 
+const demoUsage = `mlp demo [--json FILE]
+  runs every platform scenario, grouped into acts, with narration; --json also writes the
+  results to FILE (- for stdout)`
+
 // demo runs every platform scenario, grouped into acts: the main job of `make demo`.
 func demo(ctx context.Context, set scenario.Set, args []string, stdout io.Writer) error {
+	if slices.ContainsFunc(args, cli.IsHelp) {
+		return cli.Help(demoUsage)
+	}
 	fmt.Fprint(stdout, intro)
 	var names []string
 	for i, act := range acts {

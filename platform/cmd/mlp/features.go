@@ -50,7 +50,7 @@ func featuresCommand(ctx context.Context, args []string, cfg walkthrough.Config,
 	fs.Var(&now, "now", "freshness: the time to measure lag against (default now)")
 	incremental := fs.Bool("incremental", false, "materialize from the persisted watermark")
 	hours := fs.Int("hours", 4, "seed: hours of synthetic transactions")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, featuresUsage, args)
 	if err != nil {
 		return err
 	}

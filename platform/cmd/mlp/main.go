@@ -12,55 +12,61 @@
 //	mlp monitor MODEL --loop        the retraining loop, until interrupted
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
-// embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error shows the components' own logs.
+// embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error|off sets the level of the
+// components' logs on stderr (default info; the scenarios and the demo, which narrate on
+// stdout, log only when it is set).
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
-	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	cfg := walkthrough.Config{NATSURL: os.Getenv("CASEBOOK_NATS_URL")}
-	if lvl := os.Getenv("CASEBOOK_LOG_LEVEL"); lvl != "" {
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(lvl)); err != nil {
-			fmt.Fprintf(os.Stderr, "mlp: CASEBOOK_LOG_LEVEL=%q: %v\n", lvl, err)
-			os.Exit(2)
-		}
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-		slog.SetDefault(cfg.Logger)
-	}
-
-	err := run(ctx, os.Args[1:], cfg, os.Stdout)
-	switch {
-	case err == nil:
-	case errors.Is(err, scenario.ErrUsage):
-		fmt.Fprintln(os.Stderr, "mlp:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "mlp:", err)
-		os.Exit(1)
-	}
+	err := mainErr(ctx, os.Args[1:], os.Stdout)
+	stop()
+	os.Exit(cli.Exit("mlp", err, os.Stdout, os.Stderr))
 }
 
-const usage = "mlp demo | mlp scenario list | mlp scenario run NAME [--json FILE] | mlp registry list|show|promote|rollback|card|audit | mlp train | mlp features list|seed|materialize|read|freshness | mlp monitor MODEL [--nats URL] [--demo | --loop] | mlp serve [--demo] [flags]"
+// mainErr reads the environment into a Config and runs the command line.
+func mainErr(ctx context.Context, args []string, stdout io.Writer) error {
+	level := os.Getenv(cli.LogLevelEnv)
+	if level == "" && len(args) > 0 && (args[0] == "demo" || args[0] == "scenario") {
+		level = "off" // the scenarios narrate on stdout; their components' logs are asked for
+	}
+	logger, err := cli.NewLogger(level, os.Stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	cfg := walkthrough.Config{NATSURL: os.Getenv("CASEBOOK_NATS_URL"), Logger: logger}
+	return run(ctx, args, cfg, stdout)
+}
+
+const usage = `usage:
+  mlp demo [--json FILE]                                run every platform scenario, in order, with narration
+  mlp scenario list | names | run NAME... [--json FILE] what can be demonstrated
+  mlp registry list|show|promote|rollback|card|audit    the model registry
+  mlp train                                             run the fraud training pipeline defined in code
+  mlp features list|seed|materialize|read|freshness     the feature store
+  mlp monitor MODEL [--nats URL] [--demo | --loop]      drift, data quality, online quality, alerts; --loop retrains
+  mlp serve [--demo] [flags]                            serve registry models (Open Inference Protocol v2)
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_NATS_URL.`
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+		return cli.Usage(usage, "no command")
+	}
+	if cli.IsHelp(args[0]) {
+		return cli.Help(usage)
 	}
 	set := walkthrough.Scenarios(cfg)
 	switch args[0] {
@@ -79,6 +85,6 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 	case "monitor":
 		return monitorCmd(ctx, args[1:], cfg, stdout)
 	default:
-		return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
+		return cli.Usage(usage, "unknown command %q", args[0])
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -66,8 +67,8 @@ func monitorCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	// Accept MODEL before or after the flags.
 	var rest []string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return usageErr(err.Error())
+		if err := cli.Parse(fs, monitorUsage, args); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break

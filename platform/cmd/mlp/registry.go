@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/registry"
@@ -86,8 +87,9 @@ func (s *storeFlags) open(ctx context.Context, cfg walkthrough.Config) (*registr
 }
 
 // parseInterleaved parses flags that may come before, between or after positional
-// arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+// arguments, and returns the positional ones. -h, --help or a first positional "help"
+// return cli's help request with usage and the flags' defaults.
+func parseInterleaved(fs *flag.FlagSet, usage string, args []string) ([]string, error) {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -113,8 +115,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			i++
 		}
 	}
-	if err := fs.Parse(flags); err != nil {
-		return nil, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, usage, flags); err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 && pos[0] == "help" {
+		return nil, cli.Help(cli.FlagUsage(fs, usage))
 	}
 	return pos, nil
 }
@@ -135,7 +140,7 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	allowSchema := fs.Bool("allow-schema-change", false, "gate: skip the feature-schema gate (a deliberate feature service migration)")
 	force := fs.Bool("force", false, "move the alias even if gates fail (needs --reason; audited)")
 	verify := fs.Bool("verify", false, "audit: verify the hash chain")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, registryUsage, args)
 	if err != nil {
 		return err
 	}

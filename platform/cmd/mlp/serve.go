@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -28,25 +27,7 @@ import (
 
 const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
   Serves registry models over the Open Inference Protocol (v2) REST API:
-  POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/{live,ready}, /metrics.
-  --addr 127.0.0.1:8080       listen address
-  --models a,b                models to serve (default: every model with the alias)
-  --alias champion            the alias each model follows (blue/green on its moves)
-  --canary challenger:10      serve that alias to 10% of request keys
-  --shadow shadow             mirror requests to that alias and compare
-  --max-batch 64 --max-delay 0s --workers 2 --queue 1024    dynamic batching per model
-  --sla 50ms --priority 1     default deadline and class (0 highest) of every model
-  --slots 0                   CPU slots shared by priority (0: one per core)
-  --keys FILE                 JSON [{"Key":..,"Tenant":..,"Models":["*"],"Admin":false}]
-  --feature-service fraud_train@1   the feature service every served model is fed: a version
-                              not trained on it (its recorded schema hash differs from
-                              the service's) is refused, initially and on alias moves,
-                              and the previous version keeps answering
-  --prediction-log            publish answers and shadow comparisons to the event log
-                              (embedded NATS, or $CASEBOOK_NATS_URL), streams PREDICTIONS
-                              and OUTCOMES, kept a week
-  --demo                      first register demo models (demo-lr: logistic regression,
-                              demo-gbdt: 100 trees; 15 features) if the registry lacks them`
+  POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/{live,ready}, /metrics.`
 
 // predictionLogMaxAge is how long mlp serve's prediction log keeps records: a week of
 // label delay for the outcome join.
@@ -63,8 +44,8 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	models := fs.String("models", "", "comma-separated models (default: all with the alias)")
 	alias := fs.String("alias", registry.Champion, "alias each model follows")
-	canary := fs.String("canary", "", "ALIAS:PERCENT canary")
-	shadow := fs.String("shadow", "", "shadow alias")
+	canary := fs.String("canary", "", "ALIAS:PERCENT: serve that alias to PERCENT% of request keys")
+	shadow := fs.String("shadow", "", "mirror requests to this alias and compare")
 	maxBatch := fs.Int("max-batch", def.Batch.MaxBatch, "most rows per Predict call")
 	maxDelay := fs.Duration("max-delay", def.Batch.MaxQueueDelay, "longest wait to fill a batch")
 	workers := fs.Int("workers", def.Batch.Workers, "batches of one model running at once")
@@ -72,15 +53,12 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	sla := fs.Duration("sla", def.SLA, "default deadline")
 	prio := fs.Int("priority", def.Priority, "class, 0 highest")
 	slots := fs.Int("slots", 0, "CPU slots (0: GOMAXPROCS)")
-	keys := fs.String("keys", "", "API keys JSON file")
-	demo := fs.Bool("demo", false, "register demo models first")
-	featureService := fs.String("feature-service", "", "feature service the served models are fed (refuse versions trained on another)")
-	predLog := fs.Bool("prediction-log", false, "publish answers and shadow comparisons to the event log (stream PREDICTIONS)")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageErr("help")
-		}
-		return usageErr(err.Error())
+	keys := fs.String("keys", "", "API keys JSON file: [{\"Key\":..,\"Tenant\":..,\"Models\":[\"*\"],\"Admin\":false}]")
+	demo := fs.Bool("demo", false, "first register demo models (demo-lr: logistic regression, demo-gbdt: 100 trees; 15 features) if the registry lacks them")
+	featureService := fs.String("feature-service", "", "feature service every served model is fed: a version trained on another (its recorded schema hash differs) is refused, initially and on alias moves, and the previous version keeps answering")
+	predLog := fs.Bool("prediction-log", false, "publish answers and shadow comparisons to the event log (embedded NATS, or $CASEBOOK_NATS_URL), streams PREDICTIONS and OUTCOMES, kept a week")
+	if _, err := parseInterleaved(fs, serveUsage, args); err != nil {
+		return err
 	}
 	reg, closeFn, err := sf.open(ctx, cfg)
 	if err != nil {
@@ -172,18 +150,8 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	fmt.Fprintf(stdout, "serving %s on http://%s (POST /v2/models/NAME/infer)\n", strings.Join(names, ", "), ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(sctx)
+	return cli.Run(ctx, cli.Serve(cli.NewServer(srv.Handler()), ln))
 }
 
 // registerDemo trains and registers two small models on the fraud-like generator, once.

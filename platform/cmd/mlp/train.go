@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/ml"
@@ -122,12 +123,12 @@ func trainCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	seed := fs.Uint64("seed", 1, "data seed (same seed, same data, same artifact)")
 	alias := fs.String("alias", registry.Challenger, "alias to move if the gates pass (\"\" for none)")
 	actor := fs.String("actor", "mlp-train", "who registers and promotes (audited)")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, trainUsage, args)
 	if err != nil {
-		return fmt.Errorf("%v\n%s", err, trainUsage)
+		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected arguments %v\n%s", pos, trainUsage)
+		return cli.Usage(trainUsage, "unexpected arguments %v", pos)
 	}
 	def, err := fraudPipeline(*family, *rows, *seed, *alias, *actor)
 	if err != nil {

@@ -7,6 +7,7 @@ package onlinestore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/casebook-ml/casebook/platform/features"
@@ -34,8 +35,8 @@ func Check(spec string) error {
 }
 
 // Open opens the store spec names, serving the views in reg, with the store's default
-// configuration otherwise.
-func Open(spec string, reg *features.Registry) (features.OnlineStore, error) {
+// configuration otherwise. logger receives the store's connection trouble (nil discards).
+func Open(spec string, reg *features.Registry, logger *slog.Logger) (features.OnlineStore, error) {
 	if err := Check(spec); err != nil {
 		return nil, err
 	}
@@ -43,6 +44,6 @@ func Open(spec string, reg *features.Registry) (features.OnlineStore, error) {
 		return memory.New(reg), nil
 	}
 	cfg := fredis.DefaultConfig()
-	cfg.Addr = strings.TrimPrefix(spec, redisScheme)
+	cfg.Addr, cfg.Logger = strings.TrimPrefix(spec, redisScheme), logger
 	return fredis.New(cfg, reg)
 }

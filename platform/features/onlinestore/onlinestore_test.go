@@ -31,7 +31,7 @@ func TestCheck(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	reg := features.NewRegistry()
-	s, err := Open(Memory, reg)
+	s, err := Open(Memory, reg, nil)
 	if err != nil {
 		t.Fatalf("Open(memory) error %v", err)
 	}
@@ -39,7 +39,7 @@ func TestOpen(t *testing.T) {
 	if _, ok := s.(*memory.Store); !ok {
 		t.Errorf("Open(memory) = %T, want *memory.Store", s)
 	}
-	if _, err := Open("redis://", reg); !errors.Is(err, ErrSpec) {
+	if _, err := Open("redis://", reg, nil); !errors.Is(err, ErrSpec) {
 		t.Errorf("Open(redis://) error %v, want ErrSpec", err)
 	}
 }

@@ -6,15 +6,20 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/testenv"
 )
 
 func main() {
+	if err := cli.Parse(flag.NewFlagSet("dockercheck", flag.ContinueOnError), "dockercheck\n  says whether the integration tests will get a Docker engine", os.Args[1:]); err != nil {
+		os.Exit(cli.Exit("dockercheck", err, os.Stdout, os.Stderr))
+	}
 	// testcontainers-go greets every new client on stderr; one line is all this prints.
 	tclog.SetDefault(tclog.NewNoopLogger())
 	if err := testenv.Probe(context.Background()); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/recsys/internal/evaluate"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
@@ -25,10 +26,9 @@ type EvalConfig struct {
 	Protocol             evaluate.Config
 }
 
-func parseEval(args []string, stderr io.Writer) (EvalConfig, error) {
+func parseEval(args []string) (EvalConfig, error) {
 	cfg := EvalConfig{Protocol: evaluate.DefaultConfig(), Seed: sim.DefaultConfig().Seed}
 	fs := flag.NewFlagSet("recsys eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Ratings, "ratings", "", "ratings file (ML-100K u.data, ML-1M ratings.dat, or CSV with a header), split 75/25 stratified by item, seed 42; without it, a simulated ML-100K-shaped data set")
 	fs.StringVar(&cfg.Train, "train", "", "a training split made elsewhere (with --test)")
 	fs.StringVar(&cfg.Test, "test", "", "its test split")
@@ -38,8 +38,8 @@ func parseEval(args []string, stderr io.Writer) (EvalConfig, error) {
 	fs.IntVar(&cfg.Protocol.Serve.Candidates, "candidates", cfg.Protocol.Serve.Candidates, "candidates retrieval proposes to the ranker")
 	fs.IntVar(&cfg.Protocol.Serve.EfSearch, "ef-search", cfg.Protocol.Serve.EfSearch, "the index's search breadth")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "simulation seed (no --ratings)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, "recsys eval [--ratings FILE | --train FILE --test FILE] [flags]\n  offline quality (Microsoft Recommenders' MovieLens protocol) of the served pipeline", args); err != nil {
+		return cfg, err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -6,66 +6,78 @@
 //	recsys serve [--addr HOST:PORT] [--ratings FILE | --size default|large] [--store memory|redis://HOST:PORT] [--registry DIR]
 //	recsys simulate [--out FILE] [--seed N]
 //	recsys scenario list | run NAME
+//
+// CASEBOOK_LOG_LEVEL (debug, info, warn, error, off; default info) sets the level of the
+// components' logs on stderr.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	recscenarios "github.com/casebook-ml/casebook/recsys/internal/scenarios"
 )
 
-const usage = "recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] | serve [--addr A] [--size default|large] | simulate --out FILE | scenario list|run NAME"
+const usage = `usage:
+  recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] [flags]
+  recsys serve [--addr HOST:PORT] [--ratings FILE | --size default|large] [--store memory|redis://HOST:PORT] [flags]
+  recsys simulate --out FILE [--seed N]
+  recsys scenario list | names | run NAME... [--json FILE]
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, scenario.ErrUsage), errors.Is(err, flag.ErrHelp):
-		fmt.Fprintln(os.Stderr, "recsys:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "recsys:", err)
-		os.Exit(1)
-	}
+	err := mainErr(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(cli.Exit("recsys", err, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// mainErr reads the environment and runs the command line.
+func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logger, err := cli.NewLogger(os.Getenv(cli.LogLevelEnv), stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	return run(ctx, args, logger, stdout, stderr)
+}
+
+func run(ctx context.Context, args []string, logger *slog.Logger, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", scenario.ErrUsage, usage)
+		return cli.Usage(usage, "no command")
 	}
 	switch args[0] {
 	case "scenario":
 		return scenarios().Command(ctx, args[1:], stdout)
 	case "eval":
-		cfg, err := parseEval(args[1:], stderr)
+		cfg, err := parseEval(args[1:])
 		if err != nil {
 			return err
 		}
 		return runEval(ctx, cfg, stdout, stderr)
 	case "serve":
-		cfg, err := parseServe(args[1:], stderr)
+		cfg, err := parseServe(args[1:])
 		if err != nil {
 			return err
 		}
-		return runServe(ctx, cfg, stdout, stderr)
+		return runServe(ctx, cfg, logger, stdout)
 	case "simulate":
-		cfg, err := parseSimulate(args[1:], stderr)
+		cfg, err := parseSimulate(args[1:])
 		if err != nil {
 			return err
 		}
 		return runSimulate(ctx, cfg, stdout)
 	}
-	return fmt.Errorf("%w: unknown command %q; %s", scenario.ErrUsage, args[0], usage)
+	if cli.IsHelp(args[0]) {
+		return cli.Help(usage)
+	}
+	return cli.Usage(usage, "unknown command %q", args[0])
 }
 
 // scenarios lists what this binary can demonstrate.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
 	"github.com/casebook-ml/casebook/platform/registry"
@@ -52,11 +53,10 @@ type serveConfig struct {
 	Pprof string
 }
 
-func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+func parseServe(args []string) (serveConfig, error) {
 	c := serveConfig{Addr: "127.0.0.1:8081", Size: "default", Seed: 1, Store: "memory",
 		Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), HTTP: server.DefaultConfig()}
 	fs := flag.NewFlagSet("recsys serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address (GET /v1/users/{id}/recommendations, /metrics, /healthz)")
 	fs.StringVar(&c.Ratings, "ratings", "", "train on this ratings file (MovieLens layouts); default: simulate")
 	fs.StringVar(&c.Size, "size", c.Size, "simulation size without --ratings: default (943 users × 1,682 items) or large (50,000 users × 100,000 items)")
@@ -70,8 +70,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage for this process (GOGC; 0 keeps the environment's): a serving heap of a few hundred MB collected at 100% spends its CPU marking")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.BoolVar(&c.Noop, "noop", false, "serve the same HTTP path with a no-op recommender (ten fixed items): the floor for benchmarks")
-	if err := fs.Parse(args); err != nil {
-		return c, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, "recsys serve [flags]\n  trains, publishes to a registry and serves recommendations over HTTP until interrupted", args); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
@@ -88,34 +88,36 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 }
 
 // openStore opens the --store spec; a bad spec is a usage error.
-func openStore(spec string, reg *features.Registry) (features.OnlineStore, error) {
-	s, err := onlinestore.Open(spec, reg)
+func openStore(spec string, reg *features.Registry, logger *slog.Logger) (features.OnlineStore, error) {
+	s, err := onlinestore.Open(spec, reg, logger)
 	if errors.Is(err, onlinestore.ErrSpec) {
 		return nil, fmt.Errorf("%w: --store: %v", scenario.ErrUsage, err)
 	}
 	return s, err
 }
 
-func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// runServe trains, publishes and serves until ctx ends or a server fails. The HTTP server
+// and the profiler's run as one process (cli.Run): either failing stops both.
+func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io.Writer) error {
+	var parts []cli.Part
 	if c.Pprof != "" {
+		// Listen now, so a taken port fails before the training.
+		ln, err := net.Listen("tcp", c.Pprof)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		defer ln.Close()
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		ln, err := net.Listen("tcp", c.Pprof)
-		if err != nil {
-			return err
-		}
-		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = ps.Serve(ln) }()
-		defer ps.Close()
+		parts = append(parts, cli.Serve(cli.NewServer(mux), ln))
 	}
 	if c.Noop {
 		items := make([]recommend.Item, 10)
 		for i := range items {
 			items[i] = recommend.Item{ID: int64(i + 1), Score: 1 / float64(i+1)}
 		}
-		return listenAndServe(ctx, recommend.Fixed{Items: items}, c, logger, stdout)
+		return listenAndServe(ctx, recommend.Fixed{Items: items}, c, logger, stdout, parts)
 	}
 	var (
 		rs  []ratings.Rating
@@ -153,12 +155,14 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 	}
 	fcfg := regfs.DefaultConfig()
-	fcfg.Dir = dir
+	fcfg.Dir, fcfg.Logger = dir, logger
 	store, err := regfs.Open(fcfg)
 	if err != nil {
 		return err
 	}
-	reg, err := registry.New(store, registry.DefaultConfig())
+	rcfg := registry.DefaultConfig()
+	rcfg.Logger = logger
+	reg, err := registry.New(store, rcfg)
 	if err != nil {
 		return err
 	}
@@ -175,7 +179,7 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "recsys serve: trained and published in %.1f s: %s v%d, %s v%d (recall@10 %.4f, %d items, built in %.1f s), %s v%d (registry %s)\n",
 		time.Since(t0).Seconds(), live.MFModel, pub.MF.Number, live.IndexModel, pub.Index.Number, pub.Build.Recall, pub.Build.Items, pub.Build.BuildTime.Seconds(),
 		live.RankerModel, pub.Ranker.Number, dir)
-	online, err := openStore(c.Store, models.Features)
+	online, err := openStore(c.Store, models.Features, logger)
 	if err != nil {
 		return err
 	}
@@ -215,14 +219,15 @@ func runServe(ctx context.Context, c serveConfig, stdout, stderr io.Writer) erro
 	if c.GCPercent > 0 {
 		debug.SetGCPercent(c.GCPercent)
 	}
-	return listenAndServe(ctx, sys.Service, c, logger, stdout)
+	return listenAndServe(ctx, sys.Service, c, logger, stdout, parts)
 }
 
-func listenAndServe(ctx context.Context, rec recommend.Recommender, c serveConfig, logger *slog.Logger, stdout io.Writer) error {
+// listenAndServe serves rec over HTTP beside the other parts until ctx ends or one fails.
+func listenAndServe(ctx context.Context, rec recommend.Recommender, c serveConfig, logger *slog.Logger, stdout io.Writer, parts []cli.Part) error {
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.HTTP.Gatherer = preg
-	srv, err := server.New(rec, c.HTTP, logger, preg)
+	srv, err := server.New(rec, c.HTTP, logger.With("component", "recsys-server"), preg)
 	if err != nil {
 		return err
 	}
@@ -230,19 +235,6 @@ func listenAndServe(ctx context.Context, rec recommend.Recommender, c serveConfi
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "recsys serve: listening on http://%s (GET /v1/users/{id}/recommendations?k=10)\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
+	return cli.Run(ctx, append(parts, cli.Serve(cli.NewServer(srv.Handler()), ln))...)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/recsys/sim"
 )
@@ -18,17 +19,16 @@ type simulateConfig struct {
 	Out string
 }
 
-func parseSimulate(args []string, stderr io.Writer) (simulateConfig, error) {
+func parseSimulate(args []string) (simulateConfig, error) {
 	cfg := simulateConfig{Sim: sim.DefaultConfig()}
 	fs := flag.NewFlagSet("recsys simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Out, "out", "", "write the interactions here in the ML-100K u.data layout (user, item, rating, timestamp; tabs)")
 	fs.Uint64Var(&cfg.Sim.Seed, "seed", cfg.Sim.Seed, "seed")
 	fs.IntVar(&cfg.Sim.Users, "users", cfg.Sim.Users, "users")
 	fs.IntVar(&cfg.Sim.Items, "items", cfg.Sim.Items, "items")
 	fs.IntVar(&cfg.Sim.Interactions, "interactions", cfg.Sim.Interactions, "interactions")
-	if err := fs.Parse(args); err != nil {
-		return cfg, fmt.Errorf("%w: %v", scenario.ErrUsage, err)
+	if err := cli.Parse(fs, "recsys simulate --out FILE [flags]\n  writes simulated interactions in the ML-100K u.data layout", args); err != nil {
+		return cfg, err
 	}
 	if cfg.Out == "" {
 		return cfg, fmt.Errorf("%w: simulate needs --out FILE", scenario.ErrUsage)

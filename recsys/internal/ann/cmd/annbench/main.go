@@ -25,14 +25,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/recsys/internal/ann"
 )
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "annbench:", err)
-		os.Exit(2)
+		os.Exit(cli.Exit("annbench", err, os.Stdout, os.Stderr))
 	}
 	runtime.GOMAXPROCS(cfg.Procs)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,20 +70,23 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Coder, "coder", false, "also build and time the coder/hnsw adapter")
 	fs.DurationVar(&cfg.MinTime, "min-time", 2e9, "least time to spend timing each setting")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the HNSW searches here")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, "annbench [flags]\n  measures HNSW recall and throughput on generated vectors; one JSON line per setting", args); err != nil {
 		return cfg, err
 	}
 	for _, f := range strings.Split(efs, ",") {
 		ef, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || ef < 1 {
-			return cfg, fmt.Errorf("-ef %q: want positive integers", efs)
+			return cfg, cli.Usage("", "-ef %q: want positive integers", efs)
 		}
 		cfg.Efs = append(cfg.Efs, ef)
 	}
 	cfg.HNSW.EfSearch = def.EfSearch
 	cfg.HNSW.InitialCapacity = cfg.N
 	if cfg.Procs < 1 {
-		return cfg, fmt.Errorf("-procs %d: want ≥ 1", cfg.Procs)
+		return cfg, cli.Usage("", "-procs %d: want ≥ 1", cfg.Procs)
 	}
-	return cfg, cfg.HNSW.Validate()
+	if err := cfg.HNSW.Validate(); err != nil {
+		return cfg, cli.Usage("", "%v", err)
+	}
+	return cfg, nil
 }
