@@ -1,45 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"strings"
 	"testing"
 
-	"github.com/casebook-ml/casebook/platform/cli"
+	"github.com/casebook-ml/casebook/platform/cli/clitest"
 )
 
 // TestHelp: every command answers -h, --help and help with its usage on stdout and exit
 // code 0; unknown commands and flags still exit 2 with the usage on stderr.
 func TestHelp(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--help"}, "adsranking serve"},
-		{[]string{"-h"}, "adsranking scenario"},
-		{[]string{"help"}, "adsranking serve"},
-		{[]string{"serve", "--help"}, "-budget-scale"},
-		{[]string{"serve", "-h"}, "POST /openrtb2/auction"},
-		{[]string{"scenario", "--help"}, "scenario run NAME"},
-		{[]string{"scenario", "run", "--help"}, "-json"},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := mainErr(context.Background(), tc.args, &out, &errb)
-			if code := cli.Exit("adsranking", err, &out, &errb); code != 0 || errb.Len() > 0 {
-				t.Fatalf("adsranking %v: exit %d, stderr %q; want 0 and nothing", tc.args, code, errb.String())
-			}
-			if !strings.Contains(out.String(), tc.want) {
-				t.Errorf("adsranking %v printed %q, want %q in it", tc.args, out.String(), tc.want)
-			}
-		})
-	}
-	for _, args := range [][]string{{"bogus"}, {}, {"serve", "--bogus"}, {"serve", "extra"}} {
-		var out, errb bytes.Buffer
-		err := mainErr(context.Background(), args, &out, &errb)
-		if code := cli.Exit("adsranking", err, &out, &errb); code != 2 || out.Len() > 0 || !strings.Contains(errb.String(), "usage") {
-			t.Errorf("adsranking %v: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", args, code, out.String(), errb.String())
-		}
-	}
+	clitest.CheckHelp(t, "adsranking", mainErr, []clitest.Help{
+		{Args: []string{"--help"}, Want: "adsranking serve"},
+		{Args: []string{"-h"}, Want: "adsranking scenario"},
+		{Args: []string{"help"}, Want: "adsranking serve"},
+		{Args: []string{"serve", "--help"}, Want: "-budget-scale"},
+		{Args: []string{"serve", "-h"}, Want: "POST /openrtb2/auction"},
+		{Args: []string{"scenario", "--help"}, Want: "scenario run NAME"},
+		{Args: []string{"scenario", "run", "--help"}, Want: "-json"},
+	}, [][]string{{"bogus"}, {}, {"serve", "--bogus"}, {"serve", "extra"}})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/loadgen/loadgentest"
+	"github.com/casebook-ml/casebook/platform/cli/clitest"
 )
 
 // countingServer answers like the trivial server and counts what it received.
@@ -166,21 +167,13 @@ func TestServeTrivial(t *testing.T) {
 // TestHelp: every command answers -h, --help and help with its usage on stdout and exit
 // code 0.
 func TestHelp(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--help"}, "loadgen run"},
-		{[]string{"-h"}, "loadgen serve-trivial"},
-		{[]string{"help"}, "loadgen scenario"},
-		{[]string{"run", "--help"}, "-schedule"},
-		{[]string{"run", "-h"}, "latency from the intended send time"},
-		{[]string{"serve-trivial", "--help"}, "-addr"},
-		{[]string{"scenario", "-h"}, "scenario run NAME"},
-	} {
-		code, stdout, stderr := runCLI(tc.args...)
-		if code != 0 || stderr != "" || !strings.Contains(stdout, tc.want) {
-			t.Errorf("loadgen %v = exit %d, stdout %q, stderr %q; want 0 and %q on stdout", tc.args, code, stdout, stderr, tc.want)
-		}
-	}
+	clitest.CheckHelp(t, "loadgen", mainErr, []clitest.Help{
+		{Args: []string{"--help"}, Want: "loadgen run"},
+		{Args: []string{"-h"}, Want: "loadgen serve-trivial"},
+		{Args: []string{"help"}, Want: "loadgen scenario"},
+		{Args: []string{"run", "--help"}, Want: "-schedule"},
+		{Args: []string{"run", "-h"}, Want: "latency from the intended send time"},
+		{Args: []string{"serve-trivial", "--help"}, Want: "-addr"},
+		{Args: []string{"scenario", "-h"}, Want: "scenario run NAME"},
+	}, nil)
 }

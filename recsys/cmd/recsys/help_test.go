@@ -1,45 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"strings"
 	"testing"
 
-	"github.com/casebook-ml/casebook/platform/cli"
+	"github.com/casebook-ml/casebook/platform/cli/clitest"
 )
 
 // TestHelp: every command answers -h, --help and help with its usage on stdout and exit
 // code 0; unknown commands and flags still exit 2 with the usage on stderr.
 func TestHelp(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--help"}, "recsys serve"},
-		{[]string{"-h"}, "recsys eval"},
-		{[]string{"help"}, "recsys simulate"},
-		{[]string{"eval", "--help"}, "-recs-out"},
-		{[]string{"serve", "-h"}, "-candidates"},
-		{[]string{"simulate", "--help"}, "-interactions"},
-		{[]string{"scenario", "-h"}, "scenario run NAME"},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := mainErr(context.Background(), tc.args, &out, &errb)
-			if code := cli.Exit("recsys", err, &out, &errb); code != 0 || errb.Len() > 0 {
-				t.Fatalf("recsys %v: exit %d, stderr %q; want 0 and nothing", tc.args, code, errb.String())
-			}
-			if !strings.Contains(out.String(), tc.want) {
-				t.Errorf("recsys %v printed %q, want %q in it", tc.args, out.String(), tc.want)
-			}
-		})
-	}
-	for _, args := range [][]string{{"bogus"}, {}, {"serve", "--bogus"}, {"simulate"}} {
-		var out, errb bytes.Buffer
-		err := mainErr(context.Background(), args, &out, &errb)
-		if code := cli.Exit("recsys", err, &out, &errb); code != 2 || out.Len() > 0 || !strings.Contains(errb.String(), "usage") {
-			t.Errorf("recsys %v: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", args, code, out.String(), errb.String())
-		}
-	}
+	clitest.CheckHelp(t, "recsys", mainErr, []clitest.Help{
+		{Args: []string{"--help"}, Want: "recsys serve"},
+		{Args: []string{"-h"}, Want: "recsys eval"},
+		{Args: []string{"help"}, Want: "recsys simulate"},
+		{Args: []string{"eval", "--help"}, Want: "-recs-out"},
+		{Args: []string{"serve", "-h"}, Want: "-candidates"},
+		{Args: []string{"simulate", "--help"}, Want: "-interactions"},
+		{Args: []string{"scenario", "-h"}, Want: "scenario run NAME"},
+	}, [][]string{{"bogus"}, {}, {"serve", "--bogus"}, {"simulate"}})
 }
