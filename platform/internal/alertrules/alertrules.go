@@ -54,6 +54,28 @@ func (r Rule) ExprMetrics() []string {
 	return out
 }
 
+// Metrics returns the series names the rule reads in its expression and names in its
+// annotations and labels (a dashboard hint such as "compare the action rate"), each once.
+func (r Rule) Metrics() []string {
+	out := r.ExprMetrics()
+	texts := make([]string, 0, len(r.Annotations)+len(r.Labels))
+	for _, v := range r.Annotations {
+		texts = append(texts, v)
+	}
+	for _, v := range r.Labels {
+		texts = append(texts, v)
+	}
+	slices.Sort(texts)
+	for _, text := range texts {
+		for _, n := range MetricName.FindAllString(text, -1) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // Load reads a rules file.
 func Load(path string) (File, error) {
 	var f File
@@ -76,12 +98,12 @@ func (f File) Rules() []Rule {
 	return out
 }
 
-// ExprMetrics returns the series names the file's expressions read that start with
-// prefix, sorted, each once.
-func (f File) ExprMetrics(prefix string) []string {
+// Metrics returns the series names the file's rules read or name (Rule.Metrics) that
+// start with prefix, sorted, each once.
+func (f File) Metrics(prefix string) []string {
 	var out []string
 	for _, r := range f.Rules() {
-		for _, n := range r.ExprMetrics() {
+		for _, n := range r.Metrics() {
 			if strings.HasPrefix(n, prefix) && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
