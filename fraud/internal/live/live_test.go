@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
+	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
@@ -23,7 +24,8 @@ import (
 )
 
 // TestStreamEndToEnd: the assembled system decides every live transaction exactly once,
-// logs each model score under its transaction id, and exports its counters.
+// logs each model score under its transaction id, and exports its counters and the
+// freshness of the feature views it writes.
 func TestStreamEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	log := openLog(t)
@@ -127,9 +129,41 @@ func TestStreamEndToEnd(t *testing.T) {
 		names = append(names, mf.GetName())
 	}
 	all := strings.Join(names, " ")
-	for _, want := range []string{"casebook_fraud_decisions_total", "casebook_fraud_feature_store_up", "casebook_fraud_decision_lag_seconds", "casebook_serving_requests_total"} {
+	for _, want := range []string{"casebook_fraud_decisions_total", "casebook_fraud_feature_store_up", "casebook_fraud_decision_lag_seconds", "casebook_serving_requests_total",
+		"casebook_feature_freshness_seconds", "casebook_feature_events_total"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("metric %s not exported (have %s)", want, all)
+		}
+	}
+	// Freshness: the newest event the scorer stored in each view is at least the newest
+	// live transaction (both views take transactions) and at most the newest live event.
+	var newestTx, newestEvent time.Time
+	for _, ev := range sys.Live {
+		if ev.Subject == events.TxSubject && ev.Time.After(newestTx) {
+			newestTx = ev.Time
+		}
+		if ev.Time.After(newestEvent) {
+			newestEvent = ev.Time
+		}
+	}
+	stored := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "casebook_feature_newest_event_timestamp_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "view" {
+					stored[lp.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	for _, view := range []string{txfeatures.CustomerView, txfeatures.TerminalView} {
+		got, ok := stored[view]
+		lo, hi := float64(newestTx.UnixNano())/1e9, float64(newestEvent.UnixNano())/1e9
+		if !ok || got < lo || got > hi {
+			t.Errorf("casebook_feature_newest_event_timestamp_seconds{view=%q} = %v (exported %v), want within [%v, %v]", view, got, ok, lo, hi)
 		}
 	}
 	t.Logf("%d live transactions, %d batches (mean %.1f)", sys.LiveTx, stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))

@@ -1,7 +1,11 @@
 package stream
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/casebook-ml/casebook/platform/features"
 )
 
 // Metrics exports the scorer's counters (read from Stats at scrape time) and the latency
@@ -15,16 +19,28 @@ import (
 //	casebook_fraud_feature_store_up                 0 while the last online-store operation failed
 //	casebook_fraud_decision_lag_seconds             log append → decision published
 //
+// The scorer is also the process that writes the transaction views' online rows, so its
+// metrics include the feature store's set (features.Metrics) for those views:
+// casebook_feature_freshness_seconds{view} is wall-clock now minus the event time of the
+// newest transaction or chargeback whose rows the online store took, and
+// casebook_feature_events_total{view,outcome} counts them.
+//
 // No label carries a card, terminal or transaction id.
 type Metrics struct {
-	stats *Stats
-	lag   prometheus.Histogram
-	descs map[string]*prometheus.Desc
+	stats    *Stats
+	lag      prometheus.Histogram
+	descs    map[string]*prometheus.Desc
+	features *features.Metrics
 }
 
-// NewMetrics registers the scorer's metrics for stats on reg.
+// NewMetrics registers the scorer's metrics for stats, and the feature store's metrics of
+// the views it writes, on reg.
 func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
-	m := &Metrics{stats: stats,
+	fm, err := features.NewMetrics(reg, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	m := &Metrics{stats: stats, features: fm,
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "casebook_fraud_decision_lag_seconds",
 			Help:    "Seconds from a transaction's append to the event log to the publication of its decision.",
@@ -48,6 +64,9 @@ func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
 	}
 	return m, nil
 }
+
+// Features is the feature store's metrics of the views the scorer writes.
+func (m *Metrics) Features() *features.Metrics { return m.features }
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {

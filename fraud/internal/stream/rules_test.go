@@ -85,7 +85,7 @@ func TestOnlineNames(t *testing.T) {
 	if err := txfeatures.Register(reg, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	on, err := txfeatures.NewOnline(reg, memory.New(reg))
+	on, err := txfeatures.NewOnline(reg, memory.New(reg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,8 +99,8 @@ type ScorerConfig struct {
 	Model      Model
 	Thresholds decision.Thresholds
 	Rules      decision.Rules
-	// Stats receives the counts (required); Metrics, when set, the decision latency too
-	// (its counters read Stats).
+	// Stats receives the counts (required); Metrics, when set, the decision latency and
+	// the written views' freshness too (its counters read Stats).
 	Stats   *Stats
 	Metrics *Metrics
 	// StoreBreaker is how long the online store is skipped after it failed, so that an
@@ -122,7 +122,11 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 	if cfg.StoreBreaker < 0 {
 		return nil, fmt.Errorf("scorer: negative store breaker %v", cfg.StoreBreaker)
 	}
-	on, err := txfeatures.NewOnline(cfg.Features, cfg.Store)
+	var fm *features.Metrics
+	if cfg.Metrics != nil {
+		fm = cfg.Metrics.Features()
+	}
+	on, err := txfeatures.NewOnline(cfg.Features, cfg.Store, fm)
 	if err != nil {
 		return nil, err
 	}

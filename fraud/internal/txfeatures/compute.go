@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/features"
@@ -97,17 +98,29 @@ func computeView(v *features.FeatureView, events []features.Event) ([]features.R
 type Online struct {
 	cust, term *features.Aggregator
 	store      features.OnlineStore
+	met        *features.Metrics
 	seq        uint64
 	cf, tf     []string
+	written    []written // applied events whose rows the next write carries (ApplyBatch, ApplyRead)
 }
 
-// NewOnline builds the streaming execution over reg's views, writing to store.
-func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, error) {
+// written is an event applied to a view, observed in the metrics once its rows are stored.
+type written struct {
+	view    string
+	at      time.Time
+	outcome features.Outcome
+}
+
+// NewOnline builds the streaming execution over reg's views, writing to store. met (may be
+// nil) counts each view's events by outcome and holds its freshness: the event time of the
+// newest event whose rows the online store took, so a store that refuses writes shows as
+// a growing casebook_feature_freshness_seconds.
+func NewOnline(reg *features.Registry, store features.OnlineStore, met *features.Metrics) (*Online, error) {
 	cv, tv, err := views(reg)
 	if err != nil {
 		return nil, fmt.Errorf("online features: %w", err)
 	}
-	o := &Online{store: store, cf: cv.FeatureNames(), tf: tv.FeatureNames()}
+	o := &Online{store: store, met: met, cf: cv.FeatureNames(), tf: tv.FeatureNames()}
 	if o.cust, err = features.NewAggregator(cv); err != nil {
 		return nil, fmt.Errorf("online features: %w", err)
 	}
@@ -158,7 +171,11 @@ func (o *Online) apply(ctx context.Context, ev features.Event) error {
 	}{{o.cust, CustomerView}, {o.term, TerminalView}} {
 		rows, outcome, err := a.agg.Apply(ev)
 		if err != nil {
+			o.invalid(a.view)
 			return fmt.Errorf("online features: %s: %w", a.view, err)
+		}
+		if outcome == features.Duplicate || outcome == features.Dropped {
+			o.observe(written{a.view, ev.Time, outcome})
 		}
 		if outcome == features.Duplicate {
 			continue // applied before (a redelivery): nothing changes
@@ -169,8 +186,31 @@ func (o *Online) apply(ctx context.Context, ev features.Event) error {
 		if _, err := o.store.Write(ctx, a.view, rows); err != nil {
 			return fmt.Errorf("online features: write %s: %w", a.view, err)
 		}
+		o.observe(written{a.view, ev.Time, outcome})
 	}
 	return nil
+}
+
+// observe records one event's outcome in the metrics, if there are any.
+func (o *Online) observe(w written) {
+	if o.met != nil {
+		o.met.Observe(w.view, w.at, w.outcome)
+	}
+}
+
+// invalid counts an event a view's transform rejected.
+func (o *Online) invalid(view string) {
+	if o.met != nil {
+		o.met.ObserveInvalid(view)
+	}
+}
+
+// stored observes the applied events whose rows a write has just stored.
+func (o *Online) stored() {
+	for _, w := range o.written {
+		o.observe(w)
+	}
+	o.written = o.written[:0]
 }
 
 // Vector reads tx's vector from the store into out (length Width).

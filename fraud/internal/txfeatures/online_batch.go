@@ -29,9 +29,13 @@ type Item struct {
 // With write false nothing is written (the store is known to be down): the aggregators
 // still apply every item, and an entity's next event writes a row computed from all of
 // them.
+//
+// The metrics count an applied event, and move its view's freshness, only once the write
+// that carries its rows succeeded: while the store is down or skipped, freshness grows.
 func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error, write bool) error {
 	writes := o.applyItems(items, errs)
 	if !write {
+		o.written = o.written[:0]
 		return nil
 	}
 	return o.write(ctx, writes)
@@ -43,9 +47,11 @@ func (o *Online) write(ctx context.Context, writes []features.ViewRows) error {
 			continue
 		}
 		if _, err := o.store.Write(ctx, w.View, w.Rows); err != nil {
+			o.written = o.written[:0]
 			return fmt.Errorf("online features: write %s: %w", w.View, err)
 		}
 	}
+	o.stored()
 	return nil
 }
 
@@ -58,14 +64,18 @@ func (o *Online) ApplyRead(ctx context.Context, items []Item, errs []error, txs 
 	}
 	res, err := features.WriteRead(ctx, o.store, writes, vectorRequest(txs))
 	if err != nil {
+		o.written = o.written[:0]
 		return fmt.Errorf("online features: write and read: %w", err)
 	}
+	o.stored()
 	fillVectors(res, txs, out)
 	return nil
 }
 
-// applyItems feeds items to both views' aggregators in order and returns the rows to write.
+// applyItems feeds items to both views' aggregators in order and returns the rows to write;
+// the events applied wait in o.written for the write's outcome.
 func (o *Online) applyItems(items []Item, errs []error) []features.ViewRows {
+	o.written = o.written[:0]
 	var crows, trows []features.Row
 	for i, it := range items {
 		o.seq++
@@ -81,14 +91,23 @@ func (o *Online) applyItems(items []Item, errs []error) []features.ViewRows {
 			switch {
 			case err != nil:
 				errs[i] = fmt.Errorf("online features: %s: %w", name, err)
+				o.invalid(name)
+				continue
 			case outcome == features.Duplicate:
 				// applied before (a redelivery): nothing changes
+				o.observe(written{name, ev.Time, outcome})
+				continue
 			case outcome == features.Dropped:
 				errs[i] = fmt.Errorf("online features: %s: event %s %v: %w", name, ev.ID, outcome, ErrOrder)
+				o.observe(written{name, ev.Time, outcome})
+				continue
 			case vi == 0:
 				crows = append(crows, rows...)
 			default:
 				trows = append(trows, rows...)
+			}
+			if o.met != nil {
+				o.written = append(o.written, written{name, ev.Time, outcome})
 			}
 		}
 	}

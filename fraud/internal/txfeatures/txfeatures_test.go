@@ -43,7 +43,7 @@ func TestOfflineOnlineParity(t *testing.T) {
 		t.Fatalf("Offline = %v", err)
 	}
 	ctx := context.Background()
-	on, err := NewOnline(reg, memory.New(reg))
+	on, err := NewOnline(reg, memory.New(reg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestDelayedLabels(t *testing.T) {
 		if err := RegisterLabelled(reg, time.Hour, 11*day); err != nil {
 			t.Fatal(err)
 		}
-		on, err := NewOnline(reg, memory.New(reg))
+		on, err := NewOnline(reg, memory.New(reg), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ const monitorUsage = `mlp monitor MODEL [--nats URL] [--reference N] [--live N] 
 
 mlp monitor MODEL --loop [--nats URL] [--dir DIR | --registry-kv] [--interval 10s]
           [--reference N] [--family gbdt|logreg] [--checkpoints DIR] [--min-train N]
-          [--min-labelled N] [--canary-timeout 168h]
+          [--min-labelled N] [--canary-timeout 168h] [--metrics ADDR]
   Runs the retraining loop until interrupted (SIGINT, SIGTERM): reads the prediction
   log serving writes and the outcomes reported on OUTCOMES every --interval; watches
   drift on the champion's first N served predictions as reference, and decay on joined
@@ -44,7 +44,10 @@ mlp monitor MODEL --loop [--nats URL] [--dir DIR | --registry-kv] [--interval 10
   the champion's over the same period; otherwise removes the canary. Each decision is
   printed and written to the registry's audit log. The registry is the filesystem one in
   --dir ($CASEBOOK_REGISTRY_DIR, .casebook/registry), or with --registry-kv the one on
-  the --nats server.`
+  the --nats server. --metrics ADDR (off by default; 127.0.0.1:9465, say) serves
+  Prometheus /metrics with the monitoring set (casebook_monitoring_*: drift, data
+  quality, action rate, joined quality and decay, label delay, alert state) that
+  deploy/prometheus/alerts.yaml reads; a failing listener stops the loop with its error.`
 
 type monitorOpts struct {
 	model      string

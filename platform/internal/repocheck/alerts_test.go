@@ -2,7 +2,6 @@ package repocheck
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,28 +10,14 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/internal/alertrules"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/serving"
 )
-
-// ruleFile is the part of a Prometheus rules file this test reads.
-type ruleFile struct {
-	Groups []struct {
-		Name  string `yaml:"name"`
-		Rules []struct {
-			Alert       string            `yaml:"alert"`
-			Record      string            `yaml:"record"`
-			Expr        string            `yaml:"expr"`
-			Labels      map[string]string `yaml:"labels"`
-			Annotations map[string]string `yaml:"annotations"`
-		} `yaml:"rules"`
-	} `yaml:"groups"`
-}
 
 // recorder is a Registerer that keeps the descriptions of everything registered on it, so
 // that metric vectors with no series yet (which Gather leaves out) are still seen.
@@ -139,11 +124,10 @@ func platformMetrics(t *testing.T) map[string][]string {
 }
 
 var (
-	metricName = regexp.MustCompile(`\bcasebook_[a-z0-9_]+\b`)
-	selector   = regexp.MustCompile(`\b(casebook_[a-z0-9_]+)\s*\{([^}]*)\}`)
-	matcher    = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
-	grouping   = regexp.MustCompile(`\b(?:by|on|without|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
-	labelRef   = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
+	selector = regexp.MustCompile(`\b(casebook_[a-z0-9_]+)\s*\{([^}]*)\}`)
+	matcher  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	grouping = regexp.MustCompile(`\b(?:by|on|without|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
+	labelRef = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
 )
 
 // resolve finds the registered metric a series name in a query stands for: itself, or the
@@ -174,19 +158,15 @@ func TestAlertMetricsRegistered(t *testing.T) {
 		t.Fatalf("the platform registered %d metrics; want the serving, registry, monitoring and feature sets", len(known))
 	}
 	path := filepath.Join(repoRoot(t), "deploy", "prometheus", "alerts.yaml")
-	b, err := os.ReadFile(path)
+	rf, err := alertrules.Load(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var rf ruleFile
-	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	rules := 0
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			rules++
-			name := r.Alert + r.Record
+			name := r.Name()
 			var texts []string
 			for _, v := range r.Annotations {
 				texts = append(texts, v)
@@ -196,20 +176,17 @@ func TestAlertMetricsRegistered(t *testing.T) {
 			}
 			sort.Strings(texts)
 			union := map[string]bool{}
-			names := metricName.FindAllString(r.Expr, -1)
-			if len(names) == 0 {
+			exprNames := r.ExprMetrics()
+			if len(exprNames) == 0 {
 				t.Errorf("rule %s: expression %q names no casebook_ metric", name, r.Expr)
 			}
-			for _, text := range texts {
-				names = append(names, metricName.FindAllString(text, -1)...)
-			}
-			for _, n := range names {
+			for _, n := range r.Metrics() {
 				_, labels, ok := resolve(known, n)
 				if !ok {
 					t.Errorf("rule %s reads %s, which the platform does not register", name, n)
 					continue
 				}
-				if slices.Contains(metricName.FindAllString(r.Expr, -1), n) {
+				if slices.Contains(exprNames, n) {
 					for _, l := range labels {
 						union[l] = true
 					}

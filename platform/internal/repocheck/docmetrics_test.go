@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/casebook-ml/casebook/platform/internal/alertrules"
 )
 
 var goMetricName = regexp.MustCompile(`"(casebook_[a-z0-9_]+)"`)
@@ -65,7 +67,7 @@ func TestDocMetricNames(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, file)
 		seen := map[string]bool{}
-		for _, name := range metricName.FindAllString(string(b), -1) {
+		for _, name := range alertrules.MetricName.FindAllString(string(b), -1) {
 			if seen[name] {
 				continue
 			}
