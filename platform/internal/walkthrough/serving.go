@@ -55,6 +55,8 @@ func (e *servingEnv) row(i, n int) []float64 {
 type phase struct {
 	requests, failed int
 	paths            map[string]int
+	versions         map[int]int    // answers by the version that gave them (0: heuristic, default)
+	reasons          map[string]int // fallback answers by why the primary did not answer
 	lat              []time.Duration
 	y, p             []float64
 }
@@ -70,7 +72,7 @@ func (p *phase) p99() time.Duration {
 // drive sends one-row requests for model from n callers for d and records answers with
 // their labels.
 func drive(ctx context.Context, srv *serving.Server, env *servingEnv, model string, n int, d time.Duration, pace time.Duration) *phase {
-	ph := &phase{paths: map[string]int{}}
+	ph := &phase{paths: map[string]int{}, versions: map[int]int{}, reasons: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	end := time.Now().Add(d)
@@ -90,6 +92,10 @@ func drive(ctx context.Context, srv *serving.Server, env *servingEnv, model stri
 					ph.failed++
 				} else {
 					ph.paths[res.Path]++
+					ph.versions[res.Version]++
+					if res.Reason != "" {
+						ph.reasons[res.Reason]++
+					}
 					ph.lat = append(ph.lat, el)
 					ph.y = append(ph.y, env.data.Y[i])
 					ph.p = append(ph.p, res.Scores[0])
