@@ -190,6 +190,36 @@ type class struct {
 	failed   atomic.Int64
 	mu       sync.Mutex
 	lat      []time.Duration
+	// batches times the class's Predict calls: a running batch is what a higher class
+	// waits for, since a slot is not taken back from a batch once it runs.
+	batches predictTimes
+}
+
+// predictTimes records how long Predict calls took.
+type predictTimes struct {
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+func (p *predictTimes) p99() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return pct(p.ds, 99)
+}
+
+type timedModel struct {
+	ml.Model
+	t *predictTimes
+}
+
+func (m *timedModel) Predict(b ml.Batch, out []float64) error {
+	t0 := time.Now()
+	err := m.Model.Predict(b, out)
+	d := time.Since(t0)
+	m.t.mu.Lock()
+	m.t.ds = append(m.t.ds, d)
+	m.t.mu.Unlock()
+	return err
 }
 
 func servingMultiTenant(cfg Config) scenario.Scenario {
@@ -237,6 +267,7 @@ func servingMultiTenant(cfg Config) scenario.Scenario {
 						mc := serving.DefaultModelConfig(fmt.Sprintf("%s-%02d", c.prefix, i))
 						mc.Priority, mc.SLA, mc.FallbackReserve = c.prio, c.sla, 0
 						mc.Batch.QueueSize = 256
+						mc.Wrap = func(m ml.Model) ml.Model { return &timedModel{Model: m, t: &c.batches} }
 						sc.Models = append(sc.Models, mc)
 					}
 				}
@@ -309,21 +340,29 @@ func servingMultiTenant(cfg Config) scenario.Scenario {
 			}
 			report("priority + admission", prio)
 			high, baseHigh, floorHigh := prio[0], base[0], floor[0]
-			// What priorities are for: the flood must not reach the high class. Counted in
-			// requests, both runs in this process a second apart, so a busy machine weighs on
-			// both alike; without priorities the flood takes most of the high class's answers.
-			r.Say("high class late or refused: %.1f%% without priorities, %.1f%% with them (%.1f%% with no flood at all)",
+			// What priorities are for: the flood must not take the high class's answers. Both
+			// runs are in this process seconds apart, so a busy machine weighs on both alike;
+			// the claim is a margin between them, in the high class's own latency and answers.
+			r.Say("high class answered by the model: %d without priorities, %d with them (%d with no flood, same length)",
+				baseHigh.ok.Load(), high.ok.Load(), floorHigh.ok.Load())
+			r.Say("high class late or refused: %.1f%% without priorities, %.1f%% with them (%.1f%% with no flood)",
 				100*baseHigh.missShare(), 100*high.missShare(), 100*floorHigh.missShare())
 			r.Measure("high class late or refused, FIFO", 100*baseHigh.missShare(), "%")
 			r.Measure("high class late or refused, priority", 100*high.missShare(), "%")
 			r.Check("the flood was refused early (429), not left to time out", prio[2].shed.Load() > 0)
-			r.Check("with priorities, the high class lost at most a quarter of the share of answers it lost to the same flood without them",
-				high.ok.Load() > 0 && high.missShare() <= baseHigh.missShare()/4)
-			// The SLA itself is a timing claim: stated against what the high class got from
-			// this machine with no flood at all, measured just before.
-			floorP99 := pct(floorHigh.lat, 99)
-			r.CheckTiming(fmt.Sprintf("with priorities, the high class's p99 during the flood is inside its 10 ms SLA, allowing for its p99 with no flood (%v)", floorP99),
-				pct(high.lat, 99) <= high.sla+floorP99)
+			r.Check("with priorities the high class's p99 is at most half its p99 without them under the same flood, and the model answered it at least as often",
+				high.ok.Load() > 0 && 2*pct(high.lat, 99) <= pct(baseHigh.lat, 99) && high.ok.Load() >= baseHigh.ok.Load())
+			// The SLA itself is a timing claim, stated against this machine as measured in the
+			// same run. Priorities do not take a core back from a low batch already running,
+			// so a high request may wait for one: the allowance is the larger of the high
+			// class's p99 with no flood and the low class's p99 Predict time during the flood
+			// (on a quiet laptop, about a millisecond; with other programs on the cores, more).
+			floorP99, lowBatch := pct(floorHigh.lat, 99), prio[2].batches.p99()
+			allow := max(floorP99, lowBatch)
+			r.Say("this machine in this run: high class p99 with no flood %v; a low-class batch (256 rows) p99 %v in Predict during the flood", floorP99, lowBatch)
+			r.Measure("low-class batch p99 during the flood", float64(lowBatch.Microseconds())/1000, "ms")
+			r.CheckTiming(fmt.Sprintf("with priorities, the high class's p99 during the flood is inside its 10 ms SLA plus the allowance measured in this run (%v)", allow),
+				pct(high.lat, 99) <= high.sla+allow)
 			r.Say("Without priorities the high class's p99 was %v; with them %v; with no flood %v.", pct(baseHigh.lat, 99), pct(high.lat, 99), floorP99)
 			return nil
 		},
