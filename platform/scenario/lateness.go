@@ -1,7 +1,10 @@
 package scenario
 
 import (
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -70,4 +73,31 @@ func latenessStats(samples []time.Duration) LatenessStats {
 	s := slices.Clone(samples)
 	slices.Sort(s)
 	return LatenessStats{Samples: len(s), P99: s[min(len(s)-1, len(s)*99/100)], Max: s[len(s)-1]}
+}
+
+// RunQueueWait is how long the calling OS thread has spent, since it started, runnable but
+// waiting for a core: the kernel's schedstat, read from /proc/thread-self/schedstat. ok is
+// false where that is not available (not Linux, or a kernel without it). A scenario that
+// times work on one goroutine locks it to its thread (runtime.LockOSThread) and reads this
+// before and after each call: the difference is time the machine took from the call, which
+// a busy laptop adds and the code under test does not.
+func RunQueueWait() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0, false
+	}
+	return parseSchedstat(string(b))
+}
+
+// parseSchedstat reads the second field of a schedstat line ("on-cpu-ns wait-ns slices").
+func parseSchedstat(s string) (time.Duration, bool) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, false
+	}
+	return time.Duration(ns), true
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -42,5 +43,39 @@ func TestLatenessStops(t *testing.T) {
 	case <-l.done:
 	default:
 		t.Error("the sampling goroutine is still running after Stop")
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"940160 77260 1\n", 77260, true},
+		{"0 0 0", 0, true},
+		{"940160", 0, false},
+		{"", 0, false},
+		{"1 x 2", 0, false},
+		{"1 -5 2", 0, false},
+	} {
+		got, ok := parseSchedstat(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseSchedstat(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestRunQueueWait: where the kernel offers it, the counter reads and never goes back.
+func TestRunQueueWait(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, ok := RunQueueWait()
+	if !ok {
+		t.Skip("no /proc/thread-self/schedstat here")
+	}
+	b, ok := RunQueueWait()
+	if !ok || b < a {
+		t.Errorf("RunQueueWait() = %v then %v (ok %v), want a counter that never decreases", a, b, ok)
 	}
 }
