@@ -17,7 +17,7 @@ import (
 func servingRollouts(cfg Config) scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "serving/rollouts",
-		Summary: "Rollouts driven by registry aliases: a shadow version is compared off the caller's path, a 10% canary splits users deterministically, then blue/green promotion and rollback under load fail no request.",
+		Summary: "Rollouts driven by registry aliases: a shadow version is compared off the caller's path, a 10% canary splits users deterministically, then blue/green promotion and rollback under load: no request fails because of the switch (answers late on a busy machine are reported by cause).",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			env, err := newServingEnv(r, 15)
 			if err != nil {
