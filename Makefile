@@ -11,7 +11,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 
-.PHONY: help demo test lint fmt vet staticcheck modules rules bench fuzz images build scenario scenarios clean
+.PHONY: help demo demo-busy test lint fmt vet staticcheck modules rules bench fuzz images build scenario scenarios clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ demo: ## run the main job: a checked tour of the platform, then the fraud, recom
 	@echo "More of the auction: go run ./adsranking/cmd/adsranking scenario run ads/knobs ads/live ads/calibration"
 	@echo "The click model against the generator's log loss (about 45 s): go run ./adsranking/cmd/adsranking scenario run ads/quality"
 	@echo "(docs/case-studies/ads.md; adsranking/scripts/bench-serve.sh loads the bidder over HTTP)"
+
+demo-busy: ## make demo beside HOGS busy loops (default one per core): the checks must hold on a busy laptop too
+	bash scripts/demo-busy.sh
 
 test: ## unit and integration tests of every module (integration tests need Docker; see docs/testing.md)
 	@go run ./platform/internal/dockercheck

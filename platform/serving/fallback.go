@@ -2,6 +2,7 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -18,6 +19,40 @@ const (
 	PathHeuristic = "heuristic"
 	PathDefault   = "default"
 )
+
+// Why the fallback chain answered instead of the primary path: Result.Reason, the
+// X-Casebook-Fallback-Reason header and the reason label of casebook_serving_fallbacks_total.
+// Deadline and overloaded are about time (a slow or busy machine, a stalled model);
+// the others say the primary path could not answer at all.
+const (
+	// ReasonNotReady: no version is loaded for the route the request took.
+	ReasonNotReady = "not-ready"
+	// ReasonBreakerOpen: the primary path is skipped while its circuit breaker is open.
+	ReasonBreakerOpen = "breaker-open"
+	// ReasonOverloaded: admission control refused the request and ShedToFallback is on.
+	ReasonOverloaded = "overloaded"
+	// ReasonDeadline: the primary did not answer before the request's deadline (less the
+	// fallback reserve), whether it queued behind load or the model stalled.
+	ReasonDeadline = "deadline"
+	// ReasonModelError: the primary answered with an error (its host is stopped or down,
+	// Predict failed).
+	ReasonModelError = "model-error"
+)
+
+// fallbackReason names the cause a primary attempt failed with.
+func fallbackReason(cause error) string {
+	switch {
+	case errors.Is(cause, ErrNotReady):
+		return ReasonNotReady
+	case errors.Is(cause, ErrBreakerOpen):
+		return ReasonBreakerOpen
+	case errors.Is(cause, ErrOverloaded):
+		return ReasonOverloaded
+	case errors.Is(cause, ErrDeadline):
+		return ReasonDeadline
+	}
+	return ReasonModelError
+}
 
 // Fallback is one element of a model's fallback chain after the primary path: it scores
 // a batch when the model service cannot. Path names it in responses and metrics.

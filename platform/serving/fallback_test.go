@@ -2,11 +2,15 @@ package serving
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/serving/servingtest"
@@ -149,4 +153,125 @@ func loadLoop(t *testing.T, f *fixture, n int, stop chan struct{}, hdr func(i in
 		}()
 	}
 	return ok, failed, wg.Wait
+}
+
+// TestFallbackReason: every answer from the fallback chain says why the primary did not
+// answer, in the Result, the response header and the fallbacks metric, so that a caller
+// can tell "the model failed" from "the answer was late". Each cause is produced
+// deterministically: no case depends on how fast the machine is.
+func TestFallbackReason(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		mutate func(*ModelConfig)
+		setup  func(t *testing.T, f *fixture)
+		req    func(f *fixture) Request
+		path   string
+		reason string
+	}{
+		{name: "primary answers", path: PathPrimary, reason: ""},
+		{
+			name:   "model down",
+			mutate: func(mc *ModelConfig) { mc.BreakerFailures = 100 },
+			setup:  func(t *testing.T, f *fixture) { mustFault(t, f, &Fault{Down: true}) },
+			path:   PathHeuristic, reason: ReasonModelError,
+		},
+		{
+			name:   "breaker open after one failure",
+			mutate: func(mc *ModelConfig) { mc.BreakerFailures, mc.BreakerCooldown = 1, time.Hour },
+			setup: func(t *testing.T, f *fixture) {
+				mustFault(t, f, &Fault{Down: true})
+				if res, err := f.srv.Infer(ctx, Request{Model: "fraud", Decoded: Decoded{Rows: 1, X: f.rows(0, 1)}}); err != nil || res.Reason != ReasonModelError {
+					t.Fatalf("first failure: Infer = %+v, %v; want reason %s", res, err, ReasonModelError)
+				}
+			},
+			path: PathHeuristic, reason: ReasonBreakerOpen,
+		},
+		{
+			// The stall is far longer than the deadline: late however fast the machine is.
+			name:   "model stalled past the deadline",
+			mutate: func(mc *ModelConfig) { mc.SLA, mc.FallbackReserve = 30*time.Millisecond, 10*time.Millisecond },
+			setup:  func(t *testing.T, f *fixture) { mustFault(t, f, &Fault{Stall: time.Minute}) },
+			path:   PathHeuristic, reason: ReasonDeadline,
+		},
+		{
+			// A deadline already past: admission refuses, and ShedToFallback answers.
+			name:   "refused by admission, shed to the fallback chain",
+			mutate: func(mc *ModelConfig) { mc.ShedToFallback = true },
+			req: func(f *fixture) Request {
+				return Request{Model: "fraud", Decoded: Decoded{Rows: 1, X: f.rows(0, 1)}, Deadline: time.Now().Add(-time.Second)}
+			},
+			path: PathHeuristic, reason: ReasonOverloaded,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				if tc.mutate != nil {
+					tc.mutate(&c.Models[0])
+				}
+			})
+			if tc.setup != nil {
+				tc.setup(t, f)
+			}
+			req := Request{Model: "fraud", Decoded: Decoded{Rows: 1, X: f.rows(0, 1)}}
+			if tc.req != nil {
+				req = tc.req(f)
+			}
+			res, err := f.srv.Infer(ctx, req)
+			if err != nil {
+				t.Fatalf("Infer = %v, want an answer", err)
+			}
+			if res.Path != tc.path || res.Reason != tc.reason {
+				t.Fatalf("Infer path, reason = %q, %q; want %q, %q", res.Path, res.Reason, tc.path, tc.reason)
+			}
+			if tc.reason == "" {
+				return
+			}
+			if got := testutil.ToFloat64(f.srv.met.fallbacks.WithLabelValues("fraud", tc.path, tc.reason)); got < 1 {
+				t.Errorf("casebook_serving_fallbacks_total{path=%q,reason=%q} = %v, want ≥ 1", tc.path, tc.reason, got)
+			}
+		})
+	}
+}
+
+// TestFallbackReasonHeader: over HTTP the reason is a response header, absent when the
+// primary answered.
+func TestFallbackReasonHeader(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Models[0].BreakerFailures = 100 })
+	body := servingtest.Body(f.rows(0, 1), features)
+	resp, b := f.post(t, "/v2/models/fraud/infer", body, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderReason) != "" {
+		t.Fatalf("healthy: status %d (%s), %s = %q; want 200 and no reason", resp.StatusCode, b, HeaderReason, resp.Header.Get(HeaderReason))
+	}
+	mustFault(t, f, &Fault{Down: true})
+	resp, b = f.post(t, "/v2/models/fraud/infer", body, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderReason) != ReasonModelError {
+		t.Fatalf("down: status %d (%s), %s = %q; want 200 and %q", resp.StatusCode, b, HeaderReason, resp.Header.Get(HeaderReason), ReasonModelError)
+	}
+}
+
+func TestFallbackReasonOf(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  string
+	}{
+		{ErrNotReady, ReasonNotReady},
+		{ErrBreakerOpen, ReasonBreakerOpen},
+		{&OverloadError{Model: "m", Reason: "queue-full"}, ReasonOverloaded},
+		{fmt.Errorf("%w: primary m v1 did not answer in time", ErrDeadline), ReasonDeadline},
+		{fmt.Errorf("m v1: %w (injected)", ErrHostStopped), ReasonModelError},
+		{errors.New("predict: boom"), ReasonModelError},
+	} {
+		if got := fallbackReason(tc.cause); got != tc.want {
+			t.Errorf("fallbackReason(%v) = %q, want %q", tc.cause, got, tc.want)
+		}
+	}
+}
+
+func mustFault(t *testing.T, f *fixture, fault *Fault) {
+	t.Helper()
+	if err := f.srv.InjectFault("fraud", fault); err != nil {
+		t.Fatal(err)
+	}
 }

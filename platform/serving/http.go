@@ -22,6 +22,8 @@ const (
 	HeaderPath    = "X-Casebook-Path"
 	HeaderVersion = "X-Casebook-Version"
 	HeaderVariant = "X-Casebook-Variant"
+	// HeaderReason says why the fallback chain answered (Reason*); absent when the primary did.
+	HeaderReason = "X-Casebook-Fallback-Reason"
 	// HeaderTimeout carries the caller's deadline budget ("5ms", or a number of
 	// milliseconds); the protocol parameter timeout_ms does the same from the body.
 	HeaderTimeout = "X-Casebook-Timeout"
@@ -244,6 +246,9 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderPath, res.Path)
 	h.Set(HeaderVersion, ver)
 	h.Set(HeaderVariant, res.Variant)
+	if res.Reason != "" {
+		h.Set(HeaderReason, res.Reason)
+	}
 	out := appendInferResponse((*bp)[:0], e.cfg.Name, res.Version, dec.ID, res.Path, res.Scores)
 	*bp = out[:0]
 	_, _ = w.Write(out)

@@ -12,6 +12,7 @@ import (
 // label carries a user, an entity or a key.
 type metrics struct {
 	requests       *prometheus.CounterVec
+	fallbacks      *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
 	scores         *prometheus.HistogramVec
 	refused        *prometheus.CounterVec
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_requests_total",
 			Help: "Answered infer requests by model, rollout variant, version and the path that answered (primary, last-good, heuristic, default)."},
 			[]string{"model", "variant", "version", "path"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_serving_fallbacks_total",
+			Help: "Answers from the fallback chain by model, the path that answered and why the primary did not (not-ready, breaker-open, overloaded, deadline, model-error)."},
+			[]string{"model", "path", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_serving_request_seconds",
 			Help: "Infer latency inside the server by model, version (none when no version answered), priority class and HTTP status code.", Buckets: lat},
 			[]string{"model", "version", "priority", "code"}),
@@ -74,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Prediction records dropped because the log's buffer was full or a publish failed."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.scores, m.refused, m.badRequests, m.authFailures, m.batchRows, m.queueWait,
+		for _, c := range []prometheus.Collector{m.requests, m.fallbacks, m.latency, m.scores, m.refused, m.badRequests, m.authFailures, m.batchRows, m.queueWait,
 			m.expired, m.breakerState, m.breakerChanges, m.swaps, m.modelRefused, m.shadow, m.shadowAgree, m.shadowDiff, m.logDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("serving metrics: %w", err)

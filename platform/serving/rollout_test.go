@@ -18,36 +18,50 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	f := newFixture(t, nil)
 	var mu sync.Mutex
 	versions := map[string]int{}
+	late, switchFailed := 0, map[string]int{}
 	stop := make(chan struct{})
-	ok, failed, wait := loadLoop(t, f, 8, stop, nil, func(resp *http.Response) {
+	// Every answer is sorted by cause, so that a busy machine cannot fail the test: an
+	// answer that was late (the fallback chain after the deadline, or a refusal because it
+	// was predicted late) is not caused by the switch; anything else off the primary path is.
+	_, _, wait := loadLoop(t, f, 8, stop, nil, func(resp *http.Response) {
 		mu.Lock()
-		versions[resp.Header.Get(HeaderVersion)+"/"+resp.Header.Get(HeaderPath)]++
-		mu.Unlock()
+		defer mu.Unlock()
+		reason := resp.Header.Get(HeaderReason)
+		switch {
+		case resp.StatusCode == http.StatusOK && resp.Header.Get(HeaderPath) == PathPrimary:
+			versions[resp.Header.Get(HeaderVersion)]++
+		case resp.StatusCode == http.StatusOK && (reason == ReasonDeadline || reason == ReasonOverloaded),
+			resp.StatusCode == http.StatusTooManyRequests:
+			late++
+		default:
+			switchFailed[fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get(HeaderPath), reason)]++
+		}
 	})
+	answered := func(v string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return versions[v]
+	}
 	ctx := context.Background()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, func() bool { return answered("1") >= 50 })
 	if err := servingtest.Move(ctx, f.reg, "fraud", registry.Champion, 2); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { st, _ := f.srv.Status("fraud"); return st.Primary == 2 })
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, func() bool { return answered("2") >= 50 })
 	if _, err := f.reg.Rollback(ctx, "fraud", registry.Champion, "test", "rollback under load"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { st, _ := f.srv.Status("fraud"); return st.Primary == 1 })
-	time.Sleep(100 * time.Millisecond)
+	v1 := answered("1")
+	waitFor(t, func() bool { return answered("1") >= v1+50 })
 	close(stop)
 	wait()
-	if failed.Load() != 0 {
-		t.Errorf("failed requests during two alias moves = %d (of %d), want 0", failed.Load(), ok.Load()+failed.Load())
+	if len(switchFailed) != 0 {
+		t.Errorf("answers failed by the switch (status path reason: count) = %v, want none", switchFailed)
 	}
-	if versions["1/primary"] == 0 || versions["2/primary"] == 0 {
-		t.Errorf("answers by version/path = %v; want both v1 and v2 from the primary path", versions)
-	}
-	for k := range versions {
-		if k != "1/primary" && k != "2/primary" {
-			t.Errorf("unexpected version/path %s during a clean rollout", k)
-		}
+	if late > 0 {
+		t.Logf("%d answers were late on a busy machine (not a failure)", late)
 	}
 }
 

@@ -290,6 +290,8 @@ type Result struct {
 	Variant string
 	// Path is primary, last-good, heuristic or default.
 	Path string
+	// Reason says why the fallback chain answered (Reason*); empty when Path is primary.
+	Reason string
 }
 
 // Infer answers one request: route, admit, queue, batch, predict, and on failure walk
@@ -459,8 +461,10 @@ func (s *Server) fallback(ctx context.Context, e *entry, req Request, variant st
 		if f.Path() == PathLastGood {
 			ver = e.lastGood.Load().version.Number
 		}
-		s.log.Debug("fallback answered", "model", e.cfg.Name, "path", f.Path(), "cause", cause)
-		return Result{Scores: out, Version: ver, Variant: variant, Path: f.Path()}, nil
+		reason := fallbackReason(cause)
+		s.met.fallbacks.WithLabelValues(e.cfg.Name, f.Path(), reason).Inc()
+		s.log.Debug("fallback answered", "model", e.cfg.Name, "path", f.Path(), "reason", reason, "cause", cause)
+		return Result{Scores: out, Version: ver, Variant: variant, Path: f.Path(), Reason: reason}, nil
 	}
 	return Result{}, fmt.Errorf("%w: %s: %v", ErrUnavailable, e.cfg.Name, cause)
 }

@@ -3,6 +3,7 @@ package walkthrough
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -55,6 +56,8 @@ func (e *servingEnv) row(i, n int) []float64 {
 type phase struct {
 	requests, failed int
 	paths            map[string]int
+	versions         map[int]int    // answers by the version that gave them (0: heuristic, default)
+	reasons          map[string]int // fallback answers by why the primary did not answer
 	lat              []time.Duration
 	y, p             []float64
 }
@@ -70,7 +73,7 @@ func (p *phase) p99() time.Duration {
 // drive sends one-row requests for model from n callers for d and records answers with
 // their labels.
 func drive(ctx context.Context, srv *serving.Server, env *servingEnv, model string, n int, d time.Duration, pace time.Duration) *phase {
-	ph := &phase{paths: map[string]int{}}
+	ph := &phase{paths: map[string]int{}, versions: map[int]int{}, reasons: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	end := time.Now().Add(d)
@@ -90,6 +93,10 @@ func drive(ctx context.Context, srv *serving.Server, env *servingEnv, model stri
 					ph.failed++
 				} else {
 					ph.paths[res.Path]++
+					ph.versions[res.Version]++
+					if res.Reason != "" {
+						ph.reasons[res.Reason]++
+					}
 					ph.lat = append(ph.lat, el)
 					ph.y = append(ph.y, env.data.Y[i])
 					ph.p = append(ph.p, res.Scores[0])
@@ -171,10 +178,16 @@ func servingFallbacks(cfg Config) scenario.Scenario {
 			r.Step("The model stalls mid-load (every Predict hangs for 10 s)")
 			_ = srv.InjectFault("fraud", &serving.Fault{Stall: 10 * time.Second})
 			_ = srv.InjectFault("fraud-new", &serving.Fault{Stall: 10 * time.Second})
+			// How late the machine itself runs this process over the same stretch: the
+			// deadline can bound the wait for a stalled model, not the wait for a core.
+			late := scenario.StartLateness()
 			stalled := drive(ctx, srv, env, "fraud", callers, stretch, 200*time.Microsecond)
 			stalled.report(r, "stalled → last-good (v1)")
 			stalledNew := drive(ctx, srv, env, "fraud-new", callers, stretch, 200*time.Microsecond)
 			stalledNew.report(r, "stalled, no last-good → heuristic")
+			machine := late.Stop()
+			r.Say("meanwhile a goroutine asking for 1 ms naps woke up to %v late (p99 %v): the machine's own lateness", machine.Max.Round(time.Microsecond), machine.P99.Round(time.Microsecond))
+			r.Measure("machine lateness while stalled (max)", float64(machine.Max.Microseconds())/1000, "ms")
 			st, _ := srv.Status("fraud")
 			r.Say("breaker: %s — after %d consecutive timeouts the primary is skipped, so answers stop waiting for it", st.Breaker, 5)
 
@@ -198,9 +211,15 @@ func servingFallbacks(cfg Config) scenario.Scenario {
 			r.Say("a constant default score (the chain's last resort) has AUC %.3f by construction", ml.AUC(def.y, def.p))
 			r.Check("no caller went without an answer while the model was stalled or dead",
 				stalled.failed == 0 && stalledNew.failed == 0 && down.failed == 0)
-			r.Check("while stalled, answers came from last-good (fraud) and the heuristic (fraud-new)",
-				stalled.paths[serving.PathLastGood] > 0 && stalledNew.paths[serving.PathHeuristic] > 0)
-			r.CheckTiming("while stalled, p99 stayed inside the 20 ms deadline", stalled.p99() <= 20*time.Millisecond && stalledNew.p99() <= 20*time.Millisecond)
+			// Nobody waited for the stalled model to come back: every answer came from the
+			// fallback chain, and the ones that had tried the primary first say the deadline
+			// passed. That holds on any machine.
+			r.Check("while stalled, answers came from last-good (fraud) and the heuristic (fraud-new), none from the stalled model",
+				stalled.paths[serving.PathLastGood] > 0 && stalledNew.paths[serving.PathHeuristic] > 0 &&
+					stalled.paths[serving.PathPrimary] == 0 && stalledNew.paths[serving.PathPrimary] == 0)
+			deadline := 20 * time.Millisecond
+			r.CheckTiming(fmt.Sprintf("while stalled, p99 stayed inside the 20 ms deadline, allowing for the machine's lateness measured alongside (%v)", machine.Max.Round(time.Microsecond)),
+				stalled.p99() <= deadline+machine.Max && stalledNew.p99() <= deadline+machine.Max)
 			r.Check("quality cost is visible: AUC primary ≥ last-good ≥ heuristic > default",
 				ml.AUC(healthy.y, healthy.p) >= ml.AUC(stalled.y, stalled.p)-0.01 && ml.AUC(stalled.y, stalled.p) >= ml.AUC(stalledNew.y, stalledNew.p)-0.01 &&
 					ml.AUC(stalledNew.y, stalledNew.p) > 0.5)
