@@ -50,6 +50,7 @@ type Registry struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	hub     *aliasHub // one store watch shared by every Watch
 }
 
 type metrics struct {
@@ -63,7 +64,7 @@ func New(store Store, cfg Config) (*Registry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Registry{store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	r := &Registry{store: store, cfg: cfg, log: cfg.Logger, now: cfg.Now, hub: newAliasHub(store)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -321,9 +322,10 @@ func (r *Registry) Load(ctx context.Context, model, ref string) (ml.Model, Versi
 }
 
 // Watch sends every alias's current position and then every move until ctx ends; the
-// serving layer uses it to switch models blue/green.
+// serving layer uses it to switch models blue/green. Every Watch of a Registry shares one
+// store watch (a server following 100 aliases polls the store once, not 100 times).
 func (r *Registry) Watch(ctx context.Context) (<-chan AliasEvent, error) {
-	return r.store.WatchAliases(ctx)
+	return r.hub.subscribe(ctx)
 }
 
 func checkFloors(v Version, floors []Floor) error {
