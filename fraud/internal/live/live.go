@@ -207,9 +207,14 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	if err != nil {
 		return err
 	}
+	hash, err := s.Features.SchemaHash(txfeatures.Service)
+	if err != nil {
+		return err
+	}
 	v, _, err := s.Registry.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
 		Model: "fraud", Family: string(model.Family()), Schema: model.Schema(), RegisteredBy: s.Config.Actor,
 		Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: s.ValidAUC}}, DataFingerprint: fingerprint,
+		FeatureService: txfeatures.Service, FeatureServiceHash: hash,
 	}})
 	if err != nil {
 		return err
@@ -223,8 +228,10 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 	scfg.Registerer = s.Config.Metrics
 	scfg.PredictionLog = s.Config.PredictionLog
 	scfg.Logger = s.Config.Logger
+	scfg.Features = s.Features // a version trained on other views is refused (CheckSchema)
 	mc := serving.DefaultModelConfig("fraud")
 	mc.SLA = time.Second
+	mc.FeatureService = txfeatures.Service
 	scfg.Models = []serving.ModelConfig{mc}
 	s.Server, err = serving.New(ctx, s.Registry, scfg)
 	return err

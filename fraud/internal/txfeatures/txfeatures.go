@@ -95,13 +95,35 @@ func RegisterStream(r *features.Registry, bucket, txLateness, labelLateness time
 	c, t := Views(bucket)
 	c.AllowedLateness = txLateness
 	t.AllowedLateness = max(txLateness, labelLateness)
+	var refs []string
 	for _, v := range []features.FeatureView{c, t} {
 		if err := r.RegisterView(v); err != nil {
 			return fmt.Errorf("register %s: %w", v.Name, err)
 		}
+		rv, err := r.View(v.Name)
+		if err != nil {
+			return err
+		}
+		for _, f := range rv.Features {
+			refs = append(refs, features.FeatureRef{View: v.Name, Feature: f.Name}.String())
+		}
+	}
+	if err := r.RegisterService(features.FeatureService{Name: serviceName, Version: serviceVersion, Features: refs}); err != nil {
+		return fmt.Errorf("register %s: %w", Service, err)
 	}
 	return nil
 }
+
+// Service is the feature service over both views ("name@version"): a model records its
+// schema hash (features.Registry.SchemaHash) when it is trained, and serving refuses a
+// version whose hash differs from the views it is fed with (a changed window, bucket or
+// lateness), keeping the one it has.
+const Service = serviceName + "@1"
+
+const (
+	serviceName    = "fraud_tx"
+	serviceVersion = 1
+)
 
 // Event is the feature-store event of a transaction at log position seq. Its payload is
 // "customer|terminal|amount|fraud|tx": a transaction has tx = 1, a label arriving later
