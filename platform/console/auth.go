@@ -57,6 +57,10 @@ func (s *sessions) remove(tok string) {
 	delete(s.byToken, tok)
 }
 
+// NewKey returns a random 256-bit key, hex-encoded, for a console started without a keys
+// file.
+func NewKey() string { return randomToken() }
+
 func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)

@@ -73,16 +73,27 @@ func Seed(ctx context.Context, reg *registry.Registry, l *eventlog.Log, o Option
 	}
 	if o.Predictions > 0 && l != nil && len(out.Models) > 0 {
 		out.Logged = out.Models[0]
-		if err := logPredictions(ctx, l, out.Logged, m, o.Predictions, t0); err != nil {
+		if _, err := LogPredictions(ctx, reg, l, out.Logged, o.Predictions); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-// logPredictions scores generator rows with m (v1, champion), drifting the first feature
-// in the second half, and logs outcomes and the PSI alert's transitions.
-func logPredictions(ctx context.Context, l *eventlog.Log, model string, m ml.Model, n int, t0 time.Time) error {
+// LogPredictions scores n generator rows with model's champion, drifting the first
+// feature in the second half, and logs them as the champion's predictions, with outcomes
+// six hours later and the transitions of a PSI alert on that feature. It returns the
+// champion's version.
+func LogPredictions(ctx context.Context, reg *registry.Registry, l *eventlog.Log, model string, n int) (int, error) {
+	m, v, err := reg.Load(ctx, model, registry.Champion)
+	if err != nil {
+		return 0, err
+	}
+	return v.Number, logPredictions(ctx, l, model, v.Number, m, n)
+}
+
+func logPredictions(ctx context.Context, l *eventlog.Log, model string, version int, m ml.Model, n int) error {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	if err := monitoring.EnsureStreams(ctx, l, 0); err != nil {
 		return err
 	}
@@ -109,7 +120,7 @@ func logPredictions(ctx context.Context, l *eventlog.Log, model string, m ml.Mod
 		}
 		at := t0.Add(time.Duration(i) * time.Minute)
 		id := fmt.Sprintf("%s-%06d", model, i)
-		preds = append(preds, predlog.Prediction{ID: id, Model: model, Version: 1, Alias: registry.Champion, Time: at, Features: f, Score: scores[i], Path: "primary"})
+		preds = append(preds, predlog.Prediction{ID: id, Model: model, Version: version, Alias: registry.Champion, Time: at, Features: f, Score: scores[i], Path: "primary"})
 		outs = append(outs, predlog.Outcome{ID: id, Model: model, Label: g.Y[i], Time: at.Add(6 * time.Hour), Kind: "label"})
 	}
 	for len(preds) > 0 {
