@@ -277,7 +277,7 @@ func (c *Console) servingTarget(ctx context.Context, u string) servingTarget {
 		lat := s.Latency
 		if ps, ok := prev.models[n]; had && ok && s.Requests >= ps.Requests {
 			if dt := now.Sub(prev.at).Seconds(); dt > 0 {
-				row.Rate = fmt.Sprintf("%.1f/s over %.0fs", (s.Requests-ps.Requests)/dt, dt)
+				row.Rate = fmt.Sprintf("%.1f/s over %.1fs", (s.Requests-ps.Requests)/dt, dt)
 			}
 			if d := s.Latency.minus(&ps.Latency); d.count > 0 {
 				lat, row.Window = d, "since the previous view"
