@@ -126,7 +126,7 @@ func TestScenarioRunStreamsLines(t *testing.T) {
 		t.Fatalf("events = %d (%v), want 3 lines and the end", len(events), events)
 	}
 	var m struct {
-		Kind        string `json:"kind"`
+		Kind        string                  `json:"kind"`
 		Measurement struct{ Value float64 } `json:"measurement"`
 	}
 	if err := json.Unmarshal([]byte(events[1]), &m); err != nil || m.Kind != "measure" || m.Measurement.Value != 42 {
