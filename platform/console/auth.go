@@ -105,7 +105,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		c.sessions.remove(ck.Value)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/models", http.StatusSeeOther)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 // safeNext keeps a redirect target on this console: a local path, never "//host".
