@@ -206,7 +206,7 @@ func (c *Console) drift(d *monitoringData, ref, live []predlog.Prediction) ([]ch
 		ends[i] = live[bounds[i+1]-1].Time
 	}
 	th := monitoring.DefaultThresholds()
-	psiChart := plot.Lines{Title: "PSI per feature, each window against the reference", XLabel: "window end (event time)", YLabel: "PSI", Points: true,
+	psiChart := plot.Lines{Title: "PSI per feature, each window against the reference (log scale)", XLabel: "window end (event time)", YLabel: "PSI", LogY: true, Points: true,
 		Thresholds: []plot.Threshold{{Y: th[monitoring.PSI].Warn, Label: "warn", Color: "#a35c00"}, {Y: th[monitoring.PSI].Alert, Label: "alert", Color: "#b3261e"}}}
 	ksChart := plot.Lines{Title: fmt.Sprintf("KS p-value per feature (log scale; below %g drawn at %g)", ksFloor, ksFloor), XLabel: "window end (event time)", YLabel: "p-value", LogY: true, Points: true,
 		Thresholds: []plot.Threshold{{Y: th[monitoring.KS].Warn, Label: "warn", Color: "#a35c00"}, {Y: th[monitoring.KS].Alert, Label: "alert", Color: "#b3261e"}}}
