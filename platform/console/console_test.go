@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/console/consoletest"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/registry"
+	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/platform/serving"
 	"github.com/casebook-ml/casebook/platform/serving/servingtest"
@@ -324,6 +325,28 @@ func TestConfigValidate(t *testing.T) {
 		tt.edit(&c)
 		if err := c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestTamperedAuditIsShown(t *testing.T) {
+	f := newFixture(t, false, nil)
+	st, ok := f.reg.Store().(*regfs.Store)
+	if !ok {
+		t.Fatalf("store is %T, want the filesystem store", f.reg.Store())
+	}
+	path := st.AuditPath(2)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), `"actor":"consoletest"`, `"actor":"mallory"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/models/m-000", "/audit"} {
+		code, body := f.do("GET", p, readKey, nil)
+		if code != 200 || !strings.Contains(body, "hash chain broken") || !strings.Contains(body, "entry 2") {
+			t.Errorf("GET %s after tampering = %d, want the broken chain at entry 2:\n%s", p, code, excerpt(body))
 		}
 	}
 }
