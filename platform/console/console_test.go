@@ -17,6 +17,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/registry/natskv"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/platform/serving"
 	"github.com/casebook-ml/casebook/platform/serving/servingtest"
@@ -348,5 +349,44 @@ func TestTamperedAuditIsShown(t *testing.T) {
 		if code != 200 || !strings.Contains(body, "hash chain broken") || !strings.Contains(body, "entry 2") {
 			t.Errorf("GET %s after tampering = %d, want the broken chain at entry 2:\n%s", p, code, excerpt(body))
 		}
+	}
+}
+
+// TestOverNATSRegistry serves the pages over the registry the compose stack uses (NATS KV
+// and Object Store), here on the embedded server.
+func TestOverNATSRegistry(t *testing.T) {
+	ctx := context.Background()
+	l, err := eventlog.Open(ctx, eventlog.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	st, err := natskv.Open(ctx, l.JetStream(), natskv.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(st, registry.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consoletest.Seed(ctx, reg, l, consoletest.Options{Prefix: "kv", Models: 2, Versions: 2, Predictions: 500}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Registry, cfg.Log, cfg.OpenRead, cfg.Reference = reg, l, true, 100
+	con, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	f := &fixture{t: t, srv: srv, reg: reg, con: con}
+	for _, p := range []string{"/models", "/models/kv-001", "/models/kv-001/versions/2", "/audit", "/monitoring?model=kv-000"} {
+		if code, body := f.do("GET", p, "", nil); code != 200 || strings.Contains(body, `id="error"`) {
+			t.Errorf("GET %s over the NATS registry = %d:\n%s", p, code, excerpt(body))
+		}
+	}
+	if _, body := f.do("GET", "/models/kv-001", "", nil); !strings.Contains(body, "hash chain verified") {
+		t.Errorf("model page over NATS lacks the verified chain:\n%s", excerpt(body))
 	}
 }
