@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -155,14 +156,30 @@ func (c *Console) routes() *mux.Router {
 	r.HandleFunc("/actions", c.wrap(c.doAction, true)).Methods("POST")
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPost && !sameOrigin(req) {
+				c.fail(w, req, errorf(http.StatusForbidden, "a form posted from another site (Origin %s) is refused", req.Header.Get("Origin")))
+				return
+			}
 			h := w.Header()
 			h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
 			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Referrer-Policy", "same-origin") // "no-referrer" would make forms post Origin: null
 			next.ServeHTTP(w, req)
 		})
 	})
 	return r
+}
+
+// sameOrigin reports whether a request's Origin, when the browser sends one, is this
+// console: a page on another site must not start a scenario or log someone in (admin
+// actions also need their one-time token).
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true // not a browser's cross-site form: curl, or a same-origin GET turned POST by an old browser
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
 }
 
 // httpError is a failure the user caused or can act on, with its status.

@@ -390,3 +390,25 @@ func TestOverNATSRegistry(t *testing.T) {
 		t.Errorf("model page over NATS lacks the verified chain:\n%s", excerpt(body))
 	}
 }
+
+func TestCrossSitePostIsRefused(t *testing.T) {
+	f := newFixture(t, false, nil)
+	for _, tt := range []struct {
+		origin string
+		code   int
+	}{{"https://evil.example", 403}, {f.srv.URL, 303}} {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/scenarios/run", strings.NewReader("name=test/quick"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", tt.origin)
+		req.Header.Set("X-API-Key", readKey)
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("POST /scenarios/run from %s = %d, want %d", tt.origin, resp.StatusCode, tt.code)
+		}
+	}
+}
