@@ -24,30 +24,43 @@ type principal struct {
 	// session is the session token the request came with ("" for a header key); a
 	// confirmation token is bound to it.
 	session string
+	expires time.Time // of the session
 }
+
+// sessionTTL is how long a login lasts.
+const sessionTTL = 12 * time.Hour
 
 // LoggedIn reports whether the request carried a known key or session.
 func (p principal) LoggedIn() bool { return p.ok }
 
-// sessions maps session tokens to principals. They live as long as the process.
+// sessions maps session tokens to principals, for sessionTTL or until the process ends.
 type sessions struct {
 	mu      sync.Mutex
 	byToken map[string]principal
 }
 
-func (s *sessions) add(p principal) string {
+func (s *sessions) add(p principal, now time.Time) string {
 	tok := randomToken()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p.session = tok
+	for k, old := range s.byToken { // drop the expired ones while here
+		if now.After(old.expires) {
+			delete(s.byToken, k)
+		}
+	}
+	p.session, p.expires = tok, now.Add(sessionTTL)
 	s.byToken[tok] = p
 	return tok
 }
 
-func (s *sessions) get(tok string) (principal, bool) {
+func (s *sessions) get(tok string, now time.Time) (principal, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.byToken[tok]
+	if ok && now.After(p.expires) {
+		delete(s.byToken, tok)
+		return principal{}, false
+	}
 	return p, ok
 }
 
@@ -70,7 +83,7 @@ func randomToken() string {
 // who authenticates r: a session cookie, else a key in Authorization or X-API-Key.
 func (c *Console) who(r *http.Request) principal {
 	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if p, ok := c.sessions.get(ck.Value); ok {
+		if p, ok := c.sessions.get(ck.Value, c.cfg.Now()); ok {
 			return p
 		}
 	}
@@ -95,7 +108,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, errorf(http.StatusUnauthorized, "unknown key"))
 		return
 	}
-	tok := c.sessions.add(principal{Tenant: tenant, Admin: admin, ok: true})
+	tok := c.sessions.add(principal{Tenant: tenant, Admin: admin, ok: true}, c.cfg.Now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/casebook-ml/casebook/platform/console/consoletest"
 	"github.com/casebook-ml/casebook/platform/eventlog"
@@ -410,5 +411,34 @@ func TestCrossSitePostIsRefused(t *testing.T) {
 		if resp.StatusCode != tt.code {
 			t.Errorf("POST /scenarios/run from %s = %d, want %d", tt.origin, resp.StatusCode, tt.code)
 		}
+	}
+}
+
+func TestSessionsAndTokensExpire(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	f := newFixture(t, false, func(c *Config) { c.Now = func() time.Time { return now } })
+	tok := f.confirmToken("/models/m-001/promote?version=2&alias=champion", adminKey)
+	now = now.Add(f.con.cfg.TokenTTL + time.Second)
+	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 403 {
+		t.Errorf("expired confirmation = %d, want 403", code)
+	}
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	resp, err := cl.PostForm(f.srv.URL+"/login", url.Values{"key": {readKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login = %d", resp.StatusCode)
+	}
+	now = now.Add(sessionTTL + time.Second)
+	resp, err = cl.Get(f.srv.URL + "/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("page after the session expired = %d, want 401", resp.StatusCode)
 	}
 }
