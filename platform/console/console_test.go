@@ -442,3 +442,27 @@ func TestSessionsAndTokensExpire(t *testing.T) {
 		t.Errorf("page after the session expired = %d, want 401", resp.StatusCode)
 	}
 }
+
+func TestEmptyRegistry(t *testing.T) {
+	reg, err := servingtest.OpenRegistry(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Registry, cfg.OpenRead, cfg.ReportsDir = reg, true, filepath.Join(t.TempDir(), "absent")
+	con, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	f := &fixture{t: t, srv: srv, reg: reg, con: con}
+	for _, tt := range []struct{ path, want string }{
+		{"/models", "holds no model yet"}, {"/audit", "no entries"}, {"/monitoring", "choose a model"},
+		{"/monitoring?model=x", "without an event log"}, {"/loadreports", "no JSON report"}, {"/scenarios", "no scenarios"},
+	} {
+		if code, body := f.do("GET", tt.path, "", nil); code != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s on an empty registry = %d, want 200 with %q:\n%s", tt.path, code, tt.want, excerpt(body))
+		}
+	}
+}

@@ -41,6 +41,7 @@ type aliasRow struct {
 type monitoringData struct {
 	Models     []string
 	Model      string
+	HasLog     bool   // the alerts were read (there is an event log)
 	Note       string // why there is nothing to show
 	Total      int
 	RefN, Live int
@@ -76,6 +77,7 @@ func (c *Console) monitoringPage(w http.ResponseWriter, r *http.Request, p princ
 	case c.cfg.Log == nil:
 		d.Note = "the console runs without an event log, so there is no prediction log to read"
 	default:
+		d.HasLog = true
 		if charts, err = c.monitor(ctx, &d); err != nil {
 			return err
 		}
