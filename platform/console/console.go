@@ -117,7 +117,7 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{cfg: cfg, reg: cfg.Registry, log: logger.With("component", "console"), keys: serving.NewKeyring(cfg.Keys), pages: p,
 		sessions: &sessions{byToken: map[string]principal{}}, tokens: &tokens{pending: map[string]pendingAction{}},
-		runs: &runs{byID: map[string]*run{}}, scrapes: &scrapes{last: map[string]scrapeSample{}}}
+		runs: &runs{byID: map[string]*run{}, stop: make(chan struct{})}, scrapes: &scrapes{last: map[string]scrapeSample{}}}
 	c.router = c.routes()
 	return c, nil
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
 func TestHistQuantile(t *testing.T) {
@@ -199,5 +202,39 @@ func TestMonitoringPage(t *testing.T) {
 	// The card explains the version's logged predictions with the model's own Explain.
 	if _, body := f.do("GET", "/models/m-000/versions/1", readKey, nil); !strings.Contains(body, "last 200 predictions") {
 		t.Errorf("card lacks explanations:\n%s", excerpt(body))
+	}
+}
+
+func TestCloseEndsARunningScenario(t *testing.T) {
+	started := make(chan struct{})
+	f := newFixture(t, false, func(c *Config) {
+		c.Scenarios = append(c.Scenarios, scenario.Scenario{Name: "test/waits", Summary: "waits for its context", Run: func(ctx context.Context, r *scenario.Report) error {
+			r.Step("waiting")
+			close(started)
+			<-ctx.Done()
+			return ctx.Err()
+		}})
+	})
+	if code, _ := f.do("POST", "/scenarios/run", readKey, url.Values{"name": {"test/waits"}}); code != http.StatusSeeOther {
+		t.Fatalf("start = %d, want 303", code)
+	}
+	<-started
+	if code, body := f.do("POST", "/scenarios/run", readKey, url.Values{"name": {"test/quick"}}); code != http.StatusConflict || !strings.Contains(body, "one at a time") {
+		t.Errorf("second run while one runs = %d, want 409", code)
+	}
+	done := make(chan struct{})
+	go func() { f.con.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the running scenario")
+	}
+	ru := f.con.runs.byID[f.con.runs.order[0]]
+	_, ended, res, _ := ru.since(0)
+	if !ended || res.OK || !strings.Contains(res.Error, "context canceled") {
+		t.Errorf("after Close the run ended=%v with %+v, want a canceled run", ended, res)
+	}
+	if code, _ := f.do("POST", "/scenarios/run", readKey, url.Values{"name": {"test/quick"}}); code != http.StatusServiceUnavailable {
+		t.Errorf("start after Close = %d, want 503", code)
 	}
 }

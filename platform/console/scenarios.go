@@ -59,6 +59,9 @@ type runs struct {
 	byID    map[string]*run
 	running *run
 	order   []string
+	stop    chan struct{} // closed by Close: the running scenario's context ends
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 // keepRuns is how many finished runs the console remembers.
@@ -91,6 +94,10 @@ func (c *Console) startRun(w http.ResponseWriter, r *http.Request, p principal) 
 		return errorf(http.StatusNotFound, "no scenario %q", name)
 	}
 	c.runs.mu.Lock()
+	if c.runs.closed {
+		c.runs.mu.Unlock()
+		return errorf(http.StatusServiceUnavailable, "the console is shutting down")
+	}
 	if c.runs.running != nil {
 		busy := c.runs.running.Name
 		c.runs.mu.Unlock()
@@ -104,11 +111,23 @@ func (c *Console) startRun(w http.ResponseWriter, r *http.Request, p principal) 
 		c.runs.order = c.runs.order[1:]
 	}
 	c.runs.running = ru
+	c.runs.wg.Add(1)
 	c.runs.mu.Unlock()
 	c.log.Info("scenario started", "scenario", name, "by", p.Tenant)
 	go func() {
-		// The run outlives the request that started it; it ends when the scenario does.
-		res, err := c.cfg.Scenarios.RunWith(context.WithoutCancel(r.Context()), name, io.Discard, scenario.RunOptions{TimingAdvisory: true, Observe: ru.add})
+		defer c.runs.wg.Done()
+		// The run outlives the request that started it; it ends when the scenario does
+		// or when the console closes.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		go func() {
+			select {
+			case <-c.runs.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		res, err := c.cfg.Scenarios.RunWith(ctx, name, io.Discard, scenario.RunOptions{TimingAdvisory: true, Observe: ru.add})
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
@@ -119,6 +138,18 @@ func (c *Console) startRun(w http.ResponseWriter, r *http.Request, p principal) 
 	}()
 	http.Redirect(w, r, "/scenarios/runs/"+ru.ID, http.StatusSeeOther)
 	return nil
+}
+
+// Close cancels a running scenario and waits for it to end. The handler refuses new runs
+// afterwards; pages keep working.
+func (c *Console) Close() {
+	c.runs.mu.Lock()
+	if !c.runs.closed {
+		c.runs.closed = true
+		close(c.runs.stop)
+	}
+	c.runs.mu.Unlock()
+	c.runs.wg.Wait()
 }
 
 func (c *Console) findRun(r *http.Request) (*run, error) {

@@ -129,6 +129,7 @@ func consoleCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 	if err != nil {
 		return err
 	}
+	defer con.Close()
 	fmt.Fprintf(stdout, "console on http://%s/ (registry %s; event log %s)\n", ln.Addr(), registryName(sf), l.URL())
 	return cli.Run(ctx, cli.Serve(cli.NewServer(con.Handler()), ln))
 }
