@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,13 +190,18 @@ func TestMonitoringPage(t *testing.T) {
 			t.Errorf("/monitoring lacks %q", want)
 		}
 	}
-	i := strings.Index(body, "<td>f00</td>")
-	if row := body[i : i+200]; !strings.Contains(row, `class="alert">alert`) {
-		t.Errorf("f00 is not judged drifted: %s", row)
+	row := regexp.MustCompile(`<td>(f0[01])</td><td class="num">([0-9.]+)</td><td class="(\w+)">\w+</td><td class="num">[0-9.]+</td><td class="num">[0-9.e+-]+</td><td class="(\w+)">`)
+	got := map[string][]string{}
+	for _, m := range row.FindAllStringSubmatch(body, -1) {
+		got[m[1]] = m[2:]
 	}
-	i = strings.Index(body, "<td>f01</td>")
-	if row := body[i : i+120]; strings.Contains(row, `class="alert">alert</td><td class="num">`) && strings.Index(row, "alert") < 60 {
-		t.Errorf("f01's PSI alerts though it did not move: %s", row)
+	if g := got["f00"]; len(g) != 3 || g[1] != "alert" || g[2] != "alert" {
+		t.Errorf("f00 (shifted by one sd): PSI, PSI verdict, KS verdict = %v, want alert by both", g)
+	} else if psi, _ := strconv.ParseFloat(g[0], 64); psi < 0.2 {
+		t.Errorf("f00 PSI = %v, want past the 0.2 alert level", psi)
+	}
+	if g := got["f01"]; len(g) != 3 || g[1] != "ok" {
+		t.Errorf("f01 (not shifted): PSI, PSI verdict, KS verdict = %v, want PSI ok", g)
 	}
 	if code, _ := f.do("GET", "/monitoring?model=never-seen", readKey, nil); code != 404 {
 		t.Errorf("monitoring an unknown model = %d, want 404", code)
