@@ -37,6 +37,12 @@ demo: ## run the main job: a checked tour of the platform, then the fraud, recom
 	@echo "More of the auction: go run ./adsranking/cmd/adsranking scenario run ads/knobs ads/live ads/calibration"
 	@echo "The click model against the generator's log loss (about 45 s): go run ./adsranking/cmd/adsranking scenario run ads/quality"
 	@echo "(docs/case-studies/ads.md; adsranking/scripts/bench-serve.sh loads the bidder over HTTP)"
+	@echo
+	@echo "━━━━━━━━ Look at it in a browser ━━━━━━━━"
+	@echo "The scenarios above ran on temporary registries and embedded event logs that ended with them, so the console"
+	@echo "seeds its own: three models with versions, gates and an audit chain in out/console-registry, and a prediction"
+	@echo "log with drift, outcomes and alerts; it also lists any loadgen JSON report in out/. Open http://127.0.0.1:8090/ after:"
+	@echo "  go run ./platform/cmd/mlp console --demo --dir out/console-registry --reports out"
 
 demo-busy: ## make demo beside HOGS busy loops (default one per core): the checks must hold on a busy laptop too
 	bash scripts/demo-busy.sh

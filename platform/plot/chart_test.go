@@ -313,3 +313,29 @@ func TestLinesXTicks(t *testing.T) {
 		t.Errorf("XTicks on a time axis: SVG() error = %v, want ErrMixedX", err)
 	}
 }
+
+func TestLinesThresholds(t *testing.T) {
+	l := Lines{Title: "psi", Series: []Series{{Name: "x0", X: []float64{1, 2, 3}, Y: []float64{0.01, 0.02, 0.05}}},
+		Thresholds: []Threshold{{Y: 0.1, Label: "warn"}, {Y: 0.2, Label: "alert", Color: "#c00"}}}
+	svg, err := l.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(svg)
+	if n := strings.Count(s, `class="threshold"`); n != 2 {
+		t.Errorf("threshold lines = %d, want 2", n)
+	}
+	for _, want := range []string{">warn<", ">alert<", `stroke="#c00"`, "alert = 0.2"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+	// The data tops out at 0.05: the axis must reach the alert line at 0.2.
+	if !strings.Contains(s, ">0.2<") {
+		t.Errorf("y axis does not stretch to the 0.2 threshold:\n%s", s)
+	}
+	l.Thresholds = []Threshold{{Y: math.NaN()}}
+	if _, err := l.SVG(); !errors.Is(err, ErrRange) {
+		t.Errorf("NaN threshold: err = %v, want ErrRange", err)
+	}
+}

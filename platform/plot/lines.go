@@ -23,6 +23,16 @@ type Lines struct {
 	// transform of what a reader knows: latency by percentile on a "nines" axis puts p99 at
 	// x = 2 and labels it "99". The axis spans the ticks and the data. Increasing and finite.
 	XTicks []Tick
+	// Thresholds are horizontal reference lines across the plot (a drift alert level, an
+	// SLO), drawn dashed and labelled at the right; the y axis stretches to show them.
+	Thresholds []Threshold
+}
+
+// Threshold is a labelled horizontal line at Y. Color defaults to a dark grey.
+type Threshold struct {
+	Y     float64
+	Label string
+	Color string
 }
 
 // Tick is a labelled position on an axis.
@@ -139,6 +149,15 @@ func (l Lines) SVG() (template.HTML, error) {
 		c.noData()
 		return c.end(sk.notes()), nil
 	}
+	for i, th := range l.Thresholds {
+		if !finite(th.Y) || (l.LogY && th.Y <= 0) {
+			return "", fmt.Errorf("lines %q: threshold %d (%v) cannot be drawn: %w", l.Title, i, th.Y, ErrRange)
+		}
+		ylo, yhi = math.Min(ylo, th.Y), math.Max(yhi, th.Y)
+		if th.Y > 0 {
+			minPos = math.Min(minPos, th.Y)
+		}
+	}
 	if l.YMax > l.YMin {
 		ylo, yhi = math.Min(ylo, l.YMin), math.Max(yhi, l.YMax)
 		if l.LogY && l.YMin > 0 {
@@ -173,6 +192,18 @@ func (l Lines) SVG() (template.HTML, error) {
 	c.yAxis(ya, l.YLabel)
 	c.xAxis(xa, l.XLabel)
 	c.frame()
+	for _, th := range l.Thresholds {
+		col := th.Color
+		if col == "" {
+			col = "#555"
+		}
+		y := c.sy(ya, th.Y)
+		fmt.Fprintf(&c.b, `<line class="threshold" x1="%.2f" x2="%.2f" y1="%.2f" y2="%.2f" stroke="%s" stroke-width="1.5" stroke-dasharray="4 3"><title>%s</title></line>`,
+			c.left, c.right, y, y, esc(col), esc(th.Label+" = "+fmtNum(th.Y)))
+		if th.Label != "" {
+			fmt.Fprintf(&c.b, `<text x="%.2f" y="%.2f" font-size="10" text-anchor="end" fill="%s">%s</text>`, c.right-3, y-3, esc(col), esc(th.Label))
+		}
+	}
 	for si, pts := range series {
 		s := l.Series[si]
 		col := esc(colorFor(si, s.Color))

@@ -61,8 +61,26 @@ type Result struct {
 
 // Report is handed to a running scenario: it narrates to a writer and collects evidence.
 type Report struct {
-	w      io.Writer
-	result Result
+	w       io.Writer
+	result  Result
+	observe func(Line)
+}
+
+// Line is one thing a running scenario reported, for an observer that shows a run as it
+// happens (the console streams them to a browser). Kind is "step", "say", "measure" or
+// "check"; Text is the line as narrated, without its mark; Measurement or Check is set
+// for those kinds.
+type Line struct {
+	Kind        string       `json:"kind"`
+	Text        string       `json:"text"`
+	Measurement *Measurement `json:"measurement,omitempty"`
+	Check       *Check       `json:"check,omitempty"`
+}
+
+func (r *Report) emit(l Line) {
+	if r.observe != nil {
+		r.observe(l)
+	}
 }
 
 // NewReport returns a Report that narrates to w.
@@ -72,29 +90,38 @@ func NewReport(w io.Writer, s Scenario) *Report {
 
 // Step announces what the scenario is about to do.
 func (r *Report) Step(format string, args ...any) {
-	fmt.Fprintf(r.w, "\n▶ %s\n", fmt.Sprintf(format, args...))
+	text := fmt.Sprintf(format, args...)
+	fmt.Fprintf(r.w, "\n▶ %s\n", text)
+	r.emit(Line{Kind: "step", Text: text})
 }
 
 // Say prints one line of narration under the current step.
 func (r *Report) Say(format string, args ...any) {
-	fmt.Fprintf(r.w, "  %s\n", fmt.Sprintf(format, args...))
+	text := fmt.Sprintf(format, args...)
+	fmt.Fprintf(r.w, "  %s\n", text)
+	r.emit(Line{Kind: "say", Text: text})
 }
 
 // Measure records a number and prints it.
 func (r *Report) Measure(name string, value float64, unit string) {
-	r.result.Measurements = append(r.result.Measurements, Measurement{Name: name, Value: value, Unit: unit})
-	fmt.Fprintf(r.w, "  • %s = %s %s\n", name, formatValue(value), unit)
+	m := Measurement{Name: name, Value: value, Unit: unit}
+	r.result.Measurements = append(r.result.Measurements, m)
+	text := fmt.Sprintf("%s = %s %s", name, formatValue(value), unit)
+	fmt.Fprintf(r.w, "  • %s\n", text)
+	r.emit(Line{Kind: "measure", Text: strings.TrimSpace(text), Measurement: &m})
 }
 
 // Check records whether a claim held and prints it. It returns ok so callers can decide
 // whether to stop; a scenario with any failed check fails as a whole.
 func (r *Report) Check(claim string, ok bool) bool {
-	r.result.Checks = append(r.result.Checks, Check{Claim: claim, OK: ok})
+	c := Check{Claim: claim, OK: ok}
+	r.result.Checks = append(r.result.Checks, c)
 	mark := "✔"
 	if !ok {
 		mark = "✘"
 	}
 	fmt.Fprintf(r.w, "  %s %s\n", mark, claim)
+	r.emit(Line{Kind: "check", Text: claim, Check: &c})
 	return ok
 }
 
@@ -103,12 +130,14 @@ func (r *Report) Check(claim string, ok bool) bool {
 // RunOptions.TimingAdvisory, because performance targets are enforced by benchmarks on a
 // quiet machine, never by timed assertions in unit tests.
 func (r *Report) CheckTiming(claim string, ok bool) bool {
-	r.result.Checks = append(r.result.Checks, Check{Claim: claim, OK: ok, Timing: true})
+	c := Check{Claim: claim, OK: ok, Timing: true}
+	r.result.Checks = append(r.result.Checks, c)
 	mark := "✔"
 	if !ok {
 		mark = "✘"
 	}
 	fmt.Fprintf(r.w, "  %s %s (timing)\n", mark, claim)
+	r.emit(Line{Kind: "check", Text: claim + " (timing)", Check: &c})
 	return ok
 }
 
@@ -159,6 +188,9 @@ type RunOptions struct {
 	// TimingAdvisory reports failed timing checks without failing the run: for test suites
 	// on shared or loaded machines. Every other check still fails the run.
 	TimingAdvisory bool
+	// Observe, when set, is called with each line the scenario reports, as it reports it,
+	// on the scenario's goroutine: it must not block for long.
+	Observe func(Line)
 }
 
 // Run runs one scenario by name, narrating to w, and returns its result. A scenario whose
@@ -174,6 +206,7 @@ func (s Set) RunWith(ctx context.Context, name string, w io.Writer, opts RunOpti
 		return Result{}, fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(s.Names(), ", "))
 	}
 	r := NewReport(w, sc)
+	r.observe = opts.Observe
 	r.result.Started = time.Now().UTC()
 	fmt.Fprintf(w, "━━ scenario %s\n   %s\n", sc.Name, sc.Summary)
 	err := sc.Run(ctx, r)

@@ -145,3 +145,26 @@ func TestWriteReport(t *testing.T) {
 		t.Error("WriteReport(../escape.html) accepted a path, want an error")
 	}
 }
+
+func TestRunWithObserve(t *testing.T) {
+	var got []scenario.Line
+	_, err := testSet().RunWith(context.Background(), "demo/passes", io.Discard, scenario.RunOptions{Observe: func(l scenario.Line) { got = append(got, l) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"step:measure something", "measure:rate = 12.50 events/s", "check:it holds"}
+	if len(got) != len(want) {
+		t.Fatalf("observed %d lines (%v), want %d", len(got), got, len(want))
+	}
+	for i, l := range got {
+		if s := l.Kind + ":" + l.Text; s != want[i] {
+			t.Errorf("line %d = %q, want %q", i, s, want[i])
+		}
+	}
+	if got[1].Measurement == nil || got[1].Measurement.Value != 12.5 {
+		t.Errorf("measure line carries %+v, want the measurement 12.5", got[1].Measurement)
+	}
+	if got[2].Check == nil || !got[2].Check.OK {
+		t.Errorf("check line carries %+v, want an OK check", got[2].Check)
+	}
+}

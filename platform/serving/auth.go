@@ -80,3 +80,26 @@ func (p principal) may(model string) bool {
 	}
 	return false
 }
+
+// Keyring is the API keys of a keys file, looked up by their sha256 as the server does,
+// for other processes that accept the same keys (the console).
+type Keyring struct{ a *authenticator }
+
+// NewKeyring holds keys; an empty Keyring knows no key.
+func NewKeyring(keys []APIKey) *Keyring { return &Keyring{a: newAuthenticator(keys)} }
+
+// Len is how many distinct keys the ring holds.
+func (k *Keyring) Len() int { return len(k.a.byHash) }
+
+// Lookup returns the tenant of key and whether the key is an admin key; ok is false for an
+// empty or unknown key.
+func (k *Keyring) Lookup(key string) (tenant string, admin, ok bool) {
+	if key == "" {
+		return "", false, false
+	}
+	p, ok := k.a.byHash[sha256.Sum256([]byte(key))]
+	return p.tenant, p.admin, ok
+}
+
+// KeyOf reads a request's key from "Authorization: Bearer KEY" or "X-API-Key: KEY".
+func KeyOf(r *http.Request) string { return keyOf(r) }

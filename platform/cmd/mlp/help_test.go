@@ -29,5 +29,7 @@ func TestHelp(t *testing.T) {
 		{Args: []string{"monitor", "--help"}, Want: "-reference"},
 		{Args: []string{"serve", "--help"}, Want: "-max-batch"},
 		{Args: []string{"serve", "-h"}, Want: "Open Inference Protocol"},
-	}, [][]string{{"bogus"}, {}, {"registry", "--bogus"}, {"serve", "--nope"}, {"scenario", "walk"}})
+		{Args: []string{"console", "--help"}, Want: "-serving"},
+		{Args: []string{"console", "-h"}, Want: "audit chain"},
+	}, [][]string{{"bogus"}, {}, {"registry", "--bogus"}, {"serve", "--nope"}, {"scenario", "walk"}, {"console", "--nope"}, {"console", "--serving", "localhost:1"}})
 }

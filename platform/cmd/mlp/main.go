@@ -10,6 +10,7 @@
 //	mlp serve [--demo] [flags]      serve registry models (Open Inference Protocol v2)
 //	mlp monitor MODEL [--demo]      drift per feature, data quality, online quality, alerts
 //	mlp monitor MODEL --loop        the retraining loop, until interrupted
+//	mlp console [--demo]            the web console over the registry and the event log
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
 // embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error|off sets the level of the
@@ -59,6 +60,7 @@ const usage = `usage:
   mlp features list|seed|materialize|read|freshness     the feature store
   mlp monitor MODEL [--nats URL] [--demo | --loop]      drift, data quality, online quality, alerts; --loop retrains
   mlp serve [--demo] [flags]                            serve registry models (Open Inference Protocol v2)
+  mlp console [--demo] [flags]                          the web console: registry, cards, serving, monitoring, scenarios, load reports
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_NATS_URL.`
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return serveCmd(ctx, args[1:], cfg, stdout)
 	case "monitor":
 		return monitorCmd(ctx, args[1:], cfg, stdout)
+	case "console":
+		return consoleCmd(ctx, args[1:], cfg, stdout)
 	default:
 		return cli.Usage(usage, "unknown command %q", args[0])
 	}
