@@ -100,4 +100,27 @@ type Version struct {
 	Description  string    `json:"description,omitempty"`
 	IntendedUse  string    `json:"intended_use,omitempty"`
 	KnownLimits  []string  `json:"known_limits,omitempty"`
+	// Privacy records what protected the training data of this version and what was
+	// measured about the model's leakage; nil when nothing was recorded.
+	Privacy *Privacy `json:"privacy,omitempty"`
+}
+
+// Privacy is the privacy section of a version (and of its model card).
+type Privacy struct {
+	// PIIPolicy says how identifiers were handled before training, e.g. "customer and
+	// card ids replaced by HMAC-SHA256 tokens, key v2".
+	PIIPolicy string `json:"pii_policy,omitempty"`
+	// DP is set when the model was trained with differential privacy.
+	DP *DPGuarantee `json:"dp,omitempty"`
+	// MembershipInference holds the AUC of membership-inference attacks measured against
+	// this version, by attack name ("loss-threshold", "shadow-model"): 0.5 is a coin flip.
+	MembershipInference map[string]float64 `json:"membership_inference_auc,omitempty"`
+}
+
+// DPGuarantee is the (ε, δ) differential-privacy guarantee a training run spent.
+type DPGuarantee struct {
+	Mechanism  string  `json:"mechanism"`  // e.g. "dp-sgd"
+	Epsilon    float64 `json:"epsilon"`    // as computed by Accountant
+	Delta      float64 `json:"delta"`      // the δ the ε is stated at
+	Accountant string  `json:"accountant"` // e.g. "rdp"
 }
