@@ -350,8 +350,11 @@ func servingMultiTenant(cfg Config) scenario.Scenario {
 			r.Measure("high class late or refused, FIFO", 100*baseHigh.missShare(), "%")
 			r.Measure("high class late or refused, priority", 100*high.missShare(), "%")
 			r.Check("the flood was refused early (429), not left to time out", prio[2].shed.Load() > 0)
-			r.Check("with priorities the high class's p99 is at most half its p99 without them under the same flood, and the model answered it at least as often",
-				high.ok.Load() > 0 && 2*pct(high.lat, 99) <= pct(baseHigh.lat, 99) && high.ok.Load() >= baseHigh.ok.Load())
+			// The claim is in shares of requests, not in the p99 of those answered: a p99
+			// over the few the FIFO run answered in time says little (on a busy machine it
+			// answered 21 of 402), while the share lost is what a tenant feels.
+			r.Check("with priorities the high class loses at most half the share of requests (late or refused) it loses without them under the same flood, and the model answered it at least as often",
+				high.ok.Load() > 0 && 2*high.missShare() <= baseHigh.missShare() && high.ok.Load() >= baseHigh.ok.Load())
 			// The SLA itself is a timing claim, stated against this machine as measured in the
 			// same run. Priorities do not take a core back from a low batch already running,
 			// so a high request may wait for one: the allowance is the larger of the high
