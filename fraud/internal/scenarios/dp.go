@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/casebook-ml/casebook/fraud/internal/casestudy"
@@ -26,35 +25,6 @@ var dpEpsilons = []float64{0.05, 0.1, 0.5, 1, 2, 4, 8}
 // lucky draw of the noise does not decide the table. Fixed so the demo is reproducible; a
 // real release seeds from crypto/rand (Seed 0).
 var dpSeeds = []uint64{1, 2, 3}
-
-// fraudBounds are the public ranges DP-SGD clamps each feature into, set from the
-// simulator's design and not from the data: customers spend on average 5 to 100 per
-// transaction (compromised cards up to 5 times more) and make at most 4 transactions a day
-// on average; terminal risks are fractions.
-func fraudBounds(names []string) ([]ml.Bound, error) {
-	out := make([]ml.Bound, len(names))
-	for i, n := range names {
-		var hi float64
-		switch {
-		case n == "TX_AMOUNT":
-			hi = 500
-		case n == "TX_DURING_WEEKEND", n == "TX_DURING_NIGHT", strings.HasPrefix(n, "TERMINAL_ID_RISK_"):
-			hi = 1
-		case strings.HasPrefix(n, "CUSTOMER_ID_AVG_AMOUNT_"):
-			hi = 300
-		case strings.HasPrefix(n, "CUSTOMER_ID_NB_TX_"), strings.HasPrefix(n, "TERMINAL_ID_NB_TX_"):
-			var days int
-			if _, err := fmt.Sscanf(n[strings.LastIndex(n, "_TX_")+4:], "%dDAY_WINDOW", &days); err != nil {
-				return nil, fmt.Errorf("bounds for %s: %w", n, err)
-			}
-			hi = 10 * float64(days) // 10 a day: well above the simulator's busiest card or terminal
-		default:
-			return nil, fmt.Errorf("no public bound for feature %s", n)
-		}
-		out[i] = ml.Bound{Lo: 0, Hi: hi}
-	}
-	return out, nil
-}
 
 func dpTraining() scenario.Scenario {
 	return scenario.Scenario{
@@ -95,7 +65,7 @@ func runDPTraining(ctx context.Context, r *scenario.Report) error {
 	r.Say("train days %d–%d: %d transactions, %d fraudulent; test days %d–%d: %d transactions (known-compromised cards removed)",
 		s.TrainStart, s.TrainStart+s.TrainDays-1, train.Rows(), frauds, s.TestStart(), s.TestStart()+s.TestDays-1, test.Rows())
 
-	bounds, err := fraudBounds(txfeatures.Names)
+	bounds, err := casestudy.PublicBounds(txfeatures.Names)
 	if err != nil {
 		return err
 	}
