@@ -35,4 +35,3 @@ func PublicBounds(names []string) ([]ml.Bound, error) {
 	}
 	return out, nil
 }
-
