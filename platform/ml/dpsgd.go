@@ -91,6 +91,9 @@ type DPReport struct {
 	Clip            float64 `json:"clip"`
 	// ClippedShare is the share of per-example gradients longer than Clip.
 	ClippedShare float64 `json:"clipped_share"`
+	// MeanBatch and BatchVariance describe the sampled batch sizes (expected qN and qN(1−q)).
+	MeanBatch     float64 `json:"mean_batch"`
+	BatchVariance float64 `json:"batch_variance"`
 }
 
 // TrainDPLogReg fits a logistic regression with DP-SGD (Abadi et al. 2016): at each step
@@ -150,6 +153,7 @@ func TrainDPLogReg(ctx context.Context, d Dataset, cfg DPLogRegConfig) (*LogReg,
 	expected := q * float64(n)
 	noiseSD := rep.NoiseMultiplier * cfg.Clip
 	clipped, seen := 0, 0
+	var sumB, sumB2 float64
 	for step := range steps {
 		if step%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -157,10 +161,10 @@ func TrainDPLogReg(ctx context.Context, d Dataset, cfg DPLogRegConfig) (*LogReg,
 			}
 		}
 		clear(g)
-		for i := range n {
-			if q < 1 && rng.Float64() >= q {
-				continue
-			}
+		batch := 0
+		// Poisson sampling: each row joins with probability q. The gaps between chosen rows
+		// are geometric, so drawing them costs qN draws a step instead of N.
+		for i := nextRow(rng, -1, q); i < n; i = nextRow(rng, i, q) {
 			row := xs[i*k : (i+1)*k]
 			z := theta[k]
 			norm2 := 1.0
@@ -177,12 +181,15 @@ func TrainDPLogReg(ctx context.Context, d Dataset, cfg DPLogRegConfig) (*LogReg,
 				clipped++
 			}
 			seen++
+			batch++
 			r *= scale
 			for j, v := range row {
 				g[j] += r * v
 			}
 			g[k] += r
 		}
+		sumB += float64(batch)
+		sumB2 += float64(batch) * float64(batch)
 		for j := range g {
 			if noiseSD > 0 {
 				g[j] += noiseSD * rng.NormFloat64()
@@ -197,9 +204,25 @@ func TrainDPLogReg(ctx context.Context, d Dataset, cfg DPLogRegConfig) (*LogReg,
 	if seen > 0 {
 		rep.ClippedShare = float64(clipped) / float64(seen)
 	}
+	rep.MeanBatch = sumB / float64(steps)
+	rep.BatchVariance = sumB2/float64(steps) - rep.MeanBatch*rep.MeanBatch
 	m := &LogReg{schema: d.Schema, mean: mid, std: half, weights: theta[:k:k], bias: theta[k]}
 	m.fold()
 	return m, rep, nil
+}
+
+// nextRow is the next row after i that joins a batch sampled with probability q per row:
+// i + 1 + G with G ~ Geometric(q) (failures before the first success).
+func nextRow(rng *rand.Rand, i int, q float64) int {
+	if q >= 1 {
+		return i + 1
+	}
+	u := 1 - rng.Float64() // (0, 1]
+	g := math.Floor(math.Log(u) / math.Log1p(-q))
+	if g > math.MaxInt32 {
+		return math.MaxInt
+	}
+	return i + 1 + int(g)
 }
 
 func dpRand(seed uint64) (*rand.Rand, error) {

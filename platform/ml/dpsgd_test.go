@@ -208,3 +208,22 @@ func TestDPLogRegDeterministicWithSeedAndRefusesBadConfig(t *testing.T) {
 		t.Errorf("empty bound: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// The batches are Poisson samples at rate q, as the accountant assumes: over the steps of
+// a run the mean batch is qN and its variance qN(1−q).
+func TestDPLogRegBatchesArePoisson(t *testing.T) {
+	train, _, cfg := dpData()
+	cfg.Epsilon = math.Inf(1)
+	_, rep, err := ml.TrainDPLogReg(ctx, train.Dataset, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := float64(train.Rows())
+	wantMean, wantVar := rep.SampleRate*n, rep.SampleRate*n*(1-rep.SampleRate)
+	if math.Abs(rep.MeanBatch-wantMean) > 0.02*wantMean {
+		t.Errorf("mean batch %v over %d steps, want qN = %v ± 2%%", rep.MeanBatch, rep.Steps, wantMean)
+	}
+	if math.Abs(rep.BatchVariance-wantVar) > 0.3*wantVar {
+		t.Errorf("batch variance %v, want qN(1−q) = %v ± 30%%", rep.BatchVariance, wantVar)
+	}
+}
