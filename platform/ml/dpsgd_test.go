@@ -1,6 +1,7 @@
 package ml_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -225,5 +226,14 @@ func TestDPLogRegBatchesArePoisson(t *testing.T) {
 	}
 	if math.Abs(rep.BatchVariance-wantVar) > 0.3*wantVar {
 		t.Errorf("batch variance %v, want qN(1−q) = %v ± 30%%", rep.BatchVariance, wantVar)
+	}
+}
+
+func TestDPLogRegStopsOnCancel(t *testing.T) {
+	train, _, cfg := dpData()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := ml.TrainDPLogReg(cctx, train.Dataset, cfg); !errors.Is(err, context.Canceled) {
+		t.Errorf("TrainDPLogReg(cancelled) = %v, want context.Canceled", err)
 	}
 }
