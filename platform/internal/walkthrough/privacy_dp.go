@@ -143,5 +143,29 @@ func runDPAggregates(ctx context.Context, r *scenario.Report) error {
 	}
 	r.Say("the ledger's record, for the audit trail: %s", rec)
 	r.Measure("month ledger ε spent", l.Spent().Epsilon, "")
+
+	r.Step("The same budget (ε = 1, δ = 1e-5) composed two ways: how many Gaussian counts at ε = 0.1, δ = 1e-7 fit")
+	admitted := map[dp.Composition]int{}
+	for _, comp := range []dp.Composition{dp.Basic, dp.RDP} {
+		l, err := dp.NewLedgerWith("transactions/2026-09", dp.Budget{Epsilon: 1, Delta: 1e-5}, comp)
+		if err != nil {
+			return err
+		}
+		rel := dp.NewReleaser(l, noise)
+		for admitted[comp] < 1000 {
+			_, err := rel.Count("count", len(all), dp.Query{Mechanism: dp.Gaussian, Epsilon: 0.1, Delta: 1e-7})
+			if errors.Is(err, dp.ErrBudgetExceeded) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			admitted[comp]++
+		}
+		sp := l.Spent()
+		r.Say("%-5s composition: %d queries admitted, spent ε = %.3f at δ = %g", comp, admitted[comp], sp.Epsilon, sp.Delta)
+		r.Measure(string(comp)+" queries admitted", float64(admitted[comp]), "")
+	}
+	r.Check("RDP composition admits at least three times the queries basic composition does, within the same (ε, δ)", admitted[dp.RDP] >= 3*admitted[dp.Basic])
 	return nil
 }

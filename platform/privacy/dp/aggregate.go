@@ -94,7 +94,7 @@ func (r *Releaser) Count(name string, n int, q Query) (Release, error) {
 	if err != nil {
 		return Release{}, err
 	}
-	if err := r.ledger.Spend(name, string(q.Mechanism), Budget{q.Epsilon, q.Delta}); err != nil {
+	if err := r.ledger.SpendNoise(name, q.Mechanism, Budget{q.Epsilon, q.Delta}, s); err != nil {
 		return Release{}, err
 	}
 	return Release{Value: float64(n) + r.draw(q, s), Mechanism: q.Mechanism, Epsilon: q.Epsilon, Delta: q.Delta, Sensitivity: 1, Scale: s}, nil
@@ -138,7 +138,7 @@ func (r *Releaser) Sum(name string, xs []float64, lo, hi float64, q Query) (Rele
 	if err != nil {
 		return Release{}, err
 	}
-	if err := r.ledger.Spend(name, string(q.Mechanism), Budget{q.Epsilon, q.Delta}); err != nil {
+	if err := r.ledger.SpendNoise(name, q.Mechanism, Budget{q.Epsilon, q.Delta}, s/sens); err != nil {
 		return Release{}, err
 	}
 	sum, clamped := Clamp(xs, lo, hi)
@@ -165,7 +165,10 @@ func (r *Releaser) Mean(name string, xs []float64, lo, hi float64, q Query) (Rel
 	if err != nil {
 		return Release{}, err
 	}
-	if err := r.ledger.Spend(name, string(q.Mechanism), Budget{q.Epsilon, q.Delta}); err != nil {
+	// The sum's noise over its sensitivity equals the count's noise (both are calibrated to
+	// the same half budget), so the ledger records one multiplier applied twice.
+	if err := r.ledger.charge(Entry{Query: name, Mechanism: string(q.Mechanism), Epsilon: q.Epsilon, Delta: q.Delta,
+		NoiseMultiplier: cs, Releases: 2}); err != nil {
 		return Release{}, err
 	}
 	sum, clamped := Clamp(xs, lo, hi)

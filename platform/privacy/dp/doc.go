@@ -6,6 +6,7 @@
 // meet (ε, δ) exactly, for any ε > 0 (the classic σ = Δ₂·√(2 ln(1.25/δ))/ε holds only for
 // ε < 1 and is looser). Neighbouring datasets differ by adding or removing one record.
 //
-// Composition in the Ledger is basic (sequential): the ε and δ of the queries add up. It
-// is loose for many queries but never wrong.
+// A Ledger composes its queries either basically (the ε and δ add: loose for many queries,
+// never wrong) or in Rényi DP (the queries' RDP curves add and the total is converted to ε
+// at the budget's δ, which admits many more Gaussian queries for the same guarantee).
 package dp
