@@ -90,6 +90,9 @@ func (r *Releaser) Count(name string, n int, q Query) (Release, error) {
 	if err := q.validate(); err != nil {
 		return Release{}, err
 	}
+	if n < 0 {
+		return Release{}, fmt.Errorf("%w: count %d < 0", ErrInvalid, n)
+	}
 	s, err := q.scale(1)
 	if err != nil {
 		return Release{}, err

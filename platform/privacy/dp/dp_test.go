@@ -197,6 +197,9 @@ func TestSumClampsAndScalesBySensitivity(t *testing.T) {
 	if _, err := r.Sum("amount", xs, 10, 0, Query{Mechanism: Laplace, Epsilon: 1}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("reversed bounds = %v, want ErrInvalid", err)
 	}
+	if _, err := r.Count("n", -1, Query{Mechanism: Laplace, Epsilon: 1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative count = %v, want ErrInvalid", err)
+	}
 	if _, err := r.Count("n", 3, Query{Mechanism: Laplace, Epsilon: 1, Delta: 1e-5}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Laplace with δ = %v, want ErrInvalid", err)
 	}
