@@ -174,6 +174,8 @@ type Result struct {
 	Artifact    string                `json:"artifact_sha256"`
 	Metrics     map[string]ml.Metrics `json:"metrics"`
 	PredictP99  time.Duration         `json:"predict_p99_ns"`
+	// Privacy is what Definition.Privacy measured (nil without one).
+	Privacy     *registry.Privacy     `json:"privacy,omitempty"`
 	Version     int                   `json:"version"`
 	Created     bool                  `json:"created"`
 	Gates       []registry.GateResult `json:"gates"`
@@ -369,7 +371,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 	}); err != nil {
 		return res, err
 	}
-	res.Metrics, res.PredictP99 = ev.Metrics, ev.PredictP99
+	res.Metrics, res.PredictP99, res.Privacy = ev.Metrics, ev.PredictP99, ev.Privacy
 
 	// 4. Register.
 	var rc registerCkpt
