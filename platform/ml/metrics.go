@@ -46,8 +46,11 @@ func order(p []float64) []int {
 
 // AUC is the area under the ROC curve: the probability that a random positive scores above
 // a random negative, a tie counting one half. Labels are 0/1 (≥ 0.5 counts as positive).
-// It is NaN when either class is absent.
+// It is NaN when either class is absent or a score is NaN.
 func AUC(y, p []float64) float64 {
+	if slices.ContainsFunc(p, math.IsNaN) {
+		return math.NaN() // a NaN ties with nothing, not even itself: no ranking to measure
+	}
 	idx := order(p)
 	n := len(idx)
 	var pos, neg float64
@@ -77,8 +80,12 @@ func AUC(y, p []float64) float64 {
 
 // AveragePrecision is Σ_k (R_k − R_{k−1}) · P_k over the distinct score thresholds taken
 // from high to low, tied scores entering together (the step-wise area under the
-// precision-recall curve, as scikit-learn computes it). NaN without positives.
+// precision-recall curve, as scikit-learn computes it). NaN without positives or with a
+// NaN score.
 func AveragePrecision(y, p []float64) float64 {
+	if slices.ContainsFunc(p, math.IsNaN) {
+		return math.NaN()
+	}
 	idx := order(p)
 	total := 0.0
 	for _, v := range y {

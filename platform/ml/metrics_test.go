@@ -53,6 +53,13 @@ func TestPrecisionRecall(t *testing.T) {
 }
 
 func TestMetricsUndefined(t *testing.T) {
+	// A NaN score once sent the tie loops round forever.
+	if v := AUC([]float64{1, 0, 1}, []float64{0.2, math.NaN(), 0.3}); !math.IsNaN(v) {
+		t.Errorf("AUC(NaN score) = %v, want NaN", v)
+	}
+	if v := AveragePrecision([]float64{1, 0, 1}, []float64{0.2, math.NaN(), 0.3}); !math.IsNaN(v) {
+		t.Errorf("AveragePrecision(NaN score) = %v, want NaN", v)
+	}
 	if v := AUC([]float64{1, 1}, []float64{0.2, 0.3}); !math.IsNaN(v) {
 		t.Errorf("AUC(one class) = %v, want NaN", v)
 	}

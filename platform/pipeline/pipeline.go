@@ -56,6 +56,10 @@ type Definition struct {
 	CodeVersion string
 	IntendedUse string
 	KnownLimits []string
+	// Privacy, if set, measures the trained model's leakage (a membership-inference attack
+	// over training and holdout rows, say) during the evaluate step; its result is recorded
+	// on the version (see privacy.go).
+	Privacy PrivacyEvaluator
 }
 
 // Validate reports a definition that cannot run.
@@ -170,6 +174,8 @@ type Result struct {
 	Artifact    string                `json:"artifact_sha256"`
 	Metrics     map[string]ml.Metrics `json:"metrics"`
 	PredictP99  time.Duration         `json:"predict_p99_ns"`
+	// Privacy is what Definition.Privacy measured (nil without one).
+	Privacy     *registry.Privacy     `json:"privacy,omitempty"`
 	Version     int                   `json:"version"`
 	Created     bool                  `json:"created"`
 	Gates       []registry.GateResult `json:"gates"`
@@ -197,6 +203,7 @@ type trainCkpt struct {
 type evalCkpt struct {
 	Metrics    map[string]ml.Metrics `json:"metrics"`
 	PredictP99 time.Duration         `json:"predict_p99_ns"`
+	Privacy    *registry.Privacy     `json:"privacy,omitempty"`
 }
 
 type registerCkpt struct {
@@ -357,11 +364,14 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			return err
 		}
 		ev = evalCkpt{Metrics: map[string]ml.Metrics{"train": finiteMetrics(mt), "holdout": finiteMetrics(mh)}, PredictP99: lat.P99}
+		if ev.Privacy, err = evaluatePrivacy(ctx, p.def.Privacy, model, train, holdout); err != nil {
+			return err
+		}
 		return p.ckpt.saveJSON(StepEvaluate, ev)
 	}); err != nil {
 		return res, err
 	}
-	res.Metrics, res.PredictP99 = ev.Metrics, ev.PredictP99
+	res.Metrics, res.PredictP99, res.Privacy = ev.Metrics, ev.PredictP99, ev.Privacy
 
 	// 4. Register.
 	var rc registerCkpt
@@ -382,6 +392,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			DataRange: registry.DataRange{From: ts.From, To: ts.To}, DataFingerprint: ts.Fingerprint, CodeVersion: p.def.CodeVersion,
 			Params: params, Parent: parent, RegisteredBy: p.def.Actor, IntendedUse: p.def.IntendedUse, KnownLimits: p.def.KnownLimits,
 			Description: fmt.Sprintf("Trained by pipeline %s (%s trigger: %s).", p.def.Name, trig.Kind, trig.Reason),
+			Privacy:     ev.Privacy,
 		}})
 		if err != nil {
 			return err

@@ -16,13 +16,14 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/ml/mltest"
 	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/privacy/membership"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
 const trainUsage = `mlp train [--dir DIR | --nats URL] [--checkpoints DIR] [--family gbdt|logreg]
           [--rows N] [--seed S] [--alias challenger] [--actor A]
 Runs the fraud pipeline defined in code: a synthetic, seeded training set with a known
-non-linear truth → train → evaluate on a 20% holdout → register → gate → move the alias.
+non-linear truth → train → evaluate on a 20% holdout (and a membership-inference attack) → register → gate → move the alias.
 The training set's columns are the features of service ` + trainService + ` (view
 ` + trainView + `); the version records the service and its schema hash, the gates
 require the alias's holder to have been trained on the same, and mlp serve
@@ -88,8 +89,13 @@ func fraudPipeline(family string, rows int, seed uint64, alias, actor string) (p
 			"Calibrated on the training distribution only; recalibrate after a drift alert.",
 		},
 	}
-	err = setFamily(&def, family)
-	return def, err
+	if err := setFamily(&def, family); err != nil {
+		return def, err
+	}
+	// Membership inference on every trained version: training rows against half the
+	// holdout, one shadow model of the same family on the other half.
+	def.Privacy = membership.Evaluator(&membership.ShadowConfig{Shadows: 1, Train: def.Train, Seed: seed})
+	return def, nil
 }
 
 // setFamily sets def's trainer to the model family's defaults and records them in Params.
@@ -159,6 +165,11 @@ func trainCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	h := res.Metrics["holdout"]
 	fmt.Fprintf(stdout, "  holdout        auc %.4f  logloss %.4f  brier %.4f  calibration error %.4f\n", h[ml.MetricAUC], h[ml.MetricLogLoss], h[ml.MetricBrier], h[ml.MetricECE])
 	fmt.Fprintf(stdout, "  predict p99    %v\n", res.PredictP99)
+	if res.Privacy != nil {
+		mi := res.Privacy.MembershipInference
+		fmt.Fprintf(stdout, "  membership inference  attack auc: loss-threshold %.3f  shadow-model %.3f (0.5 = a coin flip)\n",
+			mi[membership.LossThreshold], mi[membership.ShadowModel])
+	}
 	if res.Created {
 		fmt.Fprintf(stdout, "  registered     %s v%d\n", def.Model, res.Version)
 	} else {

@@ -12,10 +12,6 @@ import (
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
-func privacyScenarios(Config) scenario.Set {
-	return scenario.Set{dpAggregates()}
-}
-
 func dpAggregates() scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "privacy/dp-aggregates",
