@@ -42,6 +42,16 @@ const MinKeyBytes = 16
 // MaxVersion is the largest key version: the integer token keeps it in 8 bits.
 const MaxVersion = 255
 
+// DemoVersion is the version of the demo key, reserved: a key file may not use it, so a
+// token minted under the demo key says so ("tk255_…", an integer token ≥ 255<<55).
+const DemoVersion = MaxVersion
+
+// demoSecret is published in this source file, so it protects nothing: it exists so that the
+// local default (`make demo`, a load generator and the system it drives, two processes) needs
+// no setup and still agrees on tokens. Demo says when to use it. (It spells "Casebook demo
+// key -- not a secret".)
+const demoSecret = "43617365626f6f6b2064656d6f206b6579202d2d206e6f74206120736563726574"
+
 // ErrKey reports a missing, malformed or too short key.
 var ErrKey = errors.New("pii key")
 
@@ -62,8 +72,8 @@ func ParseKey(s string) (Key, error) {
 		return Key{}, fmt.Errorf("%w: want \"vN:<hex>\", got %d characters without that shape", ErrKey, len(s))
 	}
 	n, err := strconv.Atoi(ver[1:])
-	if err != nil || n < 1 || n > MaxVersion {
-		return Key{}, fmt.Errorf("%w: version %q must be v1..v%d", ErrKey, ver, MaxVersion)
+	if err != nil || n < 1 || n >= DemoVersion {
+		return Key{}, fmt.Errorf("%w: version %q must be v1..v%d (v%d is the demo key's)", ErrKey, ver, DemoVersion-1, DemoVersion)
 	}
 	secret, err := hex.DecodeString(hx)
 	if err != nil {
@@ -82,6 +92,17 @@ type Tokenizer struct {
 	current int
 	// Ephemeral is true when the key was generated for this process (NewEphemeral).
 	Ephemeral bool
+	// IsDemo is true for the published demo key (Demo).
+	IsDemo bool
+}
+
+// Demo is the tokenizer over the published demo key (version DemoVersion), for local runs
+// of synthetic data across processes: tokens are stable and agree between processes, and
+// anyone with this source can recompute them. A binary uses it only when no key is
+// configured and it runs on the local default (embedded NATS, memory store), and says so.
+func Demo() *Tokenizer {
+	secret, _ := hex.DecodeString(demoSecret)
+	return &Tokenizer{keys: map[int][]byte{DemoVersion: secret}, current: DemoVersion, IsDemo: true}
 }
 
 // New builds a tokenizer over keys; the highest version is current. Versions must be unique.
@@ -91,8 +112,8 @@ func New(keys ...Key) (*Tokenizer, error) {
 	}
 	t := &Tokenizer{keys: map[int][]byte{}}
 	for _, k := range keys {
-		if k.Version < 1 || k.Version > MaxVersion {
-			return nil, fmt.Errorf("%w: version %d must be 1..%d", ErrKey, k.Version, MaxVersion)
+		if k.Version < 1 || k.Version >= DemoVersion {
+			return nil, fmt.Errorf("%w: version %d must be 1..%d", ErrKey, k.Version, DemoVersion-1)
 		}
 		if len(k.Secret) < MinKeyBytes {
 			return nil, fmt.Errorf("%w: v%d: secret is %d bytes, need at least %d", ErrKey, k.Version, len(k.Secret), MinKeyBytes)
@@ -324,8 +345,11 @@ func (t *Tokenizer) RetokenizeInts(from int, field string, ids []int64) (map[int
 // key version, never a key.
 func (t *Tokenizer) Policy(fields ...string) string {
 	s := fmt.Sprintf("%s replaced at ingestion by HMAC-SHA256 tokens, key v%d", strings.Join(fields, ", "), t.current)
-	if t.Ephemeral {
+	switch {
+	case t.Ephemeral:
 		s += " (ephemeral key of one process)"
+	case t.IsDemo:
+		s += " (the published demo key: pseudonyms, not protection)"
 	}
 	return s
 }

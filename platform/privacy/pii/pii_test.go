@@ -23,7 +23,7 @@ func mustKey(t *testing.T, s string) Key {
 }
 
 func TestParseKeyRefusesBadKeys(t *testing.T) {
-	for _, s := range []string{"", "nokey", "v0:" + hex1, "v256:" + hex1, "vx:" + hex1, "v1:zz", "v1:00112233", "1:" + hex1} {
+	for _, s := range []string{"", "nokey", "v0:" + hex1, "v255:" + hex1, "vx:" + hex1, "v1:zz", "v1:00112233", "1:" + hex1} {
 		if _, err := ParseKey(s); !errors.Is(err, ErrKey) {
 			t.Errorf("ParseKey(%q) error = %v, want ErrKey", s, err)
 		}
@@ -164,6 +164,16 @@ func TestEphemeral(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := NewEphemeral()
+	d := Demo()
+	if d.Current() != DemoVersion || d.Token("customer", "1") != Demo().Token("customer", "1") || !strings.HasPrefix(d.Token("customer", "1"), "tk255_") {
+		t.Errorf("Demo tokens = %q, want stable tk255_ tokens", d.Token("customer", "1"))
+	}
+	if v, _ := IntVersion(d.Int("customer", 1)); v != DemoVersion {
+		t.Errorf("IntVersion(demo token) = %d, want %d", v, DemoVersion)
+	}
+	if _, err := ParseKey("v255:" + hex1); !errors.Is(err, ErrKey) {
+		t.Errorf("ParseKey(v255) = %v, want ErrKey: the version is the demo key's", err)
+	}
 	if !a.Ephemeral || a.Token("customer", "1") == b.Token("customer", "1") {
 		t.Error("two ephemeral tokenizers share a key")
 	}
