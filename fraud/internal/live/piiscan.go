@@ -57,10 +57,13 @@ type PIIScan struct {
 
 // ScannedOutput is one output scanned byte by byte.
 type ScannedOutput struct {
-	Name  string
+	Name string
+	// Files counts the parts read: files, rows (decoded keys), metric families, or 1 (the
+	// log buffer).
 	Files int
 	Bytes int64
-	// Hits counts (planted id, encoding, file) triples found; Example names the first.
+	// Hits counts (planted id, encoding, file) triples found (rows, for decoded keys);
+	// Example names the first.
 	Hits    int
 	Example string
 }
@@ -277,6 +280,28 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 	if err != nil {
 		return nil, err
 	}
+	// Parquet pages are Snappy-compressed, so the byte scan can miss an id there: decode the
+	// stored entity keys too.
+	ocfg := features.DefaultOfflineConfig()
+	ocfg.Dir = filepath.Join(dir, "offline")
+	off, err := features.OpenOffline(ocfg, freg)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := off.Scan(ctx, txfeatures.CustomerView, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	decoded := ScannedOutput{Name: "offline store rows (decoded entity keys)", Files: len(rows)}
+	for _, r := range rows {
+		decoded.Bytes += int64(len(r.Entity))
+		if id, err := strconv.Atoi(r.Entity); err == nil && planted[id] {
+			if decoded.Hits == 0 {
+				decoded.Example = "row key " + r.Entity
+			}
+			decoded.Hits++
+		}
+	}
 	rreg := features.NewRegistry()
 	if err := txfeatures.Register(rreg, txfeatures.ExactBucket); err != nil {
 		return nil, err
@@ -353,6 +378,6 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 	}
 	lo := ScannedOutput{Name: "log lines (debug level)", Files: 1}
 	scanBytes(&lo, "logs", logs.Bytes(), ns)
-	res.Outputs = append([]ScannedOutput{so}, append(res.Outputs, mo, lo)...)
+	res.Outputs = append([]ScannedOutput{so}, append(res.Outputs, decoded, mo, lo)...)
 	return res, nil
 }

@@ -17,7 +17,7 @@ import (
 
 // Set lists the fraud scenarios.
 func Set() scenario.Set {
-	return scenario.Set{protocol(), streaming()}
+	return scenario.Set{protocol(), streaming(), privacyPII()}
 }
 
 func protocol() scenario.Scenario {
