@@ -53,6 +53,8 @@ type PIIScan struct {
 	OnlineByToken, OnlineByRawID int
 	// Decided is the number of live transactions decided.
 	Decided int64
+	// PIIPolicy is what the registered model version records (Version.Privacy).
+	PIIPolicy string
 }
 
 // ScannedOutput is one output scanned byte by byte.
@@ -219,6 +221,9 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 	sys, err := Build(ctx, cfg, txs)
 	if err != nil {
 		return nil, err
+	}
+	if sys.Version.Privacy != nil {
+		res.PIIPolicy = sys.Version.Privacy.PIIPolicy
 	}
 	sysOpen := true
 	defer func() {

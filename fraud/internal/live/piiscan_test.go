@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +33,10 @@ func TestNoRawCustomerIDLeavesIngestion(t *testing.T) {
 	}
 	if res.OnlineByToken == 0 || res.OnlineByRawID != 0 {
 		t.Errorf("online store: %d customers found by token, %d by raw id; want some and none", res.OnlineByToken, res.OnlineByRawID)
+	}
+
+	if !strings.Contains(res.PIIPolicy, "HMAC-SHA256") {
+		t.Errorf("the registered version's Privacy.PIIPolicy = %q, want the tokenization named", res.PIIPolicy)
 	}
 
 	ctl, err := ScanPII(ctx, false, 100, 30)

@@ -32,6 +32,7 @@ func privacyPII() scenario.Scenario {
 				res.TrainingRows, res.JoinMismatches, res.OnlineByToken, res.OnlineByRawID)
 			r.Check("the features joined on tokens equal those on raw ids", res.JoinMismatches == 0 && res.TrainingRows > 0)
 			r.Check("the online store is keyed by tokens, not raw ids", res.OnlineByToken > 0 && res.OnlineByRawID == 0)
+			r.Say("The registered model version records: %q", res.PIIPolicy)
 
 			r.Step("Control: the same run with tokenization off, to show the scan sees raw ids where they go")
 			ctl, err := live.ScanPII(ctx, false, customers, days)
