@@ -25,7 +25,8 @@ type EraseStats struct {
 // Each day whose current version holds one of them gets a new version without them, and
 // every file that held one, current or superseded, is deleted from disk and from the
 // manifest's history (a superseded version that held the subject is dropped from Replaced).
-// The other entities' rows are kept as they were.
+// The other entities' rows are kept as they were. A Scan that listed its files before the
+// Forget may find one deleted under it and fail; it can be retried.
 func (o *OfflineStore) Forget(ctx context.Context, view string, entities []string, reason string) (EraseStats, error) {
 	if len(entities) == 0 {
 		return EraseStats{}, nil
