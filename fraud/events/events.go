@@ -13,6 +13,7 @@ import (
 
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // Streams and subjects of the case study. Transactions and chargebacks share one stream so
@@ -121,4 +122,30 @@ func Replay(txs []sim.Transaction, labelDelay time.Duration) ([]eventlog.Event, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// CustomerField is the pii field customer ids are tokenized under; it is also the name of
+// the feature entity (txfeatures' customer views are marked PII).
+const CustomerField = "customer"
+
+// Tokenize returns a copy of txs with every customer id (CUSTOMER_ID, a card holder)
+// replaced by its integer keyed-hash token, pii.Tokenizer.Int(CustomerField, id). A producer
+// does this before it publishes, so no raw customer id reaches the event log or anything
+// built from it: features, the offline store, the prediction log, log lines, metrics. The
+// token keeps the id an int, so every consumer is unchanged, and it is deterministic, so
+// a customer's transactions still meet in its feature windows. Terminal ids are a
+// merchant's device, not a person's, and are kept.
+func Tokenize(tok *pii.Tokenizer, txs []sim.Transaction) []sim.Transaction {
+	out := make([]sim.Transaction, len(txs))
+	memo := map[int]int{}
+	for i, t := range txs {
+		c, ok := memo[t.Customer]
+		if !ok {
+			c = int(tok.Int(CustomerField, int64(t.Customer)))
+			memo[t.Customer] = c
+		}
+		t.Customer = c
+		out[i] = t
+	}
+	return out
 }

@@ -9,7 +9,8 @@
 #     containers  NATS (casebook/nats:local) and Redis (casebook/redis:local) in Docker on
 #                 the host network (make images builds them)
 #
-# Env: OUT (default /tmp/fraud-e2e) gets the binaries, logs and the JSON/HTML reports;
+# Env: CASEBOOK_PII_KEY (containers: a random one for this run when unset; embedded: the
+# demo key when unset); OUT (default /tmp/fraud-e2e) gets the binaries, logs and the JSON/HTML reports;
 # STREAM_FLAGS are passed to `fraud stream` (e.g. --prediction-log=false); SLO_P99 sets the
 # p99 threshold loadgen checks (default 25ms); TICK is loadgen's pacer tick (default 1ms:
 # requests due within a millisecond leave together, which roughly halves the generator's CPU
@@ -48,6 +49,9 @@ containers)
 	containers+=("$n" "$r")
 	for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.1; done
 	stream_args=(--nats "nats://127.0.0.1:$nats_port" --store "redis://127.0.0.1:$redis_port")
+	# On real engines `fraud stream` needs a PII key; loadgen must tokenize under the same one.
+	CASEBOOK_PII_KEY=${CASEBOOK_PII_KEY:-v1:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}
+	export CASEBOOK_PII_KEY
 	;;
 *)
 	echo "usage: $0 [embedded|containers] [RATE] [DURATION] [WORKERS]" >&2

@@ -19,6 +19,11 @@ type Entity struct {
 	JoinKey string `json:"join_key"`
 	// Description is for people.
 	Description string `json:"description,omitempty"`
+	// PII marks an entity whose keys identify a person (a customer, a card, a user): its
+	// keys reach the stores as keyed-hash tokens (platform/privacy/pii), never raw, and
+	// erasing a subject (platform/privacy/forget) covers every view of it. It is governance
+	// metadata and not part of the view's definition hash.
+	PII bool `json:"pii,omitempty"`
 }
 
 // Feature is one typed value a view produces.

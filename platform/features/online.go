@@ -16,10 +16,13 @@ import (
 //     Seq): writing the same row twice, or an older row after a newer one, changes nothing.
 //   - Read enforces the view's TTL against ReadRequest.At: an expired value comes back
 //     Stale and without its value, never as present.
+//   - Delete removes the entities' rows from a view (the right to be forgotten) and
+//     returns how many it held; a deleted entity reads Missing until a new row is written.
 //   - A store that does not answer within its timeout returns an *UnavailableError.
 type OnlineStore interface {
 	Write(ctx context.Context, view string, rows []Row) (WriteStats, error)
 	Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
+	Delete(ctx context.Context, view string, entities []string) (int, error)
 	Close() error
 }
 
@@ -168,6 +171,21 @@ func CheckRows(reg *Registry, view string, rows []Row) (*FeatureView, error) {
 			if err := val.check(v.Features[j]); err != nil {
 				return nil, fmt.Errorf("write view %q row %d (entity %q): %w", view, i, r.Entity, err)
 			}
+		}
+	}
+	return v, nil
+}
+
+// CheckDelete validates a Delete for OnlineStore implementations: a known view and no empty
+// entity key.
+func CheckDelete(reg *Registry, view string, entities []string) (*FeatureView, error) {
+	v, err := reg.View(view)
+	if err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	for i, e := range entities {
+		if e == "" {
+			return nil, fmt.Errorf("delete view %q entity %d: %w", view, i, ErrEmptyEntityKey)
 		}
 	}
 	return v, nil

@@ -100,6 +100,20 @@ func (r *Registry) ViewNames() []string {
 	return names
 }
 
+// PIIViews lists the registered views whose entity is named entity and marked PII, sorted.
+func (r *Registry) PIIViews(entity string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var names []string
+	for n, v := range r.views {
+		if v.Entity.Name == entity && v.Entity.PII {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // RegisterService validates a service against the registered views and adds it.
 func (r *Registry) RegisterService(s FeatureService) error {
 	var errs []error

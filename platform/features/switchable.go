@@ -31,6 +31,14 @@ func (s *Switchable) Write(ctx context.Context, view string, rows []Row) (WriteS
 	return s.OnlineStore.Write(ctx, view, rows)
 }
 
+// Delete implements OnlineStore.
+func (s *Switchable) Delete(ctx context.Context, view string, entities []string) (int, error) {
+	if s.Down.Load() {
+		return 0, s.err("delete")
+	}
+	return s.OnlineStore.Delete(ctx, view, entities)
+}
+
 // Read implements OnlineStore.
 func (s *Switchable) Read(ctx context.Context, req ReadRequest) (*ReadResult, error) {
 	if s.Down.Load() {

@@ -3,10 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/live"
 	"github.com/casebook-ml/casebook/platform/cli"
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -36,7 +39,8 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.Uint64Var(&c.Sim.Seed, "seed", c.Sim.Seed, "simulation seed")
 	fs.IntVar(&c.Live.StreamFrom, "start", c.Live.StreamFrom, "first live day: earlier days train the model and warm the features")
 	fs.DurationVar(&c.Live.LabelDelay, "label-delay", c.Live.LabelDelay, "chargeback delay")
-	if err := cli.Parse(fs, streamUsage, args); err != nil {
+	var err error
+	if err = cli.Parse(fs, streamUsage, args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -47,8 +51,27 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	// not all in yet.
 	c.Live.ValidEnd = c.Live.StreamFrom - 7
 	c.Live.TrainEnd = c.Live.ValidEnd - 7
+	if c.Live.Tokenizer, err = tokenizer(os.Getenv, c.NATS == eventlog.EmbeddedURL && c.Store == "memory"); err != nil {
+		return c, err
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
 	}
 	return c, nil
+}
+
+// tokenizer is the PII key of a run: from CASEBOOK_PII_KEY_FILE or CASEBOOK_PII_KEY when
+// set; otherwise the published demo key, but only on the local default (embedded NATS,
+// memory store), where the data is simulated; a run on real engines without a key is refused.
+func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
+	tok, err := pii.FromEnv(getenv)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	case tok != nil:
+		return tok, nil
+	case local:
+		return pii.Demo(), nil
+	}
+	return nil, fmt.Errorf("%w: a run on NATS or Redis servers needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
 }

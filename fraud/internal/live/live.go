@@ -25,6 +25,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/serving"
@@ -59,6 +60,13 @@ type Config struct {
 	// Logger receives the registry's and the serving layer's logs (refused alias moves,
 	// breaker changes); nil discards them.
 	Logger *slog.Logger
+	// Tokenizer replaces customer ids by keyed-hash tokens before anything else sees the
+	// transactions (events.Tokenize). Required: main builds it from the environment
+	// (pii.FromEnv), and only the local default falls back to pii.Demo.
+	Tokenizer *pii.Tokenizer
+	// rawIDs skips the tokenization: only the PII scan's control run sets it, to show the
+	// scan finds raw ids where they would leak.
+	rawIDs bool
 }
 
 // DefaultConfig trains on 4 weeks, validates on the next week and streams from day 60,
@@ -84,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReviewBudget < 1 {
 		errs = append(errs, fmt.Errorf("the review budget %d must be at least 1", c.ReviewBudget))
+	}
+	if c.Tokenizer == nil {
+		errs = append(errs, fmt.Errorf("no PII tokenizer: set %s or %s (pii.FromEnv); local runs may use pii.Demo", pii.EnvKey, pii.EnvKeyFile))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("live config: %w", err)
@@ -112,10 +123,14 @@ type System struct {
 }
 
 // Build trains, registers and serves a logistic regression on txs (in time order, with
-// their labels) and splits the event stream. Close releases it.
+// their labels) and splits the event stream. Close releases it. The customer ids of txs are
+// raw: Build tokenizes them first, and System.Txs holds the tokenized copy.
 func Build(ctx context.Context, cfg Config, txs []sim.Transaction) (*System, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if !cfg.rawIDs {
+		txs = events.Tokenize(cfg.Tokenizer, txs)
 	}
 	s := &System{Config: cfg, Txs: txs, Features: features.NewRegistry()}
 	if err := txfeatures.RegisterStream(s.Features, cfg.Bucket, cfg.TxLateness, 8*Day); err != nil {
@@ -215,6 +230,7 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 		Model: "fraud", Family: string(model.Family()), Schema: model.Schema(), RegisteredBy: s.Config.Actor,
 		Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: s.ValidAUC}}, DataFingerprint: fingerprint,
 		FeatureService: txfeatures.Service, FeatureServiceHash: hash,
+		Privacy: &registry.Privacy{PIIPolicy: s.Config.Tokenizer.Policy("customer ids (CUSTOMER_ID)")},
 	}})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/testenv"
 )
 
@@ -49,8 +50,12 @@ func smallSystem(t *testing.T, reg *prometheus.Registry, predictions *eventlog.L
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok, err := pii.NewEphemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{TrainEnd: 16, ValidEnd: 23, StreamFrom: 30, LabelDelay: 3 * Day, Bucket: time.Hour, ReviewBudget: 20, Actor: "test",
-		Metrics: reg}
+		Metrics: reg, Tokenizer: tok}
 	if predictions != nil {
 		cfg.PredictionLog = predictions
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // StreamConfig is `fraud stream`: the streaming system as a long-running process that a
@@ -71,9 +72,12 @@ type StreamConfig struct {
 const maxAckPending = 4096
 
 // DefaultStreamConfig runs on the local default: embedded NATS on port 4222, the memory
-// online store, metrics on 127.0.0.1:9464.
+// online store, metrics on 127.0.0.1:9464, customer ids tokenized under the published demo
+// key (the load generator's fraud workload uses the same, so their tokens agree).
 func DefaultStreamConfig() StreamConfig {
-	return StreamConfig{Sim: sim.DefaultConfig(), Live: DefaultConfig(), NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
+	live := DefaultConfig()
+	live.Tokenizer = pii.Demo() // the local default only: `fraud stream` replaces it from the environment
+	return StreamConfig{Sim: sim.DefaultConfig(), Live: live, NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
 		MetricsAddr: "127.0.0.1:9464", BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
 }
 
@@ -162,6 +166,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		return err
 	}
 	defer sys.Close()
+	fmt.Fprintf(out, "PII: %s\n", cfg.Live.Tokenizer.Policy("customer ids"))
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
 

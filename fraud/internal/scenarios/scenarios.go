@@ -17,7 +17,7 @@ import (
 
 // Set lists the fraud scenarios.
 func Set() scenario.Set {
-	return scenario.Set{protocol(), streaming(), dpTraining()}
+	return scenario.Set{protocol(), streaming(), dpTraining(), privacyPII()}
 }
 
 func protocol() scenario.Scenario {

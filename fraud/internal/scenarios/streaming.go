@@ -20,6 +20,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/predlog"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -84,9 +85,13 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	}
 
 	r.Step("Train a logistic regression on days 0-%d, choose thresholds on days %d-%d, register it and serve it in process", trainEnd-1, trainEnd, validEnd-1)
+	tok, err := pii.NewEphemeral() // one process: a key of its own, nothing outlives the run
+	if err != nil {
+		return err
+	}
 	lc := live.Config{TrainEnd: trainEnd, ValidEnd: validEnd, StreamFrom: streamFrom, LabelDelay: labelDelay, Bucket: time.Hour,
 		ReviewBudget: 30, // 300 cards, about 7% of transactions fraud here: 10% of the cards a day
-		Actor:        "fraud/stream", PredictionLog: log}
+		Actor:        "fraud/stream", PredictionLog: log, Tokenizer: tok}
 	sys, err := live.Build(ctx, lc, txs)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ const (
 )
 
 var (
-	customerEntity = features.Entity{Name: "customer", JoinKey: "customer_id"}
+	customerEntity = features.Entity{Name: "customer", JoinKey: "customer_id", PII: true} // keys are tokens: events.Tokenize
 	terminalEntity = features.Entity{Name: "terminal", JoinKey: "terminal_id"}
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // runConfig is everything `loadgen run` was asked to do.
@@ -117,6 +118,15 @@ func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Wo
 	if err != nil {
 		return nil, err
 	}
+	// Customer ids are tokenized before publishing, under the key the scorer uses: the
+	// environment's, or the published demo key that `fraud stream` uses on the local default.
+	if fc.Tokenizer, err = pii.FromEnv(os.Getenv); err != nil {
+		return nil, err
+	}
+	if fc.Tokenizer == nil {
+		fc.Tokenizer = pii.Demo()
+	}
+	fmt.Fprintf(progress, "loadgen: PII: %s\n", fc.Tokenizer.Policy("customer ids"))
 	fmt.Fprintf(progress, "loadgen: simulating the fraud workload (%d customers, %d terminals, %d days)...\n", fc.Customers, fc.Terminals, fc.Days)
 	w, err := fraudload.New(ctx, fc)
 	if err != nil {

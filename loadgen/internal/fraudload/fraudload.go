@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/loadgen"
 	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // Config chooses the simulation and where the live stream starts. The scorer under test
@@ -30,6 +31,9 @@ type Config struct {
 	StartDay int
 	// LabelDelay is how long after a fraud its chargeback reaches the log.
 	LabelDelay time.Duration
+	// Tokenizer replaces customer ids by their tokens before anything is published
+	// (events.Tokenize); the scorer must use the same key. Required.
+	Tokenizer *pii.Tokenizer
 }
 
 // DefaultConfig is the handbook's simulation (5,000 customers, 10,000 terminals, 183 days,
@@ -184,11 +188,14 @@ func New(ctx context.Context, cfg Config) (*Workload, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Tokenizer == nil {
+		return nil, fmt.Errorf("%w: fraud workload: no PII tokenizer", loadgen.ErrBadWorkload)
+	}
 	d, err := sim.Generate(ctx, cfg.sim())
 	if err != nil {
 		return nil, fmt.Errorf("fraud workload: %w", err)
 	}
-	evs, err := liveEvents(d.Transactions, cfg.StartDay, cfg.LabelDelay)
+	evs, err := liveEvents(events.Tokenize(cfg.Tokenizer, d.Transactions), cfg.StartDay, cfg.LabelDelay)
 	if err != nil {
 		return nil, fmt.Errorf("fraud workload: %w", err)
 	}

@@ -14,10 +14,11 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/loadgen"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 func smallConfig() Config {
-	return Config{Seed: 3, Customers: 300, Terminals: 600, Days: 40, StartDay: 12, LabelDelay: 7 * 24 * time.Hour}
+	return Config{Seed: 3, Customers: 300, Terminals: 600, Days: 40, StartDay: 12, LabelDelay: 7 * 24 * time.Hour, Tokenizer: pii.Demo()}
 }
 
 // TestSequenceIsTheReplayFromStartDay: the workload hands out exactly what
@@ -36,7 +37,7 @@ func TestSequenceIsTheReplayFromStartDay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			all, err := events.Replay(d.Transactions, delay)
+			all, err := events.Replay(events.Tokenize(cfg.Tokenizer, d.Transactions), delay)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,6 +183,7 @@ func TestParseSpec(t *testing.T) {
 func TestOffsetsFollowTheLog(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Customers, cfg.Terminals, cfg.Days, cfg.StartDay = 60, 120, 40, 10
+	cfg.Tokenizer = pii.Demo()
 	w, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -219,6 +219,32 @@ func RunConformance(t *testing.T, newStore NewStore) {
 			t.Errorf("Read(unknown view) = %v, want ErrUnknownView", err)
 		}
 	})
+
+	t.Run("delete forgets an entity and only it", func(t *testing.T) {
+		s := newStore(t, reg)
+		write(t, s, "profile", ProfileRow("gone", now.Add(-time.Minute), 1, 40), ProfileRow("kept", now.Add(-time.Minute), 2, 41))
+		n, err := s.Delete(ctx, "profile", []string{"gone", "never-written"})
+		if err != nil || n != 1 {
+			t.Fatalf("Delete(gone, never-written) = %d, %v, want 1, nil", n, err)
+		}
+		got := read(t, s, "profile", []string{"age"}, "gone", "kept")
+		if st := got.Get(0, 0).Status; st != features.Missing {
+			t.Errorf("Read(gone) after Delete = %v, want MISSING", st)
+		}
+		if fv := got.Get(1, 0); fv.Status != features.Present || !fv.Value.Equal(features.Int(41)) {
+			t.Errorf("Read(kept) after deleting another = %v %v, want PRESENT 41", fv.Status, fv.Value)
+		}
+		// A deleted entity starts over: an older row than the deleted one lands again.
+		if st := write(t, s, "profile", ProfileRow("gone", now.Add(-2*time.Minute), 0, 39)); st.Applied != 1 {
+			t.Errorf("Write after Delete = %+v, want 1 applied", st)
+		}
+		if _, err := s.Delete(ctx, "ghost", []string{"x"}); !errors.Is(err, features.ErrUnknownView) {
+			t.Errorf("Delete(unknown view) = %v, want ErrUnknownView", err)
+		}
+		if _, err := s.Delete(ctx, "profile", []string{""}); !errors.Is(err, features.ErrEmptyEntityKey) {
+			t.Errorf("Delete(empty entity) = %v, want ErrEmptyEntityKey", err)
+		}
+	})
 }
 
 func spendValues(i int64) []features.Value {

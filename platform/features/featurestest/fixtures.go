@@ -80,7 +80,7 @@ func ByTerminal(ev features.Event, in *features.Input) error {
 
 var (
 	// Customer is the customer entity.
-	Customer = features.Entity{Name: "customer", JoinKey: "customer_id"}
+	Customer = features.Entity{Name: "customer", JoinKey: "customer_id", PII: true}
 	// Terminal is the payment terminal entity.
 	Terminal = features.Entity{Name: "terminal", JoinKey: "terminal_id"}
 )

@@ -51,6 +51,27 @@ func (s *Store) Write(ctx context.Context, view string, rows []features.Row) (fe
 	return st, nil
 }
 
+// Delete removes the entities' rows from view; see features.OnlineStore.
+func (s *Store) Delete(ctx context.Context, view string, entities []string) (int, error) {
+	if _, err := features.CheckDelete(s.reg, view, entities); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.rows[view]
+	n := 0
+	for _, e := range entities {
+		if _, ok := m[e]; ok {
+			delete(m, e)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Read returns the requested features with their status; see features.OnlineStore.
 func (s *Store) Read(ctx context.Context, req features.ReadRequest) (*features.ReadResult, error) {
 	res := &features.ReadResult{}

@@ -158,6 +158,30 @@ func (s *Store) Write(ctx context.Context, view string, rows []features.Row) (fe
 	return st, nil
 }
 
+// Delete removes the entities' hashes of view in one round trip per MaxPipeline entities;
+// see features.OnlineStore.
+func (s *Store) Delete(ctx context.Context, view string, entities []string) (int, error) {
+	if _, err := features.CheckDelete(s.reg, view, entities); err != nil {
+		return 0, err
+	}
+	n := 0
+	for start := 0; start < len(entities); start += s.cfg.MaxPipeline {
+		chunk := entities[start:min(len(entities), start+s.cfg.MaxPipeline)]
+		keys := make([]string, len(chunk))
+		for i, e := range chunk {
+			keys[i] = s.Key(view, e)
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		d, err := s.client.Del(cctx, keys...).Result()
+		cancel()
+		if err != nil {
+			return n, s.unavailable(ctx, "delete", err)
+		}
+		n += int(d)
+	}
+	return n, nil
+}
+
 func (s *Store) writeChunk(ctx context.Context, v *features.FeatureView, rows []features.Row, expire int64, retry bool) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

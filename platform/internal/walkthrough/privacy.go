@@ -19,7 +19,7 @@ import (
 
 // privacyScenarios are the privacy scenarios of walkthrough 1.9.
 func privacyScenarios(cfg Config) scenario.Set {
-	return scenario.Set{dpAggregates(), membershipInference(cfg), federatedAveraging()}
+	return scenario.Set{dpAggregates(), membershipInference(cfg), federatedAveraging(), forgetSubject()}
 }
 
 type candidate struct {
