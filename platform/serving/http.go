@@ -44,6 +44,8 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v2/models/{name}/versions/{version}/ready", s.modelReady).Methods(http.MethodGet)
 	r.HandleFunc("/v2/models/{name}/infer", s.infer).Methods(http.MethodPost)
 	r.HandleFunc("/v2/models/{name}/versions/{version}/infer", s.infer).Methods(http.MethodPost)
+	r.HandleFunc("/v2/models/{name}/explain", s.explain).Methods(http.MethodPost)
+	r.HandleFunc("/v2/models/{name}/versions/{version}/explain", s.explain).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/index", s.repositoryIndex).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/models/{name}/load", s.repositoryLoad).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/models/{name}/unload", s.repositoryUnload).Methods(http.MethodPost)
