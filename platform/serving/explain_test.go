@@ -105,7 +105,7 @@ func TestExplainRefusesBadInput(t *testing.T) {
 	for _, tc := range tests {
 		resp, body := f.post(t, tc.path, []byte(tc.body), tc.hdr)
 		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.has) {
-			t.Errorf("%s: POST %s = %d %s, want %d containing %q", tc.name, tc.path, resp.StatusCode, body, tc.code, tc.has)
+			t.Errorf("%s: POST %s = %d %.200s, want %d containing %q", tc.name, tc.path, resp.StatusCode, body, tc.code, tc.has)
 		}
 	}
 }
