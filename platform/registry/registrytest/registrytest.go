@@ -431,9 +431,19 @@ func testCard(t *testing.T, h Harness) {
 	v1 := register(t, r, Request(t, "m", "1", 0.8))
 	req := Request(t, "m", "2", 0.85)
 	req.Parent = v1.Number
+	req.FeatureService, req.FeatureServiceHash = "fraud_v2", "sha256:feedbeef"
+	req.Importance = &registry.Importance{Method: "treeshap", Set: "holdout", Rows: 500,
+		Features: []registry.FeatureImportance{{Feature: "f01", MeanAbs: 0.05}, {Feature: "f00", MeanAbs: 0.42}}}
+	req.Slices = []registry.SliceMetrics{
+		{Slice: "amount", Segment: "amount < 100", Rows: 4000, Positives: 80, Metrics: ml.Metrics{ml.MetricAUC: 0.91}},
+		{Slice: "amount", Segment: "amount ≥ 100", Rows: 150, Positives: 9, Metrics: ml.Metrics{ml.MetricAUC: 0.74}},
+	}
+	req.Privacy = &registry.Privacy{PIIPolicy: "card ids replaced by HMAC-SHA256 tokens",
+		DP:                  &registry.DPGuarantee{Mechanism: "dp-sgd", Epsilon: 2, Delta: 1e-5, Accountant: "rdp"},
+		MembershipInference: map[string]float64{"loss-threshold": 0.512, "shadow-model": 0.534}}
 	v2 := register(t, r, req)
 	g := registry.DefaultGates()
-	g.ServingSchemaHash = v2.SchemaHash
+	g.ServingSchemaHash = v2.FeatureServiceHash
 	if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v2.Number, Actor: "ci", Reason: "weekly retrain", Gates: g}); err != nil {
 		t.Fatal(err)
 	}
@@ -442,9 +452,23 @@ func testCard(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# Model card: m v2", "## Intended use", "conformance tests", "2026-11-01", "| 1 | f00 | float |",
-		"| auc | 0.8500 |", "metric:holdout/auc passed", "feature-schema passed", "latency-p99 passed", "v2 ← v1", "synthetic data", "`champion`"} {
+		"| auc | 0.8500 |", "metric:holdout/auc passed", "feature-schema passed", "latency-p99 passed", "v2 ← v1", "synthetic data", "`champion`",
+		"feature service `fraud_v2` (sha256:feedbeef)",
+		"## Global feature importance", "over 500 holdout rows (treeshap explanations)", "| f00 | 0.4200 |\n| f01 | 0.0500 |",
+		"## Fairness slices", "| amount | amount < 100 | 4000 | 80 | 0.9100 |", "| amount | amount ≥ 100 *small* | 150 | 9 | 0.7400 |",
+		"## Privacy", "PII policy: card ids replaced by HMAC-SHA256 tokens", "dp-sgd, ε = 2 at δ = 1e-05 (rdp accountant)",
+		"loss-threshold: 0.512", "shadow-model: 0.534"} {
 		if !strings.Contains(card, want) {
 			t.Errorf("Card() lacks %q:\n%s", want, card)
+		}
+	}
+	card1, err := r.Card(ctx, "m", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Global feature importance\n\nNone recorded.", "## Fairness slices\n\nNone recorded.", "## Privacy\n\nNone recorded"} {
+		if !strings.Contains(card1, want) {
+			t.Errorf("v1's card lacks %q:\n%s", want, card1)
 		}
 	}
 }
