@@ -226,12 +226,14 @@ func cardSlices(p func(string, ...any), sl []SliceMetrics) {
 	names := map[string]bool{}
 	for _, s := range sl {
 		for n := range s.Metrics {
-			names[n] = true
+			names[n] = n != "rows" // a column of its own
 		}
 	}
 	cols := make([]string, 0, len(names))
-	for n := range names {
-		cols = append(cols, n)
+	for n, ok := range names {
+		if ok {
+			cols = append(cols, n)
+		}
 	}
 	slices.Sort(cols)
 	p("Holdout metrics per segment. Segments under %d rows or %d positives are flagged *small*: compare them with care.", SmallSliceRows, SmallSlicePositives)
