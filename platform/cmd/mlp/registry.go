@@ -26,7 +26,7 @@ import (
 const registryUsage = `mlp registry [--dir DIR | --nats URL] COMMAND
   list                                   models, their versions and aliases
   show MODEL [REF]                       a model's versions, or one version (REF: number or alias)
-  promote MODEL VERSION ALIAS --actor A [--reason R] [--metric auc] [--eval-set holdout]
+  promote MODEL VERSION ALIAS --actor A --reason R [--metric auc] [--eval-set holdout]
           [--min-improvement 0] [--latency-budget 2ms] [--serving-schema HASH | --allow-schema-change] [--force]
           The schema gate runs by default: the candidate must be trained on the feature
           service (schema hash) that the alias's current holder was, i.e. what serving is
@@ -131,7 +131,7 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	var sf storeFlags
 	sf.add(fs)
 	actor := fs.String("actor", os.Getenv("USER"), "who performs the action (audited)")
-	reason := fs.String("reason", "", "why (audited; required for rollback and --force)")
+	reason := fs.String("reason", "", "why (audited; required for promote and rollback)")
 	metric := fs.String("metric", "auc", "gate: holdout metric to compare")
 	evalSet := fs.String("eval-set", "holdout", "gate: evaluation set of the metric")
 	minImp := fs.Float64("min-improvement", 0, "gate: margin by which the candidate must beat the alias holder")
@@ -153,6 +153,12 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	}
 	defer closeFn()
 	cmd, pos := pos[0], pos[1:]
+	if (cmd == "promote" || cmd == "rollback") && (strings.TrimSpace(*actor) == "" || strings.TrimSpace(*reason) == "") {
+		// The audit entry is only as good as its who and why. On the command line the actor
+		// is what the caller types: this registry is files (or a NATS account) that whoever
+		// holds them can write; keys guard the serving API and the console, not this.
+		return usageErr(cmd + " needs --actor and --reason: both go into the audit log")
+	}
 	switch cmd {
 	case "list":
 		return registryList(ctx, reg, stdout)
