@@ -35,13 +35,13 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, model string) (pr
 		var req AdminRequest
 		err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req)
 		if err != nil && !errors.Is(err, io.EOF) {
-			s.writeError(w, http.StatusBadRequest, fmt.Errorf("%w: want {\"reason\": \"...\"}: %v", ErrBadRequest, err))
+			s.writeError(w, http.StatusBadRequest, fmt.Errorf("admin request: want {\"reason\": \"...\"}: %v", err))
 			return principal{}, "", false
 		}
 		reason = strings.TrimSpace(req.Reason)
 	}
 	if reason == "" {
-		s.writeError(w, http.StatusBadRequest, fmt.Errorf("%w: an admin action needs a reason ({\"reason\": \"...\"} or %s)", ErrBadRequest, HeaderAdminReason))
+		s.writeError(w, http.StatusBadRequest, fmt.Errorf("an admin action needs a reason ({\"reason\": \"...\"} or %s): it goes into the audit log", HeaderAdminReason))
 		return principal{}, "", false
 	}
 	return p, reason, true
