@@ -31,6 +31,11 @@ const (
 	ActionServeLoad   = "serve-load"
 	ActionServeUnload = "serve-unload"
 	ActionKeysReload  = "keys-reload"
+
+	// ActionArchive retires a version (To): no alias may be moved to it again. Versions are
+	// immutable and artifacts content-addressed, so archiving is the registry's delete: the
+	// record and the bytes stay for the audit, the version can never be served again.
+	ActionArchive = "archive"
 )
 
 // MovesAlias reports whether the entry records an alias actually moving (not a

@@ -46,6 +46,11 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 	p("| aliases held | %s |", strings.Join(held, ", "))
 	p("| registered | %s by %s |", v.RegisteredAt.Format("2006-01-02 15:04:05 UTC"), v.RegisteredBy)
 	p("| code version | %s |", orNone(v.CodeVersion))
+	for _, e := range entries {
+		if e.Action == ActionArchive && e.To == v.Number {
+			p("| archived | entry %d, %s by %s: %s |", e.Seq, e.Time, e.Actor, e.Reason)
+		}
+	}
 	p("")
 	p("## Intended use")
 	p("")

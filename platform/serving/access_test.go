@@ -135,8 +135,8 @@ func TestAdminRoutesRefuseNonAdmin(t *testing.T) {
 			}
 		}
 	}
-	if admins < 6 {
-		t.Errorf("found %d admin routes, want at least 6 (index, load, unload, alias move, rollback, key reload)", admins)
+	if admins < 7 {
+		t.Errorf("found %d admin routes, want at least 7 (index, load, unload, alias move, rollback, archive, key reload)", admins)
 	}
 	after, err := f.reg.Audit(ctx, "")
 	if err != nil {
@@ -168,6 +168,7 @@ func TestAdminActionsAudited(t *testing.T) {
 		{"POST", "/v2/casebook/models/fraud/aliases/champion/rollback", `{"reason":"CHG-2 back"}`, registry.ActionRollback, "CHG-2 back"},
 		{"POST", "/v2/repository/models/fraud/unload", `{"reason":"CHG-3 drain"}`, registry.ActionServeUnload, "CHG-3 drain"},
 		{"POST", "/v2/repository/models/fraud/load", `{"reason":"CHG-4 restore"}`, registry.ActionServeLoad, "CHG-4 restore"},
+		{"DELETE", "/v2/casebook/models/fraud/versions/2", `{"reason":"CHG-6 retire v2"}`, registry.ActionArchive, "CHG-6 retire v2"},
 		{"POST", "/v2/casebook/keys/reload", `{"reason":"CHG-5 rotate"}`, registry.ActionKeysReload, "CHG-5 rotate (2 keys, 1 admin, 2 tenants)"},
 	}
 	for _, st := range steps {
@@ -191,6 +192,13 @@ func TestAdminActionsAudited(t *testing.T) {
 	}
 	if _, err := f.reg.VerifyAudit(ctx); err != nil {
 		t.Errorf("VerifyAudit after the admin actions: %v", err)
+	}
+	// An archived version cannot be promoted again; a version an alias holds cannot be archived.
+	if code, body := do(t, f, "PUT", "/v2/casebook/models/fraud/aliases/champion", "key-rotated-admin-1111111", []byte(`{"version":2,"reason":"back","force":true}`)); code != 409 || !strings.Contains(body, "archived") {
+		t.Errorf("promote of the archived v2 = %d %s, want 409", code, body)
+	}
+	if code, body := do(t, f, "DELETE", "/v2/casebook/models/fraud/versions/1", "key-rotated-admin-1111111", []byte(`{"reason":"x"}`)); code != 409 || !strings.Contains(body, "alias still points") {
+		t.Errorf("archive of the champion = %d %s, want 409", code, body)
 	}
 	// The reload swapped the keys: the old admin key is unknown now, the rotated one works.
 	if code, _ := do(t, f, "POST", "/v2/repository/index", accessAdminKey, nil); code != 401 {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/gorilla/mux"
 
 	"github.com/casebook-ml/casebook/platform/registry"
 )
@@ -94,6 +97,32 @@ func (s *Server) reloadKeys(w http.ResponseWriter, r *http.Request) {
 	s.auth.Store(next)
 	s.log.Info("API keys reloaded", "tenant", p.tenant, "keys", len(next.byHash), "admin_keys", admins, "audit_seq", seq)
 	s.writeJSON(w, http.StatusOK, map[string]any{"keys": len(next.byHash), "admin_keys": admins, "tenants": len(tenants), "audit_seq": seq})
+}
+
+// archiveVersion is DELETE /v2/casebook/models/{name}/versions/{version}: the registry
+// archives the version (audited there, with the admin's tenant and reason); no alias may
+// point to it again. A version an alias holds is a 409.
+func (s *Server) archiveVersion(w http.ResponseWriter, r *http.Request) {
+	vars := mux.Vars(r)
+	p, reason, ok := s.admin(w, r, vars["name"])
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(vars["version"], "v"))
+	if err != nil || n <= 0 {
+		s.writeError(w, http.StatusBadRequest, fmt.Errorf("version %q: want a positive number", vars["version"]))
+		return
+	}
+	e, err := s.reg.Archive(r.Context(), vars["name"], n, "serving/"+p.tenant, reason)
+	switch {
+	case errors.Is(err, registry.ErrVersionNotFound) || errors.Is(err, registry.ErrModelNotFound):
+		s.writeError(w, http.StatusNotFound, err)
+		return
+	case err != nil:
+		s.writeError(w, http.StatusConflict, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"model": vars["name"], "version": n, "archived": true, "audit_seq": e.Seq})
 }
 
 // ValidateKeys refuses a key set that would turn authentication off (no keys) or lock

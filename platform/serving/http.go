@@ -52,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v2/casebook/models/{name}/aliases/{alias}", s.moveAlias).Methods(http.MethodPut)
 	r.HandleFunc("/v2/casebook/models/{name}/aliases/{alias}/rollback", s.rollbackAlias).Methods(http.MethodPost)
 	r.HandleFunc("/v2/casebook/keys/reload", s.reloadKeys).Methods(http.MethodPost)
+	r.HandleFunc("/v2/casebook/models/{name}/versions/{version}", s.archiveVersion).Methods(http.MethodDelete)
 	if s.cfg.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}

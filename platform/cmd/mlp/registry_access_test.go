@@ -20,6 +20,7 @@ func TestRegistryAdminCommandsNeedActorAndReason(t *testing.T) {
 		{"promote", "fraud", "1", "champion", "--dir", dir, "--actor", "", "--reason", "r"},
 		{"rollback", "fraud", "champion", "--dir", dir, "--actor", "alice"},
 		{"rollback", "fraud", "champion", "--dir", dir, "--actor", "alice", "--reason", "  "},
+		{"archive", "fraud", "1", "--dir", dir, "--actor", "alice"},
 	} {
 		var out bytes.Buffer
 		err := registryCmd(context.Background(), args, walkthrough.Config{}, &out)

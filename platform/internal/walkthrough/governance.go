@@ -199,7 +199,7 @@ func adminRoutes(h http.Handler) ([][2]string, error) {
 func governanceAccess(cfg Config) scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "governance/access",
-		Summary: "Every admin route of serving refuses a tenant key (403) and no key (401); admin actions need a reason and land in the audit log with the admin's tenant; a key reload rotates keys.",
+		Summary: "Every admin route of serving refuses a tenant key (403) and no key (401); admin actions (alias moves, load, unload, archive, key reload) need a reason and land in the audit log with the admin's tenant.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			reg, _, done, err := openRegistry(ctx, cfg, r)
 			if err != nil {
@@ -272,7 +272,7 @@ func governanceAccess(cfg Config) scenario.Scenario {
 			refused := 0
 			before, _ := reg.Audit(ctx, "")
 			for _, rt := range routes {
-				path := strings.NewReplacer("{name}", "fraud", "{alias}", "champion").Replace(rt[1])
+				path := strings.NewReplacer("{name}", "fraud", "{alias}", "champion", "{version}", "2").Replace(rt[1])
 				body := []byte(`{"version":2,"reason":"should not happen","force":true}`)
 				none, _, err := httpCall(ctx, ts.URL, rt[0], path, "", body, nil)
 				if err != nil {
@@ -289,7 +289,7 @@ func governanceAccess(cfg Config) scenario.Scenario {
 			}
 			after, _ := reg.Audit(ctx, "")
 			r.Measure("admin routes", float64(len(routes)), "routes")
-			r.Check("every admin route answered 401 without a key and 403 to the tenant key", refused == len(routes) && len(routes) >= 6)
+			r.Check("every admin route answered 401 without a key and 403 to the tenant key", refused == len(routes) && len(routes) >= 7)
 			r.Check("the refused calls changed nothing and wrote no audit entry", len(after) == len(before))
 
 			r.Step("An admin without a reason, then with one, for each action")
@@ -304,6 +304,7 @@ func governanceAccess(cfg Config) scenario.Scenario {
 				{"POST", "/v2/casebook/models/fraud/aliases/champion/rollback", `{"reason":"CHG-102 alert rate doubled"}`},
 				{"POST", "/v2/repository/models/fraud/unload", `{"reason":"CHG-103 drain before maintenance"}`},
 				{"POST", "/v2/repository/models/fraud/load", `{"reason":"CHG-104 maintenance over"}`},
+				{"DELETE", "/v2/casebook/models/fraud/versions/2", `{"reason":"CHG-106 retire v2: trained on a withdrawn data set"}`},
 				{"POST", "/v2/casebook/keys/reload", `{"reason":"CHG-105 rotate the platform admin key"}`},
 			}
 			ok := 0
@@ -318,7 +319,7 @@ func governanceAccess(cfg Config) scenario.Scenario {
 					r.Say("%s %s: %d %s", a.method, a.path, code, msg)
 				}
 			}
-			r.Check("the admin key did all five", ok == len(actions))
+			r.Check(fmt.Sprintf("the admin key did all %d", len(actions)), ok == len(actions))
 			all, err := reg.Audit(ctx, "")
 			if err != nil {
 				return err
@@ -334,6 +335,10 @@ func governanceAccess(cfg Config) scenario.Scenario {
 			r.Check("each action is an audit entry naming the admin key's tenant (not the key) and the reason", withWho == len(actions))
 			n, err := reg.VerifyAudit(ctx)
 			r.Check(fmt.Sprintf("the audit chain verifies (%d entries)", n), err == nil)
+
+			code, msg, _ = httpCall(ctx, ts.URL, "PUT", "/v2/casebook/models/fraud/aliases/champion", rotated, []byte(`{"version":2,"reason":"bring v2 back","force":true}`), nil)
+			r.Say("promote the archived v2, even forced: %d %s", code, strings.TrimSpace(msg))
+			r.Check("an archived version cannot be promoted again (409)", code == 409)
 
 			r.Step("After the reload, the old admin key is unknown and the rotated one works")
 			old, _, _ := httpCall(ctx, ts.URL, "POST", "/v2/repository/index", adminKey, nil, nil)

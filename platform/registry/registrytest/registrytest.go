@@ -98,6 +98,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, h) })
 	t.Run("Card", func(t *testing.T) { testCard(t, h) })
+	t.Run("Archive", func(t *testing.T) { testArchive(t, h) })
 	t.Run("NonModelArtifact", func(t *testing.T) { testNonModelArtifact(t, h) })
 }
 
@@ -470,5 +471,55 @@ func testCard(t *testing.T, h Harness) {
 		if !strings.Contains(card1, want) {
 			t.Errorf("v1's card lacks %q:\n%s", want, card1)
 		}
+	}
+}
+
+// testArchive: a version an alias holds cannot be archived; an archived one can be neither
+// promoted nor rolled back to, and the archive is an audit entry with who and why.
+func testArchive(t *testing.T, h Harness) {
+	ctx := context.Background()
+	r, _ := newRegistry(t, h)
+	v1 := register(t, r, Request(t, "m", "1", 0.8))
+	v2 := register(t, r, Request(t, "m", "2", 0.85))
+	g := registry.DefaultGates()
+	g.ServingSchemaHash = v1.SchemaHash
+	promote := func(v int) error {
+		_, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v, Actor: "ci", Reason: "test", Gates: g})
+		return err
+	}
+	if err := promote(v1.Number); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Archive(ctx, "m", v1.Number, "alice", "superseded"); !errors.Is(err, registry.ErrAliasHolds) {
+		t.Errorf("Archive of the champion = %v, want ErrAliasHolds", err)
+	}
+	if _, err := r.Archive(ctx, "m", v2.Number, "alice", ""); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("Archive without a reason = %v, want ErrInvalid", err)
+	}
+	if err := promote(v2.Number); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Archive(ctx, "m", v1.Number, "alice", "trained on data withdrawn by the partner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Action != registry.ActionArchive || e.Actor != "alice" || e.To != v1.Number || e.Reason == "" {
+		t.Errorf("archive entry = %+v", e)
+	}
+	if _, err := r.Rollback(ctx, "m", registry.Champion, "bob", "page"); !errors.Is(err, registry.ErrArchived) {
+		t.Errorf("Rollback to the archived v1 = %v, want ErrArchived", err)
+	}
+	if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Shadow, Version: v1.Number, Actor: "bob", Reason: "x", Gates: g, Force: true}); !errors.Is(err, registry.ErrArchived) {
+		t.Errorf("forced Promote of the archived v1 = %v, want ErrArchived", err)
+	}
+	card, err := r.Card(ctx, "m", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(card, "| archived | entry") || !strings.Contains(card, "by alice: trained on data withdrawn") {
+		t.Errorf("v1's card does not say it was archived:\n%s", card)
+	}
+	if _, err := r.VerifyAudit(ctx); err != nil {
+		t.Errorf("VerifyAudit: %v", err)
 	}
 }
