@@ -26,6 +26,8 @@ type GBDT struct {
 	nodes  []pnode
 	values []float64 // every node's value (leaf or not), for path explanations
 	covers []float64 // training rows that reached each node (TreeSHAP); nil in artifacts that predate it
+	expect []float64 // per tree: its cover-weighted mean leaf value (TreeSHAP's base)
+	depth  int       // the deepest leaf, sizing TreeSHAP's path buffer
 	roots  []int32
 	gain   []float64
 	splits []int
@@ -51,7 +53,23 @@ func (m *GBDT) appendTree(gt *growTree, cuts [][]float64) {
 	}
 }
 
-func (m *GBDT) finish() { m.compile() }
+func (m *GBDT) finish() {
+	m.compile()
+	if m.covers != nil {
+		m.expect = make([]float64, len(m.roots))
+		for t, r := range m.roots {
+			m.expect[t] = m.expected(r)
+			m.depth = max(m.depth, m.nodeDepth(r))
+		}
+	}
+}
+
+func (m *GBDT) nodeDepth(n int32) int {
+	if m.nodes[n].feat < 0 {
+		return 0
+	}
+	return 1 + max(m.nodeDepth(m.nodes[n].left), m.nodeDepth(m.nodes[n].left+1))
+}
 
 // Family implements Model.
 func (m *GBDT) Family() Family { return FamilyGBDT }
@@ -129,10 +147,11 @@ func (m *GBDT) Explain(b Batch, row int) (Explanation, error) {
 			m.saabas(r, x, contrib)
 		}
 	} else {
-		var buf []shapElem
-		for _, r := range m.roots {
-			e.Bias += m.expected(r)
-			buf = m.treeSHAP(r, x, contrib, buf[:0], 1, 1, -1)
+		// One buffer for every level's path: level d holds at most d+1 elements.
+		buf := make([]shapElem, (m.depth+2)*(m.depth+3)/2)
+		for t, r := range m.roots {
+			e.Bias += m.expect[t]
+			m.treeSHAP(r, x, contrib, nil, buf, 1, 1, -1)
 		}
 	}
 	e.Logit = e.Bias
@@ -181,40 +200,39 @@ type shapElem struct {
 	w         float64
 }
 
-// treeSHAP is Algorithm 2 of the paper. path is the unique features seen from the root to
-// n, extended here by (pz, po, pi); it is copied, not shared, between the two children.
-func (m *GBDT) treeSHAP(n int32, x, contrib []float64, path []shapElem, pz, po float64, pi int32) []shapElem {
+// treeSHAP is Algorithm 2 of the paper. parent is the path of unique features from the
+// root to n's parent; this call copies it to the front of buf, extends it by (pz, po, pi)
+// and hands the rest of buf to its children, so no call allocates.
+func (m *GBDT) treeSHAP(n int32, x, contrib []float64, parent, buf []shapElem, pz, po float64, pi int32) {
+	path := buf[:len(parent)]
+	copy(path, parent)
 	path = shapExtend(path, pz, po, pi)
+	rest := buf[len(path):]
 	nd := m.nodes[n]
 	if nd.feat < 0 {
 		for i := 1; i < len(path); i++ {
 			contrib[path[i].feat] += shapUnwoundSum(path, i) * (path[i].one - path[i].zero) * nd.thr
 		}
-		return path
+		return
 	}
 	hot, cold := nd.left, nd.left+1
 	if x[nd.feat] > nd.thr {
 		hot, cold = cold, hot
 	}
 	iz, io := 1.0, 1.0
-	base := path
 	for k := 1; k < len(path); k++ {
 		if path[k].feat == nd.feat {
 			iz, io = path[k].zero, path[k].one
-			base = shapUnwind(slices.Clone(path), k)
+			path = shapUnwind(path, k)
 			break
 		}
 	}
-	cover := m.covers[n]
-	frac := func(c int32) float64 {
-		if cover == 0 {
-			return 0.5
-		}
-		return m.covers[c] / cover
+	fh, fc := 0.5, 0.5 // a node no training row reached (possible only in a hand-made artifact)
+	if cover := m.covers[n]; cover > 0 {
+		fh, fc = m.covers[hot]/cover, m.covers[cold]/cover
 	}
-	m.treeSHAP(hot, x, contrib, slices.Clone(base), iz*frac(hot), io, nd.feat)
-	m.treeSHAP(cold, x, contrib, slices.Clone(base), iz*frac(cold), 0, nd.feat)
-	return path
+	m.treeSHAP(hot, x, contrib, path, rest, iz*fh, io, nd.feat)
+	m.treeSHAP(cold, x, contrib, path, rest, iz*fc, 0, nd.feat)
 }
 
 func shapExtend(path []shapElem, pz, po float64, pi int32) []shapElem {
