@@ -117,13 +117,13 @@ func (c *Console) doAction(w http.ResponseWriter, r *http.Request, p principal) 
 	if err := r.ParseForm(); err != nil {
 		return errorf(http.StatusBadRequest, "unreadable form: %v", err)
 	}
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	if reason == "" { // checked before the token is spent, so the form can be sent again
+		return errorf(http.StatusBadRequest, "an admin action needs a reason: it goes into the audit log with your tenant")
+	}
 	a, ok := c.tokens.spend(r.PostForm.Get("token"), p, c.cfg.Now())
 	if !ok {
 		return errorf(http.StatusForbidden, "this confirmation is unknown, already used, expired or was issued to someone else: start the action again from the model's page")
-	}
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	if reason == "" {
-		reason = "from the console"
 	}
 	actor := "console:" + p.Tenant
 	ctx := r.Context()

@@ -175,12 +175,12 @@ func TestBrowser(t *testing.T) {
 	}
 	step("open rollback", chromedp.Navigate(base+"/models/m-001"), chromedp.Click(chromedp.CSS("button.rollback")), chromedp.WaitVisible(chromedp.ID("confirm-form")))
 	shot("14-confirm-rollback")
-	step("confirm rollback", chromedp.Click(chromedp.ID("confirm-button")), chromedp.WaitVisible(chromedp.ID("done")))
+	step("confirm rollback", chromedp.SetValue(chromedp.CSS(`input[name="reason"]`), "browser rollback"), chromedp.Click(chromedp.ID("confirm-button")), chromedp.WaitVisible(chromedp.ID("done")))
 	if v, _ := f.reg.Resolve(ctxBg, "m-001", registry.Champion); v.Number != 1 {
 		t.Errorf("after the UI rollback, champion = v%d, want v1", v.Number)
 	}
 	audit, _ = f.reg.Audit(ctxBg, "m-001")
-	if last := audit[len(audit)-1]; last.Action != registry.ActionRollback || last.Actor != "console:ops" {
+	if last := audit[len(audit)-1]; last.Action != registry.ActionRollback || last.Actor != "console:ops" || last.Reason != "browser rollback" {
 		t.Errorf("audit after the UI rollback = %+v", last)
 	}
 

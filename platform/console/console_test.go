@@ -155,8 +155,9 @@ func TestBadInputIs4xx(t *testing.T) {
 		{"GET", "/models/m-000/rollback?alias=canary", adminKey, nil, 404, "no alias"},
 		{"GET", "/models/m-000/rollback?alias=champion", adminKey, nil, 409, "no earlier alias position"},
 		{"GET", "/models/m-000/rollback?alias=champion", readKey, nil, 403, "read-only key"},
-		{"POST", "/actions", adminKey, url.Values{"token": {"forged"}}, 403, "unknown, already used"},
-		{"POST", "/actions", adminKey, url.Values{}, 403, "unknown, already used"},
+		{"POST", "/actions", adminKey, url.Values{"token": {"forged"}, "reason": {"x"}}, 403, "unknown, already used"},
+		{"POST", "/actions", adminKey, url.Values{"reason": {"x"}}, 403, "unknown, already used"},
+		{"POST", "/actions", adminKey, url.Values{"token": {"forged"}}, 400, "needs a reason"},
 		{"POST", "/actions", readKey, url.Values{"token": {"forged"}}, 403, "read-only key"},
 		{"POST", "/actions", "", url.Values{"token": {"forged"}}, 401, "needs a key"},
 		{"POST", "/login", "", url.Values{"key": {"wrong-key-000000000000"}}, 401, "unknown key"},
@@ -196,7 +197,7 @@ func TestPromoteAndRollbackNeedAConfirmedAdminToken(t *testing.T) {
 		t.Fatalf("after the confirmation page, champion = v%d, want v1", v.Number)
 	}
 	// Another admin cannot use the token.
-	if code, _ := f.do("POST", "/actions", admin2, url.Values{"token": {tok}}); code != 403 {
+	if code, _ := f.do("POST", "/actions", admin2, url.Values{"token": {tok}, "reason": {"not mine"}}); code != 403 {
 		t.Errorf("token used by another admin = %d, want 403", code)
 	}
 	// The token was spent by that attempt: a fresh one is needed.
@@ -213,11 +214,14 @@ func TestPromoteAndRollbackNeedAConfirmedAdminToken(t *testing.T) {
 	if last.Action != registry.ActionPromote || last.Actor != "console:ops" || last.Reason != "better holdout auc" || len(last.Gates) == 0 {
 		t.Errorf("last audit entry = %+v, want a gated promote by console:ops with the reason", last)
 	}
-	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 403 {
+	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}, "reason": {"again"}}); code != 403 {
 		t.Errorf("replayed token = %d, want 403", code)
 	}
 	tok = f.confirmToken("/models/m-001/rollback?alias=champion", adminKey)
-	if code, body := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 200 || !strings.Contains(body, "v2 → v1") {
+	if code, body := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 400 || !strings.Contains(body, "needs a reason") {
+		t.Errorf("rollback without a reason = %d, want 400 asking for one:\n%s", code, excerpt(body))
+	}
+	if code, body := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}, "reason": {"paging alert"}}); code != 200 || !strings.Contains(body, "v2 → v1") {
 		t.Fatalf("confirmed rollback = %d, want 200 with v2 → v1:\n%s", code, excerpt(body))
 	}
 	if v, _ := f.reg.Resolve(ctx, "m-001", registry.Champion); v.Number != 1 {
@@ -232,7 +236,7 @@ func TestGatesRefuseAWorseVersion(t *testing.T) {
 	f := newFixture(t, false, nil)
 	ctx := context.Background()
 	tok := f.confirmToken("/models/m-002/promote?version=3&alias=champion", adminKey)
-	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 200 {
+	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}, "reason": {"test"}}); code != 200 {
 		t.Fatalf("promote v3 = %d, want 200", code)
 	}
 	// v2's holdout AUC is below v3's: the gate refuses and the page says so with 409.
@@ -241,7 +245,7 @@ func TestGatesRefuseAWorseVersion(t *testing.T) {
 		t.Fatalf("confirmation of a worse version = %d, want 200 warning that a gate fails:\n%s", code, excerpt(body))
 	}
 	tok = tokenRE.FindStringSubmatch(body)[1]
-	if code, body := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 409 || !strings.Contains(body, "gates refused") {
+	if code, body := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}, "reason": {"test"}}); code != 409 || !strings.Contains(body, "gates refused") {
 		t.Errorf("promote of a worse version = %d, want 409 naming the gates:\n%s", code, excerpt(body))
 	}
 	if v, _ := f.reg.Resolve(ctx, "m-002", registry.Champion); v.Number != 3 {
@@ -419,7 +423,7 @@ func TestSessionsAndTokensExpire(t *testing.T) {
 	f := newFixture(t, false, func(c *Config) { c.Now = func() time.Time { return now } })
 	tok := f.confirmToken("/models/m-001/promote?version=2&alias=champion", adminKey)
 	now = now.Add(f.con.cfg.TokenTTL + time.Second)
-	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}}); code != 403 {
+	if code, _ := f.do("POST", "/actions", adminKey, url.Values{"token": {tok}, "reason": {"test"}}); code != 403 {
 		t.Errorf("expired confirmation = %d, want 403", code)
 	}
 	jar, _ := cookiejar.New(nil)

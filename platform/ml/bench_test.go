@@ -190,3 +190,23 @@ func BenchmarkGBDTPredictBatch(b *testing.B) {
 		})
 	}
 }
+
+// go test -run '^$' -bench GBDTExplainRow ./ml/
+// One row's TreeSHAP explanation on the default ensemble (100 trees, depth ≤ 6, 15
+// features), the cost of one row of POST /v2/models/{name}/explain.
+func BenchmarkGBDTExplainRow(b *testing.B) {
+	d := mltest.Fraudish(50_000, 15, 1).Dataset
+	m, err := ml.TrainGBDT(context.Background(), d, ml.DefaultGBDTConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, n := d.Schema.Len(), d.Rows()
+	i := 0
+	for b.Loop() {
+		r := i % n
+		i++
+		if _, err := m.Explain(ml.Batch{Schema: d.Schema, X: d.X[r*k : (r+1)*k]}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

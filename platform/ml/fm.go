@@ -226,7 +226,7 @@ func (m *FM) Explain(b Batch, row int) (Explanation, error) {
 	slots, vals, sum := make([]int32, k), make([]float64, k), make([]float64, nf)
 	encodeFMRow(m.schema, m.buckets, x, slots, vals)
 	z := m.logitEncoded(slots, vals, sum)
-	e := Explanation{Bias: m.w0, Logit: z, Probability: sigmoid(z)}
+	e := Explanation{Method: MethodInteractionSplit, Bias: m.w0, Logit: z, Probability: sigmoid(z)}
 	for f, s := range slots {
 		xv := vals[f]
 		c := m.w[s] * xv

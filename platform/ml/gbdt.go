@@ -94,13 +94,15 @@ type growTree struct {
 	binThr []uint8
 	left   []int32
 	value  []float64
+	cover  []float64 // training rows that reached the node, for TreeSHAP
 }
 
-func (t *growTree) add(v float64) int32 {
+func (t *growTree) add(v float64, rows int) int32 {
 	t.feat = append(t.feat, -1)
 	t.binThr = append(t.binThr, 0)
 	t.left = append(t.left, -1)
 	t.value = append(t.value, v)
+	t.cover = append(t.cover, float64(rows))
 	return int32(len(t.feat) - 1)
 }
 
@@ -285,7 +287,7 @@ func (tr *trainer) grow() *growTree {
 		root.g += b.G
 		root.h += b.H
 	}
-	root.node = gt.add(tr.leafValue(root.g, root.h))
+	root.node = gt.add(tr.leafValue(root.g, root.h), len(tr.rows))
 	tr.findSplit(root)
 	leaves := []*growLeaf{root}
 	for len(leaves) < tr.cfg.MaxLeaves {
@@ -315,8 +317,8 @@ func (tr *trainer) grow() *growTree {
 		}
 		copy(rows[nl:], tr.tmp[:nr])
 
-		ln := gt.add(tr.leafValue(s.gl, s.hl))
-		rn := gt.add(tr.leafValue(p.g-s.gl, p.h-s.hl))
+		ln := gt.add(tr.leafValue(s.gl, s.hl), nl)
+		rn := gt.add(tr.leafValue(p.g-s.gl, p.h-s.hl), nr)
 		gt.feat[p.node], gt.binThr[p.node], gt.left[p.node] = int32(s.feat), uint8(s.bin), ln
 		_ = rn
 		tr.gain[s.feat] += s.gain

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -24,6 +25,9 @@ type GBDT struct {
 	base   float64
 	nodes  []pnode
 	values []float64 // every node's value (leaf or not), for path explanations
+	covers []float64 // training rows that reached each node (TreeSHAP); nil in artifacts that predate it
+	expect []float64 // per tree: its cover-weighted mean leaf value (TreeSHAP's base)
+	depth  int       // the deepest leaf, sizing TreeSHAP's path buffer
 	roots  []int32
 	gain   []float64
 	splits []int
@@ -45,10 +49,27 @@ func (m *GBDT) appendTree(gt *growTree, cuts [][]float64) {
 		}
 		m.nodes = append(m.nodes, nd)
 		m.values = append(m.values, gt.value[i])
+		m.covers = append(m.covers, gt.cover[i])
 	}
 }
 
-func (m *GBDT) finish() { m.compile() }
+func (m *GBDT) finish() {
+	m.compile()
+	if m.covers != nil {
+		m.expect = make([]float64, len(m.roots))
+		for t, r := range m.roots {
+			m.expect[t] = m.expected(r)
+			m.depth = max(m.depth, m.nodeDepth(r))
+		}
+	}
+}
+
+func (m *GBDT) nodeDepth(n int32) int {
+	if m.nodes[n].feat < 0 {
+		return 0
+	}
+	return 1 + max(m.nodeDepth(m.nodes[n].left), m.nodeDepth(m.nodes[n].left+1))
+}
 
 // Family implements Model.
 func (m *GBDT) Family() Family { return FamilyGBDT }
@@ -105,27 +126,32 @@ func (m *GBDT) Predict(b Batch, out []float64) error {
 	return nil
 }
 
-// Explain implements Model with path attributions (Saabas): along each tree's decision
-// path, the change in node value at a split is credited to the split's feature. The bias is
-// the base score plus every root's value; bias + Σ contributions equals the logit exactly.
+// Explain implements Model with TreeSHAP (Lundberg, Erion and Lee 2018, the path-dependent
+// algorithm): each tree's contributions are its exact Shapley values when the expectation of
+// a tree given a subset of features follows the known features and splits the rest by the
+// fraction of training rows that went each way (the node covers). The bias is the base score
+// plus each tree's cover-weighted mean leaf value, so bias + Σ contributions equals the logit.
+// An artifact written before covers were recorded falls back to path attribution (Saabas),
+// which sums to the logit too; Explanation.Method says which answered.
 func (m *GBDT) Explain(b Batch, row int) (Explanation, error) {
 	x, err := checkRow(m.schema, b, row)
 	if err != nil {
 		return Explanation{}, err
 	}
 	contrib := make([]float64, m.schema.Len())
-	e := Explanation{Bias: m.base}
-	for _, r := range m.roots {
-		n := r
-		e.Bias += m.values[n]
-		for m.nodes[n].feat >= 0 {
-			nd := m.nodes[n]
-			next := nd.left
-			if x[nd.feat] > nd.thr {
-				next++
-			}
-			contrib[nd.feat] += m.values[next] - m.values[n]
-			n = next
+	e := Explanation{Bias: m.base, Method: MethodTreeSHAP}
+	if m.covers == nil {
+		e.Method = MethodSaabas
+		for _, r := range m.roots {
+			e.Bias += m.values[r]
+			m.saabas(r, x, contrib)
+		}
+	} else {
+		// One buffer for every level's path: level d holds at most d+1 elements.
+		buf := make([]shapElem, (m.depth+2)*(m.depth+3)/2)
+		for t, r := range m.roots {
+			e.Bias += m.expect[t]
+			m.treeSHAP(r, x, contrib, nil, buf, 1, 1, -1)
 		}
 	}
 	e.Logit = e.Bias
@@ -135,6 +161,133 @@ func (m *GBDT) Explain(b Batch, row int) (Explanation, error) {
 	}
 	e.Probability = sigmoid(e.Logit)
 	return e, nil
+}
+
+// saabas credits the change in node value at each split along x's path to the split's feature.
+func (m *GBDT) saabas(n int32, x, contrib []float64) {
+	for m.nodes[n].feat >= 0 {
+		nd := m.nodes[n]
+		next := nd.left
+		if x[nd.feat] > nd.thr {
+			next++
+		}
+		contrib[nd.feat] += m.values[next] - m.values[n]
+		n = next
+	}
+}
+
+// expected is the cover-weighted mean leaf value under node n: the tree's output when no
+// feature is known.
+func (m *GBDT) expected(n int32) float64 {
+	nd := m.nodes[n]
+	if nd.feat < 0 {
+		return nd.thr
+	}
+	l, r := nd.left, nd.left+1
+	cl, cr := m.covers[l], m.covers[r]
+	if cl+cr == 0 {
+		return (m.expected(l) + m.expected(r)) / 2
+	}
+	return (cl*m.expected(l) + cr*m.expected(r)) / (cl + cr)
+}
+
+// shapElem is one feature on the current path: the fraction of "zero" (feature unknown)
+// paths and "one" (feature known, following x) paths that flow through, and the
+// permutation weight of the subsets of that size.
+type shapElem struct {
+	feat      int32
+	zero, one float64
+	w         float64
+}
+
+// treeSHAP is Algorithm 2 of the paper. parent is the path of unique features from the
+// root to n's parent; this call copies it to the front of buf, extends it by (pz, po, pi)
+// and hands the rest of buf to its children, so no call allocates.
+func (m *GBDT) treeSHAP(n int32, x, contrib []float64, parent, buf []shapElem, pz, po float64, pi int32) {
+	path := buf[:len(parent)]
+	copy(path, parent)
+	path = shapExtend(path, pz, po, pi)
+	rest := buf[len(path):]
+	nd := m.nodes[n]
+	if nd.feat < 0 {
+		for i := 1; i < len(path); i++ {
+			contrib[path[i].feat] += shapUnwoundSum(path, i) * (path[i].one - path[i].zero) * nd.thr
+		}
+		return
+	}
+	hot, cold := nd.left, nd.left+1
+	if x[nd.feat] > nd.thr {
+		hot, cold = cold, hot
+	}
+	iz, io := 1.0, 1.0
+	for k := 1; k < len(path); k++ {
+		if path[k].feat == nd.feat {
+			iz, io = path[k].zero, path[k].one
+			path = shapUnwind(path, k)
+			break
+		}
+	}
+	fh, fc := 0.5, 0.5 // a node no training row reached (possible only in a hand-made artifact)
+	if cover := m.covers[n]; cover > 0 {
+		fh, fc = m.covers[hot]/cover, m.covers[cold]/cover
+	}
+	m.treeSHAP(hot, x, contrib, path, rest, iz*fh, io, nd.feat)
+	m.treeSHAP(cold, x, contrib, path, rest, iz*fc, 0, nd.feat)
+}
+
+func shapExtend(path []shapElem, pz, po float64, pi int32) []shapElem {
+	l := len(path)
+	w := 0.0
+	if l == 0 {
+		w = 1
+	}
+	path = append(path, shapElem{feat: pi, zero: pz, one: po, w: w})
+	for i := l - 1; i >= 0; i-- {
+		path[i+1].w += po * path[i].w * float64(i+1) / float64(l+1)
+		path[i].w = pz * path[i].w * float64(l-i) / float64(l+1)
+	}
+	return path
+}
+
+// shapUnwind removes element i from path, undoing its shapExtend.
+func shapUnwind(path []shapElem, i int) []shapElem {
+	l := len(path) - 1
+	one, zero := path[i].one, path[i].zero
+	n := path[l].w
+	for j := l - 1; j >= 0; j-- {
+		if one != 0 {
+			t := path[j].w
+			path[j].w = n * float64(l+1) / (float64(j+1) * one)
+			n = t - path[j].w*zero*float64(l-j)/float64(l+1)
+		} else {
+			path[j].w = path[j].w * float64(l+1) / (zero * float64(l-j))
+		}
+	}
+	for j := i; j < l; j++ {
+		path[j].feat, path[j].zero, path[j].one = path[j+1].feat, path[j+1].zero, path[j+1].one
+	}
+	return path[:l]
+}
+
+// shapUnwoundSum is the total weight path would have with element i unwound, without
+// modifying it.
+func shapUnwoundSum(path []shapElem, i int) float64 {
+	l := len(path) - 1
+	one, zero := path[i].one, path[i].zero
+	total := 0.0
+	if one != 0 {
+		n := path[l].w
+		for j := l - 1; j >= 0; j-- {
+			t := n * float64(l+1) / (float64(j+1) * one)
+			total += t
+			n = path[j].w - t*zero*float64(l-j)/float64(l+1)
+		}
+	} else {
+		for j := l - 1; j >= 0; j-- {
+			total += path[j].w * float64(l+1) / (zero * float64(l-j))
+		}
+	}
+	return total
 }
 
 // FeatureImportance is one feature's total split gain and split count over the ensemble.
@@ -166,10 +319,11 @@ func (m *GBDT) Importance() []FeatureImportance {
 // 100-tree model this way is several times faster than parsing decimal numbers, which
 // matters when a server reloads its champion.
 type gbdtTree struct {
-	Feature   []byte `json:"feature"`   // int32 per node
-	Threshold []byte `json:"threshold"` // float64 per node
-	Left      []byte `json:"left"`      // int32 per node
-	Value     []byte `json:"value"`     // float64 per node
+	Feature   []byte `json:"feature"`         // int32 per node
+	Threshold []byte `json:"threshold"`       // float64 per node
+	Left      []byte `json:"left"`            // int32 per node
+	Value     []byte `json:"value"`           // float64 per node
+	Cover     []byte `json:"cover,omitempty"` // float64 per node: training rows that reached it
 }
 
 func int32sToBytes(vs []int32) []byte {
@@ -210,11 +364,14 @@ func (m *GBDT) MarshalBinary() ([]byte, error) {
 			end = m.roots[t+1]
 		}
 		var feat, left []int32
-		var thr, val []float64
+		var thr, val, cov []float64
 		for n := r; n < end; n++ {
 			nd := m.nodes[n]
 			feat = append(feat, nd.feat)
 			val = append(val, m.values[n])
+			if m.covers != nil {
+				cov = append(cov, m.covers[n])
+			}
 			if nd.feat >= 0 {
 				thr = append(thr, nd.thr)
 				left = append(left, nd.left-r)
@@ -223,7 +380,7 @@ func (m *GBDT) MarshalBinary() ([]byte, error) {
 				left = append(left, -1)
 			}
 		}
-		body.Trees = append(body.Trees, gbdtTree{Feature: int32sToBytes(feat), Threshold: floatsToBytes(thr), Left: int32sToBytes(left), Value: floatsToBytes(val)})
+		body.Trees = append(body.Trees, gbdtTree{Feature: int32sToBytes(feat), Threshold: floatsToBytes(thr), Left: int32sToBytes(left), Value: floatsToBytes(val), Cover: floatsToBytes(cov)})
 	}
 	return marshal(FamilyGBDT, m.schema, body)
 }
@@ -238,6 +395,7 @@ func decodeGBDT(s Schema, raw []byte) (*GBDT, error) {
 		return nil, fmt.Errorf("importance has %d/%d entries for %d features", len(b.Gain), len(b.Splits), k)
 	}
 	m := &GBDT{schema: s, cfg: b.Config, base: b.Base, gain: b.Gain, splits: b.Splits}
+	withCover := len(b.Trees) > 0 && len(b.Trees[0].Cover) > 0
 	for ti, enc := range b.Trees {
 		var tr struct {
 			Feature, Left    []int32
@@ -254,6 +412,18 @@ func decodeGBDT(s Schema, raw []byte) (*GBDT, error) {
 		nn := len(tr.Feature)
 		if nn == 0 || len(tr.Threshold) != nn || len(tr.Left) != nn || len(tr.Value) != nn {
 			return nil, fmt.Errorf("tree %d: ragged node arrays", ti)
+		}
+		if withCover {
+			cov, err := bytesToFloats(enc.Cover)
+			if err != nil || len(cov) != nn {
+				return nil, fmt.Errorf("tree %d: %d covers for %d nodes (%v)", ti, len(cov), nn, err)
+			}
+			for _, c := range cov {
+				if !(c >= 0) || math.IsInf(c, 0) {
+					return nil, fmt.Errorf("tree %d: cover %v is not a finite count", ti, c)
+				}
+			}
+			m.covers = append(m.covers, cov...)
 		}
 		off := int32(len(m.nodes))
 		m.roots = append(m.roots, off)

@@ -270,7 +270,7 @@ func (m *LogReg) Explain(b Batch, row int) (Explanation, error) {
 	if err != nil {
 		return Explanation{}, err
 	}
-	e := Explanation{Bias: m.bias, Logit: m.bias}
+	e := Explanation{Method: MethodLinear, Bias: m.bias, Logit: m.bias}
 	for j, v := range x {
 		c := m.weights[j] * (v - m.mean[j]) / m.std[j]
 		e.Contributions = append(e.Contributions, Contribution{Feature: m.schema.Features[j].Name, Value: c})

@@ -234,7 +234,7 @@ func (m *MF) Explain(b Batch, row int) (Explanation, error) {
 		return Explanation{}, err
 	}
 	ub, ib, dot := m.parts(x)
-	e := Explanation{Bias: m.bias, Logit: m.bias + ub + ib + dot, Contributions: []Contribution{
+	e := Explanation{Method: MethodInteractionSplit, Bias: m.bias, Logit: m.bias + ub + ib + dot, Contributions: []Contribution{
 		{Feature: m.schema.Features[0].Name, Value: ub + dot/2},
 		{Feature: m.schema.Features[1].Name, Value: ib + dot/2},
 	}}

@@ -55,8 +55,23 @@ type Contribution struct {
 	Value   float64 `json:"value"`
 }
 
+// Explanation methods.
+const (
+	// MethodLinear: w_j·(x_j − mean_j)/std_j, the exact Shapley values of a linear model
+	// against the training mean.
+	MethodLinear = "linear"
+	// MethodTreeSHAP: path-dependent TreeSHAP, exact Shapley values of each tree.
+	MethodTreeSHAP = "treeshap"
+	// MethodSaabas: path attribution, for tree artifacts that carry no node covers.
+	MethodSaabas = "saabas"
+	// MethodInteractionSplit: linear terms plus half of each pairwise interaction (FM, MF).
+	MethodInteractionSplit = "interaction-split"
+)
+
 // Explanation decomposes a logit: Logit = Bias + Σ Contributions.
 type Explanation struct {
+	// Method names the attribution: MethodLinear, MethodTreeSHAP, MethodSaabas.
+	Method        string         `json:"method"`
 	Bias          float64        `json:"bias"`
 	Contributions []Contribution `json:"contributions"`
 	Logit         float64        `json:"logit"`

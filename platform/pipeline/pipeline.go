@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,12 @@ type Definition struct {
 	// over training and holdout rows, say) during the evaluate step; its result is recorded
 	// on the version (see privacy.go).
 	Privacy PrivacyEvaluator
+	// Slices cut the holdout into segments whose metrics go on the card (fairness slices):
+	// amount bands, a night or weekend flag, whatever segments the data has.
+	Slices []Slice
+	// ImportanceRows is how many holdout rows are explained for the global importance on
+	// the card (0: DefaultImportanceRows).
+	ImportanceRows int
 }
 
 // Validate reports a definition that cannot run.
@@ -75,6 +82,8 @@ func (d Definition) Validate() error {
 		return fmt.Errorf("pipeline: LatencySamples = %d, want > 0", d.LatencySamples)
 	case d.Actor == "":
 		return errors.New("pipeline: Actor is required")
+	case d.ImportanceRows < 0:
+		return fmt.Errorf("pipeline: ImportanceRows = %d, want ≥ 0", d.ImportanceRows)
 	case d.Alias != "" && !registry.ValidName(d.Alias):
 		return fmt.Errorf("pipeline: Alias %q is not a valid name", d.Alias)
 	}
@@ -201,9 +210,11 @@ type trainCkpt struct {
 }
 
 type evalCkpt struct {
-	Metrics    map[string]ml.Metrics `json:"metrics"`
-	PredictP99 time.Duration         `json:"predict_p99_ns"`
-	Privacy    *registry.Privacy     `json:"privacy,omitempty"`
+	Metrics    map[string]ml.Metrics   `json:"metrics"`
+	PredictP99 time.Duration           `json:"predict_p99_ns"`
+	Privacy    *registry.Privacy       `json:"privacy,omitempty"`
+	Importance *registry.Importance    `json:"importance,omitempty"`
+	Slices     []registry.SliceMetrics `json:"slices,omitempty"`
 }
 
 type registerCkpt struct {
@@ -367,6 +378,12 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if ev.Privacy, err = evaluatePrivacy(ctx, p.def.Privacy, model, train, holdout); err != nil {
 			return err
 		}
+		if ev.Importance, err = GlobalImportance(model, holdout, "holdout", cmp.Or(p.def.ImportanceRows, DefaultImportanceRows)); err != nil {
+			return err
+		}
+		if ev.Slices, err = EvaluateSlices(model, holdout, p.def.Slices); err != nil {
+			return err
+		}
 		return p.ckpt.saveJSON(StepEvaluate, ev)
 	}); err != nil {
 		return res, err
@@ -391,6 +408,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash,
 			DataRange: registry.DataRange{From: ts.From, To: ts.To}, DataFingerprint: ts.Fingerprint, CodeVersion: p.def.CodeVersion,
 			Params: params, Parent: parent, RegisteredBy: p.def.Actor, IntendedUse: p.def.IntendedUse, KnownLimits: p.def.KnownLimits,
+			Importance: ev.Importance, Slices: ev.Slices,
 			Description: fmt.Sprintf("Trained by pipeline %s (%s trigger: %s).", p.def.Name, trig.Kind, trig.Reason),
 			Privacy:     ev.Privacy,
 		}})

@@ -24,6 +24,18 @@ const (
 	// ActionNote records a decision that moved no alias (a retraining requested, a
 	// challenger the gates refused), so that the audit log tells the whole story.
 	ActionNote = "note"
+
+	// Administrative actions outside the registry's own state, recorded by the process that
+	// took them (a server loading or unloading a model, reloading its API keys), so that
+	// the one tamper-evident log answers "who did what, and why" for all of them.
+	ActionServeLoad   = "serve-load"
+	ActionServeUnload = "serve-unload"
+	ActionKeysReload  = "keys-reload"
+
+	// ActionArchive retires a version (To): no alias may be moved to it again. Versions are
+	// immutable and artifacts content-addressed, so archiving is the registry's delete: the
+	// record and the bytes stay for the audit, the version can never be served again.
+	ActionArchive = "archive"
 )
 
 // MovesAlias reports whether the entry records an alias actually moving (not a
@@ -124,6 +136,26 @@ func (r *Registry) Note(ctx context.Context, model, actor string, version int, r
 	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionNote, Model: model, To: version, Reason: reason})
 	if err != nil {
 		return AuditEntry{}, fmt.Errorf("note on %s: audit: %w", model, err)
+	}
+	return e, nil
+}
+
+// RecordAdmin appends an entry for an administrative action taken outside the registry
+// (ActionServeLoad, ActionServeUnload, ActionKeysReload): actor did action on model ("" for
+// none, as for a key reload) for reason. Both actor and reason are required: an entry that
+// cannot say who and why is not worth the hash that protects it.
+func (r *Registry) RecordAdmin(ctx context.Context, action, model, actor, reason string) (AuditEntry, error) {
+	switch action {
+	case ActionServeLoad, ActionServeUnload, ActionKeysReload:
+	default:
+		return AuditEntry{}, fmt.Errorf("record %q: %w: not an administrative action", action, ErrInvalid)
+	}
+	if (model != "" && !ValidName(model)) || actor == "" || reason == "" {
+		return AuditEntry{}, fmt.Errorf("record %s: %w: an actor and a reason are required", action, ErrInvalid)
+	}
+	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: action, Model: model, Reason: reason})
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("record %s: audit: %w", action, err)
 	}
 	return e, nil
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // Card renders a model card for one version in Markdown, entirely from what the registry
-// recorded: intended use, training data range, features, metrics per evaluation set, the
-// gates it passed on each alias move, its lineage and its known limits.
+// recorded: intended use, training data range, features and the feature service, metrics
+// per evaluation set, global feature importance, fairness slices, the gates it passed on
+// each alias move, its lineage, its privacy measures and its known limits.
 func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) {
 	v, err := r.Resolve(ctx, model, ref)
 	if err != nil {
@@ -45,6 +46,11 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 	p("| aliases held | %s |", strings.Join(held, ", "))
 	p("| registered | %s by %s |", v.RegisteredAt.Format("2006-01-02 15:04:05 UTC"), v.RegisteredBy)
 	p("| code version | %s |", orNone(v.CodeVersion))
+	for _, e := range entries {
+		if e.Action == ActionArchive && e.To == v.Number {
+			p("| archived | entry %d, %s by %s: %s |", e.Seq, e.Time, e.Actor, e.Reason)
+		}
+	}
 	p("")
 	p("## Intended use")
 	p("")
@@ -110,6 +116,8 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 		p("")
 		p("Measured single-row predict latency: p99 %v.", v.PredictP99)
 	}
+	cardImportance(p, v.Importance)
+	cardSlices(p, v.Slices)
 	p("")
 	p("## Gates and alias moves")
 	p("")
@@ -165,6 +173,7 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 			p("- %s = %s", k, v.Params[k])
 		}
 	}
+	cardPrivacy(p, v.Privacy)
 	p("")
 	p("## Known limits")
 	p("")
@@ -175,6 +184,111 @@ func (r *Registry) Card(ctx context.Context, model, ref string) (string, error) 
 		p("- %s", l)
 	}
 	return b.String(), nil
+}
+
+// SmallSlice is the row count below which a slice's metrics are flagged as too noisy to
+// compare (an AUC over a few dozen rows moves by tenths with one label).
+const (
+	SmallSliceRows      = 200
+	SmallSlicePositives = 20
+)
+
+func cardImportance(p func(string, ...any), imp *Importance) {
+	p("")
+	p("## Global feature importance")
+	p("")
+	if imp == nil || len(imp.Features) == 0 {
+		p("None recorded.")
+		return
+	}
+	p("Mean |contribution| to the logit over %d %s rows (%s explanations), largest first:", imp.Rows, imp.Set, imp.Method)
+	p("")
+	p("| feature | mean abs contribution |")
+	p("|---|---|")
+	fs := slices.Clone(imp.Features)
+	slices.SortStableFunc(fs, func(a, b FeatureImportance) int {
+		switch {
+		case a.MeanAbs > b.MeanAbs:
+			return -1
+		case a.MeanAbs < b.MeanAbs:
+			return 1
+		}
+		return 0
+	})
+	for _, f := range fs {
+		p("| %s | %.4f |", f.Feature, f.MeanAbs)
+	}
+}
+
+func cardSlices(p func(string, ...any), sl []SliceMetrics) {
+	p("")
+	p("## Fairness slices")
+	p("")
+	if len(sl) == 0 {
+		p("None recorded.")
+		return
+	}
+	names := map[string]bool{}
+	for _, s := range sl {
+		for n := range s.Metrics {
+			names[n] = n != "rows" // a column of its own
+		}
+	}
+	cols := make([]string, 0, len(names))
+	for n, ok := range names {
+		if ok {
+			cols = append(cols, n)
+		}
+	}
+	slices.Sort(cols)
+	p("Holdout metrics per segment. Segments under %d rows or %d positives are flagged *small*: compare them with care.", SmallSliceRows, SmallSlicePositives)
+	p("")
+	p("| slice | segment | rows | positives | %s |", strings.Join(cols, " | "))
+	p("|---|---|---|---|%s", strings.Repeat("---|", len(cols)))
+	for _, s := range sl {
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			if val, ok := s.Metrics[c]; ok {
+				row[i] = fmt.Sprintf("%.4f", val)
+			} else {
+				row[i] = "–"
+			}
+		}
+		seg := s.Segment
+		if s.Rows < SmallSliceRows || s.Positives < SmallSlicePositives {
+			seg += " *small*"
+		}
+		p("| %s | %s | %d | %d | %s |", s.Slice, seg, s.Rows, s.Positives, strings.Join(row, " | "))
+	}
+}
+
+func cardPrivacy(p func(string, ...any), pr *Privacy) {
+	p("")
+	p("## Privacy")
+	p("")
+	if pr == nil {
+		p("None recorded: no PII policy, differential-privacy guarantee or membership-inference measurement was registered with this version.")
+		return
+	}
+	p("- PII policy: %s", orNone(pr.PIIPolicy))
+	if pr.DP == nil {
+		p("- differential privacy: none (trained without a DP guarantee)")
+	} else {
+		p("- differential privacy: %s, ε = %.3g at δ = %.3g (%s accountant)", pr.DP.Mechanism, pr.DP.Epsilon, pr.DP.Delta, pr.DP.Accountant)
+	}
+	if len(pr.MembershipInference) == 0 {
+		p("- membership inference: not measured")
+		return
+	}
+	attacks := make([]string, 0, len(pr.MembershipInference))
+	for a := range pr.MembershipInference {
+		attacks = append(attacks, a)
+	}
+	slices.Sort(attacks)
+	p("- membership inference (attack AUC; 0.5 is a coin flip):")
+	for _, a := range attacks {
+		p("  - %s: %.3f", a, pr.MembershipInference[a])
+	}
 }
 
 func orNone(s string) string {

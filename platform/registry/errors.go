@@ -23,6 +23,10 @@ var (
 	ErrInvalid           = errors.New("invalid registry request")
 	ErrNothingToRollBack = errors.New("no earlier alias position to roll back to")
 	ErrNoChange          = errors.New("alias already points to that version")
+	// ErrArchived means the version was archived: no alias may point to it again.
+	ErrArchived = errors.New("version is archived")
+	// ErrAliasHolds means an alias still points to the version an action would retire.
+	ErrAliasHolds = errors.New("an alias still points to that version")
 )
 
 // ArtifactError is a corrupt or missing artifact, refused on load.

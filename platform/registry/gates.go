@@ -284,6 +284,11 @@ func (r *Registry) Promote(ctx context.Context, req PromoteRequest) (Move, error
 	if err != nil {
 		return Move{}, fmt.Errorf("promote: %w", err)
 	}
+	if e, err := r.archived(ctx, req.Model, cand.Number); err != nil {
+		return Move{}, fmt.Errorf("promote: %w", err)
+	} else if e != nil {
+		return Move{}, fmt.Errorf("promote %s v%d to %q: %w (entry %d by %s: %s)", req.Model, cand.Number, req.Alias, ErrArchived, e.Seq, e.Actor, e.Reason)
+	}
 	var holder *Version
 	from := 0
 	if h, err := r.Resolve(ctx, req.Model, req.Alias); err == nil {
@@ -352,6 +357,11 @@ func (r *Registry) Rollback(ctx context.Context, model, alias, actor, reason str
 	if _, err := r.store.GetVersion(ctx, model, target); err != nil {
 		return Move{}, fmt.Errorf("rollback %s@%s to v%d: %w", model, alias, target, err)
 	}
+	for _, e := range entries {
+		if e.Action == ActionArchive && e.To == target {
+			return Move{}, fmt.Errorf("rollback %s@%s to v%d: %w (entry %d by %s: %s)", model, alias, target, ErrArchived, e.Seq, e.Actor, e.Reason)
+		}
+	}
 	entry, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionRollback, Model: model, Alias: alias, From: cur, To: target, Reason: reason})
 	if err != nil {
 		return Move{}, fmt.Errorf("rollback: audit: %w", err)
@@ -377,4 +387,50 @@ func (r *Registry) RemoveAlias(ctx context.Context, model, alias, actor, reason 
 		return fmt.Errorf("remove %s@%s: audit: %w", model, alias, err)
 	}
 	return r.store.SetAlias(ctx, model, alias, 0)
+}
+
+// archived returns the audit entry that archived model's version, or nil.
+func (r *Registry) archived(ctx context.Context, model string, version int) (*AuditEntry, error) {
+	entries, err := r.Audit(ctx, model)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.Action == ActionArchive && e.To == version {
+			return &e, nil
+		}
+	}
+	return nil, nil
+}
+
+// Archive retires a version: an audit entry (actor, reason) after which Promote and
+// Rollback refuse to move any alias to it. A version an alias points to is refused
+// (ErrAliasHolds): move or remove the alias first, so nothing served disappears by surprise.
+func (r *Registry) Archive(ctx context.Context, model string, version int, actor, reason string) (AuditEntry, error) {
+	if actor == "" || reason == "" {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: %w: actor and reason are required", model, version, ErrInvalid)
+	}
+	if _, err := r.store.GetVersion(ctx, model, version); err != nil {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: %w", model, version, err)
+	}
+	aliases, err := r.store.Aliases(ctx, model)
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: %w", model, version, err)
+	}
+	for a, n := range aliases {
+		if n == version {
+			return AuditEntry{}, fmt.Errorf("archive %s v%d: %w: %s", model, version, ErrAliasHolds, a)
+		}
+	}
+	if e, err := r.archived(ctx, model, version); err != nil {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: %w", model, version, err)
+	} else if e != nil {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: %w (entry %d)", model, version, ErrArchived, e.Seq)
+	}
+	e, err := r.appendAudit(ctx, AuditEntry{Actor: actor, Action: ActionArchive, Model: model, To: version, Reason: reason})
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("archive %s v%d: audit: %w", model, version, err)
+	}
+	r.log.Info("version archived", "model", model, "version", version, "actor", actor)
+	return e, nil
 }

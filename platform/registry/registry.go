@@ -220,6 +220,23 @@ func (r *Registry) checkRequest(v *Version, data []byte) error {
 			}
 		}
 	}
+	for _, sl := range v.Slices {
+		for name, val := range sl.Metrics {
+			if math.IsNaN(val) || math.IsInf(val, 0) {
+				return bad("slice %s/%s metric %s is %v", sl.Slice, sl.Segment, name, val)
+			}
+		}
+		if sl.Rows < 0 || sl.Positives < 0 || sl.Positives > sl.Rows {
+			return bad("slice %s/%s counts %d rows, %d positives", sl.Slice, sl.Segment, sl.Rows, sl.Positives)
+		}
+	}
+	if v.Importance != nil {
+		for _, f := range v.Importance.Features {
+			if !(f.MeanAbs >= 0) || math.IsInf(f.MeanAbs, 0) {
+				return bad("importance of %s is %v", f.Feature, f.MeanAbs)
+			}
+		}
+	}
 	if v.DataRange.To.Before(v.DataRange.From) {
 		return bad("training data range ends before it starts")
 	}

@@ -103,6 +103,36 @@ type Version struct {
 	// Privacy records what protected the training data of this version and what was
 	// measured about the model's leakage; nil when nothing was recorded.
 	Privacy *Privacy `json:"privacy,omitempty"`
+	// Importance is each feature's global importance: the mean |contribution| of its
+	// per-prediction explanations over a sample of the holdout; nil when not computed.
+	Importance *Importance `json:"importance,omitempty"`
+	// Slices are the holdout metrics per segment of the data (fairness slices), in the
+	// order the training definition declared them.
+	Slices []SliceMetrics `json:"slices,omitempty"`
+}
+
+// Importance is a version's global feature importance.
+type Importance struct {
+	Method   string              `json:"method"` // the explanation method (ml.MethodTreeSHAP, ...)
+	Set      string              `json:"set"`    // the evaluation set sampled ("holdout")
+	Rows     int                 `json:"rows"`   // rows explained
+	Features []FeatureImportance `json:"features"`
+}
+
+// FeatureImportance is one feature's mean absolute contribution to the logit.
+type FeatureImportance struct {
+	Feature string  `json:"feature"`
+	MeanAbs float64 `json:"mean_abs"`
+}
+
+// SliceMetrics is the evaluation of one segment of an evaluation set: Slice names the
+// slicing (a feature cut into bands, say "amount"), Segment the band ("amount ≥ 500").
+type SliceMetrics struct {
+	Slice     string     `json:"slice"`
+	Segment   string     `json:"segment"`
+	Rows      int        `json:"rows"`
+	Positives int        `json:"positives"`
+	Metrics   ml.Metrics `json:"metrics"`
 }
 
 // Privacy is the privacy section of a version (and of its model card).

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	MaxTimeout time.Duration
 	// Keys maps API keys to tenants and scopes; empty turns authentication off.
 	Keys []APIKey
+	// KeysSource, when set, re-reads the keys (mlp serve: the --keys file) for an admin's
+	// POST /v2/casebook/keys/reload, which swaps them in without a restart and audits it.
+	KeysSource func(ctx context.Context) ([]APIKey, error)
 	// PredictionLog, when set, receives a record of every answered request and shadow
 	// comparison, asynchronously, on the prediction log's subjects (platform/predlog;
 	// predlog.EnsureStreams makes the streams that hold them).

@@ -127,20 +127,20 @@ func TestRepositoryLoadUnload(t *testing.T) {
 	if resp, _ := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unserved model: status %d, want 404", resp.StatusCode)
 	}
-	if resp, b := f.post(t, "/v2/repository/models/fraud/load", nil, nil); resp.StatusCode != 200 {
+	if resp, b := f.post(t, "/v2/repository/models/fraud/load", []byte(`{"reason":"test"}`), nil); resp.StatusCode != 200 {
 		t.Fatalf("load: %d %s", resp.StatusCode, b)
 	}
 	if resp, b := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != 200 {
 		t.Fatalf("after load: %d %s", resp.StatusCode, b)
 	}
-	if resp, b := f.post(t, "/v2/repository/models/nope/load", nil, nil); resp.StatusCode != http.StatusNotFound {
+	if resp, b := f.post(t, "/v2/repository/models/nope/load", []byte(`{"reason":"test"}`), nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("load of an unregistered model: %d %s, want 404", resp.StatusCode, b)
 	}
 	resp, b := f.post(t, "/v2/repository/index", nil, nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"READY"`) {
 		t.Errorf("index = %d %s, want fraud READY", resp.StatusCode, b)
 	}
-	if resp, b := f.post(t, "/v2/repository/models/fraud/unload", nil, nil); resp.StatusCode != 200 {
+	if resp, b := f.post(t, "/v2/repository/models/fraud/unload", []byte(`{"reason":"test"}`), nil); resp.StatusCode != 200 {
 		t.Fatalf("unload: %d %s", resp.StatusCode, b)
 	}
 	if resp, _ := f.post(t, "/v2/models/fraud/infer", servingtest.Body(f.rows(0, 1), features), nil); resp.StatusCode != http.StatusNotFound {

@@ -44,11 +44,15 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v2/models/{name}/versions/{version}/ready", s.modelReady).Methods(http.MethodGet)
 	r.HandleFunc("/v2/models/{name}/infer", s.infer).Methods(http.MethodPost)
 	r.HandleFunc("/v2/models/{name}/versions/{version}/infer", s.infer).Methods(http.MethodPost)
+	r.HandleFunc("/v2/models/{name}/explain", s.explain).Methods(http.MethodPost)
+	r.HandleFunc("/v2/models/{name}/versions/{version}/explain", s.explain).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/index", s.repositoryIndex).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/models/{name}/load", s.repositoryLoad).Methods(http.MethodPost)
 	r.HandleFunc("/v2/repository/models/{name}/unload", s.repositoryUnload).Methods(http.MethodPost)
 	r.HandleFunc("/v2/casebook/models/{name}/aliases/{alias}", s.moveAlias).Methods(http.MethodPut)
 	r.HandleFunc("/v2/casebook/models/{name}/aliases/{alias}/rollback", s.rollbackAlias).Methods(http.MethodPost)
+	r.HandleFunc("/v2/casebook/keys/reload", s.reloadKeys).Methods(http.MethodPost)
+	r.HandleFunc("/v2/casebook/models/{name}/versions/{version}", s.archiveVersion).Methods(http.MethodDelete)
 	if s.cfg.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -112,7 +116,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) target(w http.ResponseWriter, r *http.Request) (*entry, int, bool) {
 	vars := mux.Vars(r)
 	name := vars["name"]
-	if _, err := s.auth.check(r, name, false); err != nil {
+	if _, err := s.auth.Load().check(r, name, false); err != nil {
 		s.writeError(w, statusOf(err), err)
 		return nil, 0, false
 	}
@@ -286,7 +290,7 @@ func parseTimeout(h string) (time.Duration, error) {
 }
 
 func (s *Server) repositoryIndex(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.auth.check(r, "", true); err != nil {
+	if _, err := s.auth.Load().check(r, "", true); err != nil {
 		s.writeError(w, statusOf(err), err)
 		return
 	}
@@ -313,9 +317,8 @@ func (s *Server) repositoryIndex(w http.ResponseWriter, r *http.Request) {
 // not served yet.
 func (s *Server) repositoryLoad(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
-	p, err := s.auth.check(r, "", true)
-	if err != nil {
-		s.writeError(w, statusOf(err), err)
+	p, reason, ok := s.admin(w, r, "")
+	if !ok {
 		return
 	}
 	mc := DefaultModelConfig(name)
@@ -327,8 +330,12 @@ func (s *Server) repositoryLoad(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, fmt.Errorf("%w: %v", ErrModelNotFound, err))
 		return
 	}
+	seq, ok := s.audit(r.Context(), w, registry.ActionServeLoad, name, p, reason)
+	if !ok {
+		return
+	}
 	if err := s.add(r.Context(), mc); err != nil {
-		s.writeError(w, http.StatusConflict, err)
+		s.writeError(w, http.StatusConflict, fmt.Errorf("audited as entry %d but not loaded: %w", seq, err))
 		return
 	}
 	s.log.Info("model loaded through the repository API", "model", name, "tenant", p.tenant)
@@ -337,16 +344,22 @@ func (s *Server) repositoryLoad(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) repositoryUnload(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
-	p, err := s.auth.check(r, "", true)
-	if err != nil {
-		s.writeError(w, statusOf(err), err)
+	p, reason, ok := s.admin(w, r, "")
+	if !ok {
+		return
+	}
+	if _, err := s.entry(name); err != nil {
+		s.writeError(w, http.StatusNotFound, fmt.Errorf("%w: %q", ErrModelNotFound, name))
+		return
+	}
+	if _, ok := s.audit(r.Context(), w, registry.ActionServeUnload, name, p, reason); !ok {
 		return
 	}
 	s.mu.Lock()
 	e := s.entries[name]
 	delete(s.entries, name)
 	s.mu.Unlock()
-	if e == nil {
+	if e == nil { // unloaded by a concurrent call between the check and here
 		s.writeError(w, http.StatusNotFound, fmt.Errorf("%w: %q", ErrModelNotFound, name))
 		return
 	}
@@ -367,7 +380,7 @@ type AliasMove struct {
 // then follows the move through its watch like any other.
 func (s *Server) moveAlias(w http.ResponseWriter, r *http.Request) {
 	vars := mux.Vars(r)
-	p, err := s.auth.check(r, vars["name"], true)
+	p, err := s.auth.Load().check(r, vars["name"], true)
 	if err != nil {
 		s.writeError(w, statusOf(err), err)
 		return
@@ -392,12 +405,11 @@ func (s *Server) moveAlias(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) rollbackAlias(w http.ResponseWriter, r *http.Request) {
 	vars := mux.Vars(r)
-	p, err := s.auth.check(r, vars["name"], true)
-	if err != nil {
-		s.writeError(w, statusOf(err), err)
+	p, reason, ok := s.admin(w, r, vars["name"])
+	if !ok {
 		return
 	}
-	mv, err := s.reg.Rollback(r.Context(), vars["name"], vars["alias"], "serving/"+p.tenant, "rollback through the serving API")
+	mv, err := s.reg.Rollback(r.Context(), vars["name"], vars["alias"], "serving/"+p.tenant, reason)
 	if err != nil {
 		s.writeError(w, http.StatusConflict, err)
 		return

@@ -23,7 +23,7 @@ type Server struct {
 	reg   *registry.Registry
 	sched *scheduler
 	met   *metrics
-	auth  *authenticator
+	auth  atomic.Pointer[authenticator] // swapped whole by a key reload
 	plog  *predictionLog
 
 	mu      sync.RWMutex
@@ -82,7 +82,8 @@ func New(ctx context.Context, reg *registry.Registry, cfg Config) (*Server, erro
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "serving"), reg: reg, sched: newScheduler(slots, cfg.DisablePriority),
-		met: met, auth: newAuthenticator(cfg.Keys), entries: map[string]*entry{}}
+		met: met, entries: map[string]*entry{}}
+	s.auth.Store(newAuthenticator(cfg.Keys))
 	if cfg.PredictionLog != nil {
 		s.plog = newPredictionLog(cfg.PredictionLog, s.log, met)
 	}

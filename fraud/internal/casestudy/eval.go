@@ -17,6 +17,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 )
@@ -290,6 +291,31 @@ func Train(ctx context.Context, cfg TrainConfig, stdout io.Writer) error {
 	return nil
 }
 
+// FairnessSlices are the segments of the test week whose metrics go on each candidate's
+// card: amount bands, weekend and night transactions. The simulated customers have no
+// protected attributes; these are the segments a fraud team is asked about (are small
+// payments or night-time ones caught as well as the rest?).
+var FairnessSlices = []pipeline.Slice{
+	{Name: "amount", Feature: "TX_AMOUNT", Cuts: []float64{50, 100, 200}},
+	{Name: "weekend", Feature: "TX_DURING_WEEKEND", Cuts: []float64{0.5}, Labels: []string{"weekday", "weekend"}},
+	{Name: "night", Feature: "TX_DURING_NIGHT", Cuts: []float64{0.5}, Labels: []string{"day", "night"}},
+}
+
+// Version reads one version of model from the fs registry at dir (what Promote wrote).
+func Version(ctx context.Context, dir, model string, version int) (registry.Version, error) {
+	fcfg := regfs.DefaultConfig()
+	fcfg.Dir = dir
+	store, err := regfs.Open(fcfg)
+	if err != nil {
+		return registry.Version{}, err
+	}
+	reg, err := registry.New(store, registry.DefaultConfig())
+	if err != nil {
+		return registry.Version{}, err
+	}
+	return reg.Resolve(ctx, model, strconv.Itoa(version))
+}
+
 // GateMetric is the metric the champion gate compares: mean prequential card precision.
 const GateMetric = "card_precision_at_100"
 
@@ -323,6 +349,15 @@ func Promote(ctx context.Context, dir, model string, tab *eval.Table, rep *eval.
 			return 0, nil, fmt.Errorf("eval: latency %s: %w", m.Name, err)
 		}
 		train := tab.Dataset(tab.Rows(rep.Split.TrainStart, rep.Split.TrainDays))
+		all := tab.Dataset(rows)
+		segs, err := pipeline.EvaluateSlices(m.Model, all, FairnessSlices)
+		if err != nil {
+			return 0, nil, fmt.Errorf("eval: slices %s: %w", m.Name, err)
+		}
+		imp, err := pipeline.GlobalImportance(m.Model, all, "test", pipeline.DefaultImportanceRows)
+		if err != nil {
+			return 0, nil, fmt.Errorf("eval: importance %s: %w", m.Name, err)
+		}
 		v, _, err := reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
 			Model: model, Family: string(m.Model.Family()), Schema: m.Model.Schema(),
 			Metrics: map[string]ml.Metrics{
@@ -335,6 +370,8 @@ func Promote(ctx context.Context, dir, model string, tab *eval.Table, rep *eval.
 			Params:          map[string]string{"candidate": m.Name, "train_start_day": strconv.Itoa(rep.Split.TrainStart)},
 			RegisteredBy:    "fraud eval",
 			Description:     "Handbook protocol: 7 days train, 7 delay, 7 test; candidate " + m.Name + ".",
+			Slices:          segs,
+			Importance:      imp,
 		}})
 		if err != nil {
 			return 0, nil, fmt.Errorf("eval: register %s: %w", m.Name, err)

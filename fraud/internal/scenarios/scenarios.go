@@ -4,6 +4,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"github.com/casebook-ml/casebook/platform/ml"
 	"os"
 	"time"
 
@@ -80,6 +81,14 @@ func protocol() scenario.Scenario {
 				for _, g := range logs[m.Name] {
 					r.Say("registry: %s v%d promoted to champion: %v", m.Name, g.Version, g.Passed)
 				}
+			}
+			if v, err := casestudy.Version(ctx, dir, "fraud", champ); err == nil {
+				r.Say("champion's card, fairness slices of the test week (AUC, rows, frauds):")
+				for _, sl := range v.Slices {
+					r.Say("  %-8s %-28s AUC %.3f  %6d rows  %4d frauds", sl.Slice, sl.Segment, sl.Metrics[ml.MetricAUC], sl.Rows, sl.Positives)
+				}
+				r.Check("the champion's version records fairness slices (amount bands, weekend, night) and a global importance",
+					len(v.Slices) >= 6 && v.Importance != nil && len(v.Importance.Features) == v.Schema.Len())
 			}
 			var bestCP, champCP eval.Metric
 			for _, m := range rep.Models {

@@ -26,7 +26,7 @@ import (
 const registryUsage = `mlp registry [--dir DIR | --nats URL] COMMAND
   list                                   models, their versions and aliases
   show MODEL [REF]                       a model's versions, or one version (REF: number or alias)
-  promote MODEL VERSION ALIAS --actor A [--reason R] [--metric auc] [--eval-set holdout]
+  promote MODEL VERSION ALIAS --actor A --reason R [--metric auc] [--eval-set holdout]
           [--min-improvement 0] [--latency-budget 2ms] [--serving-schema HASH | --allow-schema-change] [--force]
           The schema gate runs by default: the candidate must be trained on the feature
           service (schema hash) that the alias's current holder was, i.e. what serving is
@@ -34,6 +34,7 @@ const registryUsage = `mlp registry [--dir DIR | --nats URL] COMMAND
           migration to another feature service passes --allow-schema-change (the gate is
           then recorded as skipped in the audit entry).
   rollback MODEL ALIAS --actor A --reason R
+  archive MODEL VERSION --actor A --reason R   retire a version: no alias may point to it again
   card MODEL [REF]                       the model card (Markdown), REF defaults to champion
   audit [MODEL] [--verify]               the audit log; --verify checks its hash chain
 The registry is the directory $CASEBOOK_REGISTRY_DIR (default .casebook/registry) unless
@@ -131,7 +132,7 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	var sf storeFlags
 	sf.add(fs)
 	actor := fs.String("actor", os.Getenv("USER"), "who performs the action (audited)")
-	reason := fs.String("reason", "", "why (audited; required for rollback and --force)")
+	reason := fs.String("reason", "", "why (audited; required for promote and rollback)")
 	metric := fs.String("metric", "auc", "gate: holdout metric to compare")
 	evalSet := fs.String("eval-set", "holdout", "gate: evaluation set of the metric")
 	minImp := fs.Float64("min-improvement", 0, "gate: margin by which the candidate must beat the alias holder")
@@ -153,6 +154,12 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 	}
 	defer closeFn()
 	cmd, pos := pos[0], pos[1:]
+	if (cmd == "promote" || cmd == "rollback" || cmd == "archive") && (strings.TrimSpace(*actor) == "" || strings.TrimSpace(*reason) == "") {
+		// The audit entry is only as good as its who and why. On the command line the actor
+		// is what the caller types: this registry is files (or a NATS account) that whoever
+		// holds them can write; keys guard the serving API and the console, not this.
+		return usageErr(cmd + " needs --actor and --reason: both go into the audit log")
+	}
 	switch cmd {
 	case "list":
 		return registryList(ctx, reg, stdout)
@@ -187,6 +194,20 @@ func registryCmd(ctx context.Context, args []string, cfg walkthrough.Config, std
 			forced = " (forced)"
 		}
 		fmt.Fprintf(stdout, "%s@%s: v%d → v%d%s, audit entry %d\n", pos[0], pos[2], mv.Audit.From, mv.Audit.To, forced, mv.Audit.Seq)
+		return nil
+	case "archive":
+		if len(pos) != 2 {
+			return usageErr("archive MODEL VERSION")
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+		if err != nil {
+			return usageErr("VERSION must be a number")
+		}
+		e, err := reg.Archive(ctx, pos[0], n, *actor, *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s v%d archived, audit entry %d\n", pos[0], n, e.Seq)
 		return nil
 	case "rollback":
 		if len(pos) != 2 {

@@ -83,13 +83,23 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 		sc.Features = freg
 	}
 	if *keys != "" {
-		b, err := os.ReadFile(*keys)
-		if err != nil {
+		path := *keys
+		read := func(context.Context) ([]serving.APIKey, error) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			var ks []serving.APIKey
+			if err := json.Unmarshal(b, &ks); err != nil {
+				return nil, fmt.Errorf("keys %s: %w", path, err)
+			}
+			return ks, nil
+		}
+		var err error
+		if sc.Keys, err = read(ctx); err != nil {
 			return err
 		}
-		if err := json.Unmarshal(b, &sc.Keys); err != nil {
-			return fmt.Errorf("keys %s: %w", *keys, err)
-		}
+		sc.KeysSource = read // POST /v2/casebook/keys/reload re-reads the file
 	}
 	if *predLog {
 		lc := eventlog.DefaultConfig()

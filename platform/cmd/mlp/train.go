@@ -88,6 +88,13 @@ func fraudPipeline(family string, rows int, seed uint64, alias, actor string) (p
 			"Labels are taken as final; real chargebacks arrive weeks late (see the monitoring issue).",
 			"Calibrated on the training distribution only; recalibrate after a drift alert.",
 		},
+		// The synthetic data has no customer attributes; these segments are the ones its
+		// generator treats differently (f02 > 0.5 adds 1.5 to the true logit; f04 enters
+		// linearly), so the card shows how evenly the model serves them.
+		Slices: []pipeline.Slice{
+			{Name: "f02", Feature: "f02", Cuts: []float64{0.5}},
+			{Name: "f04", Feature: "f04", Cuts: []float64{-1.0 / 3, 1.0 / 3}, Labels: []string{"low", "mid", "high"}},
+		},
 	}
 	if err := setFamily(&def, family); err != nil {
 		return def, err

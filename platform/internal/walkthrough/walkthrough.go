@@ -33,6 +33,7 @@ func Scenarios(cfg Config) scenario.Set {
 	set = append(set, lifecycleScenarios(cfg)...)
 	set = append(set, monitoringScenarios(cfg)...)
 	set = append(set, privacyScenarios(cfg)...)
+	set = append(set, governanceScenarios(cfg)...)
 	return append(set, servingScenarios(cfg)...)
 }
 

@@ -98,6 +98,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, h) })
 	t.Run("Card", func(t *testing.T) { testCard(t, h) })
+	t.Run("Archive", func(t *testing.T) { testArchive(t, h) })
 	t.Run("NonModelArtifact", func(t *testing.T) { testNonModelArtifact(t, h) })
 }
 
@@ -431,9 +432,19 @@ func testCard(t *testing.T, h Harness) {
 	v1 := register(t, r, Request(t, "m", "1", 0.8))
 	req := Request(t, "m", "2", 0.85)
 	req.Parent = v1.Number
+	req.FeatureService, req.FeatureServiceHash = "fraud_v2", "sha256:feedbeef"
+	req.Importance = &registry.Importance{Method: "treeshap", Set: "holdout", Rows: 500,
+		Features: []registry.FeatureImportance{{Feature: "f01", MeanAbs: 0.05}, {Feature: "f00", MeanAbs: 0.42}}}
+	req.Slices = []registry.SliceMetrics{
+		{Slice: "amount", Segment: "amount < 100", Rows: 4000, Positives: 80, Metrics: ml.Metrics{ml.MetricAUC: 0.91}},
+		{Slice: "amount", Segment: "amount ≥ 100", Rows: 150, Positives: 9, Metrics: ml.Metrics{ml.MetricAUC: 0.74}},
+	}
+	req.Privacy = &registry.Privacy{PIIPolicy: "card ids replaced by HMAC-SHA256 tokens",
+		DP:                  &registry.DPGuarantee{Mechanism: "dp-sgd", Epsilon: 2, Delta: 1e-5, Accountant: "rdp"},
+		MembershipInference: map[string]float64{"loss-threshold": 0.512, "shadow-model": 0.534}}
 	v2 := register(t, r, req)
 	g := registry.DefaultGates()
-	g.ServingSchemaHash = v2.SchemaHash
+	g.ServingSchemaHash = v2.FeatureServiceHash
 	if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v2.Number, Actor: "ci", Reason: "weekly retrain", Gates: g}); err != nil {
 		t.Fatal(err)
 	}
@@ -442,9 +453,73 @@ func testCard(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# Model card: m v2", "## Intended use", "conformance tests", "2026-11-01", "| 1 | f00 | float |",
-		"| auc | 0.8500 |", "metric:holdout/auc passed", "feature-schema passed", "latency-p99 passed", "v2 ← v1", "synthetic data", "`champion`"} {
+		"| auc | 0.8500 |", "metric:holdout/auc passed", "feature-schema passed", "latency-p99 passed", "v2 ← v1", "synthetic data", "`champion`",
+		"feature service `fraud_v2` (sha256:feedbeef)",
+		"## Global feature importance", "over 500 holdout rows (treeshap explanations)", "| f00 | 0.4200 |\n| f01 | 0.0500 |",
+		"## Fairness slices", "| amount | amount < 100 | 4000 | 80 | 0.9100 |", "| amount | amount ≥ 100 *small* | 150 | 9 | 0.7400 |",
+		"## Privacy", "PII policy: card ids replaced by HMAC-SHA256 tokens", "dp-sgd, ε = 2 at δ = 1e-05 (rdp accountant)",
+		"loss-threshold: 0.512", "shadow-model: 0.534"} {
 		if !strings.Contains(card, want) {
 			t.Errorf("Card() lacks %q:\n%s", want, card)
 		}
+	}
+	card1, err := r.Card(ctx, "m", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Global feature importance\n\nNone recorded.", "## Fairness slices\n\nNone recorded.", "## Privacy\n\nNone recorded"} {
+		if !strings.Contains(card1, want) {
+			t.Errorf("v1's card lacks %q:\n%s", want, card1)
+		}
+	}
+}
+
+// testArchive: a version an alias holds cannot be archived; an archived one can be neither
+// promoted nor rolled back to, and the archive is an audit entry with who and why.
+func testArchive(t *testing.T, h Harness) {
+	ctx := context.Background()
+	r, _ := newRegistry(t, h)
+	v1 := register(t, r, Request(t, "m", "1", 0.8))
+	v2 := register(t, r, Request(t, "m", "2", 0.85))
+	g := registry.DefaultGates()
+	g.ServingSchemaHash = v1.SchemaHash
+	promote := func(v int) error {
+		_, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Champion, Version: v, Actor: "ci", Reason: "test", Gates: g})
+		return err
+	}
+	if err := promote(v1.Number); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Archive(ctx, "m", v1.Number, "alice", "superseded"); !errors.Is(err, registry.ErrAliasHolds) {
+		t.Errorf("Archive of the champion = %v, want ErrAliasHolds", err)
+	}
+	if _, err := r.Archive(ctx, "m", v2.Number, "alice", ""); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("Archive without a reason = %v, want ErrInvalid", err)
+	}
+	if err := promote(v2.Number); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Archive(ctx, "m", v1.Number, "alice", "trained on data withdrawn by the partner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Action != registry.ActionArchive || e.Actor != "alice" || e.To != v1.Number || e.Reason == "" {
+		t.Errorf("archive entry = %+v", e)
+	}
+	if _, err := r.Rollback(ctx, "m", registry.Champion, "bob", "page"); !errors.Is(err, registry.ErrArchived) {
+		t.Errorf("Rollback to the archived v1 = %v, want ErrArchived", err)
+	}
+	if _, err := r.Promote(ctx, registry.PromoteRequest{Model: "m", Alias: registry.Shadow, Version: v1.Number, Actor: "bob", Reason: "x", Gates: g, Force: true}); !errors.Is(err, registry.ErrArchived) {
+		t.Errorf("forced Promote of the archived v1 = %v, want ErrArchived", err)
+	}
+	card, err := r.Card(ctx, "m", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(card, "| archived | entry") || !strings.Contains(card, "by alice: trained on data withdrawn") {
+		t.Errorf("v1's card does not say it was archived:\n%s", card)
+	}
+	if _, err := r.VerifyAudit(ctx); err != nil {
+		t.Errorf("VerifyAudit: %v", err)
 	}
 }
