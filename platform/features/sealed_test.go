@@ -22,7 +22,7 @@ const (
 	testKeyC = "k2:aa0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1eaa"
 )
 
-func sealedOffline(t *testing.T, dir, spec string) *features.OfflineStore {
+func sealedOffline(t testing.TB, dir, spec string) *features.OfflineStore {
 	t.Helper()
 	reg, err := featurestest.Registry()
 	if err != nil {
