@@ -222,11 +222,11 @@ func (k *Keyring) Open(data, aad []byte) ([]byte, error) {
 	}
 	aead, ok := k.lookup(h.KeyID)
 	if !ok {
-		have := "no keys (set " + EnvKey + ")"
+		have := "no keyring: set " + EnvKey
 		if ids := k.IDs(); len(ids) > 0 {
-			have = "keys " + strings.Join(ids, ", ")
+			have = "it holds " + strings.Join(ids, ", ")
 		}
-		return nil, fmt.Errorf("open: %w: sealed with key %s, which this process does not have (it has %s)", ErrUnknownKey, h.KeyID, have)
+		return nil, fmt.Errorf("open: %w: sealed with key %s, which this process does not have (%s)", ErrUnknownKey, h.KeyID, have)
 	}
 	hdr := data[:h.size]
 	nonce := hdr[h.size-nonceSize:]

@@ -68,7 +68,7 @@ func featuresCommand(ctx context.Context, args []string, cfg walkthrough.Config,
 
 	reg := features.NewRegistry()
 	oc := features.DefaultOfflineConfig()
-	oc.Dir, oc.Logger = *dir, cfg.Logger
+	oc.Dir, oc.Logger, oc.Keyring = *dir, cfg.Logger, cfg.Keyring
 	off, err := features.OpenOffline(oc, reg)
 	if err != nil {
 		return err
