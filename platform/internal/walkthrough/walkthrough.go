@@ -36,6 +36,7 @@ func Scenarios(cfg Config) scenario.Set {
 	}
 	set = append(set, lifecycleScenarios(cfg)...)
 	set = append(set, monitoringScenarios(cfg)...)
+	set = append(set, encryption(cfg))
 	return append(set, servingScenarios(cfg)...)
 }
 
