@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,10 @@ type Config struct {
 	Embedded EmbeddedConfig
 	// Logger receives connection events and dead-letter notices. Nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, makes the connection require TLS with this configuration (RootCAs
+	// for a private CA; Certificates for client authentication). Nil leaves it to the URL
+	// (tls:// asks for TLS with the system roots).
+	TLS *tls.Config
 }
 
 // DefaultConfig is the local default: an embedded server.
@@ -111,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("reconnected", "url", l.url) }),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, nats.Secure(cfg.TLS.Clone()))
 	}
 	nc, err := connect(ctx, serverURL, opts)
 	if err != nil {

@@ -122,7 +122,7 @@ func (o *OfflineStore) erase(ctx context.Context, view, reason string, drop func
 			f := all[path]
 			if mayHold != nil && !mayHold(f) {
 				if current[path] {
-					rows, err := readParquet(filepath.Join(o.cfg.Dir, path), fs, -1<<63, 0, intern, nil)
+					rows, err := readParquet(filepath.Join(o.cfg.Dir, path), fs, -1<<63, 0, intern, nil, o.opener(f))
 					if err != nil {
 						return fail(fmt.Errorf("offline erase %s/%s: %w", view, d, err))
 					}
@@ -130,7 +130,7 @@ func (o *OfflineStore) erase(ctx context.Context, view, reason string, drop func
 				}
 				continue
 			}
-			rows, err := readParquet(filepath.Join(o.cfg.Dir, path), fs, -1<<63, 0, intern, nil)
+			rows, err := readParquet(filepath.Join(o.cfg.Dir, path), fs, -1<<63, 0, intern, nil, o.opener(f))
 			if err != nil {
 				return fail(fmt.Errorf("offline erase %s/%s: %w", view, d, err))
 			}
@@ -167,7 +167,7 @@ func (o *OfflineStore) erase(ctx context.Context, view, reason string, drop func
 			np = &Partition{Version: p.Version + 1, Reason: reason, Written: now}
 			rel := filepath.Join("views", view, d, fmt.Sprintf("v%04d-0.parquet", np.Version))
 			path := filepath.Join(o.cfg.Dir, rel)
-			if err := writeParquet(path, fs, keep, o.cfg.RowGroupSize); err != nil {
+			if err := writeParquet(path, fs, keep, o.cfg.RowGroupSize, o.sealerFor(rel)); err != nil {
 				return fail(fmt.Errorf("offline erase %s/%s: %w", view, d, err))
 			}
 			written = append(written, rel)
@@ -175,7 +175,7 @@ func (o *OfflineStore) erase(ctx context.Context, view, reason string, drop func
 			if err != nil {
 				return fail(err)
 			}
-			np.Files = []PartitionFile{{Path: rel, Rows: len(keep), MinTime: minTime(keep), MaxTime: maxTime(keep), SHA256: sum}}
+			np.Files = []PartitionFile{{Path: rel, Rows: len(keep), MinTime: minTime(keep), MaxTime: maxTime(keep), SHA256: sum, KeyID: o.cfg.Keyring.SealKeyID()}}
 		}
 		// History keeps only the versions that never held a dropped row.
 		for _, r := range p.Replaced {

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/seal"
 )
 
 // OfflineConfig says where the offline store lives.
@@ -24,6 +26,10 @@ type OfflineConfig struct {
 	RowGroupSize int
 	// Logger receives what was written; nil discards.
 	Logger *slog.Logger
+	// Keyring, when it holds a key, seals every Parquet file the store writes (AES-256-GCM,
+	// whole file) and opens sealed files on read; nil writes them in the clear. See
+	// sealed.go.
+	Keyring *seal.Keyring
 }
 
 // DefaultOfflineConfig keeps the store under ./.casebook/features.
@@ -82,7 +88,9 @@ type PartitionFile struct {
 	Rows    int       `json:"rows"`
 	MinTime time.Time `json:"min_time"`
 	MaxTime time.Time `json:"max_time"`
-	SHA256  string    `json:"sha256"`
+	SHA256  string    `json:"sha256"` // of the file as stored (sealed or not)
+	// KeyID is the id of the data key the file is sealed with; "" when in the clear.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // Rows is the partition's row count.
@@ -224,14 +232,14 @@ func (o *OfflineStore) write(ctx context.Context, view string, rows []Row, repla
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("offline %s: %w", reason, err)
 		}
-		if err := writeParquet(path, fs, dr, o.cfg.RowGroupSize); err != nil {
+		if err := writeParquet(path, fs, dr, o.cfg.RowGroupSize, o.sealerFor(rel)); err != nil {
 			return fmt.Errorf("offline %s %s/%s: %w", reason, view, d, err)
 		}
 		sum, err := fileSHA256(path)
 		if err != nil {
 			return err
 		}
-		next.Files = append(next.Files, PartitionFile{Path: rel, Rows: len(dr), MinTime: minTime(dr), MaxTime: maxTime(dr), SHA256: sum})
+		next.Files = append(next.Files, PartitionFile{Path: rel, Rows: len(dr), MinTime: minTime(dr), MaxTime: maxTime(dr), SHA256: sum, KeyID: o.cfg.Keyring.SealKeyID()})
 		updated[d] = next
 	}
 	// Publish all days at once: readers see the old manifest or the new, never a mix.
@@ -354,7 +362,7 @@ func (o *OfflineStore) Scan(ctx context.Context, view string, from, to time.Time
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if out, err = readParquet(filepath.Join(o.cfg.Dir, f.Path), fs, lo, hi, intern, out); err != nil {
+		if out, err = readParquet(filepath.Join(o.cfg.Dir, f.Path), fs, lo, hi, intern, out, o.opener(f)); err != nil {
 			return nil, fmt.Errorf("offline scan %s: %w", view, err)
 		}
 	}

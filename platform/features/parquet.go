@@ -1,6 +1,7 @@
 package features
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,8 +62,9 @@ func schemaFor(v *FeatureView) (*fileSchema, error) {
 }
 
 // writeParquet writes rows to path, which must not exist, through a temporary file so a
-// crash never leaves a partial file under the final name.
-func writeParquet(path string, fs *fileSchema, rows []Row, rowGroup int) (err error) {
+// crash never leaves a partial file under the final name. A non-nil seal encrypts the
+// encoded file before it is written.
+func writeParquet(path string, fs *fileSchema, rows []Row, rowGroup int, seal sealFunc) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -74,7 +76,13 @@ func writeParquet(path string, fs *fileSchema, rows []Row, rowGroup int) (err er
 			os.Remove(tmp)
 		}
 	}()
-	w := parquet.NewWriter(f, fs.schema, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup)))
+	var dst io.Writer = f
+	var plain *bytes.Buffer
+	if seal != nil {
+		plain = &bytes.Buffer{}
+		dst = plain
+	}
+	w := parquet.NewWriter(dst, fs.schema, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup)))
 	ncols := len(fs.schema.Columns())
 	buf := make([]parquet.Row, 0, 512)
 	var vecBuf []byte
@@ -128,6 +136,15 @@ func writeParquet(path string, fs *fileSchema, rows []Row, rowGroup int) (err er
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("close writer %s: %w", path, err)
 	}
+	if plain != nil {
+		sealed, err := seal(plain.Bytes())
+		if err != nil {
+			return fmt.Errorf("seal %s: %w", path, err)
+		}
+		if _, err := f.Write(sealed); err != nil {
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)
 	}
@@ -144,7 +161,8 @@ func writeParquet(path string, fs *fileSchema, rows []Row, rowGroup int) (err er
 }
 
 // readParquet appends the rows of a file with from <= time < to (to == 0: no bound).
-func readParquet(path string, fs *fileSchema, from, to int64, intern map[string]string, out []Row) ([]Row, error) {
+// open decides how the stored bytes become Parquet (opening a sealed file).
+func readParquet(path string, fs *fileSchema, from, to int64, intern map[string]string, out []Row, open openFunc) ([]Row, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return out, fmt.Errorf("open partition file: %w", err)
@@ -154,7 +172,11 @@ func readParquet(path string, fs *fileSchema, from, to int64, intern map[string]
 	if err != nil {
 		return out, fmt.Errorf("stat %s: %w", path, err)
 	}
-	pf, err := parquet.OpenFile(f, st.Size())
+	ra, size, err := open(f, st.Size())
+	if err != nil {
+		return out, fmt.Errorf("open %s: %w", path, err)
+	}
+	pf, err := parquet.OpenFile(ra, size)
 	if err != nil {
 		return out, fmt.Errorf("open parquet %s: %w", path, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/seal"
 )
 
 // Config holds the Registry's dependencies.
@@ -30,6 +31,9 @@ type Config struct {
 	// MaxCreateRetries bounds retries when another writer takes the same version or audit
 	// sequence number first.
 	MaxCreateRetries int
+	// Keyring, when it holds a key, seals every new artifact (AES-256-GCM) before it reaches
+	// the store and opens sealed ones on load; nil keeps artifacts in the clear. See sealed.go.
+	Keyring *seal.Keyring
 }
 
 // DefaultConfig discards logs, skips metrics and uses the wall clock.
@@ -75,7 +79,7 @@ func New(store Store, cfg Config) (*Registry, error) {
 	r.metrics = &metrics{
 		registered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_registry_registrations_total", Help: "Register calls by outcome (created, existing, error)."}, []string{"outcome"}),
 		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_registry_alias_moves_total", Help: "Alias move attempts by outcome (moved, forced, refused, rollback)."}, []string{"outcome"}),
-		loads:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_registry_loads_total", Help: "Artifact loads by outcome (ok, corrupt, missing)."}, []string{"outcome"}),
+		loads:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_registry_loads_total", Help: "Artifact loads by outcome (ok, corrupt, missing, key_missing)."}, []string{"outcome"}),
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{r.metrics.registered, r.metrics.promotions, r.metrics.loads} {
@@ -151,7 +155,12 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (v Version
 	if v.Parent != 0 && !slices.ContainsFunc(existing, func(e Version) bool { return e.Number == v.Parent }) {
 		return Version{}, false, fmt.Errorf("register %q: %w: parent v%d does not exist", v.Model, ErrInvalid, v.Parent)
 	}
-	if err := r.store.PutArtifact(ctx, v.Artifact, req.Data); err != nil {
+	stored, keyID, err := r.sealArtifact(ctx, v.Artifact, req.Data)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("register %s: %w", v.Model, err)
+	}
+	v.ArtifactKeyID = keyID
+	if err := r.store.PutArtifact(ctx, v.Artifact, stored); err != nil {
 		return Version{}, false, fmt.Errorf("register %s: store artifact: %w", v.Model, err)
 	}
 	next := 1
@@ -304,13 +313,17 @@ func (r *Registry) Resolve(ctx context.Context, model, ref string) (Version, err
 	return v, nil
 }
 
-// Artifact returns a version's artifact bytes after verifying their sha256. A missing or
-// corrupt artifact is an *ArtifactError; callers that serve keep the model they had.
+// Artifact returns a version's artifact bytes after opening them (when sealed) and
+// verifying their sha256. A missing, corrupt or unopenable artifact is an *ArtifactError;
+// callers that serve keep the model they had.
 func (r *Registry) Artifact(ctx context.Context, v Version) ([]byte, error) {
 	data, err := r.store.GetArtifact(ctx, v.Artifact)
 	if err != nil {
 		r.metrics.loads.WithLabelValues("missing").Inc()
 		return nil, &ArtifactError{Model: v.Model, Version: v.Number, Want: v.Artifact, Err: err}
+	}
+	if data, err = r.openArtifact(v, data); err != nil {
+		return nil, err
 	}
 	if got := Sum(data); got != v.Artifact {
 		r.metrics.loads.WithLabelValues("corrupt").Inc()

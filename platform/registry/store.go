@@ -69,6 +69,10 @@ type Version struct {
 	// Artifact is the sha256 (hex) of the artifact bytes; Size their length.
 	Artifact string `json:"artifact_sha256"`
 	Size     int64  `json:"artifact_bytes"`
+	// ArtifactKeyID is the id of the data key the stored artifact is sealed with
+	// (AES-256-GCM, see package seal); "" when it is stored in the clear. Artifact and Size
+	// stay those of the plaintext.
+	ArtifactKeyID string `json:"artifact_key_id,omitempty"`
 	// Family is the ml.Family, or another kind of artifact ("ann-index", "lookup-table").
 	Family     string    `json:"family"`
 	Schema     ml.Schema `json:"feature_schema"`

@@ -46,7 +46,8 @@ func (c *Container) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port))
 }
 
-// URL returns the server's address as a URL: nats://host:port or redis://host:port.
+// URL returns the server's address as a URL: nats://host:port or redis://host:port
+// (tls://host:port and rediss://host:port for the servers of StartNATSTLS and StartRedisTLS).
 func (c *Container) URL() string {
 	return c.scheme + "://" + c.Addr()
 }
@@ -72,6 +73,8 @@ type server struct {
 	readyLog string
 	// verify checks from Go that the server at addr answers.
 	verify func(ctx context.Context, addr string) error
+	// files are copied into the container before it starts (TLS certificates).
+	files []testcontainers.ContainerFile
 }
 
 // StartRedis starts a Redis server in a container configured from the
@@ -126,6 +129,9 @@ func startServer(ctx context.Context, cfg config, srv server) (*Container, error
 		)
 	}
 	opts = append(opts, testcontainers.WithCmd(srv.args(hostPort)...))
+	if len(srv.files) > 0 {
+		opts = append(opts, testcontainers.WithFiles(srv.files...))
+	}
 
 	tc, err := runContainer(ctx, cfg.network, srv.image, opts)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/scenario"
+	"github.com/casebook-ml/casebook/platform/seal"
 )
 
 const usage = `usage:
@@ -38,7 +39,8 @@ const usage = `usage:
   fraud train --csv FILE [--json] [--offline-dir DIR]
   fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR ...]
   fraud scenario list | names | run NAME... [--json FILE]
-Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_DATA_KEY (seals the
+registry's artifacts and the offline store's Parquet files at rest; see platform/seal).`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,6 +61,11 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.Stream.Logger = logger
+	kr, err := seal.KeyringFromEnv()
+	if err != nil {
+		return err
+	}
+	cfg.Keyring, cfg.Eval.Keyring, cfg.Train.Keyring = kr, kr, kr
 	return run(ctx, cfg, stdout, stderr)
 }
 
@@ -69,10 +76,12 @@ type Config struct {
 	TimeFmt    sim.TimeFormat
 	In, Out    string
 	OfflineDir string // features: keep the offline store here
-	Eval       casestudy.EvalConfig
-	Train      casestudy.TrainConfig
-	Scenario   []string
-	Stream     live.StreamConfig
+	// Keyring (from CASEBOOK_DATA_KEY) seals registry artifacts and offline Parquet files.
+	Keyring  *seal.Keyring
+	Eval     casestudy.EvalConfig
+	Train    casestudy.TrainConfig
+	Scenario []string
+	Stream   live.StreamConfig
 }
 
 func parse(args []string) (Config, error) {
@@ -165,7 +174,7 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 		return f.Close()
 	case "features":
-		return casestudy.WriteFeatures(ctx, casestudy.FeaturesConfig{In: cfg.In, Out: cfg.Out, OfflineDir: cfg.OfflineDir, TimeFmt: cfg.TimeFmt}, stderr)
+		return casestudy.WriteFeatures(ctx, casestudy.FeaturesConfig{In: cfg.In, Out: cfg.Out, OfflineDir: cfg.OfflineDir, TimeFmt: cfg.TimeFmt, Keyring: cfg.Keyring}, stderr)
 	case "eval":
 		return casestudy.Eval(ctx, cfg.Eval, stdout)
 	case "train":

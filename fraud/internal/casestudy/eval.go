@@ -20,6 +20,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/platform/seal"
 )
 
 // EvalConfig configures the eval command.
@@ -33,9 +34,12 @@ type EvalConfig struct {
 	// OfflineDir, when set, is the feature store's offline store the training set is built
 	// through, kept afterwards (otherwise a temporary directory, removed).
 	OfflineDir string
-	Model      string // registered model name
-	Protocol   eval.Config
-	Policy     decision.Policy
+	// Keyring, when it holds a key, seals the registry's artifacts and the offline
+	// store's Parquet files at rest.
+	Keyring  *seal.Keyring
+	Model    string // registered model name
+	Protocol eval.Config
+	Policy   decision.Policy
 }
 
 // DefaultEvalConfig uses the handbook's protocol.
@@ -86,7 +90,7 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir)
+	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir, cfg.Keyring)
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -104,7 +108,7 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	if out.Champion, out.Gates, err = Promote(ctx, dir, cfg.Model, tab, rep); err != nil {
+	if out.Champion, out.Gates, err = Promote(ctx, dir, cfg.Keyring, cfg.Model, tab, rep); err != nil {
 		return err
 	}
 	if len(rep.Folds) > 0 {
@@ -129,8 +133,8 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 // BuildTrainingSet computes txs' features into the offline store in dir and joins them
 // point in time to one label row per transaction (txfeatures.Build), with the exact
 // one-second buckets. With dir empty the store is a temporary directory, removed after
-// the join.
-func BuildTrainingSet(ctx context.Context, txs []sim.Transaction, dir string) ([]float64, txfeatures.BuildStats, error) {
+// the join. A keyring with a key seals the store's Parquet files.
+func BuildTrainingSet(ctx context.Context, txs []sim.Transaction, dir string, kr *seal.Keyring) ([]float64, txfeatures.BuildStats, error) {
 	reg := features.NewRegistry()
 	if err := txfeatures.Register(reg, txfeatures.ExactBucket); err != nil {
 		return nil, txfeatures.BuildStats{}, err
@@ -143,7 +147,9 @@ func BuildTrainingSet(ctx context.Context, txs []sim.Transaction, dir string) ([
 		}
 		defer os.RemoveAll(dir)
 	}
-	x, st, err := txfeatures.Build(ctx, reg, dir, txs)
+	ocfg := features.DefaultOfflineConfig()
+	ocfg.Dir, ocfg.Keyring = dir, kr
+	x, st, err := txfeatures.BuildIn(ctx, reg, ocfg, txs)
 	if !keep {
 		st.Dir = ""
 	}
@@ -157,6 +163,7 @@ type FeaturesConfig struct {
 	// temporary directory, removed).
 	OfflineDir string
 	TimeFmt    sim.TimeFormat
+	Keyring    *seal.Keyring // seals the offline store's files when it holds a key
 }
 
 // WriteFeatures reads the CSV at cfg.In, builds every transaction's features through the
@@ -173,7 +180,7 @@ func WriteFeatures(ctx context.Context, cfg FeaturesConfig, log io.Writer) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir)
+	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir, cfg.Keyring)
 	if err != nil {
 		return fmt.Errorf("features: %w", err)
 	}
@@ -207,6 +214,7 @@ func buildLine(st txfeatures.BuildStats) string {
 type TrainConfig struct {
 	CSV        string
 	OfflineDir string
+	Keyring    *seal.Keyring // seals the offline store's files when it holds a key
 	JSON       bool
 	// Models are the candidates (eval.DefaultCandidates names) to train.
 	Models []string
@@ -252,7 +260,7 @@ func Train(ctx context.Context, cfg TrainConfig, stdout io.Writer) error {
 		return err
 	}
 	out := TrainOutput{Transactions: len(txs), ReadSeconds: time.Since(start).Seconds()}
-	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir)
+	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir, cfg.Keyring)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -323,14 +331,16 @@ const GateMetric = "card_precision_at_100"
 // registry at dir, with its prequential and test metrics, and tries to move the champion
 // alias to each in turn; the gates (prequential card precision no worse than the holder's,
 // p99 single-row latency within 2 ms) decide which one ends up champion.
-func Promote(ctx context.Context, dir, model string, tab *eval.Table, rep *eval.Report) (int, map[string][]GateLog, error) {
+func Promote(ctx context.Context, dir string, kr *seal.Keyring, model string, tab *eval.Table, rep *eval.Report) (int, map[string][]GateLog, error) {
 	fcfg := regfs.DefaultConfig()
 	fcfg.Dir = dir
 	store, err := regfs.Open(fcfg)
 	if err != nil {
 		return 0, nil, fmt.Errorf("eval: registry: %w", err)
 	}
-	reg, err := registry.New(store, registry.DefaultConfig())
+	rcfg := registry.DefaultConfig()
+	rcfg.Keyring = kr
+	reg, err := registry.New(store, rcfg)
 	if err != nil {
 		return 0, nil, fmt.Errorf("eval: registry: %w", err)
 	}

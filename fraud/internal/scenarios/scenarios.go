@@ -73,7 +73,7 @@ func protocol() scenario.Scenario {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			champ, logs, err := casestudy.Promote(ctx, dir, "fraud", tab, rep)
+			champ, logs, err := casestudy.Promote(ctx, dir, nil, "fraud", tab, rep)
 			if err != nil {
 				return err
 			}

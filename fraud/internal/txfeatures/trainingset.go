@@ -130,6 +130,13 @@ func Join(ctx context.Context, reg *features.Registry, off *features.OfflineStor
 func Build(ctx context.Context, reg *features.Registry, dir string, txs []sim.Transaction) ([]float64, BuildStats, error) {
 	cfg := features.DefaultOfflineConfig()
 	cfg.Dir = dir
+	return BuildIn(ctx, reg, cfg, txs)
+}
+
+// BuildIn is Build with the offline store's whole configuration (a keyring to seal its
+// Parquet files, for one).
+func BuildIn(ctx context.Context, reg *features.Registry, cfg features.OfflineConfig, txs []sim.Transaction) ([]float64, BuildStats, error) {
+	dir := cfg.Dir
 	off, err := features.OpenOffline(cfg, reg)
 	if err != nil {
 		return nil, BuildStats{Dir: dir}, fmt.Errorf("training set: %w", err)

@@ -58,7 +58,7 @@ func featuresCommand(ctx context.Context, args []string, cfg walkthrough.Config,
 		return usageErr("want exactly one command")
 	}
 	if pos[0] == "seed" {
-		res, err := walkthrough.SeedFeatureStore(ctx, *dir, *hours)
+		res, err := walkthrough.SeedFeatureStore(ctx, *dir, *hours, cfg.Keyring)
 		if err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func featuresCommand(ctx context.Context, args []string, cfg walkthrough.Config,
 
 	reg := features.NewRegistry()
 	oc := features.DefaultOfflineConfig()
-	oc.Dir, oc.Logger = *dir, cfg.Logger
+	oc.Dir, oc.Logger, oc.Keyring = *dir, cfg.Logger, cfg.Keyring
 	off, err := features.OpenOffline(oc, reg)
 	if err != nil {
 		return err

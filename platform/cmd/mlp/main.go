@@ -20,6 +20,7 @@ package main
 
 import (
 	"context"
+	"github.com/casebook-ml/casebook/platform/seal"
 	"io"
 	"log/slog"
 	"os"
@@ -48,7 +49,11 @@ func mainErr(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	slog.SetDefault(logger)
-	cfg := walkthrough.Config{NATSURL: os.Getenv("CASEBOOK_NATS_URL"), Logger: logger}
+	keyring, err := seal.KeyringFromEnv()
+	if err != nil {
+		return err
+	}
+	cfg := walkthrough.Config{NATSURL: os.Getenv("CASEBOOK_NATS_URL"), Logger: logger, Keyring: keyring}
 	return run(ctx, args, cfg, stdout)
 }
 
@@ -61,7 +66,8 @@ const usage = `usage:
   mlp monitor MODEL [--nats URL] [--demo | --loop]      drift, data quality, online quality, alerts; --loop retrains
   mlp serve [--demo] [flags]                            serve registry models (Open Inference Protocol v2)
   mlp console [--demo] [flags]                          the web console: registry, cards, serving, monitoring, scenarios, load reports
-Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_NATS_URL.`
+Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_NATS_URL, CASEBOOK_DATA_KEY (id:hex key[,...]: seal
+registry artifacts and offline feature files at rest; the first key seals, all open).`
 
 func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.Writer) error {
 	if len(args) == 0 {

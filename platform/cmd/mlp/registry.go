@@ -61,7 +61,7 @@ func defaultRegistryDir() string {
 // open returns the registry and a function that releases what it opened.
 func (s *storeFlags) open(ctx context.Context, cfg walkthrough.Config) (*registry.Registry, func(), error) {
 	rc := registry.DefaultConfig()
-	rc.Logger = cfg.Logger
+	rc.Logger, rc.Keyring = cfg.Logger, cfg.Keyring
 	if s.nats == "" {
 		fc := regfs.DefaultConfig()
 		fc.Dir, fc.Logger = s.dir, cfg.Logger
@@ -319,6 +319,9 @@ func registryShow(ctx context.Context, reg *registry.Registry, model, ref string
 	_, verr := reg.Artifact(ctx, v)
 	fmt.Fprintf(w, "%s v%d (%s)\n", v.Model, v.Number, v.Family)
 	fmt.Fprintf(w, "  artifact        sha256:%s, %d bytes", v.Artifact, v.Size)
+	if v.ArtifactKeyID != "" {
+		fmt.Fprintf(w, ", sealed with key %s", v.ArtifactKeyID)
+	}
 	if verr != nil {
 		fmt.Fprintf(w, "  ✘ %v\n", verr)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/casebook-ml/casebook/platform/seal"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -454,15 +455,16 @@ func (rig *featureRig) trainingSkew(ctx context.Context, labels features.Labels,
 
 // SeedFeatureStore computes the customer_activity view with the batch execution over
 // hours of synthetic transactions starting at day0, and appends the rows to the offline
-// store in dir, so `mlp features` has something to show without a running pipeline.
-func SeedFeatureStore(ctx context.Context, dir string, hours int) (features.BatchResult, error) {
+// store in dir, so `mlp features` has something to show without a running pipeline. A
+// keyring with a key seals the Parquet files.
+func SeedFeatureStore(ctx context.Context, dir string, hours int, kr *seal.Keyring) (features.BatchResult, error) {
 	reg := features.NewRegistry()
 	if err := reg.RegisterView(FeatureDemoView()); err != nil {
 		return features.BatchResult{}, err
 	}
 	v, _ := reg.View("customer_activity")
 	oc := features.DefaultOfflineConfig()
-	oc.Dir = dir
+	oc.Dir, oc.Keyring = dir, kr
 	off, err := features.OpenOffline(oc, reg)
 	if err != nil {
 		return features.BatchResult{}, err

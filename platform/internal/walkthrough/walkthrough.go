@@ -6,6 +6,7 @@ package walkthrough
 import (
 	"context"
 	"fmt"
+	"github.com/casebook-ml/casebook/platform/seal"
 	"log/slog"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
@@ -18,6 +19,9 @@ type Config struct {
 	NATSURL string
 	// Logger receives the components' own logs; nil discards them.
 	Logger *slog.Logger
+	// Keyring seals registry artifacts and offline Parquet files at rest when it holds a
+	// key (mlp builds it from CASEBOOK_DATA_KEY); nil keeps them in the clear.
+	Keyring *seal.Keyring
 }
 
 // Scenarios returns every platform scenario.
@@ -34,6 +38,7 @@ func Scenarios(cfg Config) scenario.Set {
 	set = append(set, monitoringScenarios(cfg)...)
 	set = append(set, privacyScenarios(cfg)...)
 	set = append(set, governanceScenarios(cfg)...)
+	set = append(set, encryption(cfg))
 	return append(set, servingScenarios(cfg)...)
 }
 

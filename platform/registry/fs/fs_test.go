@@ -10,8 +10,17 @@ import (
 	"github.com/casebook-ml/casebook/platform/registry/registrytest"
 )
 
-func TestConformance(t *testing.T) {
-	registrytest.Run(t, registrytest.Harness{
+func TestConformance(t *testing.T) { registrytest.Run(t, harness()) }
+
+// TestConformanceSealed runs the suite with artifacts sealed at rest (AES-256-GCM).
+func TestConformanceSealed(t *testing.T) {
+	h := harness()
+	h.Keyring = registrytest.TestKeyring(t)
+	registrytest.Run(t, h)
+}
+
+func harness() registrytest.Harness {
+	return registrytest.Harness{
 		Open: func(t *testing.T) registry.Store {
 			cfg := fs.DefaultConfig()
 			cfg.Dir = t.TempDir()
@@ -37,7 +46,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-	})
+	}
 }
 
 // A crash between writing a version's temporary file and linking it leaves no version.

@@ -77,3 +77,11 @@ func TestConformanceEmbedded(t *testing.T) {
 func TestConformanceContainer(t *testing.T) {
 	registrytest.Run(t, harness(func(t *testing.T) string { return env.NATSURL(t) }))
 }
+
+// TestConformanceSealedEmbedded runs the suite with artifacts sealed at rest in the Object
+// Store.
+func TestConformanceSealedEmbedded(t *testing.T) {
+	h := harness(func(*testing.T) string { return embedded.URL() })
+	h.Keyring = registrytest.TestKeyring(t)
+	registrytest.Run(t, h)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/ml/mltest"
 	"github.com/casebook-ml/casebook/platform/registry"
+	"github.com/casebook-ml/casebook/platform/seal"
 )
 
 // Harness opens stores and reaches around the seam to damage them.
@@ -28,6 +29,9 @@ type Harness struct {
 	ReplaceArtifact func(t *testing.T, s registry.Store, sum string, data []byte)
 	// DeleteArtifact removes the bytes stored under sum.
 	DeleteArtifact func(t *testing.T, s registry.Store, sum string)
+	// Keyring, when set, runs the whole suite with artifacts sealed at rest, plus the
+	// Sealed checks.
+	Keyring *seal.Keyring
 }
 
 var (
@@ -70,7 +74,9 @@ func Request(t testing.TB, model, fingerprint string, auc float64) registry.Regi
 func newRegistry(t *testing.T, h Harness) (*registry.Registry, registry.Store) {
 	t.Helper()
 	s := h.Open(t)
-	r, err := registry.New(s, registry.DefaultConfig())
+	cfg := registry.DefaultConfig()
+	cfg.Keyring = h.Keyring
+	r, err := registry.New(s, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +106,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Card", func(t *testing.T) { testCard(t, h) })
 	t.Run("Archive", func(t *testing.T) { testArchive(t, h) })
 	t.Run("NonModelArtifact", func(t *testing.T) { testNonModelArtifact(t, h) })
+	if h.Keyring.Enabled() {
+		t.Run("Sealed", func(t *testing.T) { testSealed(t, h) })
+	}
 }
 
 // The recommender registers an ANN index, not an ml.Model: any artifact with a hash,
