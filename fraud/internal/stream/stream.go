@@ -306,6 +306,13 @@ func decodeItem(subject string, data []byte) (txfeatures.Item, error) {
 // warm applies history events (transactions and chargebacks, in log order) to the features
 // without deciding, in chunks: one store write per view per chunk, where each entity's
 // newest row wins.
+// A write of history at start-up is tried warmAttempts times, warmBackoff, then twice that,
+// apart (see txfeatures.Online.WarmBatch): about 1.5 s of a store not answering in time.
+const (
+	warmAttempts = 4
+	warmBackoff  = 200 * time.Millisecond
+)
+
 func (s *Scorer) warm(ctx context.Context, evs []eventlog.Event) error {
 	const chunk = 4096
 	items := make([]txfeatures.Item, 0, chunk)
@@ -320,7 +327,7 @@ func (s *Scorer) warm(ctx context.Context, evs []eventlog.Event) error {
 			items = append(items, it)
 		}
 		clear(errs)
-		if err := s.online.ApplyBatch(ctx, items, errs[:len(items)], true); err != nil {
+		if err := s.online.WarmBatch(ctx, items, errs[:len(items)], warmAttempts, warmBackoff); err != nil {
 			return fmt.Errorf("warm features: %w", err)
 		}
 		if err := errors.Join(errs[:len(items)]...); err != nil {

@@ -3,6 +3,7 @@ package txfeatures
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,5 +94,78 @@ func TestOnlineFreshness(t *testing.T) {
 	}
 	if n := met.Events(CustomerView, "duplicate"); n != 1 {
 		t.Errorf("Events(%s, duplicate) after a redelivery = %d, want 1", CustomerView, n)
+	}
+}
+
+// flakyStore fails its first failures writes, then writes.
+type flakyStore struct {
+	*memory.Store
+	failures, writes int
+}
+
+func (s *flakyStore) Write(ctx context.Context, view string, rows []features.Row) (features.WriteStats, error) {
+	s.writes++
+	if s.failures > 0 {
+		s.failures--
+		return features.WriteStats{}, errDown
+	}
+	return s.Store.Write(ctx, view, rows)
+}
+
+// TestWarmBatchRetriesWrites: history replayed at start-up survives a store that misses a
+// few writes (the items are applied once, their rows written when the store answers, the
+// events counted once), and gives up with the store's error after the attempts.
+func TestWarmBatchRetriesWrites(t *testing.T) {
+	txs := dataset(t)[:50]
+	reg := registry(t, ExactBucket)
+	met, err := features.NewMetrics(nil, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyStore{Store: memory.New(reg), failures: 2}
+	on, err := NewOnline(reg, store, met)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]Item, len(txs))
+	for i, tx := range txs {
+		items[i] = Item{Tx: tx}
+	}
+	errs := make([]error, len(items))
+	if err := on.WarmBatch(context.Background(), items, errs, 3, time.Millisecond); err != nil {
+		t.Fatalf("WarmBatch with 2 failed writes and 3 attempts = %v, want nil", err)
+	}
+	for _, view := range []string{CustomerView, TerminalView} {
+		if n := met.Events(view, "applied"); n != int64(len(txs)) {
+			t.Errorf("Events(%s, applied) = %d, want %d (each event once)", view, n, len(txs))
+		}
+	}
+	want, err := NewOnline(reg, memory.New(reg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := want.ApplyBatch(context.Background(), items, make([]error, len(items)), true); err != nil {
+		t.Fatal(err)
+	}
+	got, exp := make([]float64, Width), make([]float64, Width)
+	for _, tx := range txs {
+		if err := on.Vector(context.Background(), tx, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := want.Vector(context.Background(), tx, exp); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("tx %d: vector after retried warm %v, want %v", tx.ID, got, exp)
+		}
+	}
+
+	store2 := &flakyStore{Store: memory.New(reg), failures: 5}
+	on2, err := NewOnline(reg, store2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := on2.WarmBatch(context.Background(), items, errs, 3, time.Millisecond); !errors.Is(err, errDown) || store2.writes != 3 {
+		t.Errorf("WarmBatch against a store that stays down = %v after %d writes, want errDown after 3", err, store2.writes)
 	}
 }

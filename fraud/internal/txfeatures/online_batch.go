@@ -3,6 +3,7 @@ package txfeatures
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,6 +40,31 @@ func (o *Online) ApplyBatch(ctx context.Context, items []Item, errs []error, wri
 		return nil
 	}
 	return o.write(ctx, writes)
+}
+
+// WarmBatch is ApplyBatch for history replayed at start-up: the items are applied once,
+// and a failed write (a store slow to answer on a busy machine, or still starting) is tried
+// again, up to attempts times in all, waiting backoff, then twice that, between tries. A
+// row is an entity's whole current value, so writing it again changes nothing; without the
+// retry one slow write would stop the process from starting.
+func (o *Online) WarmBatch(ctx context.Context, items []Item, errs []error, attempts int, backoff time.Duration) error {
+	writes := o.applyItems(items, errs)
+	pending := slices.Clone(o.written)
+	var err error
+	for try := range max(attempts, 1) {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w (after %v)", ctx.Err(), err)
+			case <-time.After(backoff << (try - 1)):
+			}
+			o.written = append(o.written[:0], pending...)
+		}
+		if err = o.write(ctx, writes); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func (o *Online) write(ctx context.Context, writes []features.ViewRows) error {
