@@ -22,8 +22,8 @@ type Stores struct {
 	NATSURL string
 	// Dir is the filesystem registry used when NATSURL is empty.
 	Dir string
-	// LogURL is the event log's server when NATSURL is empty ($CASEBOOK_NATS_URL); empty
-	// starts an embedded server.
+	// LogURL is the event log's server when NATSURL is empty ($CASEBOOK_NATS_URL); with
+	// both empty the event log is eventlog.DefaultConfig's embedded server.
 	LogURL string
 	// Keyring seals newly registered artifacts at rest (nil: in the clear).
 	Keyring *seal.Keyring
@@ -37,9 +37,11 @@ func OpenStores(ctx context.Context, s Stores) (*registry.Registry, *eventlog.Lo
 	rc.Logger, rc.Keyring = s.Logger, s.Keyring
 	lc := eventlog.DefaultConfig()
 	lc.Logger = s.Logger
-	lc.URL = s.LogURL
-	if s.NATSURL != "" {
+	switch {
+	case s.NATSURL != "":
 		lc.URL = s.NATSURL
+	case s.LogURL != "":
+		lc.URL = s.LogURL
 	}
 	l, err := eventlog.Open(ctx, lc)
 	if err != nil {
