@@ -39,13 +39,19 @@ func newNATSServerFixture(t *testing.T, prefix string) (*fixture, string) {
 		t.Fatalf("seed the NATS server: %v", err)
 	}
 	f := serveFixture(t, reg, l, nil)
+	writeLoadReport(t, f.con.cfg.ReportsDir)
+	return f, natsURL
+}
+
+// writeLoadReport writes a small loadgen report, fraud-100.json, into dir.
+func writeLoadReport(t *testing.T, dir string) {
+	t.Helper()
 	rep, _ := json.Marshal(map[string]any{"mode": "open", "target": "http://127.0.0.1:8080", "workload": "fraud", "started": time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC),
 		"scheduled": 1000, "sent": 1000, "ok": 1000, "target_rate": 100, "achieved_rate": 100, "window_s": 1,
 		"corrected": map[string]any{"p50_ms": 3.5, "p99_ms": 12}, "series": []map[string]any{{"start_s": 0, "completed": 100, "corrected_p50_ms": 3, "corrected_p99_ms": 9}, {"start_s": 1, "completed": 100, "corrected_p99_ms": 11}}})
-	if err := os.WriteFile(filepath.Join(f.con.cfg.ReportsDir, "fraud-100.json"), rep, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "fraud-100.json"), rep, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return f, natsURL
 }
 
 // serverRegistry opens the registry on the NATS server over a connection of its own, so
