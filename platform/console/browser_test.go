@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,17 +41,27 @@ func chromium(t *testing.T) string {
 func TestBrowser(t *testing.T) {
 	bin := chromium(t)
 	f := newFixture(t, true, nil)
-	rep, _ := json.Marshal(map[string]any{"mode": "open", "target": "http://127.0.0.1:8080", "workload": "fraud", "started": time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC),
-		"scheduled": 1000, "sent": 1000, "ok": 1000, "target_rate": 100, "achieved_rate": 100, "window_s": 1,
-		"corrected": map[string]any{"p50_ms": 3.5, "p99_ms": 12}, "series": []map[string]any{{"start_s": 0, "completed": 100, "corrected_p50_ms": 3, "corrected_p99_ms": 9}, {"start_s": 1, "completed": 100, "corrected_p99_ms": 11}}})
-	if err := os.WriteFile(filepath.Join(f.con.cfg.ReportsDir, "fraud-100.json"), rep, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeLoadReport(t, f.con.cfg.ReportsDir)
+	browse(t, bin, f, "m", "console-screenshots")
+}
+
+// TestBrowserAgainstNATSServer drives the same pages and actions over the console that
+// `mlp console --nats URL` serves from a real NATS JetStream server (see stack_test.go).
+func TestBrowserAgainstNATSServer(t *testing.T) {
+	bin := chromium(t)
+	f, _ := newNATSServerFixture(t, "web")
+	browse(t, bin, f, "web", "console-screenshots-nats")
+}
+
+// browse is TestBrowser's walk through the pages of f, whose models are named
+// prefix-000…; screenshots go to dir under $CASEBOOK_ARTIFACT_DIR.
+func browse(t *testing.T, bin string, f *fixture, prefix, dir string) {
+	m0, m1 := prefix+"-000", prefix+"-001"
 	shots := os.Getenv("CASEBOOK_ARTIFACT_DIR")
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	shots = filepath.Join(shots, "console-screenshots")
+	shots = filepath.Join(shots, dir)
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -137,15 +146,15 @@ func TestBrowser(t *testing.T) {
 	if who := text("#who"); !strings.Contains(who, "ops (admin)") {
 		t.Errorf("after admin login the header says %q", who)
 	}
-	visit("02-models", "/models", "#models", `a[href="/models/m-000"]`)
-	visit("03-model", "/models/m-000", "#versions", "#aliases", "#chain", "#promote")
+	visit("02-models", "/models", "#models", `a[href="/models/`+m0+`"]`)
+	visit("03-model", "/models/"+m0, "#versions", "#aliases", "#chain", "#promote")
 	if s := text("#chain"); !strings.Contains(s, "hash chain verified") {
 		t.Errorf("model page chain status = %q", s)
 	}
-	visit("04-card", "/models/m-000/versions/1", "#summary", "#metrics", "#schema", "#explain", "figure svg")
+	visit("04-card", "/models/"+m0+"/versions/1", "#summary", "#metrics", "#schema", "#explain", "figure svg")
 	visit("05-audit", "/audit", "#chain", "table.audit")
 	visit("06-serving", "/serving", "#no-serving")
-	visit("07-monitoring", "/monitoring?model=m-000", "#drift", "#quality", "#alerts", "figure svg line.threshold")
+	visit("07-monitoring", "/monitoring?model="+m0, "#drift", "#quality", "#alerts", "figure svg line.threshold")
 	visit("08-loadreports", "/loadreports", "#reports", `a[href="/loadreports/fraud-100.json"]`)
 	visit("09-loadreport", "/loadreports/fraud-100.json", "#report", "figure svg")
 	visit("10-scenarios", "/scenarios", "#scenarios")
@@ -158,28 +167,28 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("scenario measures = %q, want answer 42", s)
 	}
 
-	// Promote m-001 v2 to champion through the form, the confirmation page and its dialog.
+	// Promote prefix-001 v2 to champion through the form, the confirmation page and its dialog.
 	ctxBg := context.Background()
-	step("open promote", chromedp.Navigate(base+"/models/m-001"), chromedp.WaitVisible(chromedp.ID("promote")),
+	step("open promote", chromedp.Navigate(base+"/models/"+m1), chromedp.WaitVisible(chromedp.ID("promote")),
 		chromedp.SetValue(chromedp.CSS(`#promote select[name="version"]`), "2"), chromedp.Submit(chromedp.CSS("#promote")),
 		chromedp.WaitVisible(chromedp.ID("gates")))
 	shot("12-confirm-promote")
 	step("confirm promote", chromedp.SetValue(chromedp.CSS(`input[name="reason"]`), "browser test"), chromedp.Click(chromedp.ID("confirm-button")), chromedp.WaitVisible(chromedp.ID("done")))
 	shot("13-promoted")
-	if v, _ := f.reg.Resolve(ctxBg, "m-001", registry.Champion); v.Number != 2 {
+	if v, _ := f.reg.Resolve(ctxBg, m1, registry.Champion); v.Number != 2 {
 		t.Errorf("after the UI promote, champion = v%d, want v2", v.Number)
 	}
-	audit, _ := f.reg.Audit(ctxBg, "m-001")
+	audit, _ := f.reg.Audit(ctxBg, m1)
 	if last := audit[len(audit)-1]; last.Action != registry.ActionPromote || last.Actor != "console:ops" || last.Reason != "browser test" {
 		t.Errorf("audit after the UI promote = %+v", last)
 	}
-	step("open rollback", chromedp.Navigate(base+"/models/m-001"), chromedp.Click(chromedp.CSS("button.rollback")), chromedp.WaitVisible(chromedp.ID("confirm-form")))
+	step("open rollback", chromedp.Navigate(base+"/models/"+m1), chromedp.Click(chromedp.CSS("button.rollback")), chromedp.WaitVisible(chromedp.ID("confirm-form")))
 	shot("14-confirm-rollback")
 	step("confirm rollback", chromedp.SetValue(chromedp.CSS(`input[name="reason"]`), "browser rollback"), chromedp.Click(chromedp.ID("confirm-button")), chromedp.WaitVisible(chromedp.ID("done")))
-	if v, _ := f.reg.Resolve(ctxBg, "m-001", registry.Champion); v.Number != 1 {
+	if v, _ := f.reg.Resolve(ctxBg, m1, registry.Champion); v.Number != 1 {
 		t.Errorf("after the UI rollback, champion = v%d, want v1", v.Number)
 	}
-	audit, _ = f.reg.Audit(ctxBg, "m-001")
+	audit, _ = f.reg.Audit(ctxBg, m1)
 	if last := audit[len(audit)-1]; last.Action != registry.ActionRollback || last.Actor != "console:ops" || last.Reason != "browser rollback" {
 		t.Errorf("audit after the UI rollback = %+v", last)
 	}
@@ -187,11 +196,11 @@ func TestBrowser(t *testing.T) {
 	// A read-only key sees no admin form and is refused with 403.
 	step("log out", chromedp.Click(chromedp.CSS("#who button")), chromedp.WaitVisible(chromedp.ID("login")))
 	login(readKey)
-	visit("15-model-read-only", "/models/m-001", "#versions")
+	visit("15-model-read-only", "/models/"+m1, "#versions")
 	if n, _ := chromedp.Run(deadline, chromedp.Evaluate[int](`document.querySelectorAll("#promote, button.rollback").length`)); n != 0 {
 		t.Errorf("read-only model page shows %d admin controls", n)
 	}
-	visit("16-promote-refused", "/models/m-001/promote?version=2&alias=champion", "#error")
+	visit("16-promote-refused", "/models/"+m1+"/promote?version=2&alias=champion", "#error")
 	if s := text("#error"); !strings.Contains(s, "403") {
 		t.Errorf("promote with a read-only key shows %q, want 403", s)
 	}
@@ -200,7 +209,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || status != 403 {
 		t.Errorf("POST /actions from the read-only session = %d (%v), want 403", status, err)
 	}
-	if v, _ := f.reg.Resolve(ctxBg, "m-001", registry.Champion); v.Number != 1 {
+	if v, _ := f.reg.Resolve(ctxBg, m1, registry.Champion); v.Number != 1 {
 		t.Errorf("after the refused attempts, champion = v%d, want v1", v.Number)
 	}
 	time.Sleep(200 * time.Millisecond) // let the last console events arrive

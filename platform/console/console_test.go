@@ -61,6 +61,13 @@ func newFixture(t *testing.T, withLog bool, edit func(*Config)) *fixture {
 	if _, err := consoletest.Seed(ctx, reg, l, consoletest.Options{Prefix: "m", Models: 3, Versions: 3, Predictions: preds}); err != nil {
 		t.Fatal(err)
 	}
+	return serveFixture(t, reg, l, edit)
+}
+
+// serveFixture serves a console over reg and l with the test keys (read-only, two admins)
+// and one quick scenario.
+func serveFixture(t *testing.T, reg *registry.Registry, l *eventlog.Log, edit func(*Config)) *fixture {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Registry, cfg.Log, cfg.ReportsDir = reg, l, t.TempDir()
 	cfg.Keys = []serving.APIKey{{Key: readKey, Tenant: "viewers"}, {Key: adminKey, Tenant: "ops", Admin: true}, {Key: admin2, Tenant: "ops2", Admin: true}}
@@ -77,6 +84,7 @@ func newFixture(t *testing.T, withLog bool, edit func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(con.Close)
 	srv := httptest.NewServer(con.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, srv: srv, reg: reg, con: con}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,11 +189,7 @@ func TestMonitoringPage(t *testing.T) {
 			t.Errorf("/monitoring lacks %q", want)
 		}
 	}
-	row := regexp.MustCompile(`<td>(f0[01])</td><td class="num">([0-9.]+)</td><td class="(\w+)">\w+</td><td class="num">[0-9.]+</td><td class="num">[0-9.e+-]+</td><td class="(\w+)">`)
-	got := map[string][]string{}
-	for _, m := range row.FindAllStringSubmatch(body, -1) {
-		got[m[1]] = m[2:]
-	}
+	got := driftRows(body)
 	if g := got["f00"]; len(g) != 3 || g[1] != "alert" || g[2] != "alert" {
 		t.Errorf("f00 (shifted by one sd): PSI, PSI verdict, KS verdict = %v, want alert by both", g)
 	} else if psi, _ := strconv.ParseFloat(g[0], 64); psi < 0.2 {

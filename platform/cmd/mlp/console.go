@@ -13,7 +13,6 @@ import (
 	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/console"
 	"github.com/casebook-ml/casebook/platform/console/consoletest"
-	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/internal/walkthrough"
 	"github.com/casebook-ml/casebook/platform/scenario"
 	"github.com/casebook-ml/casebook/platform/serving"
@@ -85,24 +84,12 @@ func consoleCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdo
 		c.Keys, c.OpenRead = []serving.APIKey{{Key: admin, Tenant: "local-admin", Models: []string{"*"}, Admin: true}}, true
 		fmt.Fprintf(os.Stderr, "console admin key (for promote and rollback; valid until this process ends): %s\n", admin)
 	}
-	reg, closeReg, err := sf.open(ctx, cfg)
+	st := console.Stores{NATSURL: sf.nats, Dir: sf.dir, LogURL: cfg.NATSURL, Keyring: cfg.Keyring, Logger: cfg.Logger}
+	reg, l, closeStores, err := console.OpenStores(ctx, st)
 	if err != nil {
 		return err
 	}
-	defer closeReg()
-	lc := eventlog.DefaultConfig()
-	lc.Logger = cfg.Logger
-	switch {
-	case sf.nats != "":
-		lc.URL = sf.nats
-	case cfg.NATSURL != "":
-		lc.URL = cfg.NATSURL
-	}
-	l, err := eventlog.Open(ctx, lc)
-	if err != nil {
-		return fmt.Errorf("event log: %w", err)
-	}
-	defer l.Close()
+	defer closeStores()
 	c.Registry, c.Log = reg, l
 	c.Scenarios = walkthrough.Scenarios(walkthrough.Config{NATSURL: cfg.NATSURL})
 	if *demo {
