@@ -59,7 +59,8 @@ func sum(xs []float64) float64 {
 func TestPrivatizeErrorMatchesScale(t *testing.T) {
 	truth := bigDays(300)
 	const qe = 0.05 // b = 20 for a count; 100 × 0.05 = 2,000 for a sum clamped to [0, 100]
-	got, err := Privatize(Data{Daily: truth}, Privacy{Dataset: "test", Budget: 6 * qe, AmountCap: 100}, dp.NewSeededNoise(11))
+	in := Data{Daily: truth, Scores: Scores{Fraud: []float64{0.9}, Legit: []float64{0.1}}, Summary: []KV{{"transactions", "1"}}}
+	got, err := Privatize(in, Privacy{Dataset: "test", Budget: 6 * qe, AmountCap: 100}, dp.NewSeededNoise(11))
 	if err != nil {
 		t.Fatalf("Privatize() error %v", err)
 	}
@@ -162,7 +163,11 @@ func TestPrivateReportRefusesPastBudget(t *testing.T) {
 		t.Errorf("spent ε = %v, want 0.9 (refused queries spend nothing)", got.Privacy.Spent.Epsilon)
 	}
 	html := render(t, got)
-	for _, want := range []string{"privacy budget exceeded", "frauds flagged per day needs ε=0.3", "<td>refused</td>",
+	// Frauds flagged and amount cells of 15 days, and 3 outcomes in the privacy table.
+	if n := strings.Count(html, "<td>refused</td>"); n != 2*len(truth)+3 {
+		t.Errorf("page has %d refused cells, want %d", n, 2*len(truth)+3)
+	}
+	for _, want := range []string{"privacy budget exceeded", "frauds flagged per day needs ε=0.3",
 		"Refused by the report&#39;s privacy ledger: no decisions by path are shown."} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
@@ -218,12 +223,13 @@ func TestPrivateReportHidesTrueCounts(t *testing.T) {
 	if !strings.Contains(plain, "Exact numbers, not differentially private") {
 		t.Error("the exact page does not say it is exact")
 	}
-	got, err := Privatize(Data{Daily: truth}, Privacy{Dataset: "r", Budget: 0.06, AmountCap: 100}, dp.NewSeededNoise(1))
+	// The exact report's data goes in whole: its true totals and summary must not come out.
+	got, err := Privatize(exact, Privacy{Dataset: "r", Budget: 0.06, AmountCap: 100}, dp.NewSeededNoise(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t2 := Totals(got.Daily)
-	got.Summary = []KV{{"transactions", count(t2.Transactions)}, {"frauds", count(t2.Frauds)}}
+	got.Summary = append(got.Summary, KV{"transactions", count(t2.Transactions)}, KV{"frauds", count(t2.Frauds)})
 	html := render(t, got)
 	for _, s := range secrets {
 		if strings.Contains(html, s) {
