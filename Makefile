@@ -22,7 +22,7 @@ demo: ## run the main job: a checked tour of the platform, then the fraud, recom
 	@echo "━━━━━━━━ The fraud case study (fraud/): the handbook's protocol, then a live stream ━━━━━━━━"
 	CASEBOOK_REPORT_DIR=$(CURDIR)/out go run ./fraud/cmd/fraud scenario run fraud/protocol fraud/stream
 	@echo
-	@echo "The fraud stream's HTML report (score distributions, precision and recall per day, latency): out/fraud-report.html"
+	@echo "The fraud stream's HTML report (differentially private at ε = 1: precision and recall per day, latency, the privacy ledger; CASEBOOK_FRAUD_REPORT_DP_EPSILON=off for exact numbers and score distributions): out/fraud-report.html"
 	@echo
 	@echo "━━━━━━━━ The recommender case study (recsys/): quality against the truth, the index gate, cold start ━━━━━━━━"
 	go run ./recsys/cmd/recsys scenario run recsys/quality recsys/index-gate recsys/cold-start

@@ -24,7 +24,7 @@ type Section struct {
 	Blocks  []Block
 }
 
-// Block is one element of a section: Paragraph, List, Note, KeyValues, Table or Figure.
+// Block is one element of a section: Paragraph, List, Note, Code, KeyValues, Table or Figure.
 type Block interface {
 	html() (template.HTML, error)
 }
@@ -37,6 +37,9 @@ type List []string
 
 // Note is a highlighted paragraph, for "no data" explanations and caveats.
 type Note string
+
+// Code is preformatted text (a JSON record, a command), escaped and shown as is.
+type Code string
 
 // KV is one row of a KeyValues table.
 type KV struct {
@@ -64,6 +67,7 @@ var (
 	_ Block = Paragraph("")
 	_ Block = List(nil)
 	_ Block = Note("")
+	_ Block = Code("")
 	_ Block = KeyValues(nil)
 	_ Block = Table{}
 	_ Block = Figure{}
@@ -72,6 +76,7 @@ var (
 func (p Paragraph) html() (template.HTML, error) { return execBlock("p", string(p)) }
 func (l List) html() (template.HTML, error)      { return execBlock("list", []string(l)) }
 func (n Note) html() (template.HTML, error)      { return execBlock("note", string(n)) }
+func (c Code) html() (template.HTML, error)      { return execBlock("code", string(c)) }
 func (kv KeyValues) html() (template.HTML, error) {
 	return execBlock("kv", []KV(kv))
 }
@@ -161,6 +166,7 @@ func (p Page) Write(w io.Writer) error {
 var blocks = template.Must(template.New("blocks").Parse(`
 {{define "p"}}<p>{{.}}</p>{{end}}
 {{define "note"}}<p class="note">{{.}}</p>{{end}}
+{{define "code"}}<pre><code>{{.}}</code></pre>{{end}}
 {{define "list"}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{define "kv"}}<table class="kv"><tbody>{{range .}}<tr><th scope="row">{{.Key}}</th><td>{{.Value}}</td></tr>{{end}}</tbody></table>{{end}}
 {{define "table"}}<table>{{with .Caption}}<caption>{{.}}</caption>{{end}}{{if .Header}}<thead><tr>{{range .Header}}<th scope="col">{{.}}</th>{{end}}</tr></thead>{{end}}<tbody>{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>{{end}}</tbody></table>{{end}}
@@ -188,6 +194,7 @@ td.num,.kv td{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1.2rem 0}
 figcaption{color:#444;font-size:.9rem;margin-top:.3rem}
 .note{background:#fff8e5;border-left:4px solid #e69f00;padding:.5rem .8rem}
+pre{background:#f6f6f6;padding:.5rem .8rem;overflow-x:auto;font-size:.8rem}
 svg{display:block}
 @media print{h2{break-after:avoid}figure{break-inside:avoid}}
 </style>

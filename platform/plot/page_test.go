@@ -20,6 +20,7 @@ func TestPageWrite(t *testing.T) {
 				Table{Caption: "per day", Header: []string{"day", "n"}, Rows: [][]string{{"Mar 1", "10"}, {"Mar 2", "1.5%"}}},
 				List{"one", "two"},
 				Note("no data for latency"),
+				Code(`{"a": "<b>"}`),
 			}},
 			{Heading: "Charts", Blocks: []Block{
 				Figure{Chart: Bars{Categories: []string{"a"}, Series: []BarSeries{{Values: []float64{1}}}}, Caption: "bars"},
@@ -38,6 +39,7 @@ func TestPageWrite(t *testing.T) {
 		"Plain &lt;b&gt;prose&lt;/b&gt;.", "How to read this &amp; that.", "<td>12,345</td>",
 		`<td class="num">1.5%</td>`, "<td>Mar 1</td>", "<li>two</li>", `class="note"`,
 		"<figcaption>bars</figcaption>", `class="nodata"`, `<a href="#s2">Charts</a>`,
+		`<pre><code>{&#34;a&#34;: &#34;&lt;b&gt;&#34;}</code></pre>`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Write() output lacks %q", want)

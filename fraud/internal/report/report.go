@@ -28,6 +28,10 @@ type Data struct {
 	LatencyOverTime []LatencyPoint
 	Paths           map[string]int // decisions by path over the whole run (model, rules)
 	Notes           []string       // plain-language explanations for a newcomer
+	// Privacy is set by Privatize: the per-day numbers are differentially private releases
+	// and the page says so, with the budget, the spend and the ledger's record. Nil means
+	// the numbers are exact, and the page says that too.
+	Privacy *PrivacyInfo
 }
 
 // KV is one headline number, already formatted by the caller.
@@ -55,6 +59,10 @@ type Day struct {
 	Flagged       int            // sent to review or declined
 	TruePositives int            // flagged and labelled fraud
 	Paths         map[string]int // decisions by path that day (model, rules); optional
+	Amount        float64        // total amount decided that day; optional
+	// Amounts are the day's transaction amounts, the input of Privatize's private sum; they
+	// are never shown.
+	Amounts []float64
 }
 
 // Precision is the share of flagged transactions that were fraud; NaN when none was flagged.
@@ -102,10 +110,11 @@ func Page(d Data) plot.Page {
 		},
 		Sections: []plot.Section{
 			summarySection(d),
-			scoresSection(d.Scores, d.Thresholds),
-			dailySection(d.Daily),
+			privacySection(d.Privacy),
+			scoresSection(d.Scores, d.Thresholds, d.Privacy != nil),
+			dailySection(d.Daily, d.Privacy),
 			latencySection(d.LatencyMillis, d.LatencyOverTime),
-			pathsSection(d.Paths, d.Daily),
+			pathsSection(d.Paths, d.Daily, d.Privacy),
 		},
 	}
 	if !d.GeneratedAt.IsZero() {

@@ -3,7 +3,9 @@ package report
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/plot"
@@ -37,7 +39,12 @@ func (t Thresholds) markers() []plot.Marker {
 	return m
 }
 
-func scoresSection(sc Scores, th Thresholds) plot.Section {
+func scoresSection(sc Scores, th Thresholds, private bool) plot.Section {
+	if private {
+		return plot.Section{Heading: "Score distributions", Blocks: []plot.Block{plot.Note(
+			"Withheld: this report is differentially private and the per-transaction scores are not released " +
+				"through its privacy ledger. Run the scenario with the report's privacy off to see them.")}}
+	}
 	fraud, badF := finiteSorted(sc.Fraud)
 	legit, badL := finiteSorted(sc.Legit)
 	series := []plot.HistSeries{
@@ -109,20 +116,40 @@ func scoresSection(sc Scores, th Thresholds) plot.Section {
 	return s
 }
 
-func dailySection(days []Day) plot.Section {
+func dailySection(days []Day, priv *PrivacyInfo) plot.Section {
 	s := plot.Section{Heading: "Precision and recall per day"}
 	s.Blocks = append(s.Blocks, plot.Paragraph(
 		"Days are event days: the day the payment happened, not the day its label arrived. Recall is the share of "+
 			"that day's frauds the system flagged (sent to review or declined); precision is the share of flagged "+
 			"payments that really were fraud. Raising a threshold usually trades recall for precision."))
+	if priv != nil {
+		s.Blocks = append(s.Blocks, plot.Note(
+			"Every count and amount in this section is a differentially private release (see Privacy above), and "+
+				"precision and recall are computed from those noisy counts, never from the true ones. A refused "+
+				"query shows as \"refused\"; a rate that needs it shows as a dash."))
+	}
 	if len(days) == 0 {
 		s.Blocks = append(s.Blocks, plot.Note("No labelled days were recorded, so precision and recall cannot be shown."))
+	}
+	noPrec := priv.Refused(QueryFlagged) || priv.Refused(QueryTruePositives)
+	noRec := priv.Refused(QueryFrauds) || priv.Refused(QueryTruePositives)
+	prec1 := func(d Day) float64 {
+		if noPrec {
+			return math.NaN()
+		}
+		return d.Precision()
+	}
+	rec1 := func(d Day) float64 {
+		if noRec {
+			return math.NaN()
+		}
+		return d.Recall()
 	}
 	dates := make([]time.Time, len(days))
 	prec := make([]float64, len(days))
 	rec := make([]float64, len(days))
 	for i, d := range days {
-		dates[i], prec[i], rec[i] = d.Date, d.Precision(), d.Recall()
+		dates[i], prec[i], rec[i] = d.Date, prec1(d), rec1(d)
 	}
 	s.Blocks = append(s.Blocks, plot.Figure{
 		Chart: plot.Lines{
@@ -137,15 +164,74 @@ func dailySection(days []Day) plot.Section {
 			"(no fraud, or nothing flagged). Days with few frauds swing a lot: one missed fraud out of five is a 20-point drop.",
 	})
 	if len(days) > 0 {
-		tbl := plot.Table{Header: []string{"day", "transactions", "frauds", "flagged", "frauds flagged", "precision", "recall"}}
+		amounts := priv != nil
 		for _, d := range days {
-			tbl.Rows = append(tbl.Rows, []string{
-				d.Date.Format("2006-01-02"), count(d.Transactions), count(d.Frauds), count(d.Flagged),
-				count(d.TruePositives), pct(d.Precision()), pct(d.Recall()),
-			})
+			amounts = amounts || d.Amount != 0
+		}
+		hdr := []string{"day", "transactions", "frauds", "flagged", "frauds flagged", "precision", "recall"}
+		if amounts {
+			hdr = append(hdr, "amount")
+		}
+		tbl := plot.Table{Header: hdr}
+		cell := func(query string, n int) string {
+			if priv.Refused(query) {
+				return "refused"
+			}
+			return count(n)
+		}
+		for _, d := range days {
+			row := []string{
+				d.Date.Format("2006-01-02"), cell(QueryTransactions, d.Transactions), cell(QueryFrauds, d.Frauds),
+				cell(QueryFlagged, d.Flagged), cell(QueryTruePositives, d.TruePositives), pct(prec1(d)), pct(rec1(d)),
+			}
+			if amounts {
+				row = append(row, cell(QueryAmount, int(math.Round(d.Amount))))
+			}
+			tbl.Rows = append(tbl.Rows, row)
 		}
 		s.Blocks = append(s.Blocks, tbl)
 	}
+	return s
+}
+
+// privacySection says whether the numbers are exact or private, and for a private report
+// the budget, each query's ε and noise scale, the refusals and the ledger's record.
+func privacySection(p *PrivacyInfo) plot.Section {
+	s := plot.Section{Heading: "Privacy"}
+	if p == nil {
+		s.Blocks = append(s.Blocks, plot.Note(
+			"Exact numbers, not differentially private: the counts, amounts and scores below are the true values "+
+				"of the run. Do not publish this report outside the team that may see individual transactions."))
+		return s
+	}
+	s.Blocks = append(s.Blocks, plot.Paragraph(fmt.Sprintf(
+		"The per-day counts and amounts in this report are differentially private: each was released with %s "+
+			"noise through a privacy ledger for this report (dataset %q) holding a budget of ε = %g, δ = %g. "+
+			"This report spent ε = %s, δ = %g. The privacy unit is one transaction: the report's numbers change "+
+			"little whether or not any single transaction is in the data. Each query is one column over the event "+
+			"days; a transaction falls on exactly one day, so by parallel composition a column costs its ε once, "+
+			"not once per day. The columns add up (basic composition). Amounts are clamped to [0, %g] per "+
+			"transaction, a public bound, before summing. Noise scale b is the mean absolute error of each "+
+			"released value before rounding.",
+		p.Mechanism, p.Dataset, p.Budget.Epsilon, p.Budget.Delta, score(p.Spent.Epsilon), p.Spent.Delta, p.AmountCap)))
+	tbl := plot.Table{Header: []string{"query", "ε asked", "noise scale b", "outcome"}}
+	var refused []string
+	for _, q := range p.Queries {
+		out, b := "released", strconv.FormatFloat(q.Scale, 'g', 4, 64)
+		if q.Refused != "" {
+			out, b = "refused", "–"
+			refused = append(refused, q.Refused)
+		}
+		tbl.Rows = append(tbl.Rows, []string{q.Name, score(q.Epsilon), b, out})
+	}
+	s.Blocks = append(s.Blocks, tbl)
+	for _, r := range refused {
+		s.Blocks = append(s.Blocks, plot.Note("Refused by the privacy ledger, so not shown: "+r))
+	}
+	s.Blocks = append(s.Blocks,
+		plot.Paragraph("Score distributions are withheld. Latency is the system's timing, not customer data, and is exact. "+
+			"The ledger's record (platform/privacy/dp), which dp.Restore reads back to audit or continue the budget:"),
+		plot.Code(string(p.Record)))
 	return s
 }
 
@@ -220,12 +306,20 @@ func latencySection(samples []float64, overTime []LatencyPoint) plot.Section {
 	return s
 }
 
-func pathsSection(total map[string]int, days []Day) plot.Section {
+func pathsSection(total map[string]int, days []Day, priv *PrivacyInfo) plot.Section {
 	s := plot.Section{Heading: "Decisions by path"}
 	s.Blocks = append(s.Blocks, plot.Paragraph(
 		"Each decision is made either by the model or, when the model or its features are unavailable or too "+
 			"slow, by the fallback rules. Rules keep payments flowing but catch less fraud, so a rise in rule "+
 			"decisions explains a dip in recall."))
+	if priv.Refused(QueryPaths) {
+		s.Blocks = append(s.Blocks, plot.Note("Refused by the report's privacy ledger: no decisions by path are shown."))
+		return s
+	}
+	if priv != nil {
+		s.Blocks = append(s.Blocks, plot.Note("Differentially private: each day's count per path is a noisy release, "+
+			"and the whole-run totals are the sums of those noisy counts."))
+	}
 	names := slices.Sorted(maps.Keys(total))
 	vals := make([]float64, len(names))
 	sum := 0
