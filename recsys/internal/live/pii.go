@@ -7,10 +7,11 @@ import (
 )
 
 // TokenizeRatings returns a copy of rs with every user id replaced by its integer keyed-hash
-// token, tok.Int(recfeatures.UserField, id). It is the ingestion boundary of the batch path:
+// token, tok.Int53(recfeatures.UserField, id). It is the ingestion boundary of the batch path:
 // what train.Fit builds from its output (embeddings keyed by user, histories, the offline
 // feature table, the registry's artifacts and fingerprints) holds tokens, never a raw user
-// id. The token keeps the id an int64, so training and serving are unchanged, and it is
+// id. The token keeps the id an int64 below 2⁵³ (Int53: the models' schemas carry ids through
+// float64), so training and serving are unchanged, and it is
 // deterministic, so a user's ratings still meet and a request tokenized at the HTTP handler
 // under the same key finds them. Item ids are a catalogue's, not a person's, and are kept.
 func TokenizeRatings(tok *pii.Tokenizer, rs []ratings.Rating) []ratings.Rating {
@@ -19,7 +20,7 @@ func TokenizeRatings(tok *pii.Tokenizer, rs []ratings.Rating) []ratings.Rating {
 	for i, r := range rs {
 		u, ok := memo[r.User]
 		if !ok {
-			u = tok.Int(recfeatures.UserField, r.User)
+			u = tok.Int53(recfeatures.UserField, r.User)
 			memo[r.User] = u
 		}
 		r.User = u
@@ -33,7 +34,7 @@ func TokenizeRatings(tok *pii.Tokenizer, rs []ratings.Rating) []ratings.Rating {
 func TokenizeInteractions(tok *pii.Tokenizer, ins []recfeatures.Interaction) []recfeatures.Interaction {
 	out := make([]recfeatures.Interaction, len(ins))
 	for i, in := range ins {
-		in.User = tok.Int(recfeatures.UserField, in.User)
+		in.User = tok.Int53(recfeatures.UserField, in.User)
 		out[i] = in
 	}
 	return out

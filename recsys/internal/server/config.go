@@ -27,7 +27,7 @@ type Config struct {
 	// metrics are registered on).
 	Gatherer prometheus.Gatherer
 	// Tokenizer, when set, replaces the request's user id by its keyed-hash token
-	// (Int(recfeatures.UserField, id)) as soon as it is parsed, before anything is logged,
+	// (Int53(recfeatures.UserField, id)) as soon as it is parsed, before anything is logged,
 	// looked up or answered: the recommender, the online store and the log lines see only
 	// the token, which is what the models were trained on (live.TokenizeRatings under the
 	// same key). The answer's "user" is the token. Nil passes the raw id through (tests of

@@ -28,7 +28,7 @@ func (s *Server) parseRequest(id, rawQuery string) (recommend.Request, error) {
 		return recommend.Request{}, err
 	}
 	if s.cfg.Tokenizer != nil {
-		user = s.cfg.Tokenizer.Int(recfeatures.UserField, user)
+		user = s.cfg.Tokenizer.Int53(recfeatures.UserField, user)
 	}
 	req := recommend.Request{User: user, K: s.cfg.DefaultK}
 	var seenK, seenDiversity bool
