@@ -2,6 +2,7 @@ package pii
 
 import (
 	"errors"
+	"strconv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +223,20 @@ func BenchmarkInt53(b *testing.B) {
 		s += tok.Int53("user", int64(i))
 	}
 	_ = s
+}
+
+func BenchmarkToken(b *testing.B) {
+	tok, err := NewEphemeral()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = "u" + strconv.Itoa(i)
+	}
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		n += len(tok.Token("user", ids[i%len(ids)]))
+	}
+	_ = n
 }
