@@ -2,9 +2,9 @@ package pii
 
 import (
 	"errors"
-	"strconv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
