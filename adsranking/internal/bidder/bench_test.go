@@ -39,7 +39,7 @@ func BenchmarkBid(b *testing.B) {
 		b.Fatal(err)
 	}
 	mem := memory.New(reg)
-	if err := profiles.Materialize(ctx, mem, w.Users, time.Now()); err != nil {
+	if err := profiles.Materialize(ctx, mem, w.Users, time.Now(), nil); err != nil {
 		b.Fatal(err)
 	}
 	for _, k := range []struct {
