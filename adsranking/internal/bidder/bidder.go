@@ -27,8 +27,8 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/openrtb"
 	"github.com/casebook-ml/casebook/adsranking/sim"
 	"github.com/casebook-ml/casebook/platform/features"
-	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // Model is a click model as the bidder serves it: the registry version it came from and
