@@ -25,6 +25,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
@@ -99,6 +100,13 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 	}
 	preg := prometheus.NewRegistry()
 	preg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tok, err := tokenizer(os.Getenv, c.Store == "memory")
+	if err != nil {
+		return err
+	}
+	if tok.Ephemeral {
+		logger.Info("user ids are tokenized under a key made for this process (no " + pii.EnvKey + " or " + pii.EnvKeyFile + "): profiles keyed by them do not survive a restart")
+	}
 	if c.Noop {
 		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout, parts)
 	}
@@ -146,7 +154,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 	fmt.Fprintf(stdout, "adsranking serve: starting (trains a click model on %d requests if the registry %s has no champion)...\n", c.Live.TrainRequests, dir)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sys, err := live.Start(sctx, c.Live, live.Deps{Log: elog, Registry: reg, Store: online, Metrics: metrics, Registerer: preg, Logger: logger})
+	sys, err := live.Start(sctx, c.Live, live.Deps{Log: elog, Registry: reg, Store: online, Metrics: metrics, Registerer: preg, Logger: logger, Tokenizer: tok})
 	if err != nil {
 		return err
 	}
@@ -175,4 +183,22 @@ func listenAndServe(ctx context.Context, h http.Handler, addr string, stdout io.
 	hs.ReadTimeout = 10 * time.Second
 	fmt.Fprintf(stdout, "adsranking serve: listening on http://%s (POST /openrtb2/auction)\n", ln.Addr())
 	return cli.Run(ctx, append(parts, cli.Serve(hs, ln))...)
+}
+
+// tokenizer is the PII key of a run: from CASEBOOK_PII_KEY_FILE or CASEBOOK_PII_KEY when
+// set; otherwise, on the memory store, a key made for this process (`adsranking serve`
+// materializes the profiles and answers the bid requests, whose user.id arrives raw, in one
+// process, so no other process needs the key); on a Redis store without a key it refuses
+// to start, since the profiles there outlive the process and are shared by instances.
+func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
+	tok, err := pii.FromEnv(getenv)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	case tok != nil:
+		return tok, nil
+	case local:
+		return pii.NewEphemeral()
+	}
+	return nil, fmt.Errorf("%w: a run on a Redis store needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/sim"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // BenchmarkBid is one request through the bidder on the default world (about 1,000
@@ -39,16 +40,30 @@ func BenchmarkBid(b *testing.B) {
 		b.Fatal(err)
 	}
 	mem := memory.New(reg)
-	if err := profiles.Materialize(ctx, mem, w.Users, time.Now()); err != nil {
+	if err := profiles.Materialize(ctx, mem, w.Users, time.Now(), nil); err != nil {
+		b.Fatal(err)
+	}
+	// The same profiles keyed by tokens, for the case where the bidder tokenizes user.id.
+	tok, err := pii.NewEphemeral()
+	if err != nil {
+		b.Fatal(err)
+	}
+	memTok := memory.New(reg)
+	if err := profiles.Materialize(ctx, memTok, w.Users, time.Now(), tok); err != nil {
 		b.Fatal(err)
 	}
 	for _, k := range []struct {
 		cands int
 		cache bool
-	}{{1000, true}, {1000, false}, {200, true}} {
+		pii   bool
+	}{{1000, true, false}, {1000, true, true}, {1000, false, false}, {200, true, false}} {
 		cfg := DefaultConfig()
 		cfg.Candidates, cfg.AdCache = k.cands, k.cache
-		bd, err := New(cfg, Deps{Inventory: ix, Model: &Model{Version: "bench", Model: m}, Placements: w.Placements, Profiles: mem})
+		d := Deps{Inventory: ix, Model: &Model{Version: "bench", Model: m}, Placements: w.Placements, Profiles: mem}
+		if k.pii {
+			d.Profiles, d.Tokenizer = memTok, tok
+		}
+		bd, err := New(cfg, d)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,6 +73,9 @@ func BenchmarkBid(b *testing.B) {
 			reqs[i] = w.BidRequest(r)
 		}
 		name := "candidates=" + itoa(k.cands) + "/ad-cache=" + map[bool]string{true: "on", false: "off"}[k.cache]
+		if k.pii {
+			name += "/pii-tokens"
+		}
 		b.Run(name, func(b *testing.B) {
 			var stages [numStages]time.Duration
 			scored := 0
@@ -70,6 +88,9 @@ func BenchmarkBid(b *testing.B) {
 					stages[s] += d
 				}
 				scored += out.Scored
+				if !out.KnownUser {
+					b.Fatalf("request %d: the user's profile was not found", i)
+				}
 			}
 			for s, d := range stages {
 				b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), StageNames[s]+"-ns/op")

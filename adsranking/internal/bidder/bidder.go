@@ -28,6 +28,7 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/sim"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // Model is a click model as the bidder serves it: the registry version it came from and
@@ -52,6 +53,7 @@ type Bidder struct {
 	placements map[string]int
 	places     []Placement
 	store      features.OnlineStore
+	tok        *pii.Tokenizer
 	pacer      pacing.Pacer
 	ledger     *pacing.Ledger
 	clock      func() time.Time
@@ -73,6 +75,11 @@ type Deps struct {
 	Ledger     *pacing.Ledger
 	Clock      func() time.Time
 	Metrics    *Metrics
+	// Tokenizer, when set, replaces the request's user.id by its keyed-hash token
+	// (profiles.TokenKey) before the profile is looked up or cached: the store and the
+	// cache hold tokens only, as profiles.Materialize wrote them under the same key. Nil
+	// uses the raw id (tests, scenarios on simulated users in one process).
+	Tokenizer *pii.Tokenizer
 }
 
 // New builds a bidder.
@@ -83,7 +90,7 @@ func New(cfg Config, d Deps) (*Bidder, error) {
 	if d.Inventory == nil || d.Model == nil || d.Model.Model == nil || d.Profiles == nil || len(d.Placements) == 0 {
 		return nil, fmt.Errorf("%w: a bidder needs an inventory, a model, a profile store and placements", ErrConfig)
 	}
-	b := &Bidder{cfg: cfg, inv: d.Inventory, placements: map[string]int{}, store: d.Profiles, pacer: d.Pacer, ledger: d.Ledger, clock: d.Clock, metrics: d.Metrics}
+	b := &Bidder{cfg: cfg, inv: d.Inventory, placements: map[string]int{}, store: d.Profiles, pacer: d.Pacer, ledger: d.Ledger, clock: d.Clock, metrics: d.Metrics, tok: d.Tokenizer}
 	if b.clock == nil {
 		b.clock = time.Now
 	}
@@ -237,6 +244,9 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	key := ""
 	if req.User != nil && !b.cfg.NoProfile {
 		key = req.User.ID
+	}
+	if key != "" && b.tok != nil {
+		key = b.tok.Token(profiles.UserField, key)
 	}
 	prof := ctr.UnknownProfile
 	if key != "" {

@@ -61,7 +61,7 @@ func world(t testing.TB) fixture {
 			return
 		}
 		mem := memory.New(reg)
-		if fixErr = profiles.Materialize(ctx, mem, w.Users, sim.Day); fixErr != nil {
+		if fixErr = profiles.Materialize(ctx, mem, w.Users, sim.Day, nil); fixErr != nil {
 			return
 		}
 		fix = fixture{w: w, ix: ix, m: &Model{Version: "ads-pctr/v1", Model: m}, mem: mem}

@@ -28,6 +28,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
 
@@ -71,6 +72,9 @@ type Deps struct {
 	Registerer prometheus.Registerer // the monitor's series; may be nil
 	Clock      func() time.Time      // nil: time.Now
 	Logger     *slog.Logger
+	// Tokenizer keys the user profiles and the bidder's lookups by keyed-hash tokens of
+	// the user ids (profiles.TokenKey); nil keeps raw ids.
+	Tokenizer *pii.Tokenizer
 }
 
 // System is the running bidder and what feeds it.
@@ -140,11 +144,11 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := profiles.Materialize(ctx, d.Store, w.Users, s.clock()); err != nil {
+	if err := profiles.Materialize(ctx, d.Store, w.Users, s.clock(), d.Tokenizer); err != nil {
 		return nil, err
 	}
 	if s.Bidder, err = bidder.New(cfg.Bidder, bidder.Deps{Inventory: s.Index, Model: model, Placements: w.Placements, Profiles: d.Store,
-		Pacer: s.Pacer, Ledger: s.Ledger, Clock: d.Clock, Metrics: d.Metrics}); err != nil {
+		Pacer: s.Pacer, Ledger: s.Ledger, Clock: d.Clock, Metrics: d.Metrics, Tokenizer: d.Tokenizer}); err != nil {
 		return nil, err
 	}
 	if _, err := s.log.EnsureStream(ctx, eventlog.StreamConfig{Name: events.Stream, Subjects: []string{events.SubjectsAll},

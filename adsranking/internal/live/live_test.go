@@ -365,7 +365,7 @@ func TestProfilesFromRedis(t *testing.T) {
 		// Other interests and another age bucket each time, written as Start writes.
 		u.Segments = [2]int{(u.Segments[0] + 1) % sim.NumSegments, (u.Segments[1] + 1) % sim.NumSegments}
 		u.Age = (u.Age + 1) % sim.NumAges
-		if err := profiles.Materialize(ctx, s.store, []sim.User{u}, time.Now()); err != nil {
+		if err := profiles.Materialize(ctx, s.store, []sim.User{u}, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 		want := ctr.ProfileOf(&u)

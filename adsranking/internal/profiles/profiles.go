@@ -12,10 +12,15 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/sim"
 	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
 // View is the feature view's name.
 const View = "ad_user_profile"
+
+// UserField is the pii field user ids (a bid request's user.id) are tokenized under; it is
+// also the name of the profile view's entity, which is marked PII.
+const UserField = "user"
 
 var names = []string{"geo", "device", "seg1", "seg2", "age"}
 
@@ -25,7 +30,7 @@ func Definition() features.FeatureView {
 	for i, n := range names {
 		fs[i] = features.Feature{Name: n, Kind: features.KindInt}
 	}
-	return features.FeatureView{Name: View, Entity: features.Entity{Name: "user", JoinKey: "user_id"},
+	return features.FeatureView{Name: View, Entity: features.Entity{Name: UserField, JoinKey: "user_id", PII: true},
 		Features: fs, TTL: 30 * 24 * time.Hour, Source: "adsranking/sim users"}
 }
 
@@ -40,8 +45,19 @@ func Register(reg *features.Registry) error {
 // Key is a user's entity key, as the request's user.id carries it.
 func Key(id int64) string { return sim.UserKey(id) }
 
-// Materialize writes every user's profile as of at.
-func Materialize(ctx context.Context, store features.OnlineStore, users []sim.User, at time.Time) error {
+// TokenKey is the entity key of the user whose request carries user.id raw: its keyed-hash
+// token under tok (tok.Token(UserField, raw)), or raw itself when tok is nil.
+func TokenKey(tok *pii.Tokenizer, raw string) string {
+	if tok == nil {
+		return raw
+	}
+	return tok.Token(UserField, raw)
+}
+
+// Materialize writes every user's profile as of at, keyed by TokenKey(tok, Key(id)): with
+// a tokenizer no raw user id reaches the store, and a bidder holding the same key finds the
+// profile by tokenizing the request's user.id (bidder.Deps.Tokenizer).
+func Materialize(ctx context.Context, store features.OnlineStore, users []sim.User, at time.Time, tok *pii.Tokenizer) error {
 	const batch = 5000
 	rows := make([]features.Row, 0, batch)
 	flush := func() error {
@@ -56,7 +72,7 @@ func Materialize(ctx context.Context, store features.OnlineStore, users []sim.Us
 	}
 	for i := range users {
 		u := &users[i]
-		rows = append(rows, features.Row{Entity: Key(u.ID), Time: at, Values: []features.Value{
+		rows = append(rows, features.Row{Entity: TokenKey(tok, Key(u.ID)), Time: at, Values: []features.Value{
 			features.Int(int64(u.Geo)), features.Int(int64(u.Device)), features.Int(int64(u.Segments[0])),
 			features.Int(int64(u.Segments[1])), features.Int(int64(u.Age))}})
 		if len(rows) == batch {

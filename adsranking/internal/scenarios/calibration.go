@@ -14,6 +14,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/monitoring"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -47,8 +48,12 @@ func calibration() scenario.Scenario {
 			// interval of the ratio is ±20%: too wide to tell 0.8 from 0.9. Three hours
 			// hold enough at the day's peak (a live exchange sends this many in seconds).
 			cfg.Monitor.Window = 3 * time.Hour
+			tok, err := pii.NewEphemeral()
+			if err != nil {
+				return err
+			}
 			sctx, cancel := context.WithCancel(ctx)
-			sys, err := live.Start(sctx, cfg, live.Deps{Log: l, Registry: reg, Store: memory.New(freg), Clock: clock})
+			sys, err := live.Start(sctx, cfg, live.Deps{Log: l, Registry: reg, Store: memory.New(freg), Clock: clock, Tokenizer: tok})
 			if err != nil {
 				cancel()
 				return err

@@ -99,7 +99,7 @@ func knobs() scenario.Scenario {
 				return err
 			}
 			store := memory.New(freg)
-			if err := profiles.Materialize(ctx, store, w.Users, time.Now()); err != nil {
+			if err := profiles.Materialize(ctx, store, w.Users, time.Now(), nil); err != nil {
 				return err
 			}
 			prior0 := map[int64]float64{}

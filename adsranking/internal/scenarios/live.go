@@ -15,6 +15,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -34,8 +35,15 @@ func liveStack(ctx context.Context, cfg live.Config) (*live.System, *eventlog.Lo
 	if err := profiles.Register(freg); err != nil {
 		return nil, nil, nil, err
 	}
+	// One process on simulated users: a key of its own for the user-id tokens.
+	tok, err := pii.NewEphemeral()
+	if err != nil {
+		l.Close()
+		cleanup()
+		return nil, nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	sys, err := live.Start(ctx, cfg, live.Deps{Log: l, Registry: reg, Store: memory.New(freg)})
+	sys, err := live.Start(ctx, cfg, live.Deps{Log: l, Registry: reg, Store: memory.New(freg), Tokenizer: tok})
 	if err != nil {
 		cancel()
 		l.Close()

@@ -235,7 +235,7 @@ func start(ctx context.Context, reg *registry.Registry, requests int) (*system, 
 		return nil, rep, err
 	}
 	store := memory.New(freg)
-	if err := profiles.Materialize(ctx, store, w.Users, time.Now()); err != nil {
+	if err := profiles.Materialize(ctx, store, w.Users, time.Now(), nil); err != nil {
 		return nil, rep, err
 	}
 	ix.SetPriorCTR(nil, w.Config().BaseCTR)

@@ -1,18 +1,13 @@
 package live
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +22,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
+	"github.com/casebook-ml/casebook/platform/privacy/pii/piiscan"
 )
 
 // PlantedBase is the first planted customer id: simulated customer c becomes
@@ -57,101 +53,11 @@ type PIIScan struct {
 	PIIPolicy string
 }
 
-// ScannedOutput is one output scanned byte by byte.
-type ScannedOutput struct {
-	Name string
-	// Files counts the parts read: files, rows (decoded keys), metric families, or 1 (the
-	// log buffer).
-	Files int
-	Bytes int64
-	// Hits counts (planted id, encoding, file) triples found (rows, for decoded keys);
-	// Example names the first.
-	Hits    int
-	Example string
-}
+// ScannedOutput is one output scanned byte by byte (piiscan.Output).
+type ScannedOutput = piiscan.Output
 
 // Hits is the total over all outputs.
-func (s *PIIScan) Hits() int {
-	n := 0
-	for _, o := range s.Outputs {
-		n += o.Hits
-	}
-	return n
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.b.Bytes()...)
-}
-
-// needle is one encoding of one planted id.
-type needle struct {
-	what string
-	b    []byte
-}
-
-// needles are the encodings a raw id could take on its way out: decimal (text, JSON
-// numbers and strings, Parquet byte arrays, log lines, label values), hexadecimal, and the
-// 8-byte big- and little-endian integers of binary formats.
-func needles(ids []int) []needle {
-	var out []needle
-	for _, id := range ids {
-		d := strconv.Itoa(id)
-		var be, le [8]byte
-		binary.BigEndian.PutUint64(be[:], uint64(id))
-		binary.LittleEndian.PutUint64(le[:], uint64(id))
-		out = append(out,
-			needle{"decimal " + d, []byte(d)},
-			needle{"hex of " + d, []byte(strconv.FormatInt(int64(id), 16))},
-			needle{"int64 big-endian " + d, be[:]},
-			needle{"int64 little-endian " + d, le[:]},
-			needle{"float64 " + d, binary.LittleEndian.AppendUint64(nil, math.Float64bits(float64(id)))},
-		)
-	}
-	return out
-}
-
-func scanBytes(out *ScannedOutput, where string, b []byte, ns []needle) {
-	out.Bytes += int64(len(b))
-	for _, n := range ns {
-		if bytes.Contains(b, n.b) {
-			if out.Hits == 0 {
-				out.Example = n.what + " in " + where
-			}
-			out.Hits++
-		}
-	}
-}
-
-func scanDir(name, dir string, ns []needle) (ScannedOutput, error) {
-	out := ScannedOutput{Name: name}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		out.Files++
-		rel, _ := filepath.Rel(dir, path)
-		scanBytes(&out, rel, b, ns)
-		return nil
-	})
-	return out, err
-}
+func (s *PIIScan) Hits() int { return piiscan.Total(s.Outputs) }
 
 // ScanPII runs the fraud streaming path on a small simulation (customers over days) whose
 // customer ids are replaced by planted thirteen-digit values, then reads every byte of every
@@ -166,7 +72,7 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	logs := &syncBuffer{}
+	logs := &piiscan.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	sc := sim.DefaultConfig()
@@ -301,10 +207,7 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 	for _, r := range rows {
 		decoded.Bytes += int64(len(r.Entity))
 		if id, err := strconv.Atoi(r.Entity); err == nil && planted[id] {
-			if decoded.Hits == 0 {
-				decoded.Example = "row key " + r.Entity
-			}
-			decoded.Hits++
+			decoded.Hit("row key " + r.Entity)
 		}
 	}
 	rreg := features.NewRegistry()
@@ -348,13 +251,13 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 	}
 
 	// Scan. The event log is flushed by closing it (the embedded server writes its blocks).
-	ns := needles(ids)
+	ns := piiscan.Needles(piiscan.Ints(ids))
 	regDir := sys.dir
 	for _, o := range []struct{ name, dir string }{
 		{"registry (version records, artifacts, audit log)", regDir},
 		{"offline store (Parquet partitions, manifest)", filepath.Join(dir, "offline")},
 	} {
-		so, err := scanDir(o.name, o.dir, ns)
+		so, err := piiscan.ScanDir(o.name, o.dir, ns)
 		if err != nil {
 			return nil, err
 		}
@@ -370,19 +273,19 @@ func ScanPII(ctx context.Context, tokenize bool, customers, days int) (*PIIScan,
 		mb.WriteByte('\n')
 	}
 	mo := ScannedOutput{Name: "Prometheus metrics (gathered)", Files: len(mfs)}
-	scanBytes(&mo, "metrics", []byte(mb.String()), ns)
+	mo.Scan("metrics", []byte(mb.String()), ns)
 	sysOpen = false
 	sys.Close() // flushes the prediction log
 	logOpen = false
 	if err := log.Close(); err != nil {
 		return nil, err
 	}
-	so, err := scanDir("event log (JetStream files: transactions, chargebacks, decisions, prediction log)", filepath.Join(dir, "nats"), ns)
+	so, err := piiscan.ScanDir("event log (JetStream files: transactions, chargebacks, decisions, prediction log)", filepath.Join(dir, "nats"), ns)
 	if err != nil {
 		return nil, err
 	}
 	lo := ScannedOutput{Name: "log lines (debug level)", Files: 1}
-	scanBytes(&lo, "logs", logs.Bytes(), ns)
+	lo.Scan("logs", logs.Bytes(), ns)
 	res.Outputs = append([]ScannedOutput{so}, append(res.Outputs, decoded, mo, lo)...)
 	return res, nil
 }

@@ -259,6 +259,32 @@ func (t *Tokenizer) intAt(version int, field string, id int64) (int64, error) {
 	return int64(uint64(version)<<intHashBits | h), nil
 }
 
+// Int53 returns the integer token of id in field under the current key for systems that
+// carry ids through float64 (a model schema, a JSON number, a feature value): a positive
+// int64 below 2⁵³, exact as a float64, whose top 8 of 53 bits hold the key version and whose
+// low 45 bits are the HMAC. With 45 bits, n distinct ids collide with probability about
+// n²/2⁴⁶: 1.3e-8 for 1,000 users, 3.6e-5 for 50,000, 0.014 for a million (use Int or the
+// string Token there).
+func (t *Tokenizer) Int53(field string, id int64) int64 {
+	m, _ := t.mac(t.current, field, strconv.FormatInt(id, 10))
+	h := binary.BigEndian.Uint64(m[:8]) & (1<<int53HashBits - 1)
+	return int64(uint64(t.current)<<int53HashBits | h)
+}
+
+const int53HashBits = 45
+
+// Int53Version returns the key version an Int53 token was minted under.
+func Int53Version(token int64) (int, error) {
+	if token <= 0 || token >= 1<<53 {
+		return 0, fmt.Errorf("%w: %d is not a 53-bit integer token", ErrToken, token)
+	}
+	v := int(token >> int53HashBits)
+	if v < 1 {
+		return 0, fmt.Errorf("%w: %d carries no key version", ErrToken, token)
+	}
+	return v, nil
+}
+
 // IntVersion returns the key version an integer token was minted under.
 func IntVersion(token int64) (int, error) {
 	if token <= 0 {

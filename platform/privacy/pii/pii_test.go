@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -177,4 +178,65 @@ func TestEphemeral(t *testing.T) {
 	if !a.Ephemeral || a.Token("customer", "1") == b.Token("customer", "1") {
 		t.Error("two ephemeral tokenizers share a key")
 	}
+}
+
+// Int53 tokens are exact as float64, carry the key version, are deterministic, keyed and
+// separated by field.
+func TestInt53(t *testing.T) {
+	a, err := New(Key{Version: 7, Secret: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Key{Version: 7, Secret: []byte("fedcba9876543210")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for id := int64(0); id < 2000; id++ {
+		tk := a.Int53("user", id)
+		if tk <= 0 || tk >= 1<<53 || int64(float64(tk)) != tk {
+			t.Fatalf("Int53(%d) = %d, not a positive integer exact as float64", id, tk)
+		}
+		if v, err := Int53Version(tk); err != nil || v != 7 {
+			t.Fatalf("Int53Version(%d) = %d, %v, want 7", tk, v, err)
+		}
+		if tk != a.Int53("user", id) || tk == b.Int53("user", id) || tk == a.Int53("customer", id) {
+			t.Fatalf("Int53(%d): not deterministic, or the same under another key or field", id)
+		}
+		if seen[tk] {
+			t.Fatalf("Int53(%d) = %d collides within 2,000 ids", id, tk)
+		}
+		seen[tk] = true
+	}
+	if _, err := Int53Version(1 << 60); !errors.Is(err, ErrToken) {
+		t.Errorf("Int53Version(1<<60) = %v, want ErrToken", err)
+	}
+}
+
+func BenchmarkInt53(b *testing.B) {
+	tok, err := NewEphemeral()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s int64
+	for i := 0; b.Loop(); i++ {
+		s += tok.Int53("user", int64(i))
+	}
+	_ = s
+}
+
+func BenchmarkToken(b *testing.B) {
+	tok, err := NewEphemeral()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = "u" + strconv.Itoa(i)
+	}
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		n += len(tok.Token("user", ids[i%len(ids)]))
+	}
+	_ = n
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/onlinestore"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
@@ -112,6 +113,14 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		parts = append(parts, cli.Serve(cli.NewServer(mux), ln))
 	}
+	tok, err := tokenizer(os.Getenv, c.Store == "memory")
+	if err != nil {
+		return err
+	}
+	if tok.Ephemeral {
+		logger.Info("user ids are tokenized under a key made for this process (no " + pii.EnvKey + " or " + pii.EnvKeyFile + "): tokens do not survive a restart")
+	}
+	c.HTTP.Tokenizer = tok
 	if c.Noop {
 		items := make([]recommend.Item, 10)
 		for i := range items {
@@ -146,6 +155,9 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		}
 		rs = sim.Ratings(xs)
 	}
+	// The ingestion boundary: from here on user ids are tokens (the HTTP handler tokenizes
+	// each request's id under the same key).
+	rs = live.TokenizeRatings(tok, rs)
 	dir := c.Registry
 	if dir == "" {
 		var err error
@@ -172,6 +184,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
+	models.PIIPolicy = tok.Policy("user ids")
 	pub, err := live.Publish(ctx, reg, models, c.Index, "recsys-serve", nil)
 	if err != nil {
 		return err
@@ -188,6 +201,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
+	sys.Tokenizer = tok
 	// What serving keeps: the models the stack holds, the histories, the online store.
 	// The training inputs and the offline feature table go, so each collection marks less.
 	models.Table, models.Interactions, rs = nil, nil, nil
@@ -220,6 +234,24 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		debug.SetGCPercent(c.GCPercent)
 	}
 	return listenAndServe(ctx, sys.Service, c, logger, stdout, parts)
+}
+
+// tokenizer is the PII key of a run: from CASEBOOK_PII_KEY_FILE or CASEBOOK_PII_KEY when
+// set; otherwise, on the memory store, a key made for this process (`recsys serve` trains and
+// serves in one process and its clients send raw ids, so no other process needs the key); a
+// run on a Redis store without a key is refused, since its user profiles would outlive the
+// process under a key nobody holds, or be written raw.
+func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
+	tok, err := pii.FromEnv(getenv)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
+	case tok != nil:
+		return tok, nil
+	case local:
+		return pii.NewEphemeral()
+	}
+	return nil, fmt.Errorf("%w: a run on a Redis store needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
 }
 
 // listenAndServe serves rec over HTTP beside the other parts until ctx ends or one fails.

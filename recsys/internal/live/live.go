@@ -19,6 +19,7 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/recsys/internal/rank"
 	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
@@ -68,6 +69,7 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 		CodeVersion:     runtime.Version(), RegisteredBy: actor,
 		Params:      map[string]string{"factors": strconv.Itoa(mfCfg.Factors), "epochs": strconv.Itoa(mfCfg.Epochs)},
 		IntendedUse: "user and item embeddings for candidate retrieval",
+		Privacy:     privacy(m),
 	}})
 	if err != nil {
 		return p, fmt.Errorf("publish: %w", err)
@@ -102,6 +104,7 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 		Params:      map[string]string{"objective": "lambdarank@10", "itemitem": m.ItemItem.Source, "index": fmt.Sprintf("%s/v%d", IndexModel, p.Index.Number)},
 		IntendedUse: "ranks the index's candidates for one user",
 		KnownLimits: []string{"holdout is the inner split's held-out users, not the final test split"},
+		Privacy:     privacy(m),
 	}})
 	if err != nil {
 		return p, fmt.Errorf("publish: %w", err)
@@ -110,6 +113,15 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 		return p, err
 	}
 	return p, nil
+}
+
+// privacy is the versions' Privacy record: how user ids were handled (nil when m says
+// nothing, i.e. they were not tokenized).
+func privacy(m *train.Models) *registry.Privacy {
+	if m.PIIPolicy == "" {
+		return nil
+	}
+	return &registry.Privacy{PIIPolicy: m.PIIPolicy}
 }
 
 func promote(ctx context.Context, reg *registry.Registry, model string, version int, g registry.Gates, actor string) error {
@@ -160,6 +172,11 @@ type System struct {
 	Store   features.OnlineStore
 	reg     *registry.Registry
 	log     *slog.Logger
+	// Tokenizer, when set (before the first Interact), tokenizes the user ids of the clicks
+	// Interact receives, which arrive raw from the outside; the models and interactions
+	// given to Start must then be tokenized under the same key (TokenizeRatings), so the
+	// clicks join the histories and features trained on. Nil passes user ids through.
+	Tokenizer *pii.Tokenizer
 
 	idx    *registry.ArtifactFollower[*retrieval.Index]
 	ranker *registry.Follower
@@ -315,8 +332,11 @@ func (s *System) WaitStack(ctx context.Context, want string) error {
 
 // Interact records positive interactions (clicks): the users' histories, so the items are
 // not recommended again and the item-to-item model scores from them, and the online
-// feature store.
+// feature store. With a Tokenizer the user ids are tokenized first.
 func (s *System) Interact(ctx context.Context, ins []recfeatures.Interaction) error {
+	if s.Tokenizer != nil {
+		ins = TokenizeInteractions(s.Tokenizer, ins)
+	}
 	for _, in := range ins {
 		s.Service.History().Add(in.User, in.Item)
 	}

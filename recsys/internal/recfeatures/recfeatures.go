@@ -36,9 +36,13 @@ var (
 	UserWindows = []int{7, 30, 365}
 )
 
+// UserField is the pii field user ids are tokenized under; it is also the name of the user
+// entity, which is marked PII: its keys are keyed-hash tokens, never raw user ids.
+const UserField = "user"
+
 var (
 	itemEntity = features.Entity{Name: "item", JoinKey: "item_id"}
-	userEntity = features.Entity{Name: "user", JoinKey: "user_id"}
+	userEntity = features.Entity{Name: UserField, JoinKey: "user_id", PII: true}
 )
 
 // Views returns the item and user views.

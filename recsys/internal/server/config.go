@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/casebook-ml/casebook/platform/privacy/pii"
+
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 )
 
@@ -24,6 +26,13 @@ type Config struct {
 	// Gatherer, when set, is served at /metrics (usually the Registry the server's
 	// metrics are registered on).
 	Gatherer prometheus.Gatherer
+	// Tokenizer, when set, replaces the request's user id by its keyed-hash token
+	// (Int53(recfeatures.UserField, id)) as soon as it is parsed, before anything is logged,
+	// looked up or answered: the recommender, the online store and the log lines see only
+	// the token, which is what the models were trained on (live.TokenizeRatings under the
+	// same key). The answer's "user" is the token. Nil passes the raw id through (tests of
+	// the HTTP layer, the no-op floor).
+	Tokenizer *pii.Tokenizer
 }
 
 // DefaultConfig answers 10 items by default within 50 ms, with genre as the only context

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/casebook-ml/casebook/recsys/internal/recfeatures"
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 )
 
@@ -25,6 +26,9 @@ func (s *Server) parseRequest(id, rawQuery string) (recommend.Request, error) {
 	user, err := parseUser(id)
 	if err != nil {
 		return recommend.Request{}, err
+	}
+	if s.cfg.Tokenizer != nil {
+		user = s.cfg.Tokenizer.Int53(recfeatures.UserField, user)
 	}
 	req := recommend.Request{User: user, K: s.cfg.DefaultK}
 	var seenK, seenDiversity bool

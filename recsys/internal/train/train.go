@@ -212,6 +212,10 @@ type Models struct {
 	// Holdout is NDCG@10 on the inner lists of the users held out from the ranker's
 	// training (one in HoldoutEvery): the factorization's order against the ranker's.
 	Holdout Holdout
+	// PIIPolicy says how the user ids trained on were handled (pii.Tokenizer.Policy), set
+	// by the caller that tokenized the ratings; Publish records it in each version's
+	// Privacy. Empty: the ids were not tokenized.
+	PIIPolicy string
 }
 
 // Holdout is the ranker's check on users it was not trained on.
