@@ -191,14 +191,9 @@ func listenAndServe(ctx context.Context, h http.Handler, addr string, stdout io.
 // process, so no other process needs the key); on a Redis store without a key it refuses
 // to start, since the profiles there outlive the process and are shared by instances.
 func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
-	tok, err := pii.FromEnv(getenv)
-	switch {
-	case err != nil:
+	tok, err := pii.ForRun(getenv, local, pii.NewEphemeral)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
-	case tok != nil:
-		return tok, nil
-	case local:
-		return pii.NewEphemeral()
 	}
-	return nil, fmt.Errorf("%w: a run on a Redis store needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
+	return tok, nil
 }

@@ -64,14 +64,9 @@ func parseStream(args []string) (live.StreamConfig, error) {
 // set; otherwise the published demo key, but only on the local default (embedded NATS,
 // memory store), where the data is simulated; a run on real engines without a key is refused.
 func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
-	tok, err := pii.FromEnv(getenv)
-	switch {
-	case err != nil:
+	tok, err := pii.ForRun(getenv, local, func() (*pii.Tokenizer, error) { return pii.Demo(), nil })
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
-	case tok != nil:
-		return tok, nil
-	case local:
-		return pii.Demo(), nil
 	}
-	return nil, fmt.Errorf("%w: a run on NATS or Redis servers needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
+	return tok, nil
 }

@@ -193,6 +193,27 @@ func FromEnv(getenv func(string) string) (*Tokenizer, error) {
 	return nil, nil
 }
 
+// ErrNoKey is a run on shared engines (real NATS, Redis) with no key in the environment:
+// what it would tokenize outlives the process, so an ephemeral key would strand it.
+var ErrNoKey = errors.New("no pii key")
+
+// ForRun is the tokenizer of a binary's run: the environment's keys when set (FromEnv);
+// otherwise, on the local default (local: embedded event log, memory store), fallback's
+// key (NewEphemeral for a process that tokenizes and reads back alone, Demo where two
+// local processes must agree); off the local default, ErrNoKey naming the variables to set.
+func ForRun(getenv func(string) string, local bool, fallback func() (*Tokenizer, error)) (*Tokenizer, error) {
+	tok, err := FromEnv(getenv)
+	switch {
+	case err != nil:
+		return nil, err
+	case tok != nil:
+		return tok, nil
+	case local:
+		return fallback()
+	}
+	return nil, fmt.Errorf("%w: a run on NATS or Redis servers needs one: set %s=v1:<32+ hex digits> or %s=FILE", ErrNoKey, EnvKey, EnvKeyFile)
+}
+
 // Current is the version new tokens are minted under.
 func (t *Tokenizer) Current() int { return t.current }
 

@@ -240,3 +240,26 @@ func BenchmarkToken(b *testing.B) {
 	}
 	_ = n
 }
+
+// TestForRun: the environment's key wins everywhere; without one the local default gets the
+// fallback's key and a run on shared engines ErrNoKey; a bad key is ErrKey either way.
+func TestForRun(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if tok, err := ForRun(getenv, true, NewEphemeral); err != nil || !tok.Ephemeral {
+		t.Errorf("ForRun(no key, local) = %+v, %v; want the fallback's ephemeral key", tok, err)
+	}
+	if _, err := ForRun(getenv, false, NewEphemeral); !errors.Is(err, ErrNoKey) {
+		t.Errorf("ForRun(no key, shared engines) = %v, want ErrNoKey", err)
+	}
+	env[EnvKey] = "v3:00112233445566778899aabbccddeeff"
+	for _, local := range []bool{true, false} {
+		if tok, err := ForRun(getenv, local, NewEphemeral); err != nil || tok.Ephemeral || tok.Current() != 3 {
+			t.Errorf("ForRun(key v3, local=%v) = %+v, %v; want key v3", local, tok, err)
+		}
+	}
+	env[EnvKey] = "v3:0011"
+	if _, err := ForRun(getenv, true, NewEphemeral); !errors.Is(err, ErrKey) {
+		t.Errorf("ForRun(short key) = %v, want ErrKey", err)
+	}
+}

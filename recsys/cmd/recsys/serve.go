@@ -242,16 +242,11 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 // run on a Redis store without a key is refused, since its user profiles would outlive the
 // process under a key nobody holds, or be written raw.
 func tokenizer(getenv func(string) string, local bool) (*pii.Tokenizer, error) {
-	tok, err := pii.FromEnv(getenv)
-	switch {
-	case err != nil:
+	tok, err := pii.ForRun(getenv, local, pii.NewEphemeral)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", scenario.ErrUsage, err)
-	case tok != nil:
-		return tok, nil
-	case local:
-		return pii.NewEphemeral()
 	}
-	return nil, fmt.Errorf("%w: a run on a Redis store needs a PII key: set %s=v1:<32+ hex digits> or %s=FILE", scenario.ErrUsage, pii.EnvKey, pii.EnvKeyFile)
+	return tok, nil
 }
 
 // listenAndServe serves rec over HTTP beside the other parts until ctx ends or one fails.
