@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,7 +79,7 @@ func (c *Console) cardPage(w http.ResponseWriter, r *http.Request, p principal) 
 		}
 		d.Metrics = append(d.Metrics, row)
 	}
-	slices.SortFunc(d.Metrics, func(a, b metricRow) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(d.Metrics, func(a, b metricRow) int { return cmp.Compare(a.Name, b.Name) })
 	for _, e := range audit {
 		if e.To == v.Number && e.Alias != "" {
 			d.Moves = append(d.Moves, e)
@@ -96,7 +97,7 @@ func (c *Console) cardPage(w http.ResponseWriter, r *http.Request, p principal) 
 	for k, val := range v.Params {
 		d.Params = append(d.Params, aliasPos{Alias: k + " = " + val})
 	}
-	slices.SortFunc(d.Params, func(a, b aliasPos) int { return cmpString(a.Alias, b.Alias) })
+	slices.SortFunc(d.Params, func(a, b aliasPos) int { return cmp.Compare(a.Alias, b.Alias) })
 	var charts []chart
 	svg, n, why, err := c.explain(ctx, v)
 	if err != nil {
@@ -107,16 +108,6 @@ func (c *Console) cardPage(w http.ResponseWriter, r *http.Request, p principal) 
 		charts = append(charts, chart{Title: "explanations", SVG: svg})
 	}
 	return c.show(w, "card", start, page{Title: fmt.Sprintf("Model card: %s v%d", v.Model, v.Number), Who: p, Open: c.cfg.OpenRead, Data: d, Charts: charts})
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // explain attributes the version's most recent logged predictions to their features with

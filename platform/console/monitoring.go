@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -145,7 +146,7 @@ func (c *Console) monitor(ctx context.Context, d *monitoringData) ([]chart, erro
 		slices.Sort(a.Versions)
 		d.Aliases = append(d.Aliases, *a)
 	}
-	slices.SortFunc(d.Aliases, func(a, b aliasRow) int { return cmpString(a.Alias, b.Alias) })
+	slices.SortFunc(d.Aliases, func(a, b aliasRow) int { return cmp.Compare(a.Alias, b.Alias) })
 	if _, err := c.cfg.Log.Replay(ctx, predlog.OutcomeStream, eventlog.FromBeginning(), []string{predlog.OutcomeSubject(d.Model)}, join.Handler()); err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, err
 	}
@@ -177,15 +178,7 @@ func (c *Console) monitor(ctx context.Context, d *monitoringData) ([]chart, erro
 // drift compares each window of live predictions with the reference, per feature and
 // for the score, with monitoring's PSI and KS, and draws both over time.
 func (c *Console) drift(d *monitoringData, ref, live []predlog.Prediction) ([]chart, error) {
-	var names []string
-	for _, p := range ref {
-		for k := range p.Features {
-			if !slices.Contains(names, k) {
-				names = append(names, k)
-			}
-		}
-	}
-	slices.Sort(names)
+	names := predlog.FeatureNames(ref)
 	names = append(names, monitoring.ScoreFeature)
 	value := func(p predlog.Prediction, f string) float64 {
 		if f == monitoring.ScoreFeature {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -189,7 +190,7 @@ func parseServingMetrics(r io.Reader) (map[string]*modelStats, error) {
 			variant, version, _ := strings.Cut(k, "\x00")
 			s.Variants = append(s.Variants, variantCount{variant, version, n})
 		}
-		slices.SortFunc(s.Variants, func(a, b variantCount) int { return cmpString(a.Variant+a.Version, b.Variant+b.Version) })
+		slices.SortFunc(s.Variants, func(a, b variantCount) int { return cmp.Compare(a.Variant+a.Version, b.Variant+b.Version) })
 	}
 	return out, nil
 }
@@ -290,7 +291,7 @@ func (c *Console) servingTarget(ctx context.Context, u string) servingTarget {
 				row.Fallbacks += v
 			}
 		}
-		slices.SortFunc(row.ByPath, func(a, b variantCount) int { return cmpString(a.Variant, b.Variant) })
+		slices.SortFunc(row.ByPath, func(a, b variantCount) int { return cmp.Compare(a.Variant, b.Variant) })
 		if s.Requests > 0 {
 			row.FallbackShare = fmt.Sprintf("%.2f%%", 100*row.Fallbacks/s.Requests)
 		}

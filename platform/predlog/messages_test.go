@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,13 @@ func TestPredictionMessagesLimits(t *testing.T) {
 	mixed := build(10, 10, "predictions.b", "predictions.a")
 	if len(mixed) != 2 || mixed[0].Subject != "predictions.b" || mixed[1].Subject != "predictions.a" || lines(mixed[0]) != 5 || lines(mixed[1]) != 5 {
 		t.Errorf("10 records over two subjects: %+v, want b then a, 5 records each", mixed)
+	}
+}
+
+// TestFeatureNames: the sorted union of the names logged, each once.
+func TestFeatureNames(t *testing.T) {
+	ps := []Prediction{{Features: map[string]float64{"b": 1, "a": 2}}, {Features: map[string]float64{"c": 3, "a": 4}}, {}}
+	if got := FeatureNames(ps); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("FeatureNames = %v, want [a b c]", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
@@ -34,6 +35,23 @@ type Prediction struct {
 	// Path is the serving path that answered: "primary", "last-good", "heuristic" or
 	// "default" (the serving package's Path constants).
 	Path string `json:"path,omitempty"`
+}
+
+// FeatureNames is the sorted union of the feature names logged in ps: the schema a reader
+// of the log uses, since records carry names and values, not types.
+func FeatureNames(ps []Prediction) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range ps {
+		for k := range p.Features {
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Row returns the features in schema order, NaN where a value is missing.

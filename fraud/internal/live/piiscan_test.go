@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/casebook-ml/casebook/platform/privacy/pii/piiscan"
 )
 
 // TestNoRawCustomerIDLeavesIngestion plants thirteen-digit customer ids in the simulation,
@@ -20,13 +22,8 @@ func TestNoRawCustomerIDLeavesIngestion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range res.Outputs {
-		if o.Bytes == 0 {
-			t.Errorf("%s: nothing scanned", o.Name)
-		}
-		if o.Hits != 0 {
-			t.Errorf("%s: %d planted ids found, first: %s", o.Name, o.Hits, o.Example)
-		}
+	if err := piiscan.Clean(res.Outputs); err != nil {
+		t.Error(err)
 	}
 	if res.JoinMismatches != 0 || res.TrainingRows == 0 {
 		t.Errorf("training set on tokens: %d rows, %d values differ from the raw-id features, want rows and none", res.TrainingRows, res.JoinMismatches)

@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -198,15 +197,7 @@ func runMonitor(ctx context.Context, l *eventlog.Log, o monitorOpts, w io.Writer
 // through it. The schema is the union of feature names seen in the reference, all read as
 // numbers (the log does not carry types).
 func printDrift(w io.Writer, model string, ref, live []predlog.Prediction) error {
-	var names []string
-	for _, p := range ref {
-		for k := range p.Features {
-			if !slices.Contains(names, k) {
-				names = append(names, k)
-			}
-		}
-	}
-	slices.Sort(names)
+	names := predlog.FeatureNames(ref)
 	schema := ml.FloatSchema(names...)
 	d := ml.Dataset{Schema: schema}
 	scores := make([]float64, len(ref))

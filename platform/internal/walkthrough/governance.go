@@ -2,6 +2,7 @@ package walkthrough
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -88,7 +89,7 @@ func governanceExplain(cfg Config) scenario.Scenario {
 			if v.Importance != nil {
 				r.Say("global importance on its card (mean |contribution| over %d holdout rows, %s):", v.Importance.Rows, v.Importance.Method)
 				fs := slices.Clone(v.Importance.Features)
-				slices.SortFunc(fs, func(a, b registry.FeatureImportance) int { return -cmpFloat(a.MeanAbs, b.MeanAbs) })
+				slices.SortFunc(fs, func(a, b registry.FeatureImportance) int { return -cmp.Compare(a.MeanAbs, b.MeanAbs) })
 				for _, f := range fs[:min(4, len(fs))] {
 					r.Say("  %s %.4f", f.Feature, f.MeanAbs)
 				}
@@ -134,7 +135,7 @@ func governanceExplain(cfg Config) scenario.Scenario {
 					sum += c
 					cs = append(cs, fc{f, c})
 				}
-				slices.SortFunc(cs, func(a, b fc) int { return -cmpFloat(math.Abs(a.c), math.Abs(b.c)) })
+				slices.SortFunc(cs, func(a, b fc) int { return -cmp.Compare(math.Abs(a.c), math.Abs(b.c)) })
 				var top []string
 				for _, c := range cs[:3] {
 					top = append(top, fmt.Sprintf("%s %+.3f", c.f, c.c))
@@ -159,16 +160,6 @@ func governanceExplain(cfg Config) scenario.Scenario {
 			return nil
 		},
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // adminRoutes lists the serving routes that are not health, metadata, infer or explain,

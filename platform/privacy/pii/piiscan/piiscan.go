@@ -1,12 +1,14 @@
 // Package piiscan is the generic half of a PII scan: the encodings a planted raw id could
 // take on its way out of a system (Needles), and byte-for-byte searches of files, directory
 // trees and buffers for them (Output). Each case study plants distinctive ids in its input,
-// runs its live path and scans every output with it; the fraud and recsys scans share it.
+// runs its live path and scans every output with it; the fraud, recsys and adsranking scans share it.
 package piiscan
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -109,6 +111,26 @@ func Total(outs []Output) int {
 		n += o.Hits
 	}
 	return n
+}
+
+// String is one line of a scan's report.
+func (o Output) String() string {
+	return fmt.Sprintf("%s: %d parts, %d bytes, %d hits %s", o.Name, o.Files, o.Bytes, o.Hits, o.Example)
+}
+
+// Clean is nil when every output was scanned (some bytes read) and none holds a planted id;
+// otherwise it names each output that read nothing (a scan that cannot fail) or held ids.
+func Clean(outs []Output) error {
+	var errs []error
+	for _, o := range outs {
+		if o.Bytes == 0 {
+			errs = append(errs, fmt.Errorf("%s: nothing scanned", o.Name))
+		}
+		if o.Hits != 0 {
+			errs = append(errs, fmt.Errorf("%s: %d planted ids found, first: %s", o.Name, o.Hits, o.Example))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Buffer collects log lines (or anything written concurrently) for a scan.

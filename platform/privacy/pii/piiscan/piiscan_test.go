@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,23 @@ func TestScanDirFindsEveryEncoding(t *testing.T) {
 	}
 	if out.Hits != 0 {
 		t.Errorf("another id: %d hits (%s), want 0", out.Hits, out.Example)
+	}
+}
+
+// TestClean: an output that read nothing or holds a planted id is named; scanned, clean
+// outputs pass.
+func TestClean(t *testing.T) {
+	ns := Needles([]int64{9876543210123})
+	clean := Output{Name: "clean"}
+	clean.Scan("f", []byte("tk1_0011 nothing here"), ns)
+	dirty := Output{Name: "dirty"}
+	dirty.Scan("f", []byte(`{"customer":9876543210123}`), ns)
+	if err := Clean([]Output{clean}); err != nil {
+		t.Errorf("Clean(a scanned, clean output) = %v, want nil", err)
+	}
+	for _, outs := range [][]Output{{clean, {Name: "empty"}}, {clean, dirty}} {
+		if err := Clean(outs); err == nil || !strings.Contains(err.Error(), outs[1].Name) {
+			t.Errorf("Clean(%s) = %v, want an error naming it", outs[1].Name, err)
+		}
 	}
 }
