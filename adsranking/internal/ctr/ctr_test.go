@@ -38,6 +38,9 @@ func TestTrainApproachesTheGenerator(t *testing.T) {
 	if got := rep.LogLoss - rep.BayesLogLoss; !(got < 0.5*gap) {
 		t.Errorf("log loss %.5f: want it to close at least half the gap between the base rate %.5f and Bayes %.5f", rep.LogLoss, rep.BaseRateLogLoss, rep.BayesLogLoss)
 	}
+	if imp := rep.Importance; imp == nil || len(imp.Features) != Schema.Len() || imp.Rows == 0 {
+		t.Errorf("Train: importance %+v, want one mean |contribution| per field over holdout rows", imp)
+	}
 	if rep.Ratio() < 1 {
 		t.Errorf("log loss %.5f below the generator's own %.5f on %d rows: the holdout leaks", rep.LogLoss, rep.BayesLogLoss, rep.HoldoutRows)
 	}

@@ -49,6 +49,7 @@ func Publish(ctx context.Context, reg *registry.Registry, m *Model, rep Report, 
 		Params: map[string]string{paramPosition: string(pos), paramPlatt: string(cal),
 			"floor_ratio": strconv.FormatFloat(floor, 'f', -1, 64), "factors": strconv.Itoa(cfg.Factors), "hash_bits": strconv.Itoa(cfg.HashBits), "epochs": strconv.Itoa(cfg.Epochs)},
 		IntendedUse: "click probability of a seen ad (position removed) for the ad auction",
+		Importance:  rep.Importance,
 	}, Floors: []registry.Floor{{EvalSet: EvalHoldout, Metric: ml.MetricLogLoss, Min: floor * rep.BayesLogLoss}}})
 	if err != nil {
 		return registry.Version{}, fmt.Errorf("publish %s: %w", ModelName, err)

@@ -7,6 +7,8 @@ import (
 	"math"
 
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/pipeline"
+	"github.com/casebook-ml/casebook/platform/registry"
 )
 
 // ErrNoExploration reports a log without enough shuffled requests to measure the position
@@ -39,7 +41,10 @@ type Model struct {
 // Report is how a model did on the rows it never trained on, against the generator.
 type Report struct {
 	TrainRows, CalibrationRows, HoldoutRows int
-	PositionTrue, PositionEstimated         []float64
+	// Importance is the model's global importance on the holdout (mean |contribution| of
+	// each field, position removed), for its model card.
+	Importance                      *registry.Importance
+	PositionTrue, PositionEstimated []float64
 	// Log loss on the holdout: the model (position multiplied back per slot), the
 	// generator's own probabilities (the Bayes-optimal floor) and the base rate.
 	LogLoss, BayesLogLoss, BaseRateLogLoss float64
@@ -135,6 +140,10 @@ func Train(ctx context.Context, l *Log, holdoutFrom int, slots int, truePosition
 			return nil, rep, err
 		}
 		logits[i-calFrom] = sc.Logit(row)
+	}
+	hold := ml.Dataset{Schema: Schema, X: l.X[holdoutFrom*k:], Y: l.Clicked[holdoutFrom:]}
+	if rep.Importance, err = pipeline.GlobalImportance(fm, hold, EvalHoldout, pipeline.DefaultImportanceRows); err != nil {
+		return nil, rep, fmt.Errorf("ctr: %w", err)
 	}
 	calLogits, holdLogits := logits[:holdoutFrom-calFrom], logits[holdoutFrom-calFrom:]
 	pl, err := ml.FitPlatt(calLogits, l.Clicked[calFrom:holdoutFrom], exposure[calFrom:holdoutFrom])

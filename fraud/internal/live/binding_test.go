@@ -26,6 +26,10 @@ func TestServingRefusesModelOfOtherViews(t *testing.T) {
 		t.Fatalf("served version records service %q hash %q, want %q %q", sys.Version.FeatureService, sys.Version.FeatureServiceHash, txfeatures.Service, want)
 	}
 
+	if imp := sys.Version.Importance; imp == nil || len(imp.Features) != len(txfeatures.Names) || imp.Rows == 0 {
+		t.Errorf("served version's importance %+v, want one per feature over validation rows", imp)
+	}
+
 	other := features.NewRegistry()
 	if err := txfeatures.RegisterStream(other, 2*time.Hour, sys.Config.TxLateness, 8*Day); err != nil {
 		t.Fatal(err)

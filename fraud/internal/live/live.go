@@ -25,6 +25,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
@@ -174,7 +175,11 @@ func Build(ctx context.Context, cfg Config, txs []sim.Transaction) (*System, err
 	if s.Thresholds, err = decision.Choose(scored, s.Policy); err != nil {
 		return nil, err
 	}
-	if err := s.serve(ctx, model, train.Fingerprint()); err != nil {
+	imp, err := pipeline.GlobalImportance(model, valid, "holdout", pipeline.DefaultImportanceRows)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.serve(ctx, model, train.Fingerprint(), imp); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -201,7 +206,7 @@ func Build(ctx context.Context, cfg Config, txs []sim.Transaction) (*System, err
 	return s, nil
 }
 
-func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) error {
+func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string, importance *registry.Importance) error {
 	dir, err := os.MkdirTemp("", "fraud-live-*")
 	if err != nil {
 		return err
@@ -230,7 +235,8 @@ func (s *System) serve(ctx context.Context, model ml.Model, fingerprint string) 
 		Model: "fraud", Family: string(model.Family()), Schema: model.Schema(), RegisteredBy: s.Config.Actor,
 		Metrics: map[string]ml.Metrics{"holdout": {ml.MetricAUC: s.ValidAUC}}, DataFingerprint: fingerprint,
 		FeatureService: txfeatures.Service, FeatureServiceHash: hash,
-		Privacy: &registry.Privacy{PIIPolicy: s.Config.Tokenizer.Policy("customer ids (CUSTOMER_ID)")},
+		Importance: importance,
+		Privacy:    &registry.Privacy{PIIPolicy: s.Config.Tokenizer.Policy("customer ids (CUSTOMER_ID)")},
 	}})
 	if err != nil {
 		return err

@@ -105,6 +105,7 @@ func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg 
 		IntendedUse: "ranks the index's candidates for one user",
 		KnownLimits: []string{"holdout is the inner split's held-out users, not the final test split"},
 		Privacy:     privacy(m),
+		Importance:  m.Holdout.Importance,
 	}})
 	if err != nil {
 		return p, fmt.Errorf("publish: %w", err)
