@@ -137,9 +137,20 @@ func SplitIndex(n int, frac float64, seed uint64) ([]int, []int) {
 // SplitInOrder divides the rows in the order they are: the first about frac of them, then
 // the rest. For rows in event-time order it is the time split: fit on the past, judge on
 // what came after.
+// The halves share memory with d.
 func (d Dataset) SplitInOrder(frac float64) (Dataset, Dataset) {
 	cut := int(math.Round(frac * float64(d.Rows())))
-	return d.Subset(Range(0, cut)), d.Subset(Range(cut, d.Rows()))
+	return d.Slice(0, cut), d.Slice(cut, d.Rows())
+}
+
+// Slice returns rows from..to-1, sharing memory with d (not a copy).
+func (d Dataset) Slice(from, to int) Dataset {
+	k := d.Schema.Len()
+	out := Dataset{Schema: d.Schema, X: d.X[from*k : to*k : to*k], Y: d.Y[from:to:to]}
+	if d.Exposure != nil {
+		out.Exposure = d.Exposure[from:to:to]
+	}
+	return out
 }
 
 // Range is the row indexes from..to-1.

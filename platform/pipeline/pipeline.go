@@ -344,8 +344,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		return res, err
 	}
 	res.Fingerprint, res.Rows, res.From, res.To = ts.Fingerprint, ts.Data.Rows(), ts.From, ts.To
-	trainRows, holdRows := p.def.splitRows(ts.Data.Rows())
-	train, holdout := ts.Data.Subset(trainRows), ts.Data.Subset(holdRows)
+	train, holdout, holdRows := p.def.split(ts.Data)
 	var holdRef []float64
 	if ts.Reference != nil {
 		holdRef = make([]float64, len(holdRows))

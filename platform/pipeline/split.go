@@ -30,13 +30,16 @@ func TrainRows(n int, holdout float64) int {
 	return int(math.Round((1 - holdout) * float64(n)))
 }
 
-// splitRows returns the training and holdout row indexes of n rows.
-func (d Definition) splitRows(n int) (train, holdout []int) {
+// split divides the training set, returning the holdout's row indexes too. A time split
+// shares memory with the set (a click log is large); a random one copies.
+func (d Definition) split(data ml.Dataset) (train, holdout ml.Dataset, holdRows []int) {
+	n := data.Rows()
 	if d.Split == SplitTime {
 		cut := TrainRows(n, d.HoldoutFraction)
-		return ml.Range(0, cut), ml.Range(cut, n)
+		return data.Slice(0, cut), data.Slice(cut, n), ml.Range(cut, n)
 	}
-	return ml.SplitIndex(n, 1-d.HoldoutFraction, d.SplitSeed)
+	tr, ho := ml.SplitIndex(n, 1-d.HoldoutFraction, d.SplitSeed)
+	return data.Subset(tr), data.Subset(ho), ho
 }
 
 // train runs the definition's trainer and, with CalibrationFraction, fits the calibration
