@@ -53,7 +53,7 @@ func knobs() scenario.Scenario {
 				return err
 			}
 			split := l.SplitAt(sim.Day.Add(20 * time.Hour))
-			base, rep, err := ctr.Train(ctx, l, split, 3, w.Truth().Position(), ctr.DefaultTrainConfig())
+			base, rep, err := ctr.Train(ctx, l, split, 3, ctr.DefaultTrainConfig())
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,7 @@ func knobs() scenario.Scenario {
 			if err != nil {
 				return err
 			}
-			pruned, prep, err := ctr.Train(ctx, lp, split, 3, w.Truth().Position(), ctr.DefaultTrainConfig())
+			pruned, prep, err := ctr.Train(ctx, lp, split, 3, ctr.DefaultTrainConfig())
 			if err != nil {
 				return err
 			}
