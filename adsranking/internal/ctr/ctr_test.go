@@ -50,13 +50,30 @@ func tempRegistry(t *testing.T) *registry.Registry {
 // lands near the generator, the shuffled slice measures the position effect. The case
 // study's floor (2% of Bayes) needs the full-size log (ads/quality); on this log the test
 // gates at 1.04, which the model meets (about 1.023) and the base rate does not (about
-// 1.06). A model worse than the floor is registered and refused, and the champion stays.
+// 1.06). A model worse than the floor, run first so no champion can refuse it, is
+// registered and refused by the floor; the good one then becomes champion.
 func TestPipelineGatesOnTheGenerator(t *testing.T) {
 	ctx := context.Background()
 	w, l := smallLog(t)
 	reg := tempRegistry(t)
 	const floor = 1.04
 	cfg := RunConfig{Train: DefaultTrainConfig(), Slots: 3, Holdout: HoldoutFrom(l, sim.Day.Add(20*time.Hour)), Floor: floor, Actor: "test"}
+	// First a model worse than the floor, with no champion to compare with: only the
+	// floor can refuse it.
+	bad := cfg
+	bad.Train.FM.HashBits, bad.Train.FM.Epochs = 4, 1 // 16 buckets: most field values collide
+	worse, err := Run(ctx, reg, l, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floorFailed := false
+	for _, g := range worse.Gates {
+		floorFailed = floorFailed || (g.Gate == "floor:"+EvalHoldout+"/"+ml.MetricLogLossRatio && !g.Passed)
+	}
+	if _, err := reg.Resolve(ctx, ModelName, registry.Champion); !worse.Created || worse.Moved || worse.GatesPassed || !floorFailed || err == nil {
+		t.Errorf("colliding model: ratio %.4f, created %v, gates %+v, moved %v; want registered and refused by the floor, no champion",
+			worse.Metrics[EvalHoldout][ml.MetricLogLossRatio], worse.Created, worse.Gates, worse.Moved)
+	}
 	good, err := Run(ctx, reg, l, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -99,22 +116,8 @@ func TestPipelineGatesOnTheGenerator(t *testing.T) {
 		t.Errorf("champion's importance %+v, want one entry per field", v.Importance)
 	}
 
-	bad := cfg
-	bad.Train.FM.HashBits, bad.Train.FM.Epochs = 4, 1 // 16 buckets: most field values collide
-	worse, err := Run(ctx, reg, l, bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	floorFailed := false
-	for _, g := range worse.Gates {
-		floorFailed = floorFailed || (g.Gate == "floor:"+EvalHoldout+"/"+ml.MetricLogLossRatio && !g.Passed)
-	}
-	if !worse.Created || worse.Moved || worse.GatesPassed || !floorFailed {
-		t.Errorf("colliding model: ratio %.4f, created %v, gates %+v, moved %v; want registered and refused by the floor",
-			worse.Metrics[EvalHoldout][ml.MetricLogLossRatio], worse.Created, worse.Gates, worse.Moved)
-	}
 	if al, _ := reg.Aliases(ctx, ModelName); al[registry.Champion] != good.Version {
-		t.Errorf("champion = v%d after the refused run, want v%d", al[registry.Champion], good.Version)
+		t.Errorf("champion = v%d, want the good run's v%d", al[registry.Champion], good.Version)
 	}
 }
 
