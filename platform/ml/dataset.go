@@ -17,6 +17,12 @@ type Dataset struct {
 	X []float64
 	// Y holds one label per row.
 	Y []float64
+	// Exposure, if set, holds one probability per row in (0, 1] that the row's example was
+	// seen at all (an ad's position effect): the label was drawn with P(y=1) = exposure ×
+	// the model's probability. The factorization machine trains through it (position bias
+	// removed, TrainFMExposed) and Evaluate multiplies it back into the predictions. Nil is
+	// 1 for every row; the other families ignore it.
+	Exposure []float64
 }
 
 // Rows is the number of rows.
@@ -53,6 +59,16 @@ func (d Dataset) Validate(training bool) error {
 			return fmt.Errorf("%w: row %d has label %v", ErrBadLabel, i, y)
 		}
 		lo, hi = math.Min(lo, y), math.Max(hi, y)
+	}
+	if d.Exposure != nil {
+		if len(d.Exposure) != n {
+			return fmt.Errorf("%w: %d exposures for %d rows", ErrShape, len(d.Exposure), n)
+		}
+		for i, e := range d.Exposure {
+			if !(e > 0 && e <= 1) {
+				return fmt.Errorf("%w: row %d has exposure %v, want (0, 1]", ErrShape, i, e)
+			}
+		}
 	}
 	if training && lo == hi {
 		return fmt.Errorf("%w: all %d labels are %v", ErrOneClass, n, lo)
@@ -91,13 +107,23 @@ func (d Dataset) Fingerprint() string {
 	}
 	write(d.X)
 	write(d.Y)
+	if d.Exposure != nil { // absent from the hash when unset, so older fingerprints hold
+		h.Write([]byte("exposure\n"))
+		write(d.Exposure)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Split divides the rows into two datasets, the first holding about frac of them, chosen
 // by a seeded shuffle so the split is reproducible.
 func (d Dataset) Split(frac float64, seed uint64) (Dataset, Dataset) {
-	n := d.Rows()
+	a, b := SplitIndex(d.Rows(), frac, seed)
+	return d.Subset(a), d.Subset(b)
+}
+
+// SplitIndex is Split's choice of rows: a seeded shuffle of 0..n-1 cut after about frac
+// of them.
+func SplitIndex(n int, frac float64, seed uint64) ([]int, []int) {
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i
@@ -105,7 +131,35 @@ func (d Dataset) Split(frac float64, seed uint64) (Dataset, Dataset) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	rng.Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 	cut := int(math.Round(frac * float64(n)))
-	return d.Subset(idx[:cut]), d.Subset(idx[cut:])
+	return idx[:cut], idx[cut:]
+}
+
+// SplitInOrder divides the rows in the order they are: the first about frac of them, then
+// the rest. For rows in event-time order it is the time split: fit on the past, judge on
+// what came after.
+// The halves share memory with d.
+func (d Dataset) SplitInOrder(frac float64) (Dataset, Dataset) {
+	cut := int(math.Round(frac * float64(d.Rows())))
+	return d.Slice(0, cut), d.Slice(cut, d.Rows())
+}
+
+// Slice returns rows from..to-1, sharing memory with d (not a copy).
+func (d Dataset) Slice(from, to int) Dataset {
+	k := d.Schema.Len()
+	out := Dataset{Schema: d.Schema, X: d.X[from*k : to*k : to*k], Y: d.Y[from:to:to]}
+	if d.Exposure != nil {
+		out.Exposure = d.Exposure[from:to:to]
+	}
+	return out
+}
+
+// Range is the row indexes from..to-1.
+func Range(from, to int) []int {
+	out := make([]int, 0, max(0, to-from))
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // Subset returns the given rows, in the given order.
@@ -115,6 +169,12 @@ func (d Dataset) Subset(rows []int) Dataset {
 	for _, r := range rows {
 		out.X = append(out.X, d.X[r*k:(r+1)*k]...)
 		out.Y = append(out.Y, d.Y[r])
+	}
+	if d.Exposure != nil {
+		out.Exposure = make([]float64, len(rows))
+		for i, r := range rows {
+			out.Exposure[i] = d.Exposure[r]
+		}
 	}
 	return out
 }
@@ -131,7 +191,7 @@ func (d Dataset) SelectFeatures(names []string) (Dataset, error) {
 		cols[i], fs[i] = j, d.Schema.Features[j]
 	}
 	k, n := d.Schema.Len(), d.Rows()
-	out := Dataset{Schema: Schema{Features: fs}, X: make([]float64, n*len(cols)), Y: append([]float64(nil), d.Y...)}
+	out := Dataset{Schema: Schema{Features: fs}, X: make([]float64, n*len(cols)), Y: append([]float64(nil), d.Y...), Exposure: d.Exposure}
 	for r := 0; r < n; r++ {
 		for i, c := range cols {
 			out.X[r*len(cols)+i] = d.X[r*k+c]
@@ -142,5 +202,5 @@ func (d Dataset) SelectFeatures(names []string) (Dataset, error) {
 
 // WithLabels returns a copy of the dataset's features with new labels (for distillation).
 func (d Dataset) WithLabels(y []float64) Dataset {
-	return Dataset{Schema: d.Schema, X: d.X, Y: y}
+	return Dataset{Schema: d.Schema, X: d.X, Y: y, Exposure: d.Exposure}
 }

@@ -89,16 +89,18 @@ func encodeFMValue(s Schema, buckets, f int, v float64) (int32, float64) {
 }
 
 // TrainFM fits a factorization machine with AdaGrad SGD, single-threaded so the result is
-// exactly reproducible.
+// exactly reproducible. Rows with an exposure (Dataset.Exposure) train as in
+// TrainFMExposed.
 func TrainFM(ctx context.Context, d Dataset, cfg FMConfig) (*FM, error) {
-	return TrainFMExposed(ctx, d, nil, cfg)
+	return TrainFMExposed(ctx, d, d.Exposure, cfg)
 }
 
 // TrainFMExposed fits a factorization machine to rows that were each seen with a known
 // probability, the examination model of position bias: row i's label was drawn with
 // P(y=1) = exposure[i] · σ(logit), so the model learns the click probability of an ad that
 // is seen, free of where it was shown, and a caller multiplies the position effect back per
-// slot. A nil exposure is 1 for every row (TrainFM). Exposures must be in (0, 1].
+// slot. A nil exposure is 1 for every row. Exposures must be in (0, 1]. (TrainFM passes
+// the dataset's own Exposure column.)
 func TrainFMExposed(ctx context.Context, d Dataset, exposure []float64, cfg FMConfig) (*FM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -188,3 +188,81 @@ func TestDequantizeMatchesInt8(t *testing.T) {
 		}
 	}
 }
+
+// The dataset's own exposure column: TrainFM reads it (the same model as passing the
+// exposures to TrainFMExposed), Subset and Split carry it, the fingerprint covers it,
+// Validate refuses a bad one and Evaluate multiplies it back into the predictions.
+func TestDatasetExposureColumn(t *testing.T) {
+	d, exposure, _ := positionLog(20_000, 2)
+	cfg := ml.DefaultFMConfig()
+	cfg.HashBits, cfg.Factors = 8, 2
+	de := d
+	de.Exposure = exposure
+	viaColumn, err := ml.TrainFM(ctx, de, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaArg, err := ml.TrainFMExposed(ctx, d, exposure, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ml.TrainFM(ctx, d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := viaColumn.MarshalBinary()
+	b, _ := viaArg.MarshalBinary()
+	c, _ := plain.MarshalBinary()
+	if string(a) != string(b) {
+		t.Error("TrainFM(dataset with exposures) differs from TrainFMExposed(the same exposures)")
+	}
+	if string(a) == string(c) {
+		t.Error("TrainFM(dataset with exposures) = TrainFM(without): the column was ignored")
+	}
+	if de.Fingerprint() == d.Fingerprint() {
+		t.Error("Fingerprint ignores the exposure column")
+	}
+	tr, ho := de.Split(0.7, 1)
+	if len(tr.Exposure) != tr.Rows() || len(ho.Exposure) != ho.Rows() {
+		t.Fatalf("Split: exposures %d+%d for rows %d+%d", len(tr.Exposure), len(ho.Exposure), tr.Rows(), ho.Rows())
+	}
+	ti, _ := ml.SplitIndex(de.Rows(), 0.7, 1)
+	for i, r := range ti[:100] {
+		if tr.Exposure[i] != exposure[r] {
+			t.Fatalf("Split row %d: exposure %v, want row %d's %v", i, tr.Exposure[i], r, exposure[r])
+		}
+	}
+	first, rest := de.SplitInOrder(0.75)
+	if first.Rows() != 15_000 || rest.Exposure[0] != exposure[15_000] {
+		t.Errorf("SplitInOrder(0.75): %d rows first, rest starts with exposure %v; want 15000 and row 15000's %v", first.Rows(), rest.Exposure[0], exposure[15_000])
+	}
+	bad := de
+	bad.Exposure = append([]float64{1.5}, exposure[1:]...)
+	if err := bad.Validate(true); !errors.Is(err, ml.ErrShape) {
+		t.Errorf("Validate(exposure 1.5) = %v, want ErrShape", err)
+	}
+	bad.Exposure = exposure[:5]
+	if err := bad.Validate(true); !errors.Is(err, ml.ErrShape) {
+		t.Errorf("Validate(5 exposures) = %v, want ErrShape", err)
+	}
+	p, err := ml.PredictRows(viaColumn, de, ml.Platt{A: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]float64, d.Rows())
+	if err := viaColumn.Predict(d.Batch(), raw); err != nil {
+		t.Fatal(err)
+	}
+	for i := range p {
+		if math.Abs(p[i]-raw[i]*exposure[i]) > 1e-12 {
+			t.Fatalf("PredictRows row %d = %v, want prediction %v × exposure %v", i, p[i], raw[i], exposure[i])
+		}
+	}
+	// Judged with its exposures, the exposure-trained model beats the plain one on the
+	// labels it was trained to explain.
+	me, _ := ml.Evaluate(viaColumn, de)
+	mp, _ := ml.Evaluate(plain, de)
+	if me[ml.MetricLogLoss] >= mp[ml.MetricLogLoss] {
+		t.Errorf("log loss with exposures %v, plain %v: want the exposure model lower", me[ml.MetricLogLoss], mp[ml.MetricLogLoss])
+	}
+}

@@ -15,12 +15,19 @@ const (
 	MetricECE      = "calibration_error"
 	MetricRows     = "rows"
 	MetricPositive = "positive_rate"
+	// MetricReferenceLogLoss is the log loss of reference probabilities on the same rows
+	// (a simulator's own click probabilities: the best achievable), and
+	// MetricLogLossRatio the model's log loss over it; the pipeline records both when its
+	// source gives a reference, and a gate floor on the ratio (say ≤ 1.02) is a bar
+	// relative to the best possible.
+	MetricReferenceLogLoss = "reference_logloss"
+	MetricLogLossRatio     = "logloss_over_reference"
 )
 
 // LowerIsBetter reports whether a smaller value of the named metric is better.
 func LowerIsBetter(metric string) bool {
 	switch metric {
-	case MetricLogLoss, MetricBrier, MetricECE:
+	case MetricLogLoss, MetricBrier, MetricECE, MetricLogLossRatio:
 		return true
 	}
 	return false
@@ -197,6 +204,23 @@ type Metrics map[string]float64
 // Evaluate predicts d with m and computes AUC, average precision, log loss, Brier score and
 // calibration error (10 bins).
 func Evaluate(m Model, d Dataset) (Metrics, error) {
+	return EvaluateCalibrated(m, d, Platt{A: 1})
+}
+
+// EvaluateCalibrated is Evaluate with the calibration map c applied to the model's
+// predictions (through their logits), then each row's exposure multiplied in
+// (Dataset.Exposure): the probability of the label the row actually has.
+func EvaluateCalibrated(m Model, d Dataset, c Platt) (Metrics, error) {
+	p, err := PredictRows(m, d, c)
+	if err != nil {
+		return nil, err
+	}
+	return Score(d.Y, p), nil
+}
+
+// PredictRows is EvaluateCalibrated's predictions: the model's, calibrated by c, times
+// each row's exposure.
+func PredictRows(m Model, d Dataset, c Platt) ([]float64, error) {
 	if err := d.Validate(false); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -204,7 +228,16 @@ func Evaluate(m Model, d Dataset) (Metrics, error) {
 	if err := m.Predict(d.Batch(), p); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	return Score(d.Y, p), nil
+	if !c.Identity() {
+		for i, q := range p {
+			q = math.Min(math.Max(q, 1e-15), 1-1e-15)
+			p[i] = c.Prob(math.Log(q / (1 - q)))
+		}
+	}
+	for i, e := range d.Exposure {
+		p[i] *= e
+	}
+	return p, nil
 }
 
 // Score computes Evaluate's metrics from labels and predictions.

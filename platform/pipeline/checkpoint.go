@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-
-	"github.com/casebook-ml/casebook/platform/ml"
 )
 
 // checkpoints is the on-disk state of the run in progress: one directory per pipeline,
@@ -65,35 +64,65 @@ func (c checkpoints) loadJSON(step string, v any) (bool, error) {
 // clear removes the run's checkpoints once it has completed.
 func (c checkpoints) clear() error { return os.RemoveAll(c.dir) }
 
-func encodeMatrix(d ml.Dataset) []byte {
-	out := make([]byte, 16+8*(len(d.X)+len(d.Y)))
-	binary.LittleEndian.PutUint64(out[0:], uint64(len(d.X)))
-	binary.LittleEndian.PutUint64(out[8:], uint64(len(d.Y)))
-	o := 16
-	for _, vs := range [][]float64{d.X, d.Y} {
-		for _, v := range vs {
+// setMagic heads a training-set checkpoint: the lengths of X, Y, the exposures and the
+// reference probabilities, their values, then a sha256 of all that before it.
+const setMagic = "casebook/trainingset/v2\n"
+
+func encodeSet(ts TrainingSet) []byte {
+	d := ts.Data
+	cols := [][]float64{d.X, d.Y, d.Exposure, ts.Reference}
+	n := 0
+	for _, c := range cols {
+		n += len(c)
+	}
+	out := make([]byte, len(setMagic)+8*len(cols)+8*n, len(setMagic)+8*len(cols)+8*n+sha256.Size)
+	o := copy(out, setMagic)
+	for _, c := range cols {
+		binary.LittleEndian.PutUint64(out[o:], uint64(len(c)))
+		o += 8
+	}
+	for _, c := range cols {
+		for _, v := range c {
 			binary.LittleEndian.PutUint64(out[o:], math.Float64bits(v))
 			o += 8
 		}
 	}
-	return out
+	sum := sha256.Sum256(out)
+	return append(out, sum[:]...)
 }
 
-func decodeMatrix(b []byte, d *ml.Dataset) error {
-	if len(b) < 16 {
-		return errors.New("matrix checkpoint truncated")
+// decodeSet fills ts's data, exposures and reference from a checkpoint (a column absent
+// when it was written stays nil).
+func decodeSet(b []byte, ts *TrainingSet) error {
+	head := len(setMagic) + 8*4
+	if len(b) < head+sha256.Size || string(b[:len(setMagic)]) != setMagic {
+		return errors.New("training set checkpoint truncated or of another format")
 	}
-	nx, ny := binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])
-	if uint64(len(b)) != 16+8*(nx+ny) {
-		return errors.New("matrix checkpoint has the wrong length")
+	body := b[:len(b)-sha256.Size]
+	if sum := sha256.Sum256(body); string(sum[:]) != string(b[len(body):]) {
+		return errors.New("training set checkpoint does not match its sha256")
 	}
-	d.X, d.Y = make([]float64, nx), make([]float64, ny)
-	o := 16
-	for _, vs := range [][]float64{d.X, d.Y} {
-		for i := range vs {
-			vs[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[o:]))
+	var lens [4]uint64
+	total := uint64(0)
+	for i := range lens {
+		lens[i] = binary.LittleEndian.Uint64(b[len(setMagic)+8*i:])
+		total += lens[i]
+	}
+	if uint64(len(body)) != uint64(head)+8*total {
+		return errors.New("training set checkpoint has the wrong length")
+	}
+	cols := make([][]float64, 4)
+	o := head
+	for i, n := range lens {
+		if n == 0 {
+			continue
+		}
+		cols[i] = make([]float64, n)
+		for j := range cols[i] {
+			cols[i][j] = math.Float64frombits(binary.LittleEndian.Uint64(b[o:]))
 			o += 8
 		}
 	}
+	ts.Data.X, ts.Data.Y, ts.Data.Exposure, ts.Reference = cols[0], cols[1], cols[2], cols[3]
 	return nil
 }

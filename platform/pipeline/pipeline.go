@@ -43,9 +43,19 @@ type Definition struct {
 	Train func(ctx context.Context, d ml.Dataset) (ml.Model, error)
 	// Params are recorded with the version (the trainer's configuration, say).
 	Params map[string]string
-	// HoldoutFraction of the rows (seeded split) is kept out of training for evaluation.
+	// HoldoutFraction of the rows is kept out of training for evaluation: chosen by a
+	// seeded shuffle (SplitRandom, the default) or the last rows in the source's order
+	// (SplitTime: the source gives rows in event-time order, the model is judged on what
+	// came after its training rows).
 	HoldoutFraction float64
 	SplitSeed       uint64
+	Split           SplitKind
+	// CalibrationFraction, if set, holds back the last share of the training split (after
+	// the split, so in time order under SplitTime) to fit a Platt calibration of the model
+	// trained on the rest. The calibration is applied when it lowers the held-back log
+	// loss; either way it is recorded with the version (Params[ParamCalibration], JSON of
+	// ml.Platt, the identity when not applied) and evaluation scores calibrated predictions.
+	CalibrationFraction float64
 	// LatencySamples single-row predictions measure the p99 latency the gate checks.
 	LatencySamples int
 	// Gates guard the alias move.
@@ -78,6 +88,10 @@ func (d Definition) Validate() error {
 		return errors.New("pipeline: Source and Train are required")
 	case !(d.HoldoutFraction > 0 && d.HoldoutFraction < 1):
 		return fmt.Errorf("pipeline: HoldoutFraction = %v, want (0, 1)", d.HoldoutFraction)
+	case d.Split != SplitRandom && d.Split != SplitTime:
+		return fmt.Errorf("pipeline: Split %q, want %q or %q", d.Split, SplitRandom, SplitTime)
+	case !(d.CalibrationFraction >= 0 && d.CalibrationFraction < 1):
+		return fmt.Errorf("pipeline: CalibrationFraction = %v, want [0, 1)", d.CalibrationFraction)
 	case d.LatencySamples <= 0:
 		return fmt.Errorf("pipeline: LatencySamples = %d, want > 0", d.LatencySamples)
 	case d.Actor == "":
@@ -162,7 +176,9 @@ func (d Definition) fingerprint() string {
 		SplitSeed                              uint64
 		LatencySamples                         int
 		Gates                                  registry.Gates
-	}{d.Name, d.Model, d.Alias, d.Actor, d.CodeVersion, d.Params, d.HoldoutFraction, d.SplitSeed, d.LatencySamples, d.Gates})
+		Split                                  SplitKind `json:",omitempty"`
+		CalibrationFraction                    float64   `json:",omitempty"`
+	}{d.Name, d.Model, d.Alias, d.Actor, d.CodeVersion, d.Params, d.HoldoutFraction, d.SplitSeed, d.LatencySamples, d.Gates, d.Split, d.CalibrationFraction})
 	return registry.Sum(b)
 }
 
@@ -199,14 +215,17 @@ type Result struct {
 type buildCkpt struct {
 	Schema             ml.Schema `json:"schema"`
 	From, To           time.Time
-	Fingerprint        string `json:"fingerprint"`
-	DataSHA256         string `json:"data_sha256"`
-	FeatureService     string `json:"feature_service,omitempty"`
-	FeatureServiceHash string `json:"feature_service_hash,omitempty"`
+	Fingerprint        string            `json:"fingerprint"`
+	DataSHA256         string            `json:"data_sha256"`
+	FeatureService     string            `json:"feature_service,omitempty"`
+	FeatureServiceHash string            `json:"feature_service_hash,omitempty"`
+	Params             map[string]string `json:"params,omitempty"`
 }
 
+// trainCkpt keeps the side parameters the train step produced beside the artifact's hash.
 type trainCkpt struct {
-	Artifact string `json:"artifact_sha256"`
+	Artifact string            `json:"artifact_sha256"`
+	Params   map[string]string `json:"params,omitempty"`
 }
 
 type evalCkpt struct {
@@ -300,8 +319,8 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			return false, err
 		}
 		ts = TrainingSet{Data: ml.Dataset{Schema: c.Schema}, From: c.From, To: c.To, Fingerprint: c.Fingerprint,
-			FeatureService: c.FeatureService, FeatureServiceHash: c.FeatureServiceHash}
-		if err := decodeMatrix(b, &ts.Data); err != nil {
+			FeatureService: c.FeatureService, FeatureServiceHash: c.FeatureServiceHash, Params: c.Params}
+		if err := decodeSet(b, &ts); err != nil {
 			return false, err
 		}
 		if ts.Data.Fingerprint() != c.DataSHA256 {
@@ -316,16 +335,25 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if err := checkSet(&ts); err != nil {
 			return err
 		}
-		if err := p.ckpt.write("trainingset.bin", encodeMatrix(ts.Data)); err != nil {
+		if err := p.ckpt.write("trainingset.bin", encodeSet(ts)); err != nil {
 			return err
 		}
 		return p.ckpt.saveJSON(StepBuild, buildCkpt{Schema: ts.Data.Schema, From: ts.From, To: ts.To, Fingerprint: ts.Fingerprint,
-			DataSHA256: ts.Data.Fingerprint(), FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash})
+			DataSHA256: ts.Data.Fingerprint(), FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash, Params: ts.Params})
 	}); err != nil {
 		return res, err
 	}
 	res.Fingerprint, res.Rows, res.From, res.To = ts.Fingerprint, ts.Data.Rows(), ts.From, ts.To
-	train, holdout := ts.Data.Split(1-p.def.HoldoutFraction, p.def.SplitSeed)
+	train, holdout, holdRows := p.def.split(ts.Data)
+	var holdRef []float64
+	if ts.Reference != nil {
+		holdRef = make([]float64, len(holdRows))
+		for i, r := range holdRows {
+			holdRef[i] = ts.Reference[r]
+		}
+	}
+	var side map[string]string // the train step's side parameters (the calibration)
+	calib := ml.Platt{A: 1}
 
 	// 2. Train.
 	if err := step(StepTrain, func() (bool, error) {
@@ -340,11 +368,18 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if registry.Sum(art) != c.Artifact {
 			return false, errors.New("model checkpoint does not match its sha256")
 		}
+		if calib, err = calibrationOf(c.Params); err != nil {
+			return false, err
+		}
+		side = c.Params
 		model, err = ml.Unmarshal(art)
 		return err == nil, err
 	}, func() error {
 		var err error
-		if model, err = p.def.Train(ctx, train); err != nil {
+		if model, side, err = p.train(ctx, train); err != nil {
+			return err
+		}
+		if calib, err = calibrationOf(side); err != nil {
 			return err
 		}
 		if art, err = model.MarshalBinary(); err != nil {
@@ -353,7 +388,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if err := p.ckpt.write("model.bin", art); err != nil {
 			return err
 		}
-		return p.ckpt.saveJSON(StepTrain, trainCkpt{Artifact: registry.Sum(art)})
+		return p.ckpt.saveJSON(StepTrain, trainCkpt{Artifact: registry.Sum(art), Params: side})
 	}); err != nil {
 		return res, err
 	}
@@ -362,13 +397,16 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 	// 3. Evaluate.
 	var ev evalCkpt
 	if err := step(StepEvaluate, func() (bool, error) { return p.ckpt.loadJSON(StepEvaluate, &ev) }, func() error {
-		mt, err := ml.Evaluate(model, train)
+		mt, err := ml.EvaluateCalibrated(model, train, calib)
 		if err != nil {
 			return err
 		}
-		mh, err := ml.Evaluate(model, holdout)
+		mh, err := ml.EvaluateCalibrated(model, holdout, calib)
 		if err != nil {
 			return err
+		}
+		if holdRef != nil {
+			addReference(mh, holdout.Y, holdRef)
 		}
 		lat, err := ml.MeasureLatency(model, holdout.Batch(), p.def.LatencySamples)
 		if err != nil {
@@ -400,8 +438,15 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			}
 		}
 		params := map[string]string{"holdout_fraction": fmt.Sprint(p.def.HoldoutFraction), "split_seed": fmt.Sprint(p.def.SplitSeed), "trigger": string(trig.Kind)}
-		for k, v := range p.def.Params {
-			params[k] = v
+		if p.def.Split == SplitTime {
+			params["split"] = string(SplitTime)
+		}
+		// Side parameters (the source's, then the train step's) go on the version with the
+		// definition's own, so serving reads them from the registry with the artifact.
+		for _, m := range []map[string]string{p.def.Params, ts.Params, side} {
+			for k, v := range m {
+				params[k] = v
+			}
 		}
 		v, created, err := p.reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
 			Model: p.def.Model, Family: string(model.Family()), Schema: model.Schema(), Metrics: ev.Metrics, PredictP99: ev.PredictP99,

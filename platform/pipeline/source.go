@@ -19,6 +19,15 @@ type TrainingSet struct {
 	// joined from ("" for other sources); the registry records them for the schema gate.
 	FeatureService     string
 	FeatureServiceHash string
+	// Reference, if set, holds one probability per row that the model is judged against:
+	// a simulator's own click probabilities, whose log loss is the best achievable. The
+	// evaluate step records its holdout log loss (ml.MetricReferenceLogLoss) and the
+	// model's over it (ml.MetricLogLossRatio), for a gate floor relative to the best.
+	Reference []float64
+	// Params are side parameters the source measured on the data (a position effect per
+	// slot, say); they are recorded on the version with the artifact, for serving to read.
+	// A source that measures them must use only the training split's rows (TrainRows).
+	Params map[string]string
 }
 
 // TrainingSetSource builds the training set. The feature store's point-in-time join
@@ -65,6 +74,16 @@ func checkSet(ts *TrainingSet) error {
 	}
 	if err := ts.Data.Validate(true); err != nil {
 		return fmt.Errorf("training set: %w", err)
+	}
+	if ts.Reference != nil {
+		if len(ts.Reference) != ts.Data.Rows() {
+			return fmt.Errorf("training set: %w: %d reference probabilities for %d rows", ml.ErrShape, len(ts.Reference), ts.Data.Rows())
+		}
+		for i, p := range ts.Reference {
+			if !(p >= 0 && p <= 1) {
+				return fmt.Errorf("training set: %w: row %d has reference probability %v", ml.ErrShape, i, p)
+			}
+		}
 	}
 	if ts.Fingerprint == "" {
 		ts.Fingerprint = ts.Data.Fingerprint()

@@ -31,7 +31,7 @@ func BenchmarkBid(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, _, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), 3, w.Truth().Position(), ctr.DefaultTrainConfig())
+	m, _, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), 3, ctr.DefaultTrainConfig())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func world(t testing.TB) fixture {
 			fixErr = err
 			return
 		}
-		m, _, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), 3, w.Truth().Position(), ctr.DefaultTrainConfig())
+		m, _, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), 3, ctr.DefaultTrainConfig())
 		if err != nil {
 			fixErr = err
 			return

@@ -28,6 +28,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 )
@@ -196,19 +197,18 @@ func (s *System) champion(ctx context.Context, cfg Config) (*bidder.Model, error
 }
 
 func (s *System) load(ctx context.Context, ref string) (*bidder.Model, error) {
-	mm, v, err := s.reg.Load(ctx, ctr.ModelName, ref)
-	if err != nil {
-		return nil, fmt.Errorf("live: load %s@%s: %w", ctr.ModelName, ref, err)
-	}
-	m, err := ctr.FromVersion(v, mm)
+	m, v, err := ctr.Load(ctx, s.reg, ref)
 	if err != nil {
 		return nil, fmt.Errorf("live: %w", err)
 	}
 	return &bidder.Model{Version: fmt.Sprintf("%s/v%d", ctr.ModelName, v.Number), Model: m}, nil
 }
 
-// Train generates a click log of requests on w, trains the click model and publishes it
-// with the given floor. seed varies the log (a retrain on another day's traffic).
+// Train generates a click log of requests on w and trains the click model on it by the
+// platform pipeline (ctr.Run) into reg: registered with its position effect and
+// calibration, and made champion only if its holdout log loss is within floor × the
+// generator's. seed varies the log (a retrain on another day's traffic). A model the gate
+// refuses is an error here, since the caller wanted a champion.
 func Train(ctx context.Context, reg *registry.Registry, w *sim.World, ix *inventory.Index, requests int, floor float64, seed uint64) error {
 	lc := ctr.DefaultLogConfig()
 	lc.Seed = seed
@@ -216,12 +216,16 @@ func Train(ctx context.Context, reg *registry.Registry, w *sim.World, ix *invent
 	if err != nil {
 		return err
 	}
-	m, rep, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), len(w.Config().Position), w.Truth().Position(), ctr.DefaultTrainConfig())
+	res, err := ctr.Run(ctx, reg, l, ctr.RunConfig{Train: ctr.DefaultTrainConfig(), Slots: len(w.Config().Position),
+		Holdout: ctr.HoldoutFrom(l, sim.Day.Add(20*time.Hour)), Floor: floor, Actor: "live"})
 	if err != nil {
-		return err
+		return fmt.Errorf("live: train: %w", err)
 	}
-	_, err = ctr.Publish(ctx, reg, m, rep, floor, sim.Day, sim.Day.Add(20*time.Hour), "live")
-	return err
+	if !res.GatesPassed {
+		return fmt.Errorf("live: click model v%d refused by its gates (holdout log loss %.4f × the generator's, floor %.2f): %+v",
+			res.Version, res.Metrics[ctr.EvalHoldout][ml.MetricLogLossRatio], floor, res.Gates)
+	}
+	return nil
 }
 
 // follow starts following the champion; the part it returns swaps the bidder's model

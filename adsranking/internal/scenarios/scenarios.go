@@ -5,7 +5,6 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -27,6 +26,8 @@ import (
 	"github.com/casebook-ml/casebook/adsranking/sim"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/registry"
 	regfs "github.com/casebook-ml/casebook/platform/registry/fs"
 	"github.com/casebook-ml/casebook/platform/scenario"
@@ -44,7 +45,7 @@ const QualityRequests = 1_500_000
 func quality() scenario.Scenario {
 	return scenario.Scenario{
 		Name:    "ads/quality",
-		Summary: "The click model against the generator's own probabilities: held-out log loss within 2% of Bayes-optimal, the position effect measured from shuffled traffic, calibration; the registry refuses a model that misses the floor.",
+		Summary: "The click model trained by the platform pipeline against the generator's own probabilities: held-out log loss within 2% of Bayes-optimal, the position effect measured from shuffled traffic, calibration; the registry's gate refuses a model that misses the floor.",
 		Run: func(ctx context.Context, r *scenario.Report) error {
 			return runQuality(ctx, r, QualityRequests)
 		},
@@ -67,38 +68,62 @@ func runQuality(ctx context.Context, r *scenario.Report, requests int) error {
 		return err
 	}
 	r.Say("%d impressions in %.1f s", l.Rows(), time.Since(t0).Seconds())
-	r.Step("Train the factorization machine on 00:00–20:00 (position as exposure), calibrate on the last tenth, hold out 20:00–24:00")
-	t0 = time.Now()
-	split := l.SplitAt(sim.Day.Add(20 * time.Hour))
-	m, rep, err := ctr.Train(ctx, l, split, 3, w.Truth().Position(), ctr.DefaultTrainConfig())
-	if err != nil {
-		return err
-	}
-	r.Say("trained in %.1f s on %d rows", time.Since(t0).Seconds(), rep.TrainRows)
-	r.Say("position effect: true %.3f, measured %.3f", rep.PositionTrue, rep.PositionEstimated)
-	r.Say("holdout (%d impressions, %d clicks): log loss %.5f; generator %.5f (ratio %.4f); base rate %.5f", rep.HoldoutRows, rep.Clicks, rep.LogLoss, rep.BayesLogLoss, rep.Ratio(), rep.BaseRateLogLoss)
-	r.Say("AUC %.4f (generator %.4f); ECE %.4f raw, %.4f served (calibration %s)", rep.AUC, rep.BayesAUC, rep.ECERaw, rep.ECE, map[bool]string{true: "applied: it lowered the held-back log loss", false: "not applied: it did not help"}[rep.Calibrated])
-	r.Measure("logloss_over_bayes", rep.Ratio(), "")
-	r.Measure("ece", rep.ECE, "")
-	for s, want := range rep.PositionTrue {
-		r.Check(fmt.Sprintf("slot %d's position effect measured within 0.05 of the truth (%.3f vs %.3f)", s, rep.PositionEstimated[s], want), math.Abs(rep.PositionEstimated[s]-want) <= 0.05)
-	}
-	r.Step("Register in the registry: the floor is log loss ≤ %.2f × the generator's on the same rows", ctr.FloorRatio)
+	r.Step("Train by the platform pipeline: time split (train 00:00–20:00, hold out 20:00–24:00), the position effect measured on the training rows' shuffled requests and used as each row's exposure, Platt calibration fit on the last tenth of the training rows, evaluation against the generator's log loss, gate at ≤ %.2f × it", ctr.FloorRatio)
 	reg, cleanup, err := tempRegistry()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	v, err := ctr.Publish(ctx, reg, m, rep, ctr.FloorRatio, sim.Day, sim.Day.Add(20*time.Hour), "scenario")
-	r.Check(fmt.Sprintf("the model meets the floor (ratio %.4f ≤ %.2f) and is champion", rep.Ratio(), ctr.FloorRatio), err == nil && v.Number == 1)
+	from := l.SplitAt(sim.Day.Add(20 * time.Hour))
+	cfg := ctr.RunConfig{Train: ctr.DefaultTrainConfig(), Slots: 3, Holdout: ctr.HoldoutFrom(l, sim.Day.Add(20*time.Hour)), Floor: ctr.FloorRatio, Actor: "scenario"}
+	t0 = time.Now()
+	res, err := ctr.Run(ctx, reg, l, cfg)
 	if err != nil {
-		r.Say("registry: %v", err)
+		return err
 	}
-	worse := rep
-	worse.LogLoss = rep.BayesLogLoss * (ctr.FloorRatio + 0.01)
-	_, err = ctr.Publish(ctx, reg, m, worse, ctr.FloorRatio, sim.Day, sim.Day.Add(20*time.Hour), "scenario")
-	var fe *registry.FloorError
-	r.Check("a model reporting 3% above the generator is refused before anything is stored", errors.As(err, &fe))
+	h := res.Metrics[ctr.EvalHoldout]
+	r.Say("pipeline run in %.1f s: steps %v; %s v%d, gates passed %v", time.Since(t0).Seconds(), res.Executed, ctr.ModelName, res.Version, res.GatesPassed)
+	for _, g := range res.Gates {
+		if !g.Skipped {
+			r.Say("gate %s: %s", g.Gate, g.Detail)
+		}
+	}
+	m, v, err := ctr.Load(ctx, reg, registry.Champion)
+	if err != nil {
+		r.Check(fmt.Sprintf("the model meets the floor (ratio %.4f ≤ %.2f) and is champion", h[ml.MetricLogLossRatio], ctr.FloorRatio), false)
+		return nil
+	}
+	rep, err := ctr.Evaluate(m, l, from)
+	if err != nil {
+		return err
+	}
+	truePos := w.Truth().Position()
+	r.Say("position effect (version param): true %.3f, measured %.3f", truePos, m.Position)
+	r.Say("holdout (%d impressions, %d clicks): log loss %.5f; generator %.5f (ratio %.4f); base rate %.5f", rep.HoldoutRows, rep.Clicks, rep.LogLoss, rep.BayesLogLoss, rep.Ratio(), rep.BaseRateLogLoss)
+	r.Say("AUC %.4f (generator %.4f); ECE %.4f raw, %.4f served (calibration %s, %s)", rep.AUC, rep.BayesAUC, rep.ECERaw, rep.ECE, v.Params[pipeline.ParamCalibration],
+		map[string]string{"true": "applied: it lowered the held-back log loss", "false": "not applied: it did not help"}[v.Params["calibration_applied"]])
+	r.Measure("logloss_over_bayes", h[ml.MetricLogLossRatio], "")
+	r.Measure("ece", rep.ECE, "")
+	for s, want := range truePos {
+		r.Check(fmt.Sprintf("slot %d's position effect measured within 0.05 of the truth (%.3f vs %.3f)", s, m.Position[s], want), math.Abs(m.Position[s]-want) <= 0.05)
+	}
+	r.Check(fmt.Sprintf("the model meets the floor (ratio %.4f ≤ %.2f) and is champion v%d", h[ml.MetricLogLossRatio], ctr.FloorRatio, v.Number), res.GatesPassed && res.Moved && v.Number == res.Version)
+	r.Check("the served model (artifact and side parameters read back from the registry) has the ratio the pipeline recorded", math.Abs(rep.Ratio()-h[ml.MetricLogLossRatio]) < 1e-9)
+
+	r.Step("A worse model through the same pipeline (16 hash buckets, one epoch: most field values collide)")
+	bad := cfg
+	bad.Train.FM.HashBits, bad.Train.FM.Epochs = 4, 1
+	worse, err := ctr.Run(ctx, reg, l, bad)
+	if err != nil {
+		return err
+	}
+	al, err := reg.Aliases(ctx, ctr.ModelName)
+	if err != nil {
+		return err
+	}
+	r.Say("v%d: ratio %.4f, gates passed %v; champion v%d", worse.Version, worse.Metrics[ctr.EvalHoldout][ml.MetricLogLossRatio], worse.GatesPassed, al[registry.Champion])
+	r.Check(fmt.Sprintf("a model above %.2f × the generator is registered but refused by the gate; the champion stays v%d", ctr.FloorRatio, res.Version),
+		worse.Created && !worse.GatesPassed && !worse.Moved && al[registry.Champion] == res.Version)
 	return nil
 }
 
@@ -209,24 +234,21 @@ func start(ctx context.Context, reg *registry.Registry, requests int) (*system, 
 	if err != nil {
 		return nil, ctr.Report{}, err
 	}
-	m, rep, err := ctr.Train(ctx, l, l.SplitAt(sim.Day.Add(20*time.Hour)), 3, w.Truth().Position(), ctr.DefaultTrainConfig())
-	if err != nil {
-		return nil, rep, err
-	}
 	// A demo-sized log cannot meet the 2% floor (ads/quality trains on the full one); this
-	// registration states a looser floor, recorded with the version.
-	if _, err := ctr.Publish(ctx, reg, m, rep, DemoFloorRatio, sim.Day, sim.Day.Add(20*time.Hour), "scenario"); err != nil {
-		return nil, rep, err
-	}
-	v, err := reg.Resolve(ctx, ctr.ModelName, registry.Champion)
+	// run gates at a looser floor, recorded with the version.
+	res, err := ctr.Run(ctx, reg, l, ctr.RunConfig{Train: ctr.DefaultTrainConfig(), Slots: 3, Holdout: ctr.HoldoutFrom(l, sim.Day.Add(20*time.Hour)),
+		Floor: DemoFloorRatio, Actor: "scenario"})
 	if err != nil {
-		return nil, rep, err
+		return nil, ctr.Report{}, err
 	}
-	mm, _, err := reg.Load(ctx, ctr.ModelName, registry.Champion)
+	if !res.GatesPassed {
+		return nil, ctr.Report{}, fmt.Errorf("click model v%d refused: %+v", res.Version, res.Gates)
+	}
+	served, v, err := ctr.Load(ctx, reg, registry.Champion)
 	if err != nil {
-		return nil, rep, err
+		return nil, ctr.Report{}, err
 	}
-	served, err := ctr.FromVersion(v, mm)
+	rep, err := ctr.Evaluate(served, l, l.SplitAt(sim.Day.Add(20*time.Hour)))
 	if err != nil {
 		return nil, rep, err
 	}
@@ -257,7 +279,7 @@ func serving() scenario.Scenario {
 				return err
 			}
 			defer cleanup()
-			r.Step("Train on a demo-sized log (200,000 requests), register, load the champion, start the bidder")
+			r.Step("Train by the pipeline on a demo-sized log (200,000 requests), gate in the registry, load the champion, start the bidder")
 			sys, rep, err := start(ctx, reg, 200_000)
 			if err != nil {
 				return err
