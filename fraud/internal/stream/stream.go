@@ -88,6 +88,9 @@ type Scorer struct {
 	// firstSeen tells each event's first copy in TxStream from a producer's later retries
 	// (nil: every copy is applied, as before the check existed).
 	firstSeen *eventlog.FirstSeen
+	// await tells callers waiting for a transaction's decision (the HTTP endpoint) when
+	// it is in the log.
+	await awaiters
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
@@ -456,6 +459,7 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 				s.met.lag.Observe(now.Sub(r.items[i].stored).Seconds())
 			}
 		}
+		s.await.decided(r.items, r.ds) // stored: tell whoever waits for them (the HTTP endpoint)
 		if s.afterPublish != nil {
 			for _, it := range r.items {
 				ids = append(ids, it.id)
@@ -488,13 +492,20 @@ func (s *Scorer) first(m *eventlog.Message) bool {
 	return s.firstSeen == nil || s.firstSeen.First(m.ID, m.Sequence, m.Stored)
 }
 
-// retried counts a copy the retry check left out.
-func (s *Scorer) retried(*eventlog.Message) { s.stats.Retried.Add(1) }
+// retried counts a copy the retry check left out, and tells whoever waits for its
+// transaction where the decision is: on the first copy.
+func (s *Scorer) retried(m *eventlog.Message) {
+	s.stats.Retried.Add(1)
+	if seq, ok := s.firstSeen.FirstSeq(m.ID); ok {
+		s.await.decidedAt(m.ID, seq)
+	}
+}
 
 // sentRun is a run's decisions on their way to the log.
 type sentRun struct {
 	p     *eventlog.Pending
 	items []item // the transactions decided, in the order of p's events
+	ds    []decision.Decision
 }
 
 // maxSend bounds the decisions one PublishAsync call sends (the log refuses more than its
@@ -508,10 +519,12 @@ const maxSend = 1024
 func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([]sentRun, error) {
 	evs := make([]eventlog.Event, 0, len(ds))
 	keep := make([]item, 0, len(ds))
+	keepD := make([]decision.Decision, 0, len(ds))
 	for i, d := range ds {
 		it := decided[i]
 		if s.decided != nil && s.decided[it.seq] {
 			s.stats.Skipped.Add(1)
+			s.await.decidedAt(it.id, it.seq) // in the log already: a waiter reads it there
 			continue
 		}
 		b, err := json.Marshal(d)
@@ -520,7 +533,7 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		}
 		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: b,
 			Header: map[string]string{HeaderTxSeq: strconv.FormatUint(it.seq, 10)}})
-		keep = append(keep, it)
+		keep, keepD = append(keep, it), append(keepD, d)
 	}
 	for lo := 0; lo < len(evs); lo += maxSend {
 		hi := min(lo+maxSend, len(evs))
@@ -528,7 +541,7 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		if err != nil {
 			return sent, fmt.Errorf("publish %d decisions: %w", hi-lo, err)
 		}
-		sent = append(sent, sentRun{p: p, items: keep[lo:hi]})
+		sent = append(sent, sentRun{p: p, items: keep[lo:hi], ds: keepD[lo:hi]})
 	}
 	return sent, nil
 }
