@@ -152,6 +152,7 @@ func TestScoreOverHTTPAgreesWithStream(t *testing.T) {
 	if len(overHTTP) < 200 || len(got) != ntx {
 		t.Errorf("%d scored over HTTP, %d decided of %d", len(overHTTP), len(got), ntx)
 	}
+	t.Logf("%d of %d transactions scored over HTTP, %d scored again", len(overHTTP), ntx, len(again))
 }
 
 // Bad requests get a 4xx and a message saying what is wrong, never a panic or a 5xx, and
