@@ -28,7 +28,7 @@ import (
 // Cost: one pointer-free open-addressing table of 16-byte slots, at most half full (so 32–128
 // bytes per id of the last one or two horizons), which the garbage collector
 // does not scan; a new id costs one probe, usually one cache line (a Go map per generation
-// needed three, each a cache miss once the table outgrows the cache: 3× slower). The table
+// needed three lookups, each a cache miss once the table outgrows the cache). The table
 // is rebuilt with the live ids when a generation starts. An id is kept as a 64-bit hash
 // under a per-process random seed: a new id is taken for a copy of another with probability
 // about 2⁻⁶³ (a few probes compared), 10⁻¹⁰ over a billion ids.
