@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -104,4 +105,61 @@ func processCPU(tb testing.TB) int64 {
 		tb.Fatal(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// Against a reference that remembers every id: new ids, redeliveries and retries at random
+// delays, with rates that change so the table grows, moves and shrinks. A retry within the
+// horizon of its first copy is always recognised, one after twice the horizon never is,
+// and a redelivery is always first.
+func TestFirstSeenAgainstReference(t *testing.T) {
+	const horizon = time.Second
+	rng := rand.New(rand.NewPCG(1, 2))
+	f := NewFirstSeen(horizon)
+	type firstCopy struct {
+		seq    uint64
+		stored time.Time
+	}
+	ref := map[string]firstCopy{}
+	var ids []string
+	now := time.Unix(1_000_000, 0)
+	seq := uint64(0)
+	for step := range 400_000 {
+		// Bursts of up to 20,000 ids a second, then quiet spells.
+		rate := 50 + 20_000*((step/40_000)%2)
+		now = now.Add(time.Second / time.Duration(rate))
+		seq++
+		var id string
+		switch r := rng.IntN(10); {
+		case r < 7 || len(ids) == 0:
+			id = "tx-" + strconv.Itoa(step)
+			ids = append(ids, id)
+		case r < 9:
+			id = ids[len(ids)-1-rng.IntN(min(len(ids), 50_000))] // a retry, at some delay
+		default:
+			id = ids[len(ids)-1-rng.IntN(min(len(ids), 100))]
+			if fc, ok := ref[id]; ok && now.Sub(fc.stored) < horizon {
+				// A redelivery of the first copy: same sequence.
+				if !f.First(id, fc.seq, now) {
+					t.Fatalf("step %d: redelivery of %s (seq %d) not first", step, id, fc.seq)
+				}
+				continue
+			}
+		}
+		got := f.First(id, seq, now)
+		fc, seen := ref[id]
+		age := now.Sub(fc.stored)
+		switch {
+		case !seen:
+			if !got {
+				t.Fatalf("step %d: new id %s taken for a retry", step, id)
+			}
+		case age <= horizon && got:
+			t.Fatalf("step %d: retry of %s %v after its first copy counted as first", step, id, age)
+		case age > 2*horizon && !got:
+			t.Fatalf("step %d: copy of %s %v after its first, past twice the horizon, counted as a retry", step, id, age)
+		}
+		if got {
+			ref[id] = firstCopy{seq, now}
+		}
+	}
 }
