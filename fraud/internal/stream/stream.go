@@ -519,7 +519,12 @@ const maxSend = 1024
 func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([]sentRun, error) {
 	evs := make([]eventlog.Event, 0, len(ds))
 	keep := make([]item, 0, len(ds))
-	keepD := make([]decision.Decision, 0, len(ds))
+	// The decisions sent, in keep's order: ds itself unless some are left out after a
+	// restart (no copy on the hot path).
+	keepD := ds
+	if s.decided != nil {
+		keepD = make([]decision.Decision, 0, len(ds))
+	}
 	for i, d := range ds {
 		it := decided[i]
 		if s.decided != nil && s.decided[it.seq] {
@@ -533,7 +538,10 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		}
 		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: b,
 			Header: map[string]string{HeaderTxSeq: strconv.FormatUint(it.seq, 10)}})
-		keep, keepD = append(keep, it), append(keepD, d)
+		keep = append(keep, it)
+		if s.decided != nil {
+			keepD = append(keepD, d)
+		}
 	}
 	for lo := 0; lo < len(evs); lo += maxSend {
 		hi := min(lo+maxSend, len(evs))
