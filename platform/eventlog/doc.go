@@ -14,9 +14,14 @@
 //   - ordered batch consumption (ConsumeOrdered) for readers whose state depends on order:
 //     batches in stream order with one cumulative ack each, and no message overtaking an
 //     unapplied earlier one, after a handler error or a crash; one reader per durable;
+//   - FirstSeen, for a reader that must apply each event once even when a producer's
+//     retry came after the duplicates window and was stored again: it tells the first
+//     copy of an id from later ones within a horizon of log time, and is rebuilt from
+//     the log itself after a crash;
 //   - replay from a sequence or a time, which ends at the log's head instead of waiting;
 //   - an embedded server for the local default, behind the same Open as a remote URL.
 //
 // Delivery is at least once. A consumer that crashes between applying an event and acking
-// it sees the event again, so handlers must be idempotent by event id (see Dedup).
+// it sees the event again, so handlers must be idempotent by event id (see Dedup, and
+// FirstSeen for copies stored twice).
 package eventlog

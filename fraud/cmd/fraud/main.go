@@ -6,7 +6,7 @@
 //	fraud features --csv IN --out OUT [--offline-dir DIR]
 //	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
-//	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR ...]
+//	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
 //	fraud scenario list | run NAME
 //
 // Every command answers -h with its flags. CASEBOOK_LOG_LEVEL (debug, info, warn, error,
@@ -37,7 +37,7 @@ const usage = `usage:
   fraud features --csv IN --out OUT [--offline-dir DIR]
   fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR]
   fraud train --csv FILE [--json] [--offline-dir DIR]
-  fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR ...]
+  fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
   fraud scenario list | names | run NAME... [--json FILE]
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_DATA_KEY (seals the
 registry's artifacts and the offline store's Parquet files at rest; see platform/seal).`

@@ -15,7 +15,9 @@ import (
 
 const streamUsage = `fraud stream [flags]
   the streaming system as a process: trains on the simulated history, warms the features,
-  then decides every transaction published to fraud.tx until interrupted`
+  then decides every transaction published to fraud.tx until interrupted (and, with
+  --http ADDR, every transaction POSTed to /v1/transactions/score); restarted on the same
+  NATS server, it resumes where it stopped`
 
 // parseStream reads `fraud stream` flags: the streaming system as a process that loadgen
 // (or anyone publishing to fraud.tx) drives.
@@ -26,6 +28,9 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.Port, "port", c.Port, "embedded server: port to listen on (127.0.0.1)")
 	fs.StringVar(&c.Store, "store", c.Store, "online feature store: memory or redis://HOST:PORT")
 	fs.StringVar(&c.MetricsAddr, "metrics", c.MetricsAddr, "serve Prometheus /metrics on this address (empty: off)")
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "serve POST /v1/transactions/score (a transaction in, its decision out) on this address (empty: off)")
+	fs.DurationVar(&c.HTTPTimeout, "http-timeout", c.HTTPTimeout, "longest wait for one decision over HTTP (then 504; asking again returns the decision)")
+	fs.DurationVar(&c.Live.RetryHorizon, "retry-horizon", events.RetryHorizon, "how long after a transaction's first copy a producer's retry stored again by the log is still recognised and not decided again (memory: ids of up to twice this)")
 	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "most transactions per scorer batch")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "most transactions delivered and not yet decided")
 	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")

@@ -65,6 +65,10 @@ type Config struct {
 	// transactions (events.Tokenize). Required: main builds it from the environment
 	// (pii.FromEnv), and only the local default falls back to pii.Demo.
 	Tokenizer *pii.Tokenizer
+	// RetryHorizon is how long after a transaction's first copy a producer's late retry is
+	// still recognised by the scorer (stream.ScorerConfig.RetryHorizon; zero:
+	// events.RetryHorizon).
+	RetryHorizon time.Duration
 	// rawIDs skips the tokenization: only the PII scan's control run sets it, to show the
 	// scan finds raw ids where they would leak.
 	rawIDs bool
@@ -84,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if c.LabelDelay <= 0 || c.LabelDelay >= 8*Day {
 		errs = append(errs, fmt.Errorf("the label delay %v must be in (0, 8 days): the terminal views accept labels up to 8 days late", c.LabelDelay))
+	}
+	if c.RetryHorizon < 0 {
+		errs = append(errs, fmt.Errorf("the retry horizon %v must not be negative", c.RetryHorizon))
 	}
 	if c.TxLateness < 0 {
 		errs = append(errs, fmt.Errorf("the transaction lateness %v must not be negative", c.TxLateness))
@@ -266,7 +273,7 @@ func (s *System) Scorer(ctx context.Context, log *eventlog.Log, store features.O
 	return stream.NewScorer(ctx, stream.ScorerConfig{
 		Log: log, Features: s.Features, Store: store, Model: stream.Served{Server: s.Server, Name: "fraud"},
 		Thresholds: s.Thresholds, Rules: decision.DefaultRules(), Stats: stats, Metrics: met,
-		StoreBreaker: StoreBreaker, History: s.History, Logger: s.Config.Logger,
+		StoreBreaker: StoreBreaker, History: s.History, Logger: s.Config.Logger, RetryHorizon: s.Config.RetryHorizon,
 	})
 }
 

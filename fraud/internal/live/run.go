@@ -38,6 +38,11 @@ type StreamConfig struct {
 	Store string
 	// MetricsAddr serves Prometheus /metrics (empty: not served).
 	MetricsAddr string
+	// HTTPAddr serves the synchronous scoring endpoint, POST /v1/transactions/score
+	// (stream.ScoreAPI), beside the stream (empty: not served). HTTPTimeout bounds the
+	// wait for one decision.
+	HTTPAddr    string
+	HTTPTimeout time.Duration
 	// BatchSize bounds a scorer batch; MaxAckPending the transactions in flight. A batch is
 	// whatever has arrived when the scorer is free, so at a steady 20,000/s it holds about
 	// 20; the bound matters when the scorer falls behind (a garbage collection of the shared
@@ -78,7 +83,7 @@ func DefaultStreamConfig() StreamConfig {
 	live := DefaultConfig()
 	live.Tokenizer = pii.Demo() // the local default only: `fraud stream` replaces it from the environment
 	return StreamConfig{Sim: sim.DefaultConfig(), Live: live, NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
-		MetricsAddr: "127.0.0.1:9464", BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
+		MetricsAddr: "127.0.0.1:9464", HTTPTimeout: 2 * time.Second, BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
 }
 
 // Validate reports what cannot work before anything starts.
@@ -99,6 +104,9 @@ func (c StreamConfig) Validate() error {
 	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize || c.MaxAckPending > maxAckPending {
 		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d) ≤ %d (the decisions one batch may have in flight)", c.BatchSize, c.MaxAckPending, maxAckPending))
 	}
+	if c.HTTPAddr != "" && c.HTTPTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("HTTP timeout %v: want a positive wait for a decision", c.HTTPTimeout))
+	}
 	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
 	}
@@ -114,8 +122,8 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		return err
 	}
 	t0 := time.Now()
-	// Take the metrics address first: a port in use fails now, not after the training.
-	var metricsLn net.Listener
+	// Take the listening addresses first: a port in use fails now, not after the training.
+	var metricsLn, httpLn net.Listener
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -123,6 +131,14 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		}
 		defer ln.Close()
 		metricsLn = ln
+	}
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("scoring endpoint: %w", err)
+		}
+		defer ln.Close()
+		httpLn = ln
 	}
 	if cfg.GCPercent != 0 {
 		debug.SetGCPercent(cfg.GCPercent)
@@ -146,8 +162,18 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 			return err
 		}
 	}
+	// A stream that holds events is a restart (after a crash, or a stop) when the scorer's
+	// durable consumer exists: the scorer warms its features from the simulation as before,
+	// then rebuilds them and the retry check from the log up to its ack floor, and goes on
+	// from there, skipping the decisions the log already holds. Without the durable, the
+	// events are someone else's (an old run with other flags): refuse them.
 	if st, err := log.Stream(ctx, events.TxStream); err == nil && st.Messages > 0 {
-		return fmt.Errorf("stream %s already holds %d events: start from an empty server (the scorer's features are warmed from the simulation, not from an old run)", events.TxStream, st.Messages)
+		cs, cerr := log.ConsumerState(ctx, events.TxStream, stream.DefaultDurable)
+		if cerr != nil {
+			return fmt.Errorf("stream %s already holds %d events and has no %s consumer to resume (%v): start from an empty server (the scorer's features are warmed from the simulation, not from an old run)",
+				events.TxStream, st.Messages, stream.DefaultDurable, cerr)
+		}
+		fmt.Fprintf(out, "resuming: %s holds %d events, %d acknowledged by %s; the features are rebuilt from the log\n", events.TxStream, st.Messages, cs.AckFloor, stream.DefaultDurable)
 	}
 	reg := prometheus.NewRegistry()
 	cfg.Live.Metrics = reg
@@ -214,6 +240,20 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 			return nil
 		})
 		fmt.Fprintf(out, "metrics: http://%s/metrics\n", metricsLn.Addr())
+	}
+	if httpLn != nil {
+		api, err := stream.NewScoreAPI(log, sc, cfg.Live.Tokenizer, cfg.HTTPTimeout, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		serve := cli.Serve(cli.NewServer(api.Handler()), httpLn)
+		parts = append(parts, func(ctx context.Context) error {
+			if err := serve(ctx); err != nil {
+				return fmt.Errorf("scoring endpoint: %w", err)
+			}
+			return nil
+		})
+		fmt.Fprintf(out, "scoring: POST http://%s%s\n", httpLn.Addr(), stream.ScorePath)
 	}
 	if cfg.Progress > 0 {
 		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })

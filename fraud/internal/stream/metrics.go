@@ -16,6 +16,7 @@ import (
 //	casebook_fraud_model_errors_total               transactions the serving layer could not score
 //	casebook_fraud_chargebacks_total                chargebacks applied to the terminal features
 //	casebook_fraud_decision_events_total{outcome}   decisions: new, duplicate (dropped by the log), skipped (already in the log after a restart)
+//	casebook_fraud_retried_events_total            copies of events a producer published again after the duplicates window, left out
 //	casebook_fraud_feature_store_up                 0 while the last online-store operation failed
 //	casebook_fraud_decision_lag_seconds             log append → decision published
 //
@@ -52,6 +53,7 @@ func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
 			"modelErrs":   prometheus.NewDesc("casebook_fraud_model_errors_total", "Transactions the serving layer could not score with a model.", nil, nil),
 			"labels":      prometheus.NewDesc("casebook_fraud_chargebacks_total", "Chargebacks applied to the terminal features.", nil, nil),
 			"published":   prometheus.NewDesc("casebook_fraud_decision_events_total", "Decision events: new; duplicate (published again, dropped by the log's duplicates window); skipped (found already in the log after a restart or a failed batch, not published again).", []string{"outcome"}, nil),
+			"retried":     prometheus.NewDesc("casebook_fraud_retried_events_total", "Transactions and chargebacks a producer published again after the log's duplicates window (stored twice): recognised and neither applied to the features nor decided again.", nil, nil),
 			"storeUp":     prometheus.NewDesc("casebook_fraud_feature_store_up", "1 when the last online-store operation succeeded, 0 while it fails.", nil, nil),
 		},
 	}
@@ -89,6 +91,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter("published", s.Published.Load(), "new")
 	counter("published", s.Republished.Load(), "duplicate")
 	counter("published", s.Skipped.Load(), "skipped")
+	counter("retried", s.Retried.Load())
 	up := 1.0
 	if s.StoreDown.Load() {
 		up = 0

@@ -15,10 +15,11 @@ var ErrNoModel = errors.New("serving answered without a model")
 
 // Served scores through a serving.Server in this process. In process, not over HTTP: the
 // scorer and the server share the machine's two cores, and HTTP would add JSON encoding
-// and a loopback hop per batch for no isolation the case study needs; the OIP endpoint of
-// the same server stays available to other callers. The server's prediction log (when
-// configured) records every row under its transaction id, which is what the monitoring
-// joins chargebacks to.
+// and a loopback hop per batch for no isolation the case study needs. `fraud stream` does
+// not expose the server's OIP endpoint; callers outside score a transaction through
+// ScoreAPI, which decides it in the stream. The server's prediction log (when configured)
+// records every row under its transaction id, which is what the monitoring joins
+// chargebacks to.
 type Served struct {
 	Server *serving.Server
 	Name   string

@@ -48,6 +48,10 @@ type Stats struct {
 	// Skipped counts transactions redelivered after a restart whose decision the log
 	// already held (the earlier run published it, then crashed before acking).
 	Skipped atomic.Int64
+	// Retried counts events (transactions or chargebacks) a producer published again
+	// after the log's duplicates window, so stored twice: the copies after the first are
+	// neither applied to the features nor decided (ScorerConfig.RetryHorizon).
+	Retried atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
 	// StoreDown is set while the last online-store operation failed.
@@ -81,6 +85,12 @@ type Scorer struct {
 	// and some may be in the log all the same. cfg is the consumer Run reads.
 	resync bool
 	cfg    eventlog.ConsumerConfig
+	// firstSeen tells each event's first copy in TxStream from a producer's later retries
+	// (nil: every copy is applied, as before the check existed).
+	firstSeen *eventlog.FirstSeen
+	// await tells callers waiting for a transaction's decision (the HTTP endpoint) when
+	// it is in the log.
+	await awaiters
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
@@ -112,6 +122,12 @@ type ScorerConfig struct {
 	// History is applied to the features before the scorer is returned, without deciding
 	// (transactions and chargebacks in log order): how a scorer starts from a backfill.
 	History []eventlog.Event
+	// RetryHorizon is how long (log time) after an event's first copy a producer's retry,
+	// stored again because it came after the log's duplicates window, is still recognised
+	// and neither applied nor decided again (eventlog.FirstSeen; at least this long, at
+	// most twice). Zero means events.RetryHorizon; a negative value turns the check off,
+	// for benchmarks of its cost only.
+	RetryHorizon time.Duration
 }
 
 // NewScorer builds a scorer from cfg, its features warmed with cfg.History.
@@ -140,6 +156,9 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	s.logger = s.logger.With("component", "fraud-scorer")
+	if h := cmp.Or(cfg.RetryHorizon, events.RetryHorizon); h > 0 {
+		s.firstSeen = eventlog.NewFirstSeen(h)
+	}
 	if err := s.warm(ctx, cfg.History); err != nil {
 		return nil, err
 	}
@@ -147,8 +166,11 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 }
 
 // Rebuild replays the transactions the durable consumer has acknowledged into the online
-// features, so a restarted scorer sees the windows it had (feature state lives in memory).
-// Events after the ack floor are left to the consumer.
+// features, so a restarted scorer sees the windows it had (feature state lives in memory),
+// and into the retry check, so that it tells first copies from retries exactly as the
+// crashed process did (the check's state is a function of the log read in order). Events
+// after the ack floor are left to the consumer. Events that do not decode were
+// dead-lettered when they were consumed and are skipped.
 func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 	st, err := s.log.ConsumerState(ctx, TxStream, durable)
 	switch {
@@ -161,6 +183,12 @@ func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 	}
 	_, err = s.log.Replay(ctx, TxStream, eventlog.FromBeginning(), nil, func(ctx context.Context, m *eventlog.Message) error {
 		if m.Sequence > st.AckFloor {
+			return nil
+		}
+		if _, err := decodeItem(m.Subject, m.Data); err != nil {
+			return nil
+		}
+		if !s.first(m) {
 			return nil
 		}
 		_, err := s.Process(ctx, m.Subject, m.Data, false)
@@ -360,11 +388,17 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 	s.stats.Batches.Add(1)
 	items := make([]item, 0, len(batch))
 	var bad error
+	done := 0 // leading messages of batch handled: applied and decided, or retries left out
 	for _, m := range batch {
 		it, err := decodeItem(m.Subject, m.Data)
 		if err != nil {
 			bad = err // decide what came before it; it is dead-lettered
 			break
+		}
+		done++
+		if !s.first(m) {
+			s.retried(m)
+			continue
 		}
 		items = append(items, item{Item: it, id: m.ID, seq: m.Sequence, stored: m.Stored})
 	}
@@ -425,6 +459,7 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 				s.met.lag.Observe(now.Sub(r.items[i].stored).Seconds())
 			}
 		}
+		s.await.decided(r.items, r.ds) // stored: tell whoever waits for them (the HTTP endpoint)
 		if s.afterPublish != nil {
 			for _, it := range r.items {
 				ids = append(ids, it.id)
@@ -443,16 +478,34 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 			return 0, err
 		}
 	}
-	if s.decided != nil && len(items) > 0 && items[len(items)-1].seq >= s.decidedMax {
+	if s.decided != nil && done > 0 && batch[done-1].Sequence >= s.decidedMax {
 		s.decided = nil
 	}
-	return len(items), bad
+	return done, bad
+}
+
+// first reports whether m is the first copy of its event in TxStream: a producer that
+// retries a publish after the log's duplicates window has it stored again, and only the
+// first copy may touch the features or be decided. It is checked before anything is
+// applied, on the one ordered goroutine, so a crash anywhere leaves nothing to undo.
+func (s *Scorer) first(m *eventlog.Message) bool {
+	return s.firstSeen == nil || s.firstSeen.First(m.ID, m.Sequence, m.Stored)
+}
+
+// retried counts a copy the retry check left out, and tells whoever waits for its
+// transaction where the decision is: on the first copy.
+func (s *Scorer) retried(m *eventlog.Message) {
+	s.stats.Retried.Add(1)
+	if seq, ok := s.firstSeen.FirstSeq(m.ID); ok {
+		s.await.decidedAt(m.ID, seq)
+	}
 }
 
 // sentRun is a run's decisions on their way to the log.
 type sentRun struct {
 	p     *eventlog.Pending
 	items []item // the transactions decided, in the order of p's events
+	ds    []decision.Decision
 }
 
 // maxSend bounds the decisions one PublishAsync call sends (the log refuses more than its
@@ -466,10 +519,17 @@ const maxSend = 1024
 func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([]sentRun, error) {
 	evs := make([]eventlog.Event, 0, len(ds))
 	keep := make([]item, 0, len(ds))
+	// The decisions sent, in keep's order: ds itself unless some are left out after a
+	// restart (no copy on the hot path).
+	keepD := ds
+	if s.decided != nil {
+		keepD = make([]decision.Decision, 0, len(ds))
+	}
 	for i, d := range ds {
 		it := decided[i]
 		if s.decided != nil && s.decided[it.seq] {
 			s.stats.Skipped.Add(1)
+			s.await.decidedAt(it.id, it.seq) // in the log already: a waiter reads it there
 			continue
 		}
 		b, err := json.Marshal(d)
@@ -479,6 +539,9 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: b,
 			Header: map[string]string{HeaderTxSeq: strconv.FormatUint(it.seq, 10)}})
 		keep = append(keep, it)
+		if s.decided != nil {
+			keepD = append(keepD, d)
+		}
 	}
 	for lo := 0; lo < len(evs); lo += maxSend {
 		hi := min(lo+maxSend, len(evs))
@@ -486,7 +549,7 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		if err != nil {
 			return sent, fmt.Errorf("publish %d decisions: %w", hi-lo, err)
 		}
-		sent = append(sent, sentRun{p: p, items: keep[lo:hi]})
+		sent = append(sent, sentRun{p: p, items: keep[lo:hi], ds: keepD[lo:hi]})
 	}
 	return sent, nil
 }

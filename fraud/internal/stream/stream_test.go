@@ -30,7 +30,7 @@ type fixture struct {
 
 // setup simulates 40 days, trains logistic regression on days 0-29, registers it as
 // champion and serves it in process; the stream replays days 30-39.
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	ctx := context.Background()
 	cfg := sim.DefaultConfig()
@@ -116,7 +116,11 @@ func (f fixture) scorer(t *testing.T, log *eventlog.Log, store features.OnlineSt
 // openForgetful opens an embedded log with the case study's streams, except that the
 // decision stream forgets ids after 100 ms (the server's least): a decision published twice
 // later than that is stored twice, so only the scorer's own check can prevent it.
-func openForgetful(t *testing.T) *eventlog.Log {
+func openForgetful(t *testing.T) *eventlog.Log { return openForgetfulTx(t, 0) }
+
+// openForgetfulTx is openForgetful whose transaction stream also forgets ids after txWindow
+// (zero: the case study's window), so that a producer's retry after it is stored twice.
+func openForgetfulTx(t *testing.T, txWindow time.Duration) *eventlog.Log {
 	t.Helper()
 	ctx := context.Background()
 	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
@@ -127,6 +131,9 @@ func openForgetful(t *testing.T) *eventlog.Log {
 	for _, sc := range events.Streams() {
 		if sc.Name == DecisionStream {
 			sc.Duplicates = 100 * time.Millisecond
+		}
+		if sc.Name == TxStream && txWindow > 0 {
+			sc.Duplicates = txWindow
 		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			t.Fatal(err)
@@ -158,18 +165,22 @@ func decisionsByTx(t *testing.T, log *eventlog.Log) map[int64][]decision.Decisio
 func TestRestartExactlyOneDecision(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	log := openForgetful(t)
+	log := openForgetfulTx(t, 100*time.Millisecond)
 	// Transactions without their labels, and each fraud's chargeback 3 days later.
 	evs, err := events.Replay(f.txs, 3*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := log.PublishBatch(ctx, evs); err != nil {
+	// The first half, then producer retries of some of it after the transaction stream's
+	// duplicates window (stored twice), then the rest: the kill comes after the retries, so
+	// the restarted scorer must recognise them while it rebuilds.
+	half := len(evs) / 2
+	if _, err := log.PublishBatch(ctx, evs[:half]); err != nil {
 		t.Fatal(err)
 	}
-	// Publishing again changes nothing: idempotent by transaction id.
-	if acks, err := log.PublishBatch(ctx, evs[:10]); err != nil || !acks[0].Duplicate {
-		t.Fatalf("republish = %v, %v; want duplicates", acks, err)
+	retries := republishAfterWindow(t, log, everyNth(evs[:half], 9))
+	if _, err := log.PublishBatch(ctx, evs[half:]); err != nil {
+		t.Fatal(err)
 	}
 	cc := eventlog.DefaultConsumerConfig()
 	cc.AckWait = time.Second
@@ -209,7 +220,7 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 			t.Fatalf("Run = %v", err)
 		}
 	}
-	run(int64(len(f.txs) / 3))         // killed a third of the way
+	run(int64(2 * len(f.txs) / 3))     // killed two thirds of the way, after the retries
 	time.Sleep(200 * time.Millisecond) // down for longer than the decision ids are remembered
 	run(0)                             // restarted with empty memory, until caught up
 
@@ -248,8 +259,137 @@ func TestRestartExactlyOneDecision(t *testing.T) {
 	if stats.Labels.Load() == 0 {
 		t.Errorf("no label was applied")
 	}
-	t.Logf("%d transactions and %d labels, %d decisions published, %d found already published after the kill",
-		len(f.txs), len(evs)-len(f.txs), stats.Published.Load(), stats.Skipped.Load())
+	if n := stats.Retried.Load(); n < int64(retries) {
+		t.Errorf("%d retried copies recognised, want at least the %d published (more if the restart read them again)", n, retries)
+	}
+	t.Logf("%d transactions and %d labels, %d retried after the window, %d decisions published, %d found already published after the kill, %d retries recognised",
+		len(f.txs), len(evs)-len(f.txs), retries, stats.Published.Load(), stats.Skipped.Load(), stats.Retried.Load())
+}
+
+// everyNth is every nth event of evs.
+func everyNth(evs []eventlog.Event, n int) []eventlog.Event {
+	var out []eventlog.Event
+	for i := 0; i < len(evs); i += n {
+		out = append(out, evs[i])
+	}
+	return out
+}
+
+// republishAfterWindow publishes evs again, as a producer retrying late would, until the log
+// has stored every one a second time (the duplicates window has passed for it), and returns
+// how many. It waits for the window, not for a time: an ack still marked duplicate is
+// published again.
+func republishAfterWindow(t *testing.T, log *eventlog.Log, evs []eventlog.Event) int {
+	t.Helper()
+	ctx := context.Background()
+	left := evs
+	for deadline := time.Now().Add(30 * time.Second); len(left) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still deduplicated by the log after 30 s", len(left))
+		}
+		time.Sleep(150 * time.Millisecond)
+		acks, err := log.PublishBatch(ctx, left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again []eventlog.Event
+		for i, a := range acks {
+			if a.Duplicate {
+				again = append(again, left[i])
+			}
+		}
+		left = again
+	}
+	return len(evs)
+}
+
+// A producer publishes some transactions and chargebacks again after the log's duplicates
+// window, so the log stores them twice (some before later events, some at the end): each
+// transaction still gets exactly one decision, and every decision equals that of a scorer
+// that never saw the copies (so no copy was counted in the features).
+func TestRetryAfterWindowDecidedOnce(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	log := openForgetfulTx(t, 100*time.Millisecond)
+	evs, err := events.Replay(f.txs[:1200], 3*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := eventlog.DefaultConsumerConfig()
+	cc.BatchSize = 64
+	stats := &Stats{}
+	s := f.scorer(t, log, memory.New(f.reg), stats)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx, cc) }()
+	// The scorer decides each part before its retries arrive, so a second decision would
+	// come later than the decision stream's duplicates window too, and be stored.
+	publish := func(evs []eventlog.Event) {
+		if _, err := log.PublishBatch(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		waitCaught(t, log)
+	}
+	half := len(evs) / 2
+	publish(evs[:half])
+	// Retries of every 5th event of the first half, among them the newest few (their
+	// event times are inside the features' lateness).
+	retries := republishAfterWindow(t, log, append(everyNth(evs[:half-8], 5), evs[half-8:half]...))
+	publish(evs[half:])
+	retries += republishAfterWindow(t, log, everyNth(evs[half:], 7))
+	waitCaught(t, log)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+
+	got := decisionsByTx(t, log)
+	ref := f.scorer(t, nil, memory.New(f.reg), &Stats{})
+	ntx := 0
+	for _, ev := range evs {
+		want, err := ref.Process(ctx, ev.Subject, ev.Data, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			continue
+		}
+		ntx++
+		ds := got[want.TransactionID]
+		if len(ds) != 1 {
+			t.Fatalf("transaction %d has %d decisions in the log, want 1", want.TransactionID, len(ds))
+		}
+		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != want.Path {
+			t.Fatalf("transaction %d: decision %+v with retries in the log, %+v without", want.TransactionID, ds[0], *want)
+		}
+	}
+	if len(got) != ntx {
+		t.Errorf("%d transactions decided, want %d", len(got), ntx)
+	}
+	if n := stats.Retried.Load(); n != int64(retries) {
+		t.Errorf("%d retried copies recognised, want %d", n, retries)
+	}
+	t.Logf("%d events, %d retried after the window; %d decisions", len(evs), retries, len(got))
+}
+
+// waitCaught waits until the scorer's durable has acknowledged everything in the
+// transaction stream, failing after 30 s without progress.
+func waitCaught(t *testing.T, log *eventlog.Log) {
+	t.Helper()
+	ctx := context.Background()
+	var floor uint64
+	for last := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		st, err := log.ConsumerState(ctx, TxStream, DefaultDurable)
+		if err == nil && st.Caught() {
+			return
+		}
+		if err == nil && st.AckFloor > floor {
+			floor, last = st.AckFloor, time.Now()
+		}
+		if time.Since(last) > 30*time.Second {
+			t.Fatalf("the scorer made no progress for 30 s (ack floor %d, %v)", floor, err)
+		}
+	}
 }
 
 // A batch fails after its decisions were published (as when a publish ack is lost) and is
