@@ -9,7 +9,6 @@ package bidder
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"hash/maphash"
@@ -405,21 +404,28 @@ func (b *Bidder) finish(req *openrtb.BidRequest, out *Outcome, arrived time.Time
 		return openrtb.NoBid(req.ID, out.NoBid), *out
 	}
 	resp := openrtb.BidResponse{ID: req.ID, Cur: "USD"}
-	ext, _ := json.Marshal(struct {
-		Model string `json:"model"`
-		Level string `json:"degrade"`
-	}{out.Model, out.Level.String()})
-	resp.Ext = ext
+	// The extensions are written by hand (what encoding/json writes for {"model",
+	// "degrade"} and {"pctr", "slot"}), into one buffer for the response.
+	ext := make([]byte, 0, 64+48*len(out.Winners))
+	ext = append(ext, `{"model":`...)
+	ext = openrtb.AppendJSONString(ext, out.Model)
+	ext = append(ext, `,"degrade":`...)
+	ext = openrtb.AppendJSONString(ext, out.Level.String())
+	ext = append(ext, '}')
+	resp.Ext = ext[:len(ext):len(ext)]
 	for _, win := range out.Winners {
 		a := snap.Ad(adPosition(snap, win.Ad))
 		f := sim.Formats[a.Format]
 		bid := openrtb.Bid{ID: req.ID + "-" + strconv.Itoa(win.Slot), ImpID: req.Imp[win.Slot].ID, Price: win.CostPerImpression * 1000,
 			AdID: "ad-" + strconv.FormatInt(win.Ad, 10), CrID: "cr-" + strconv.FormatInt(win.Ad, 10), CID: "c-" + strconv.FormatInt(win.Campaign, 10),
 			W: f.W, H: f.H}
-		bid.Ext, _ = json.Marshal(struct {
-			PCTR float64 `json:"pctr"`
-			Slot int     `json:"slot"`
-		}{win.PCTR, win.Slot})
+		at := len(ext)
+		ext = append(ext, `{"pctr":`...)
+		ext = openrtb.AppendJSONFloat(ext, win.PCTR)
+		ext = append(ext, `,"slot":`...)
+		ext = strconv.AppendInt(ext, int64(win.Slot), 10)
+		ext = append(ext, '}')
+		bid.Ext = ext[at:len(ext):len(ext)]
 		seat := "adv-" + strconv.FormatInt(a.Advertiser, 10)
 		if n := len(resp.SeatBid); n > 0 && resp.SeatBid[n-1].Seat == seat {
 			resp.SeatBid[n-1].Bid = append(resp.SeatBid[n-1].Bid, bid)
