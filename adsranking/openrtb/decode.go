@@ -118,6 +118,12 @@ func unmarshal(data []byte, v any, kind error) error {
 		}
 		*r = BidRequest{} // what the fast path filled in before it gave up
 	}
+	if r, ok := v.(*BidResponse); ok {
+		if decodeResponseFast(data, r) {
+			return nil
+		}
+		*r = BidResponse{}
+	}
 	err := json.Unmarshal(data, v)
 	if err == nil {
 		return nil

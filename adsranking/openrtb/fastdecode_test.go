@@ -93,3 +93,60 @@ func FuzzDecodeFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkFastAgainstJSON(t, data) })
 }
+
+var fastResponseCases = []string{
+	`{"id":"r1","nbr":2}`, `{"id":"r1","nbr":0}`, `{"id":"r1","seatbid":[],"cur":"USD","bidid":"b","ext":{"model":"m/v1","degrade":"full"}}`,
+	`{"id":"r1","seatbid":[{"bid":[{"id":"r1-0","impid":"1","price":93.89133093463604,"nurl":"n","burl":"b","lurl":"l","adm":"<a>","adid":"ad-272","adomain":["a.com"],"cid":"c-117","crid":"cr-272","w":320,"h":50,"ext":{"pctr":0.07797434132703628,"slot":0}}],"seat":"adv-30","ext":{}},{"bid":[]}],"cur":"USD"}` + "\n",
+	// Handed over to encoding/json:
+	`{"id":"r1","nbr":null}`, `{"id":"r1","NBR":2}`, `{"id":"r1","nbr":2.5}`, `{"id":"r1","seatbid":[{"bid":[{"price":"1"}]}]}`,
+	`{"id":"r1","seatbid":[{"bid":null}]}`, `{"id":"r1"`, `{"id":"r1","id":"r2"}`, `{"id":"\u0072"}`,
+}
+
+func TestDecodeResponseFastMatchesJSON(t *testing.T) {
+	fast := 0
+	for i, c := range fastResponseCases {
+		if checkResponseFastAgainstJSON(t, []byte(c)) {
+			fast++
+		} else if i < 4 {
+			t.Errorf("decodeResponseFast(%s) gave up, want it to decode this response itself", c)
+		}
+	}
+	if fast == len(fastResponseCases) {
+		t.Errorf("decodeResponseFast decoded all %d cases, want it to give up on the odd ones", len(fastResponseCases))
+	}
+	// Whatever AppendResponse writes, the fast decoder reads back by itself.
+	nbr := NoBidBelowFloor
+	for _, r := range []BidResponse{{ID: "r", NBR: &nbr}, {ID: "r", Cur: "USD", SeatBid: []SeatBid{{Seat: "s", Bid: []Bid{{ID: "b", ImpID: "1", Price: 1e-7, W: 1, H: 2}}}}}} {
+		body, err := AppendResponse(nil, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkResponseFastAgainstJSON(t, body) {
+			t.Errorf("decodeResponseFast(%s) gave up on what AppendResponse wrote", body)
+		}
+	}
+}
+
+func checkResponseFastAgainstJSON(t *testing.T, data []byte) bool {
+	t.Helper()
+	var got BidResponse
+	if !decodeResponseFast(data, &got) {
+		return false
+	}
+	var want BidResponse
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("decodeResponseFast(%q) accepted what encoding/json refuses: %v", data, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decodeResponseFast(%q) = %+v, encoding/json %+v", data, got, want)
+	}
+	return true
+}
+
+// FuzzDecodeResponseFast: when the fast decoder answers, encoding/json agrees.
+func FuzzDecodeResponseFast(f *testing.F) {
+	for _, c := range fastResponseCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkResponseFastAgainstJSON(t, data) })
+}
