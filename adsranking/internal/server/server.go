@@ -91,13 +91,19 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not encode the response")
 		return
 	}
+	// Canonical keys and shared values: net/http only reads them.
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Server-Timing", serverTiming(out))
-	h.Set("X-Openrtb-Version", "2.6")
+	h["Content-Type"] = contentTypeJSON
+	h["Server-Timing"] = []string{serverTiming(out)}
+	h["X-Openrtb-Version"] = openrtbVersion
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 }
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	openrtbVersion  = []string{"2.6"}
+)
 
 func serverTiming(o bidder.Outcome) string {
 	b := make([]byte, 0, 96)
