@@ -1,6 +1,6 @@
-// Package events are the ad auction's facts on the event log, with their subjects: each
-// auction the bidder answered with a bid, each impression the exchange reports (billing),
-// each click, and campaign changes. They are JSON, small, and carry what monitoring needs
+// Package events are the ad auction's facts on the event log, with their subjects: the
+// auctions the bidder answered with a bid (in batches, several per event), each impression
+// the exchange reports (billing), each click, and campaign changes. They are JSON, small, and carry what monitoring needs
 // (model version, predicted click probability per slot) so that no join with the bidder's
 // memory is needed downstream.
 package events
