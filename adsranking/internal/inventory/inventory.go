@@ -12,6 +12,7 @@ package inventory
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -238,9 +239,15 @@ func (s *Snapshot) Candidates(q Query, limit int, sc *Scratch, dst []int32) ([]i
 		n += bits.OnesCount64(x)
 	}
 	if limit <= 0 || n <= limit {
+		// Grow once and write by index: an append per ad re-checked the capacity each time.
+		at := len(dst)
+		dst = slices.Grow(dst, n)[:at+n]
+		out := dst[at:]
+		j := 0
 		for i, x := range w {
 			for x != 0 {
-				dst = append(dst, int32(i<<6+bits.TrailingZeros64(x)))
+				out[j] = int32(i<<6 + bits.TrailingZeros64(x))
+				j++
 				x &= x - 1
 			}
 		}
