@@ -1,6 +1,6 @@
-// Package events are the ad auction's facts on the event log, with their subjects: each
-// auction the bidder answered with a bid, each impression the exchange reports (billing),
-// each click, and campaign changes. They are JSON, small, and carry what monitoring needs
+// Package events are the ad auction's facts on the event log, with their subjects: the
+// auctions the bidder answered with a bid (in batches, several per event), each impression
+// the exchange reports (billing), each click, and campaign changes. They are JSON, small, and carry what monitoring needs
 // (model version, predicted click probability per slot) so that no join with the bidder's
 // memory is needed downstream.
 package events
@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
+
+	"github.com/casebook-ml/casebook/adsranking/openrtb"
 )
 
 // Subjects, and the stream that holds them.
@@ -96,4 +99,90 @@ func DecodeClick(data []byte) (Click, error) {
 		return c, fmt.Errorf("%w: click %+v", ErrInvalid, c)
 	}
 	return c, nil
+}
+
+// Auctions are logged in batches: one event on SubjectAuction holds the auctions of one
+// flush of the bidder's publisher (every 10 ms, or 512 auctions), as a JSON array in the
+// order they were decided. One event per auction cost the embedded log a stored message,
+// a deduplication entry and an ack each: a quarter of the server's CPU at 2,000 bids a
+// second. The batch's event id is the publisher's (random per process) plus its sequence
+// number, so a retried publish of the same batch is stored once.
+
+// AuctionBatchID is the event id of a publisher's seq-th batch.
+func AuctionBatchID(publisher string, seq uint64) string {
+	return "auc-" + publisher + "-" + strconv.FormatUint(seq, 10)
+}
+
+// AppendAuctions appends the JSON array of as to dst and returns it: what DecodeAuctions
+// reads. Encoding by hand keeps reflection off the per-auction path; the output is the
+// same as encoding/json's (TestAppendAuctionsMatchesJSON).
+func AppendAuctions(dst []byte, as []Auction) []byte {
+	dst = append(dst, '[')
+	for i := range as {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendAuction(dst, &as[i])
+	}
+	return append(dst, ']')
+}
+
+func appendAuction(b []byte, a *Auction) []byte {
+	b = append(b, `{"request":`...)
+	b = openrtb.AppendJSONString(b, a.Request)
+	b = append(b, `,"time":"`...)
+	b = a.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","model":`...)
+	b = openrtb.AppendJSONString(b, a.Model)
+	b = append(b, `,"level":`...)
+	b = openrtb.AppendJSONString(b, a.Level)
+	b = append(b, `,"winners":`...)
+	if a.Winners == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, s := range a.Winners {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"slot":`...)
+			b = strconv.AppendInt(b, int64(s.Slot), 10)
+			b = append(b, `,"ad":`...)
+			b = strconv.AppendInt(b, s.Ad, 10)
+			b = append(b, `,"campaign":`...)
+			b = strconv.AppendInt(b, s.Campaign, 10)
+			b = append(b, `,"pctr":`...)
+			b = openrtb.AppendJSONFloat(b, finite(s.PCTR))
+			b = append(b, `,"cost":`...)
+			b = openrtb.AppendJSONFloat(b, finite(s.Cost))
+			b = append(b, `,"reserved":`...)
+			b = strconv.AppendUint(b, s.Reserved, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// finite keeps a NaN or infinity, which JSON cannot carry, out of the log as 0; a cost or
+// pCTR is never one.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// DecodeAuctions parses one batch of auctions.
+func DecodeAuctions(data []byte) ([]Auction, error) {
+	var as []Auction
+	if err := json.Unmarshal(data, &as); err != nil {
+		return nil, fmt.Errorf("%w: auctions: %v", ErrInvalid, err)
+	}
+	for _, a := range as {
+		if a.Request == "" || len(a.Winners) == 0 {
+			return nil, fmt.Errorf("%w: auction %+v", ErrInvalid, a)
+		}
+	}
+	return as, nil
 }

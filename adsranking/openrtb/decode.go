@@ -112,6 +112,18 @@ func unmarshal(data []byte, v any, kind error) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fmt.Errorf("%w: empty body", ErrMalformed)
 	}
+	if r, ok := v.(*BidRequest); ok {
+		if decodeFast(data, r) {
+			return nil
+		}
+		*r = BidRequest{} // what the fast path filled in before it gave up
+	}
+	if r, ok := v.(*BidResponse); ok {
+		if decodeResponseFast(data, r) {
+			return nil
+		}
+		*r = BidResponse{}
+	}
 	err := json.Unmarshal(data, v)
 	if err == nil {
 		return nil

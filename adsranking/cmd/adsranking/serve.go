@@ -108,6 +108,11 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		logger.Info("user ids are tokenized under a key made for this process (no " + pii.EnvKey + " or " + pii.EnvKeyFile + "): profiles keyed by them do not survive a restart")
 	}
 	if c.Noop {
+		// The floor runs with the bidder's collector setting, or its small heap would be
+		// collected many times a second and the floor would measure the collector.
+		if c.GCPercent > 0 {
+			debug.SetGCPercent(c.GCPercent)
+		}
 		return listenAndServe(ctx, server.New(server.NoOp{}, func() string { return "noop" }, preg, logger), c.Addr, stdout, parts)
 	}
 	dir := c.Registry

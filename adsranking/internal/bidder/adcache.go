@@ -20,6 +20,21 @@ type adParts struct {
 	version uint64
 	width   int
 	parts   []float64
+	// ads holds, per position, what the scoring loop reads of each ad of the snapshot
+	// the cache was built from, packed densely (24 bytes against the snapshot's 56-byte
+	// records): valid only for that snapshot version (see dense).
+	ads []adRec
+}
+
+type adRec struct {
+	campaign     int64
+	cpc, quality float64
+}
+
+// dense reports whether the cache was built for fm and exactly this snapshot, so that its
+// ad records are the snapshot's.
+func (p *adParts) dense(fm *ml.FM, snap *inventory.Snapshot) bool {
+	return p != nil && p.fm == fm && p.version == snap.Version() && len(p.ads) == len(snap.Ads())
 }
 
 // get returns the partial of the ad at position i, if this cache has it for fm.
@@ -65,8 +80,11 @@ func buildParts(fm *ml.FM, snap *inventory.Snapshot) *adParts {
 	p := &adParts{fm: fm, version: snap.Version(), width: fm.PartialWidth()}
 	p.parts = make([]float64, 0, len(snap.Ads())*p.width)
 	row := make([]float64, 0, ctr.NumAdFields)
+	p.ads = make([]adRec, len(snap.Ads()))
 	for i := range snap.Ads() {
-		row = ctr.AdRow(snap.Ad(int32(i)), row[:0])
+		a := snap.Ad(int32(i))
+		p.ads[i] = adRec{campaign: a.Campaign, cpc: a.CPC, quality: a.Quality}
+		row = ctr.AdRow(a, row[:0])
 		var err error
 		if p.parts, err = fm.Partial(len(ctr.Schema.Features)-ctr.NumAdFields, row, p.parts); err != nil {
 			return nil // the schema was checked when the model was set; cannot happen

@@ -9,7 +9,6 @@ package bidder
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"hash/maphash"
@@ -322,29 +321,13 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 		parts = b.ads.lookup(m.FM, snap)
 	}
 	w.bids = w.bids[:0]
-	for i, ci := range w.cands {
-		if i&15 == 15 && used() > b.cfg.Ladder.StopScoring {
+	if parts.dense(m.FM, snap) {
+		// The common case: every candidate's terms and record come from the ad cache.
+		if b.scoreDense(w, &out, parts, m, reqNum, now, used) {
 			out.Level = max(out.Level, PartialScoring)
-			break
 		}
-		a := snap.Ad(ci)
-		bids, mult := b.pacer.Decide(a.Campaign, reqNum, now)
-		if !bids {
-			out.Paced++
-			continue
-		}
-		var p float64
-		if cheap {
-			p = snap.Prior(ci)
-		} else if part, ok := parts.get(m.FM, ci); ok {
-			p = m.Calibration.Prob(w.scorer.LogitPartial(part))
-		} else {
-			w.row = ctr.AdRow(a, w.row[:0])
-			p = m.Calibration.Prob(w.scorer.Logit(w.row))
-		}
-		out.Scored++
-		// Bid.Ad carries the candidate's position in the snapshot, not its id.
-		w.bids = append(w.bids, auction.Bid{Ad: int64(ci), Campaign: a.Campaign, CPC: a.CPC * mult, PCTR: p, Value: p * a.Quality})
+	} else {
+		b.scoreSnapshot(w, &out, snap, parts, m, cheap, reqNum, now, used)
 	}
 	out.Stages[StageScoring] = b.clock().Sub(t0)
 
@@ -388,6 +371,60 @@ func (b *Bidder) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	return b.finish(req, &out, arrived, snap)
 }
 
+// scoreDense scores w.cands into w.bids from the ad cache alone (its dense ad records and
+// model terms, built for this snapshot): the same arithmetic as scoreSnapshot, on a third
+// of the memory. It reports whether it stopped early for the deadline.
+func (b *Bidder) scoreDense(w *work, out *Outcome, parts *adParts, m *Model, reqNum uint64, now time.Time, used func() float64) (stopped bool) {
+	width, cal := parts.width, m.Calibration
+	for i, ci := range w.cands {
+		if i&15 == 15 && used() > b.cfg.Ladder.StopScoring {
+			return true
+		}
+		rec := &parts.ads[ci]
+		bids, mult := b.pacer.Decide(rec.campaign, reqNum, now)
+		if !bids {
+			out.Paced++
+			continue
+		}
+		at := int(ci) * width
+		p := cal.Prob(w.scorer.LogitPartial(parts.parts[at : at+width]))
+		out.Scored++
+		// Bid.Ad carries the candidate's position in the snapshot, not its id.
+		w.bids = append(w.bids, auction.Bid{Ad: int64(ci), Campaign: rec.campaign, CPC: rec.cpc * mult, PCTR: p, Value: p * rec.quality})
+	}
+	return false
+}
+
+// scoreSnapshot scores w.cands into w.bids reading the snapshot's ad records: with the
+// prior click rates (cheap), the ad cache's terms where it has them (a cache of an older
+// snapshot still covers the ads it knew), or the full model.
+func (b *Bidder) scoreSnapshot(w *work, out *Outcome, snap *inventory.Snapshot, parts *adParts, m *Model, cheap bool, reqNum uint64, now time.Time, used func() float64) {
+	for i, ci := range w.cands {
+		if i&15 == 15 && used() > b.cfg.Ladder.StopScoring {
+			out.Level = max(out.Level, PartialScoring)
+			return
+		}
+		a := snap.Ad(ci)
+		bids, mult := b.pacer.Decide(a.Campaign, reqNum, now)
+		if !bids {
+			out.Paced++
+			continue
+		}
+		var p float64
+		if cheap {
+			p = snap.Prior(ci)
+		} else if part, ok := parts.get(m.FM, ci); ok {
+			p = m.Calibration.Prob(w.scorer.LogitPartial(part))
+		} else {
+			w.row = ctr.AdRow(a, w.row[:0])
+			p = m.Calibration.Prob(w.scorer.Logit(w.row))
+		}
+		out.Scored++
+		// Bid.Ad carries the candidate's position in the snapshot, not its id.
+		w.bids = append(w.bids, auction.Bid{Ad: int64(ci), Campaign: a.Campaign, CPC: a.CPC * mult, PCTR: p, Value: p * a.Quality})
+	}
+}
+
 // finish builds the response; a bid ready after the deadline becomes a no-bid.
 func (b *Bidder) finish(req *openrtb.BidRequest, out *Outcome, arrived time.Time, snap *inventory.Snapshot) (openrtb.BidResponse, Outcome) {
 	out.Total = b.clock().Sub(arrived)
@@ -405,21 +442,28 @@ func (b *Bidder) finish(req *openrtb.BidRequest, out *Outcome, arrived time.Time
 		return openrtb.NoBid(req.ID, out.NoBid), *out
 	}
 	resp := openrtb.BidResponse{ID: req.ID, Cur: "USD"}
-	ext, _ := json.Marshal(struct {
-		Model string `json:"model"`
-		Level string `json:"degrade"`
-	}{out.Model, out.Level.String()})
-	resp.Ext = ext
+	// The extensions are written by hand (what encoding/json writes for {"model",
+	// "degrade"} and {"pctr", "slot"}), into one buffer for the response.
+	ext := make([]byte, 0, 64+48*len(out.Winners))
+	ext = append(ext, `{"model":`...)
+	ext = openrtb.AppendJSONString(ext, out.Model)
+	ext = append(ext, `,"degrade":`...)
+	ext = openrtb.AppendJSONString(ext, out.Level.String())
+	ext = append(ext, '}')
+	resp.Ext = ext[:len(ext):len(ext)]
 	for _, win := range out.Winners {
 		a := snap.Ad(adPosition(snap, win.Ad))
 		f := sim.Formats[a.Format]
 		bid := openrtb.Bid{ID: req.ID + "-" + strconv.Itoa(win.Slot), ImpID: req.Imp[win.Slot].ID, Price: win.CostPerImpression * 1000,
 			AdID: "ad-" + strconv.FormatInt(win.Ad, 10), CrID: "cr-" + strconv.FormatInt(win.Ad, 10), CID: "c-" + strconv.FormatInt(win.Campaign, 10),
 			W: f.W, H: f.H}
-		bid.Ext, _ = json.Marshal(struct {
-			PCTR float64 `json:"pctr"`
-			Slot int     `json:"slot"`
-		}{win.PCTR, win.Slot})
+		at := len(ext)
+		ext = append(ext, `{"pctr":`...)
+		ext = openrtb.AppendJSONFloat(ext, win.PCTR)
+		ext = append(ext, `,"slot":`...)
+		ext = strconv.AppendInt(ext, int64(win.Slot), 10)
+		ext = append(ext, '}')
+		bid.Ext = ext[at:len(ext):len(ext)]
 		seat := "adv-" + strconv.FormatInt(a.Advertiser, 10)
 		if n := len(resp.SeatBid); n > 0 && resp.SeatBid[n-1].Seat == seat {
 			resp.SeatBid[n-1].Bid = append(resp.SeatBid[n-1].Bid, bid)

@@ -12,6 +12,7 @@ package inventory
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -197,12 +198,12 @@ func (d dim) row(v int) []uint64 {
 // Scratch is a caller's reusable buffers for Candidates (one per goroutine).
 type Scratch struct {
 	words []uint64
-	heap  []int32
+	keys  []rankKey
 }
 
-// Candidates appends to dst the positions of the ads eligible for q: at most limit, the
-// ones with the highest bid × prior CTR when more are eligible (then in no particular
-// order; otherwise ascending). It also returns how many were eligible before the cut.
+// Candidates appends to dst the positions of the ads eligible for q, in ascending order:
+// at most limit, the ones with the highest bid × prior CTR when more are eligible. It also
+// returns how many were eligible before the cut.
 func (s *Snapshot) Candidates(q Query, limit int, sc *Scratch, dst []int32) ([]int32, int) {
 	if cap(sc.words) < s.words {
 		sc.words = make([]uint64, s.words)
@@ -238,56 +239,97 @@ func (s *Snapshot) Candidates(q Query, limit int, sc *Scratch, dst []int32) ([]i
 		n += bits.OnesCount64(x)
 	}
 	if limit <= 0 || n <= limit {
+		// Grow once and write by index: an append per ad re-checked the capacity each time.
+		at := len(dst)
+		dst = slices.Grow(dst, n)[:at+n]
+		out := dst[at:]
+		j := 0
 		for i, x := range w {
 			for x != 0 {
-				dst = append(dst, int32(i<<6+bits.TrailingZeros64(x)))
+				out[j] = int32(i<<6 + bits.TrailingZeros64(x))
+				j++
 				x &= x - 1
 			}
 		}
 		return dst, n
 	}
-	// Keep the limit best by prior score: a min-heap of size limit.
-	h := sc.heap[:0]
-	less := func(a, b int32) bool {
-		pa, pb := s.prior[a], s.prior[b]
-		return pa < pb || (pa == pb && a > b)
-	}
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
-			}
-			m := l
-			if r := l + 1; r < len(h) && less(h[r], h[l]) {
-				m = r
-			}
-			if !less(h[m], h[i]) {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
+	// Keep the limit best by prior score (ties: the lower position): find the limit-th
+	// best with a selection over the eligible ads' (score, position) pairs, then emit the
+	// ads that rank at or above it in a second pass over the bits, so the result stays in
+	// ascending position order (the scoring loop then walks the ad tables forwards). A
+	// min-heap of the best so far cost more, with a random memory access per comparison,
+	// and left the candidates in heap order.
+	keys := sc.keys[:0]
 	for i, x := range w {
 		for x != 0 {
 			a := int32(i<<6 + bits.TrailingZeros64(x))
 			x &= x - 1
-			switch {
-			case len(h) < limit:
-				h = append(h, a)
-				if len(h) == limit {
-					for j := limit/2 - 1; j >= 0; j-- {
-						down(j)
-					}
-				}
-			case less(h[0], a):
-				h[0] = a
-				down(0)
+			keys = append(keys, rankKey{score: s.prior[a], pos: a})
+		}
+	}
+	sc.keys = keys
+	cut := selectNth(keys, limit-1)
+	for i, x := range w {
+		for x != 0 {
+			a := int32(i<<6 + bits.TrailingZeros64(x))
+			x &= x - 1
+			if k := (rankKey{score: s.prior[a], pos: a}); k == cut || k.better(cut) {
+				dst = append(dst, a)
 			}
 		}
 	}
-	sc.heap = h
-	// In heap order, not sorted: sorting a thousand positions cost as much as the heap.
-	return append(dst, h...), n
+	return dst, n
+}
+
+// rankKey orders eligible ads: a higher bid × prior CTR first, then the lower position.
+type rankKey struct {
+	score float64
+	pos   int32
+}
+
+func (k rankKey) better(o rankKey) bool {
+	return k.score > o.score || (k.score == o.score && k.pos < o.pos)
+}
+
+// selectNth reorders keys so that keys[n] is the one that would be there if keys were
+// sorted best first (Hoare's selection with median-of-three pivots, expected linear
+// time), and returns it.
+func selectNth(keys []rankKey, n int) rankKey {
+	lo, hi := 0, len(keys)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if keys[mid].better(keys[lo]) {
+			keys[lo], keys[mid] = keys[mid], keys[lo]
+		}
+		if keys[hi].better(keys[lo]) {
+			keys[lo], keys[hi] = keys[hi], keys[lo]
+		}
+		if keys[hi].better(keys[mid]) {
+			keys[mid], keys[hi] = keys[hi], keys[mid]
+		}
+		pivot := keys[mid]
+		i, j := lo, hi
+		for i <= j {
+			for keys[i].better(pivot) {
+				i++
+			}
+			for pivot.better(keys[j]) {
+				j--
+			}
+			if i <= j {
+				keys[i], keys[j] = keys[j], keys[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return keys[n]
+		}
+	}
+	return keys[n]
 }

@@ -209,3 +209,41 @@ func BenchmarkCandidates(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/float64(b.N), "eligible/op")
 }
+
+// selectNth puts the n-th best key at n, whatever the input order, size and ties in score.
+func TestSelectNth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		keys := make([]rankKey, 1+rng.IntN(300))
+		levels := 1 + rng.IntN(20) // few distinct scores: many ties broken by position
+		for i, p := range rng.Perm(len(keys)) {
+			keys[i] = rankKey{score: float64(rng.IntN(levels)), pos: int32(p)}
+		}
+		n := rng.IntN(len(keys))
+		sorted := slices.Clone(keys)
+		slices.SortFunc(sorted, func(a, b rankKey) int {
+			if a.better(b) {
+				return -1
+			}
+			return 1
+		})
+		if got := selectNth(keys, n); got != sorted[n] {
+			t.Fatalf("selectNth(%d of %d) = %+v, want %+v", n, len(keys), got, sorted[n])
+		}
+	}
+}
+
+// Over the limit, candidates come out in ascending position order, like those under it.
+func TestCandidatesAscending(t *testing.T) {
+	w, ix := world(t, sim.SmallConfig())
+	s := ix.Snapshot()
+	var sc Scratch
+	for _, r := range w.Requests(50, 4) {
+		for _, limit := range []int{0, 5, 50} {
+			got, _ := s.Candidates(queryFor(w, r), limit, &sc, nil)
+			if !slices.IsSorted(got) {
+				t.Fatalf("Candidates(limit %d) = %v, want ascending positions", limit, got)
+			}
+		}
+	}
+}

@@ -6,10 +6,13 @@ package live
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"sync/atomic"
 	"time"
@@ -91,8 +94,9 @@ type System struct {
 	clock   func() time.Time
 	logger  *slog.Logger
 
-	auctions       chan events.Auction
+	queue          auctionQueue
 	dropped        atomic.Int64
+	logged         atomic.Int64
 	changesApplied atomic.Int64
 	billed         atomic.Int64
 	observed       atomic.Int64
@@ -111,7 +115,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*System, error) {
 	if !(cfg.BudgetScale > 0) {
 		return nil, fmt.Errorf("live: BudgetScale %v, want > 0", cfg.BudgetScale)
 	}
-	s := &System{log: d.Log, reg: d.Registry, clock: d.Clock, logger: d.Logger, auctions: make(chan events.Auction, 8192)}
+	s := &System{log: d.Log, reg: d.Registry, clock: d.Clock, logger: d.Logger, queue: auctionQueue{full: make(chan struct{}, 1)}}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -394,9 +398,7 @@ func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 		for i, w := range out.Winners {
 			a.Winners[i] = events.Slot{Slot: w.Slot, Ad: w.Ad, Campaign: w.Campaign, PCTR: w.PCTR * pos[w.Slot], Cost: w.CostPerImpression, Reserved: uint64(w.Reserved)}
 		}
-		select {
-		case s.auctions <- a:
-		default:
+		if !s.queue.put(a) {
 			// Never block a request on the log: count what could not be queued.
 			s.dropped.Add(1)
 		}
@@ -404,55 +406,92 @@ func (s *System) Bid(ctx context.Context, req *openrtb.BidRequest, arrived time.
 	return resp, out
 }
 
+// auctionQueue holds the auctions decided since the last flush. Requests append under a
+// mutex and wake the publisher only when a batch is full, so a request costs no goroutine
+// hand-off (a channel send per auction woke the publisher 2,000 times a second).
+type auctionQueue struct {
+	mu   sync.Mutex
+	buf  []events.Auction
+	full chan struct{} // a batch is waiting; capacity 1
+}
+
+// put queues a and reports whether there was room.
+func (q *auctionQueue) put(a events.Auction) bool {
+	q.mu.Lock()
+	n := len(q.buf)
+	if n >= maxQueued {
+		q.mu.Unlock()
+		return false
+	}
+	q.buf = append(q.buf, a)
+	q.mu.Unlock()
+	if n+1 == maxBatch {
+		select {
+		case q.full <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take swaps the queue's contents for spare (emptied) and returns them.
+func (q *auctionQueue) take(spare []events.Auction) []events.Auction {
+	clear(spare)
+	q.mu.Lock()
+	got := q.buf
+	q.buf = spare[:0]
+	q.mu.Unlock()
+	return got
+}
+
+const (
+	maxBatch  = 512  // auctions per event on the log
+	maxQueued = 8192 // auctions waiting; more are dropped and counted, never blocking a bid
+)
+
 // publishAuctions logs the queued auctions in batches: every 10 ms, or sooner when 512 are
-// waiting. One asynchronous publish per batch instead of one per request keeps the log's
-// cost (JSON, the connection's writes, the server's appends) off the per-request budget.
+// waiting, each batch of at most 512 one event (events.AppendAuctions) published
+// asynchronously. One event per batch instead of one per auction keeps the log's cost
+// (encoding, the connection's writes, the server's appends and deduplication) off the
+// per-request budget.
 func (s *System) publishAuctions(ctx context.Context) {
-	const maxBatch = 512
-	batch := make([]eventlog.Event, 0, maxBatch)
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	publisher := hex.EncodeToString(nonce[:])
+	var seq uint64
+	var spare []events.Auction
+	var data []byte
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
+		all := s.queue.take(spare)
+		for batch := all; len(batch) > 0; {
+			n := min(len(batch), maxBatch)
+			seq++
+			data = events.AppendAuctions(data[:0], batch[:n])
+			ev := eventlog.Event{ID: events.AuctionBatchID(publisher, seq), Subject: events.SubjectAuction, Time: batch[0].Time, Data: data}
+			if p, err := s.log.PublishAsync([]eventlog.Event{ev}); err != nil {
+				s.logger.Error("publish auctions", "n", n, "err", err)
+			} else if _, err := p.Wait(ctx); err != nil {
+				s.logger.Error("publish auctions", "n", n, "err", err)
+			} else {
+				s.logged.Add(int64(n))
+			}
+			batch = batch[n:]
 		}
-		if p, err := s.log.PublishAsync(batch); err != nil {
-			s.logger.Error("publish auctions", "n", len(batch), "err", err)
-		} else if _, err := p.Wait(ctx); err != nil {
-			s.logger.Error("publish auctions", "n", len(batch), "err", err)
-		}
-		batch = batch[:0]
-	}
-	add := func(a events.Auction) {
-		data, _ := json.Marshal(a)
-		batch = append(batch, eventlog.Event{ID: "auc-" + a.Request, Subject: events.SubjectAuction, Time: a.Time, Data: data})
+		spare = all
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			// Stopping: what is queued is logged too, with a little time of its own (the
 			// log is closed only after this returns).
-		drain:
-			for {
-				select {
-				case a := <-s.auctions:
-					add(a)
-					if len(batch) == maxBatch {
-						s.flushDetached(ctx, flush)
-					}
-				default:
-					break drain
-				}
-			}
 			s.flushDetached(ctx, flush)
 			return
 		case <-tick.C:
 			flush(ctx)
-		case a := <-s.auctions:
-			add(a)
-			if len(batch) == maxBatch {
-				flush(ctx)
-			}
+		case <-s.queue.full:
+			flush(ctx)
 		}
 	}
 }
@@ -468,11 +507,12 @@ func (s *System) flushDetached(ctx context.Context, flush func(context.Context))
 type Stats struct {
 	ChangesApplied, Billed, Unbillable, AuctionsDropped int64
 	Observed                                            int64 // impressions and clicks the monitor has seen
+	AuctionsLogged                                      int64 // auctions stored on the log (in batches)
 }
 
 // Stats returns the counters.
 func (s *System) Stats() Stats {
-	return Stats{ChangesApplied: s.changesApplied.Load(), Billed: s.billed.Load(), Unbillable: s.unbillable.Load(), AuctionsDropped: s.dropped.Load(), Observed: s.observed.Load()}
+	return Stats{ChangesApplied: s.changesApplied.Load(), Billed: s.billed.Load(), Unbillable: s.unbillable.Load(), AuctionsDropped: s.dropped.Load(), Observed: s.observed.Load(), AuctionsLogged: s.logged.Load()}
 }
 
 // PublishChange puts a campaign change on the event log (an advertiser's console would).

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,9 +254,13 @@ func TestReportsBilledOnceAndObserved(t *testing.T) {
 	var again []eventlog.Event
 	var imps, clicks int
 	var cost pacing.Micros
+	bid := map[string]int{} // request id → winners, of the requests bid on
 	for _, sr := range reqs {
 		now := time.Now()
 		_, out := sys.Bid(ctx, sys.World.BidRequest(sr), now)
+		if out.Bid {
+			bid[sr.IDString()] = len(out.Winners)
+		}
 		d, err := x.Deliver(ctx, sr, out, sys.Bidder.Model().Position, now)
 		if err != nil {
 			t.Fatalf("Deliver(%s) = %v", sr.IDString(), err)
@@ -317,7 +322,32 @@ func TestReportsBilledOnceAndObserved(t *testing.T) {
 			t.Errorf("monitor, %s: %d duplicate impressions and %d duplicate clicks, want 0 (the log drops repeated reports)", row.Model, row.DuplicateImpressions, row.Clicks.Duplicate)
 		}
 	}
-	t.Logf("%d requests: %d impressions ($%.2f), %d clicks, each reported twice; stats %+v", len(reqs), imps, cost.Dollars(), clicks, st)
+
+	// Every auction bid on is on the log once, in batches of several auctions per event.
+	waitFor(t, "every auction logged", func() bool { return sys.Stats().AuctionsLogged >= int64(len(bid)) },
+		func() string { return fmt.Sprintf("%d auctions bid on; stats %+v", len(bid), sys.Stats()) })
+	logged := map[string]int{}
+	batches := 0
+	if _, err := s.log.Replay(ctx, events.Stream, eventlog.FromBeginning(), []string{events.SubjectAuction}, func(_ context.Context, m *eventlog.Message) error {
+		as, err := events.DecodeAuctions(m.Data)
+		if err != nil {
+			return err
+		}
+		batches++
+		for _, a := range as {
+			if _, dup := logged[a.Request]; dup {
+				t.Errorf("auction %s logged twice", a.Request)
+			}
+			logged[a.Request] = len(a.Winners)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("Replay(%s) = %v", events.SubjectAuction, err)
+	}
+	if !maps.Equal(logged, bid) {
+		t.Errorf("auctions on the log: %d requests, want the %d bid on with their winners", len(logged), len(bid))
+	}
+	t.Logf("%d requests: %d impressions ($%.2f), %d clicks, each reported twice; %d auctions logged in %d events; stats %+v", len(reqs), imps, cost.Dollars(), clicks, len(logged), batches, st)
 }
 
 // The bidder reads user profiles from Redis, per request: Start materializes every user's

@@ -73,15 +73,23 @@ func (t *table[T]) get(id int64) *T {
 	return (*m)[id]
 }
 
-// add inserts v; the caller serialises writers.
-func (t *table[T]) add(id int64, v *T) {
+// addAll inserts the states of ids (vs[i] for ids[i]) in one copy of the map; the caller
+// serialises writers. One copy per Update rather than one per new campaign: a first
+// Update over 6,000 campaigns copied a growing map 6,000 times (8% of a load test's CPU).
+func (t *table[T]) addAll(ids []int64, vs []*T) {
+	if len(ids) == 0 {
+		return
+	}
 	var next map[int64]*T
 	if cur := t.m.Load(); cur != nil {
-		next = maps.Clone(*cur)
+		next = make(map[int64]*T, len(*cur)+len(ids))
+		maps.Copy(next, *cur)
 	} else {
-		next = map[int64]*T{}
+		next = make(map[int64]*T, len(ids))
 	}
-	next[id] = v
+	for i, id := range ids {
+		next[id] = vs[i]
+	}
 	t.m.Store(&next)
 }
 

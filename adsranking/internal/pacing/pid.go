@@ -129,6 +129,8 @@ func (p *PID) Update(now time.Time) {
 	el := p.plan.Elapsed(now)
 	share := p.plan.Curve.CumulativeShare(el)
 	p.ids = p.src.Campaigns(p.ids[:0])
+	var newIDs []int64
+	var news []*pidState
 	for _, id := range p.ids {
 		budget, spent, ok := p.src.Spent(id)
 		if !ok {
@@ -138,7 +140,7 @@ func (p *PID) Update(now time.Time) {
 		if s == nil {
 			s = &pidState{}
 			s.mult.Store(p.cfg.Initial)
-			p.states.add(id, s)
+			newIDs, news = append(newIDs, id), append(news, s)
 		}
 		if budget <= 0 {
 			continue // nothing to pace; the ledger refuses it anyway
@@ -146,6 +148,7 @@ func (p *PID) Update(now time.Time) {
 		e := (float64(budget)*share - float64(spent)) / float64(budget)
 		p.step(s, e, el)
 	}
+	p.states.addAll(newIDs, news)
 	p.mults.publish(p.ids, func(id int64) (float64, bool) {
 		if s := p.states.get(id); s != nil {
 			return s.mult.Load(), true

@@ -146,6 +146,8 @@ func (t *Throttle) Update(now time.Time) {
 	next := t.plan.Curve.Between(el, el+t.cfg.Interval)
 	correct := min(1, float64(t.cfg.Interval)/float64(t.cfg.CatchUp))
 	t.ids = t.src.Campaigns(t.ids[:0])
+	var newIDs []int64
+	var news []*throttleState
 	for _, id := range t.ids {
 		budget, spent, ok := t.src.Spent(id)
 		if !ok {
@@ -155,11 +157,12 @@ func (t *Throttle) Update(now time.Time) {
 		if s == nil {
 			s = &throttleState{lastSpent: spent, lastShare: share}
 			s.set(1)
-			t.states.add(id, s)
+			newIDs, news = append(newIDs, id), append(news, s)
 			continue
 		}
 		t.step(s, budget, spent, share, next, correct)
 	}
+	t.states.addAll(newIDs, news)
 	t.thresholds.publish(t.ids, func(id int64) (uint64, bool) {
 		if s := t.states.get(id); s != nil {
 			return s.threshold.Load(), true

@@ -5,7 +5,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,24 +79,31 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error while bidding on request "+strconv.Quote(req.ID)+" (logged)")
 		return
 	}
-	buf, _ := s.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	defer s.bufs.Put(buf)
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(resp); err != nil {
+	defer s.bufs.Put(bp)
+	buf, err := openrtb.AppendResponse((*bp)[:0], &resp)
+	*bp = buf
+	if err != nil {
 		s.log.Error("encode response", "request", req.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "could not encode the response")
 		return
 	}
+	// Canonical keys and shared values: net/http only reads them.
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Server-Timing", serverTiming(out))
-	h.Set("X-Openrtb-Version", "2.6")
+	h["Content-Type"] = contentTypeJSON
+	h["Server-Timing"] = []string{serverTiming(out)}
+	h["X-Openrtb-Version"] = openrtbVersion
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(buf)
 }
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	openrtbVersion  = []string{"2.6"}
+)
 
 func serverTiming(o bidder.Outcome) string {
 	b := make([]byte, 0, 96)
