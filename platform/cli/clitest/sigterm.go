@@ -1,0 +1,187 @@
+package clitest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/casebook-ml/casebook/platform/cli"
+)
+
+// ChildEnv is set in the environment of a test binary that InFlightSurvivesSIGTERM runs
+// again as the program itself: RunMainIfChild then calls the program's main.
+const ChildEnv = "CASEBOOK_CLITEST_CHILD"
+
+// RunMainIfChild calls main (which exits the process) when this test binary was started
+// by InFlightSurvivesSIGTERM as the program, with the program's arguments after "--".
+// A package's TestMain calls it first.
+func RunMainIfChild(main func()) {
+	if os.Getenv(ChildEnv) != "1" {
+		return
+	}
+	for i, a := range os.Args {
+		if a == "--" {
+			os.Args = append([]string{os.Args[0]}, os.Args[i+1:]...)
+			break
+		}
+	}
+	main()
+	os.Exit(0)
+}
+
+// Drain describes one HTTP server process and one request to hold in flight across its
+// SIGTERM.
+type Drain struct {
+	Args []string // the program's arguments; its server must listen on 127.0.0.1:0
+	Env  []string // added to the environment
+	// Listening matches the stdout line that names the server's address; its first
+	// submatch is HOST:PORT.
+	Listening *regexp.Regexp
+	// Health is the path that answers 2xx once the server is ready.
+	Health string
+	// Method, Path and Body are the request held in flight: its head and the first half
+	// of its body go out before SIGTERM, the rest after the server stopped listening.
+	Method, Path, ContentType string
+	Body                      []byte
+	// Check, if set, reads the answer's body.
+	Check func(t *testing.T, body []byte)
+}
+
+// InFlightSurvivesSIGTERM runs this test binary again as the program (see RunMainIfChild),
+// waits until it is ready, starts d's request and stops half-way through its body, sends
+// SIGTERM, waits until the server refuses new connections (so shutdown has begun while
+// the request is in flight), sends the rest of the body, and requires a 2xx answer to it
+// and exit code 0. A server that stops by closing its connections, or that exits on the
+// signal without waiting for them, fails. No step waits a fixed time: each waits for the
+// event it needs (with an overall limit of a few minutes, for a hung process).
+func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^$", "--"}, d.Args...)...)
+	cmd.Env = append(append(os.Environ(), ChildEnv+"=1"), d.Env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	var outMu sync.Mutex
+	var out strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			outMu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			outMu.Unlock()
+			if m := d.Listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	logs := func() string {
+		outMu.Lock()
+		defer outMu.Unlock()
+		return "stdout:\n" + out.String() + "stderr:\n" + stderr.String()
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-exited:
+		t.Fatalf("the program exited (%v) before it listened\n%s", err, logs())
+	case <-ctx.Done():
+		t.Fatalf("the program did not listen\n%s", logs())
+	}
+	for {
+		err := cli.HealthCheck(ctx, "http://"+addr+d.Health, 5*time.Second)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s never answered 2xx: %v\n%s", d.Health, err, logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	half := len(d.Body) / 2
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", d.Method, d.Path, addr, d.ContentType, len(d.Body))
+	if _, err := conn.Write(append([]byte(head), d.Body[:half]...)); err != nil {
+		t.Fatal(err)
+	}
+	// The server has the request once it is active; a second request on another
+	// connection that is answered proves the first connection was accepted and read.
+	if err := cli.HealthCheck(ctx, "http://"+addr+d.Health, 5*time.Second); err != nil {
+		t.Fatalf("health before SIGTERM: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break // the listener is closed: shutdown has begun
+		}
+		c.Close()
+		if ctx.Err() != nil {
+			t.Fatalf("the server still accepts connections after SIGTERM\n%s", logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := conn.Write(d.Body[half:]); err != nil {
+		t.Fatalf("finishing the request after SIGTERM: %v\n%s", err, logs())
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight at SIGTERM got no answer: %v\n%s", err, logs())
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("the request in flight at SIGTERM: %s %q (read error %v), want 2xx\n%s", resp.Status, body, err, logs())
+	}
+	if d.Check != nil {
+		d.Check(t, body)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) || err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want code 0\n%s", err, logs())
+		}
+	case <-ctx.Done():
+		t.Fatalf("the program did not exit after SIGTERM\n%s", logs())
+	}
+}
