@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,59 +66,120 @@ type Drain struct {
 // and exit code 0. A server that stops by closing its connections, or that exits on the
 // signal without waiting for them, fails. No step waits a fixed time: each waits for the
 // event it needs (with an overall limit of a few minutes, for a hung process).
-func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
+// Child is this test binary started again as the program (see RunMainIfChild).
+type Child struct {
+	cmd    *exec.Cmd
+	exited chan error
+	found  chan string
+	mu     sync.Mutex
+	out    strings.Builder
+	stderr bytes.Buffer
+	done   bool
+	err    error
+}
+
+// StartChild starts the program with args and env added to the environment. Found
+// receives the first submatch of the first stdout line that match matches. The child is
+// killed when the test ends, if it is still running.
+func StartChild(t *testing.T, args, env []string, match *regexp.Regexp) *Child {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^$", "--"}, d.Args...)...)
-	cmd.Env = append(append(os.Environ(), ChildEnv+"=1"), d.Env...)
-	stdout, err := cmd.StdoutPipe()
+	c := &Child{exited: make(chan error, 1), found: make(chan string, 1)}
+	c.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	c.cmd.Env = append(append(os.Environ(), ChildEnv+"=1"), env...)
+	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	c.cmd.Stderr = &lockedWriter{c}
+	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	addrc := make(chan string, 1)
-	var outMu sync.Mutex
-	var out strings.Builder
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			outMu.Lock()
-			out.WriteString(sc.Text() + "\n")
-			outMu.Unlock()
-			if m := d.Listening.FindStringSubmatch(sc.Text()); m != nil {
+			c.mu.Lock()
+			c.out.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+			if m := match.FindStringSubmatch(sc.Text()); m != nil {
 				select {
-				case addrc <- m[1]:
+				case c.found <- m[1]:
 				default:
 				}
 			}
 		}
-		exited <- cmd.Wait()
+		c.exited <- c.cmd.Wait()
 	}()
-	logs := func() string {
-		outMu.Lock()
-		defer outMu.Unlock()
-		return "stdout:\n" + out.String() + "stderr:\n" + stderr.String()
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
+	t.Cleanup(func() {
+		if !c.done {
+			c.cmd.Process.Kill()
+			<-c.exited
 		}
-	}()
-	var addr string
+	})
+	return c
+}
+
+type lockedWriter struct{ c *Child }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	return w.c.stderr.Write(b)
+}
+
+// Logs is what the child printed so far.
+func (c *Child) Logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "stdout:\n" + c.out.String() + "stderr:\n" + c.stderr.String()
+}
+
+// Found waits for the line StartChild's match names and returns its submatch; it fails
+// the test if the child exits first or ctx ends.
+func (c *Child) Found(ctx context.Context, t *testing.T) string {
+	t.Helper()
 	select {
-	case addr = <-addrc:
-	case err := <-exited:
-		t.Fatalf("the program exited (%v) before it listened\n%s", err, logs())
+	case s := <-c.found:
+		return s
+	case err := <-c.exited:
+		c.done, c.err = true, err
+		t.Fatalf("the program exited (%v) before printing the line looked for\n%s", err, c.Logs())
 	case <-ctx.Done():
-		t.Fatalf("the program did not listen\n%s", logs())
+		t.Fatalf("the program did not print the line looked for\n%s", c.Logs())
 	}
+	return ""
+}
+
+// Signal sends sig to the child.
+func (c *Child) Signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Exit waits for the child to exit and returns its error (nil: exit code 0).
+func (c *Child) Exit(ctx context.Context, t *testing.T) error {
+	t.Helper()
+	if c.done {
+		return c.err
+	}
+	select {
+	case err := <-c.exited:
+		c.done, c.err = true, err
+		return err
+	case <-ctx.Done():
+		t.Fatalf("the program did not exit\n%s", c.Logs())
+	}
+	return nil
+}
+
+func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	child := StartChild(t, d.Args, d.Env, d.Listening)
+	logs := child.Logs
+	addr := child.Found(ctx, t)
 	for {
 		err := cli.HealthCheck(ctx, "http://"+addr+d.Health, 5*time.Second)
 		if err == nil {
@@ -146,9 +206,7 @@ func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
 	if err := cli.HealthCheck(ctx, "http://"+addr+d.Health, 5*time.Second); err != nil {
 		t.Fatalf("health before SIGTERM: %v", err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	child.Signal(t, syscall.SIGTERM)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -175,13 +233,7 @@ func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
 	if d.Check != nil {
 		d.Check(t, body)
 	}
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want code 0\n%s", err, logs())
-		}
-	case <-ctx.Done():
-		t.Fatalf("the program did not exit after SIGTERM\n%s", logs())
+	if err := child.Exit(ctx, t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want code 0\n%s", err, logs())
 	}
 }
