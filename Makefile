@@ -105,9 +105,9 @@ images: ## build every image with no registry: Redis, NATS, Prometheus, and one 
 # image is pulled from a registry.
 COMPOSE      ?= docker compose
 COMPOSE_FILE := deploy/compose.yaml
-STACK        := $(COMPOSE) -f $(COMPOSE_FILE) $(if $(GRAFANA),--profile grafana)
+STACK        := $(COMPOSE) -p casebook -f $(COMPOSE_FILE) $(if $(GRAFANA),--profile grafana)
 LOAD_FOR     ?= 60s
-LOADGEN      := $(COMPOSE) -f $(COMPOSE_FILE) --profile load run --rm loadgen run --duration $(LOAD_FOR)
+LOADGEN      := $(COMPOSE) -p casebook -f $(COMPOSE_FILE) --profile load run --rm loadgen run --duration $(LOAD_FOR)
 
 stack: ## start the whole system in containers (needs make images and a compose; GRAFANA=1 adds Grafana)
 	$(STACK) up -d
