@@ -12,6 +12,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
 	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/cli"
 	"github.com/casebook-ml/casebook/platform/cli/clitest"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
@@ -43,10 +44,22 @@ func TestStreamDrainsOnSIGTERM(t *testing.T) {
 
 	const key = "v1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 	simArgs := []string{"--customers", "300", "--terminals", "600", "--days", "75", "--start", "60"}
-	child := clitest.StartChild(t, append([]string{"stream", "--nats", log.URL(), "--store", "memory", "--metrics", "",
+	child := clitest.StartChild(t, append([]string{"stream", "--nats", log.URL(), "--store", "memory", "--metrics", "127.0.0.1:0",
 		"--progress", "0", "--prediction-log=false", "--batch", "64", "--max-ack-pending", "256"}, simArgs...),
-		[]string{"CASEBOOK_LOG_LEVEL=warn", pii.EnvKey + "=" + key}, regexp.MustCompile(`^(ready): `))
-	child.Found(ctx, t)
+		[]string{"CASEBOOK_LOG_LEVEL=warn", pii.EnvKey + "=" + key}, regexp.MustCompile(`^metrics: http://(\S+)/metrics`))
+	// /healthz is served once the model is trained and the features warm: ready. The
+	// binary's own healthcheck command (its image's HEALTHCHECK) must agree.
+	health := "http://" + child.Found(ctx, t) + "/healthz"
+	for cli.HealthCheck(ctx, health, 5*time.Second) != nil {
+		if ctx.Err() != nil {
+			t.Fatalf("%s never answered\n%s", health, child.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hc := clitest.StartChild(t, []string{"healthcheck", "--url", health}, nil, regexp.MustCompile(`^(ok)$`))
+	if err := hc.Exit(ctx, t); err != nil {
+		t.Fatalf("fraud healthcheck --url %s: %v\n%s", health, err, hc.Logs())
+	}
 
 	// The live days' transactions, as the load generator publishes them.
 	scfg := sim.DefaultConfig()

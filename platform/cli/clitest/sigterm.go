@@ -60,7 +60,7 @@ type Drain struct {
 }
 
 // InFlightSurvivesSIGTERM runs this test binary again as the program (see RunMainIfChild),
-// waits until it is ready, starts d's request and stops half-way through its body, sends
+// waits until it is ready, runs the program's `healthcheck --url` against it (exit 0), starts d's request and stops half-way through its body, sends
 // SIGTERM, waits until the server refuses new connections (so shutdown has begun while
 // the request is in flight), sends the rest of the body, and requires a 2xx answer to it
 // and exit code 0. A server that stops by closing its connections, or that exits on the
@@ -189,6 +189,12 @@ func InFlightSurvivesSIGTERM(t *testing.T, d Drain) {
 			t.Fatalf("%s never answered 2xx: %v\n%s", d.Health, err, logs())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The program's own `healthcheck` command (its image's HEALTHCHECK) finds it healthy.
+	hc := StartChild(t, []string{"healthcheck", "--url", "http://" + addr + d.Health}, nil, regexp.MustCompile(`^(ok)$`))
+	if err := hc.Exit(ctx, t); err != nil {
+		t.Fatalf("healthcheck --url http://%s%s on the running server: %v\n%s", addr, d.Health, err, hc.Logs())
 	}
 
 	conn, err := net.Dial("tcp", addr)
