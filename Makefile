@@ -1,7 +1,7 @@
 # Casebook: the two commands a newcomer needs are `make demo` and `make test`.
 # Everything runs from the repository root; the Go workspace (go.work) ties the modules together.
 
-MODULES     := platform fraud recsys adsranking loadgen
+MODULES     := platform fraud recsys adsranking loadgen deploy/check
 PKGS        := $(MODULES:%=./%/...)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Binaries that offer `scenario list|run` (see platform/scenario).
@@ -11,7 +11,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime 1s -timeout 60m
 
-.PHONY: help demo demo-busy test lint fmt vet staticcheck modules rules bench fuzz images build scenario scenarios clean
+.PHONY: help demo demo-busy test lint fmt vet staticcheck modules rules bench fuzz images build scenario scenarios clean stack stack-load stack-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -97,8 +97,30 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	  echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
 	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg; done
 
-images: ## build the local Redis and NATS images used where no registry is reachable
+images: ## build every image with no registry: Redis, NATS, Prometheus, and one per binary (casebook/NAME:local)
 	bash deploy/images/build.sh
+
+# The compose stack (deploy/compose.yaml). COMPOSE is the compose command: the Docker CLI
+# plugin (docker compose) or the standalone docker-compose. GRAFANA=1 adds Grafana, whose
+# image is pulled from a registry.
+COMPOSE      ?= docker compose
+COMPOSE_FILE := deploy/compose.yaml
+STACK        := $(COMPOSE) -p casebook -f $(COMPOSE_FILE) $(if $(GRAFANA),--profile grafana)
+LOAD_FOR     ?= 60s
+LOADGEN      := $(COMPOSE) -p casebook -f $(COMPOSE_FILE) --profile load run --rm loadgen run --duration $(LOAD_FOR)
+
+stack: ## start the whole system in containers (needs make images and a compose; GRAFANA=1 adds Grafana)
+	$(STACK) up -d
+	$(STACK) ps
+
+stack-load: ## drive the running stack with loadgen: fraud over NATS, recsys, adsranking and mlp over HTTP (LOAD_FOR=60s each)
+	$(LOADGEN) --target nats://nats-1:4222 --allow-host nats-1 --workload fraud --rate 500
+	$(LOADGEN) --target http://recsys:8081 --allow-host recsys --workload recsys --rate 200
+	$(LOADGEN) --target http://adsranking:8090 --allow-host adsranking --workload ads --rate 200
+	$(LOADGEN) --target http://mlp:8080/v2/models/demo-lr/infer --allow-host mlp --workload oip:15 --rate 200
+
+stack-down: ## stop the stack and drop its volumes
+	$(STACK) --profile load down -v
 
 build: ## build every binary into ./bin
 	@mkdir -p $(BIN)

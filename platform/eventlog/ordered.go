@@ -25,6 +25,8 @@ const (
 	// maxBlindRewinds is how many times in a row deliveries may go missing, with nothing
 	// applied in between, before ConsumeOrdered concludes another reader takes them.
 	maxBlindRewinds = 5
+	// drainTimeout bounds how long the batch in hand may take to finish once ctx ends.
+	drainTimeout = 10 * time.Second
 )
 
 // ConsumeOrdered creates or updates the durable consumer and applies its messages to h in
@@ -44,8 +46,10 @@ const (
 //   - Batches. A batch holds up to cfg.BatchSize messages but never waits to fill: it is
 //     whatever has arrived when h is free. MaxAckPending bounds the messages in flight.
 //   - Acks are cumulative (the AckAll policy): one ack per batch, for the last message h
-//     applied. On return after ctx is cancelled, the position after the last applied
-//     message is also recorded with the server, so the next run starts exactly there.
+//     applied. When ctx is cancelled, the batch h holds is finished first (h's context
+//     stays live for up to 10 s more: a drain, as on SIGTERM) and acked; then the
+//     position after the last applied message is also recorded with the server, so the
+//     next run starts exactly there.
 //   - Failures. If h fails at batch[done], the messages before it are acked, ConsumeOrdered
 //     waits the backoff for that message's failure count and delivers again starting at
 //     batch[done]. A Permanent error or the MaxDeliver-th failure dead-letters that message
@@ -383,7 +387,17 @@ func (r *orderedReader) apply(ctx context.Context, batch []*Message, jms []jetst
 		// Its last try failed and parking it did not work: park it again, without a try.
 		return stop{kind: stopFailed, failed: batch[0], jm: jms[0], err: t.poison}, true, nil
 	}
-	done, herr := safeHandleBatch(ctx, r.h, batch)
+	// A batch in hand when ctx ends is finished, not abandoned: the handler gets a context
+	// that outlives ctx by at most drainTimeout, so a process stopping on SIGTERM decides,
+	// publishes and acks what it was given instead of leaving it to be read again.
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drainTimeout, cancel)
+		context.AfterFunc(hctx, func() { t.Stop() })
+	})
+	defer stopDrain()
+	done, herr := safeHandleBatch(hctx, r.h, batch)
 	if done < 0 || done > len(batch) {
 		return stop{}, true, fmt.Errorf("consume ordered %s: the batch handler returned done = %d for a batch of %d", r.cfg.Durable, done, len(batch))
 	}

@@ -22,9 +22,14 @@ import (
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
+// healthURL is adsranking serve's health endpoint on its default address: what
+// `adsranking healthcheck` (the image's HEALTHCHECK) asks, and what deploy/k8s probes.
+const healthURL = "http://127.0.0.1:8090/healthz"
+
 const usage = `usage:
   adsranking serve [flags]                                  the bidder over HTTP (POST /openrtb2/auction)
   adsranking scenario list | names | run NAME... [--json F] the case study's demonstrations
+  adsranking healthcheck [--url URL]                        exit 0 when adsranking serve answers /healthz (a container's HEALTHCHECK)
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
 
 func main() {
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writ
 	switch args[0] {
 	case "scenario":
 		return scenarios().Command(ctx, args[1:], stdout)
+	case "healthcheck":
+		return cli.HealthCommand(ctx, "adsranking", healthURL, args[1:], stdout)
 	case "serve":
 		c, err := parseServe(args[1:])
 		if err != nil {

@@ -8,6 +8,7 @@
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
 //	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
 //	fraud scenario list | run NAME
+//	fraud healthcheck [--url URL]
 //
 // Every command answers -h with its flags. CASEBOOK_LOG_LEVEL (debug, info, warn, error,
 // off; default info) sets the level of the components' logs on stderr.
@@ -32,6 +33,10 @@ import (
 	"github.com/casebook-ml/casebook/platform/seal"
 )
 
+// healthURL is fraud stream's health endpoint on its default metrics address: what `fraud
+// healthcheck` (the image's HEALTHCHECK) asks, and what deploy/k8s probes (checked there).
+const healthURL = "http://127.0.0.1:9464/healthz"
+
 const usage = `usage:
   fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
   fraud features --csv IN --out OUT [--offline-dir DIR]
@@ -39,6 +44,7 @@ const usage = `usage:
   fraud train --csv FILE [--json] [--offline-dir DIR]
   fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
   fraud scenario list | names | run NAME... [--json FILE]
+  fraud healthcheck [--url URL]   exit 0 when fraud stream answers /healthz on its metrics address (a container's HEALTHCHECK)
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_DATA_KEY (seals the
 registry's artifacts and the offline store's Parquet files at rest; see platform/seal).`
 
@@ -81,6 +87,7 @@ type Config struct {
 	Eval     casestudy.EvalConfig
 	Train    casestudy.TrainConfig
 	Scenario []string
+	Health   []string // healthcheck's flags
 	Stream   live.StreamConfig
 }
 
@@ -98,6 +105,9 @@ func parse(args []string) (Config, error) {
 	switch cfg.Command {
 	case "scenario":
 		cfg.Scenario = args[1:]
+		return cfg, nil
+	case "healthcheck":
+		cfg.Health = args[1:]
 		return cfg, nil
 	case "stream":
 		var err error
@@ -163,6 +173,8 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return scenarios().Command(ctx, cfg.Scenario, stdout)
 	case "stream":
 		return live.RunStream(ctx, cfg.Stream, stdout)
+	case "healthcheck":
+		return cli.HealthCommand(ctx, "fraud", healthURL, cfg.Health, stdout)
 	case "simulate":
 		f, err := os.Create(cfg.Out)
 		if err != nil {

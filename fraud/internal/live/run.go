@@ -228,6 +228,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// The metrics server starts once the model is trained and the features warm, so
+		// /healthz answering is readiness too (a container's health check, a probe).
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		if cfg.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -11,6 +11,7 @@
 //	mlp monitor MODEL [--demo]      drift per feature, data quality, online quality, alerts
 //	mlp monitor MODEL --loop        the retraining loop, until interrupted
 //	mlp console [--demo]            the web console over the registry and the event log
+//	mlp healthcheck [--url URL]     exit 0 when mlp serve is ready (the image's HEALTHCHECK)
 //
 // Environment: CASEBOOK_NATS_URL runs the scenarios on that NATS server instead of an
 // embedded one; CASEBOOK_LOG_LEVEL=debug|info|warn|error|off sets the level of the
@@ -57,6 +58,10 @@ func mainErr(ctx context.Context, args []string, stdout io.Writer) error {
 	return run(ctx, args, cfg, stdout)
 }
 
+// healthURL is mlp serve's readiness endpoint on its default address: what `mlp
+// healthcheck` (the image's HEALTHCHECK) asks, and what deploy/k8s probes (checked there).
+const healthURL = "http://127.0.0.1:8080/v2/health/ready"
+
 const usage = `usage:
   mlp demo [--json FILE]                                run every platform scenario, in order, with narration
   mlp scenario list | names | run NAME... [--json FILE] what can be demonstrated
@@ -66,6 +71,7 @@ const usage = `usage:
   mlp monitor MODEL [--nats URL] [--demo | --loop]      drift, data quality, online quality, alerts; --loop retrains
   mlp serve [--demo] [flags]                            serve registry models (Open Inference Protocol v2)
   mlp console [--demo] [flags]                          the web console: registry, cards, serving, monitoring, scenarios, load reports
+  mlp healthcheck [--url URL]                           exit 0 when mlp serve answers its readiness endpoint (a container's HEALTHCHECK)
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_NATS_URL, CASEBOOK_DATA_KEY (id:hex key[,...]: seal
 registry artifacts and offline feature files at rest; the first key seals, all open).`
 
@@ -94,6 +100,8 @@ func run(ctx context.Context, args []string, cfg walkthrough.Config, stdout io.W
 		return monitorCmd(ctx, args[1:], cfg, stdout)
 	case "console":
 		return consoleCmd(ctx, args[1:], cfg, stdout)
+	case "healthcheck":
+		return cli.HealthCommand(ctx, "mlp", healthURL, args[1:], stdout)
 	default:
 		return cli.Usage(usage, "unknown command %q", args[0])
 	}

@@ -29,6 +29,9 @@ const serveUsage = `mlp serve [--dir DIR | --nats URL] [flags]
   Serves registry models over the Open Inference Protocol (v2) REST API:
   POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/{live,ready}, /metrics.`
 
+// serveAddr is mlp serve's default listen address (healthURL asks it).
+const serveAddr = "127.0.0.1:8080"
+
 // predictionLogMaxAge is how long mlp serve's prediction log keeps records: a week of
 // label delay for the outcome join.
 const predictionLogMaxAge = 7 * 24 * time.Hour
@@ -41,7 +44,7 @@ func serveCmd(ctx context.Context, args []string, cfg walkthrough.Config, stdout
 	var sf storeFlags
 	sf.add(fs)
 	def := serving.DefaultModelConfig("x")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	addr := fs.String("addr", serveAddr, "listen address")
 	models := fs.String("models", "", "comma-separated models (default: all with the alias)")
 	alias := fs.String("alias", registry.Champion, "alias each model follows")
 	canary := fs.String("canary", "", "ALIAS:PERCENT: serve that alias to PERCENT% of request keys")

@@ -5,6 +5,7 @@
 //	recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] [--embeddings bpr|ials] [--candidates N]
 //	recsys serve [--addr HOST:PORT] [--ratings FILE | --size default|large] [--store memory|redis://HOST:PORT] [--registry DIR]
 //	recsys simulate [--out FILE] [--seed N]
+//	recsys healthcheck [--url URL]
 //	recsys scenario list | run NAME
 //
 // CASEBOOK_LOG_LEVEL (debug, info, warn, error, off; default info) sets the level of the
@@ -24,10 +25,15 @@ import (
 	recscenarios "github.com/casebook-ml/casebook/recsys/internal/scenarios"
 )
 
+// healthURL is recsys serve's health endpoint on its default address: what `recsys
+// healthcheck` (the image's HEALTHCHECK) asks, and what deploy/k8s probes (checked there).
+const healthURL = "http://127.0.0.1:8081/healthz"
+
 const usage = `usage:
   recsys eval [--ratings FILE | --train FILE --test FILE] [--json] [--recs-out FILE] [flags]
   recsys serve [--addr HOST:PORT] [--ratings FILE | --size default|large] [--store memory|redis://HOST:PORT] [flags]
   recsys simulate --out FILE [--seed N]
+  recsys healthcheck [--url URL]   exit 0 when recsys serve answers /healthz (a container's HEALTHCHECK)
   recsys scenario list | names | run NAME... [--json FILE]
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL.`
 
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, stdout, stderr
 			return err
 		}
 		return runServe(ctx, cfg, logger, stdout)
+	case "healthcheck":
+		return cli.HealthCommand(ctx, "recsys", healthURL, args[1:], stdout)
 	case "simulate":
 		cfg, err := parseSimulate(args[1:])
 		if err != nil {
