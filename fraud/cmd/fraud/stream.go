@@ -29,6 +29,8 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "most transactions per scorer batch")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "most transactions delivered and not yet decided")
 	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")
+	fs.BoolVar(&c.OnlineQuality, "online-quality", c.OnlineQuality, "join chargebacks to the prediction log as they arrive and export online AUC, precision at the review budget and label coverage per model version on /metrics (off when --prediction-log=false)")
+	fs.IntVar(&c.QualityDays, "quality-days", c.QualityDays, "online quality window: the last N whole days of transactions old enough to be labelled")
 	fs.DurationVar(&c.TxDuplicates, "tx-duplicates", events.TxDuplicatesWindow, "how long the log remembers transaction ids to drop a producer's re-publish (the server holds rate × window ids in memory)")
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
@@ -45,6 +47,11 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	qualitySet := false
+	fs.Visit(func(f *flag.Flag) { qualitySet = qualitySet || f.Name == "online-quality" })
+	if !c.PredictionLog && !qualitySet {
+		c.OnlineQuality = false // it reads the prediction log
 	}
 	// Train on the history up to two weeks before the stream and validate on the week
 	// after; the last week before the stream is left out because its chargebacks are

@@ -48,6 +48,13 @@ type StreamConfig struct {
 	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
 	// monitoring to join chargebacks to.
 	PredictionLog bool
+	// OnlineQuality (needs PredictionLog) runs the system's own online quality beside the
+	// scorer: chargebacks become outcomes on monitoring's outcome stream, joined to the
+	// prediction log in event time, and each model version's online AUC, precision at the
+	// review budget per day and label coverage are exported on /metrics (Quality).
+	// QualityDays is its window in days.
+	OnlineQuality bool
+	QualityDays   int
 	// GCPercent is the garbage collector's target (GOGC) for the process: the embedded NATS
 	// server, the scorer and the serving layer share one heap, and on two cores every
 	// collection takes one of them for its marking, a brownout of a few hundred
@@ -78,7 +85,7 @@ func DefaultStreamConfig() StreamConfig {
 	live := DefaultConfig()
 	live.Tokenizer = pii.Demo() // the local default only: `fraud stream` replaces it from the environment
 	return StreamConfig{Sim: sim.DefaultConfig(), Live: live, NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
-		MetricsAddr: "127.0.0.1:9464", BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
+		MetricsAddr: "127.0.0.1:9464", BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, OnlineQuality: true, QualityDays: 7, GCPercent: 400, Progress: 5 * time.Second}
 }
 
 // Validate reports what cannot work before anything starts.
@@ -98,6 +105,12 @@ func (c StreamConfig) Validate() error {
 	}
 	if c.BatchSize < 1 || c.MaxAckPending < c.BatchSize || c.MaxAckPending > maxAckPending {
 		errs = append(errs, fmt.Errorf("want 1 ≤ batch (%d) ≤ max ack pending (%d) ≤ %d (the decisions one batch may have in flight)", c.BatchSize, c.MaxAckPending, maxAckPending))
+	}
+	if c.OnlineQuality && !c.PredictionLog {
+		errs = append(errs, errors.New("online quality joins the prediction log: it needs the prediction log on"))
+	}
+	if c.OnlineQuality && c.QualityDays < 1 {
+		errs = append(errs, fmt.Errorf("online quality window of %d days: want at least 1", c.QualityDays))
 	}
 	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
@@ -214,6 +227,17 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 			return nil
 		})
 		fmt.Fprintf(out, "metrics: http://%s/metrics\n", metricsLn.Addr())
+	}
+	if cfg.OnlineQuality {
+		qc := DefaultQualityConfig(cfg.Live.LabelDelay, cfg.Live.ReviewBudget, sys.Thresholds.Review)
+		qc.Days = cfg.QualityDays
+		q, err := NewQuality(qc, log, reg)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, q.Outcomes, q.Join, q.Export)
+		fmt.Fprintf(out, "online quality: chargebacks joined to the prediction log in event time (horizon %v), over the last %d due days, precision at %d a day\n",
+			qc.Join().Horizon, qc.Days, qc.ReviewBudget)
 	}
 	if cfg.Progress > 0 {
 		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })
