@@ -35,6 +35,7 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")
+	fs.StringVar(&c.CSV, "csv", "", "a transaction CSV in the handbook's layout to train on and replay instead of the simulation (loadgen --workload fraud:csv=FILE sends its days from --start on)")
 	fs.IntVar(&c.Sim.Customers, "customers", c.Sim.Customers, "simulated customers (use the same simulation as the load generator's fraud workload)")
 	fs.IntVar(&c.Sim.Terminals, "terminals", c.Sim.Terminals, "simulated terminals")
 	fs.IntVar(&c.Sim.Days, "days", c.Sim.Days, "simulated days")

@@ -31,6 +31,11 @@ import (
 type StreamConfig struct {
 	Sim  sim.Config
 	Live Config
+	// CSV, when set, is a transaction CSV in the handbook's layout (sim.ReadCSV) used
+	// instead of the simulation: the model trains on its days before Live.StreamFrom and
+	// the features are warmed with them; the rest is what a producer (loadgen's fraud
+	// workload with csv=) replays.
+	CSV string
 	// NATS is eventlog.EmbeddedURL (an in-process server listening on Port) or a server URL.
 	NATS string
 	Port int
@@ -91,13 +96,13 @@ func DefaultStreamConfig() StreamConfig {
 // Validate reports what cannot work before anything starts.
 func (c StreamConfig) Validate() error {
 	var errs []error
-	if err := c.Sim.Validate(); err != nil {
+	if err := c.Sim.Validate(); err != nil && c.CSV == "" {
 		errs = append(errs, err)
 	}
 	if err := c.Live.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Live.StreamFrom >= c.Sim.Days {
+	if c.Live.StreamFrom >= c.Sim.Days && c.CSV == "" {
 		errs = append(errs, fmt.Errorf("the stream starts on day %d but the simulation has %d days", c.Live.StreamFrom, c.Sim.Days))
 	}
 	if err := onlinestore.Check(c.Store); err != nil {
@@ -170,15 +175,28 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		}
 		cfg.Live.PredictionLog = log
 	}
-	d, err := sim.Generate(ctx, cfg.Sim)
-	if err != nil {
-		return err
+	var txs []sim.Transaction
+	if cfg.CSV != "" {
+		if txs, err = sim.ReadCSVFile(cfg.CSV); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "read %d transactions from %s\n", len(txs), cfg.CSV)
+	} else {
+		d, err := sim.Generate(ctx, cfg.Sim)
+		if err != nil {
+			return err
+		}
+		txs = d.Transactions
 	}
-	sys, err := Build(ctx, cfg.Live, d.Transactions)
+	sys, err := Build(ctx, cfg.Live, txs)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
+	if sys.LiveTx == 0 {
+		return fmt.Errorf("no transactions from day %d on to stream: the data ends before the stream starts (--start)", cfg.Live.StreamFrom)
+	}
+	txs = nil
 	fmt.Fprintf(out, "PII: %s\n", cfg.Live.Tokenizer.Policy("customer ids"))
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
