@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/live"
@@ -137,6 +139,16 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	liveEvs, nTx := sys.Live, sys.LiveTx
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The system's own online quality runs beside the scorer, as in `fraud stream`.
+	oq, err := live.NewQuality(live.DefaultQualityConfig(labelDelay, lc.ReviewBudget, th.Review), log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	qctx, qcancel := context.WithCancel(ctx)
+	defer qcancel()
+	qdone := make(chan error, 2)
+	go func() { qdone <- oq.Outcomes(qctx) }()
+	go func() { qdone <- oq.Join(qctx) }()
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- sc.Run(rctx, eventlog.DefaultConsumerConfig()) }()
@@ -263,6 +275,27 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	r.Measure("online recall", float64(flaggedFraud)/float64(max(1, fraudN)), "")
 	r.Measure("online precision", float64(flaggedFraud)/float64(max(1, flagged)), "")
 
+	r.Step("The system's own online quality: chargebacks joined to the prediction log as they arrived")
+	if err := caughtUp(ctx, log, len(liveEvs)-nTx); err != nil {
+		return err
+	}
+	var own monitoring.OnlineQuality
+	for _, oqv := range oq.Update() {
+		if oqv.Version == sys.Version.Number {
+			own = oqv
+		}
+	}
+	qcancel()
+	for range 2 {
+		if err := <-qdone; err != nil {
+			return err
+		}
+	}
+	r.Say("v%d over the due days %s to %s (made at least the label delay + 1 day before the newest transaction): %d of %d transactions labelled (coverage %.2f), AUC %.3f, precision at the review budget (the %d highest scores a day) %.2f.",
+		sys.Version.Number, own.From.Format(time.DateOnly), own.To.Add(-day).Format(time.DateOnly), own.Labelled, own.Due, own.LabelCoverage, own.AUC, lc.ReviewBudget, own.PrecisionAtK)
+	r.Measure("online AUC (the system's own, last due days)", own.AUC, "")
+	r.Check("the system's own join labelled every due transaction", own.Due > 0 && own.LabelCoverage == 1)
+
 	r.Step("Monitoring: join the chargebacks to the prediction log by transaction id")
 	victimTx := map[string]int{} // the victim's transactions by event id → day
 	for _, t := range sys.Txs {
@@ -388,6 +421,34 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	}
 	r.Say("report: %s (open it in a browser: privacy, score distributions unless private, precision and recall per day, latency, decisions by path).", path)
 	return nil
+}
+
+// caughtUp waits until every chargeback is an outcome and the online quality's consumers
+// have read both streams to their end (the prediction log is written asynchronously, so
+// its length must also have stopped growing).
+func caughtUp(ctx context.Context, log *eventlog.Log, labels int) error {
+	deadline := time.Now().Add(time.Minute)
+	last := uint64(0)
+	for {
+		ost, err := log.Stream(ctx, predlog.OutcomeStream)
+		if err != nil {
+			return err
+		}
+		pst, err := log.Stream(ctx, predlog.PredictionStream)
+		if err != nil {
+			return err
+		}
+		oc, oerr := log.ConsumerState(ctx, predlog.OutcomeStream, live.QualityOutDurable)
+		pc, perr := log.ConsumerState(ctx, predlog.PredictionStream, live.QualityPredDurable)
+		if int(ost.Messages) == labels && oerr == nil && perr == nil && oc.Caught() && pc.Caught() && pst.LastSeq == last {
+			return nil
+		}
+		last = pst.LastSeq
+		if time.Now().After(deadline) {
+			return fmt.Errorf("online quality: %d of %d chargebacks as outcomes, consumers %+v %v, %+v %v after a minute", ost.Messages, labels, oc, oerr, pc, perr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // pace publishes evs at rate per second in small chunks, as they would arrive.
