@@ -133,15 +133,24 @@ func (q *Quality) Outcomes(ctx context.Context) error {
 	})
 }
 
-// Join applies the prediction log and the outcomes to the join until ctx ends.
+// Join applies the prediction log and the outcomes to the join until ctx ends or one of
+// its two consumers fails (which stops the other).
 func (q *Quality) Join(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	h := q.join.Handler()
 	errc := make(chan error, 2)
 	for _, c := range []eventlog.ConsumerConfig{
 		consumer(predlog.PredictionStream, QualityPredDurable, predlog.PredictionSubject(ModelName)),
 		consumer(predlog.OutcomeStream, QualityOutDurable, predlog.OutcomeSubject(ModelName)),
 	} {
-		go func() { errc <- q.log.Consume(ctx, c, h) }()
+		go func() {
+			err := q.log.Consume(ctx, c, h)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
 	}
 	return errors.Join(<-errc, <-errc)
 }
