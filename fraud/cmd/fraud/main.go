@@ -143,6 +143,9 @@ func parse(args []string) (Config, error) {
 	if err := cli.Parse(fs, synopses[cfg.Command], args[1:]); err != nil {
 		return cfg, err
 	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: %s: unexpected argument %q", scenario.ErrUsage, cfg.Command, fs.Arg(0))
+	}
 	if *nanos {
 		cfg.TimeFmt = sim.TimeUnixNano
 	}
