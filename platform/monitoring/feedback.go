@@ -339,10 +339,14 @@ func (j *Joiner) Clock() time.Time {
 // the repeat.
 func (j *Joiner) Handler() eventlog.Handler {
 	psub, osub := predlog.PredictionSubject(j.cfg.Model), predlog.OutcomeSubject(j.cfg.Model)
+	decode := predlog.DecodePredictions
+	if j.cfg.KeepRows == 0 {
+		decode = predlog.DecodeScores // no rows kept: the features are not needed
+	}
 	return func(_ context.Context, m *eventlog.Message) error {
 		switch m.Subject {
 		case psub:
-			ps, err := predlog.DecodePredictions(m)
+			ps, err := decode(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}
