@@ -100,7 +100,7 @@ func BenchmarkCheck(b *testing.B) {
 // BenchmarkJoinerFraudShaped is the online quality's cost per prediction record as the
 // fraud system runs it: messages of 256 records of 14 features read from the log
 // (decoded), each record added to a join with a 7-day window of whole days, one outcome
-// per 128 records (about the fraud rate), and the window's quality recomputed once per
+// per 256 records (a third of the fraud rate), and the window's quality recomputed once per
 // 20,480 records (about once a second at 20,000 decisions a second). Records are 8.64 s
 // apart in event time (10,000 a day), so the window holds about 70,000 once full. Run it
 // with -benchtime 600x (the messages are made beforehand, 600 at most: 18 simulated days).
