@@ -2,10 +2,13 @@ package sim
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -172,4 +175,30 @@ func ParseDateTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("want YYYY-MM-DD HH:MM:SS or Unix nanoseconds")
 	}
 	return t, nil
+}
+
+// SortByTime orders transactions by time, then id (the order the streaming path sees
+// transactions of the same second in, and the order every reader of a CSV uses).
+func SortByTime(txs []Transaction) {
+	slices.SortStableFunc(txs, func(a, b Transaction) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// ReadCSVFile reads a transaction CSV (ReadCSV) from path and sorts it by time, then id.
+func ReadCSVFile(path string) ([]Transaction, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read transactions: %w", err)
+	}
+	defer f.Close()
+	txs, err := ReadCSV(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	SortByTime(txs)
+	return txs, nil
 }

@@ -1,10 +1,16 @@
 package monitoring
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/eventlog"
+	"github.com/casebook-ml/casebook/platform/predlog"
 )
 
 // BenchmarkPSI1M is the performance bar: PSI of a million live values against a
@@ -89,4 +95,71 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		mon.Check(t0)
 	}
+}
+
+// BenchmarkJoinerFraudShaped is the online quality's cost per prediction record as the
+// fraud system runs it: messages of 256 records of 14 features read from the log
+// (decoded), each record added to a join with a 7-day window of whole days, one outcome
+// per 256 records (a third of the fraud rate), and the window's quality recomputed once per
+// 20,480 records (about once a second at 20,000 decisions a second). Records are 8.64 s
+// apart in event time (10,000 a day), so the window holds about 70,000 once full. Run it
+// with -benchtime 600x (the messages are made beforehand, 600 at most: 18 simulated days).
+// It reports the process CPU time per record (getrusage), which a busy machine inflates
+// far less than the wall time.
+func BenchmarkJoinerFraudShaped(b *testing.B) {
+	names := make([]string, 14)
+	for i := range names {
+		names[i] = fmt.Sprintf("FEATURE_%02d", i)
+	}
+	enc := predlog.NewEncoder(names)
+	cfg := JoinConfig{Model: "fraud", Horizon: 8 * 24 * time.Hour, ImplicitNegative: true, Window: 1, K: 100, ActionThreshold: 0.5,
+		Period: 24 * time.Hour, Periods: 7, OutcomeClock: true}
+	j, err := NewJoiner(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := j.Handler()
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := make([]float64, len(names))
+	const step = 8640 * time.Millisecond
+	const maxMsgs = 600
+	var msgs []*eventlog.Message
+	var rec []byte
+	for n := 0; len(msgs) < maxMsgs; {
+		var pm predlog.PredictionMessages
+		for range 256 {
+			for i := range x {
+				x[i] = rng.Float64()
+			}
+			at := t0.Add(time.Duration(n) * step)
+			rec, _ = enc.AppendRecord(rec[:0], strconv.Itoa(n), "fraud", 1, "champion", at, x, rng.Float64(), "primary")
+			pm.Add(predlog.PredictionSubject("fraud"), strconv.Itoa(n), at, rec)
+			n++
+		}
+		msgs = append(msgs, &eventlog.Message{Event: pm.Events()[0]})
+	}
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	records := 0
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i >= maxMsgs {
+			b.Fatalf("run it with -benchtime %dx or less", maxMsgs)
+		}
+		if err := h(context.Background(), msgs[i]); err != nil {
+			b.Fatal(err)
+		}
+		records += 256
+		at := t0.Add(time.Duration(records) * step)
+		j.AddOutcome(predlog.Outcome{ID: strconv.Itoa(records - 200), Model: "fraud", Label: 1, Time: at, Kind: "chargeback"})
+		if records%20480 == 0 {
+			j.Advance(j.Clock())
+			j.Quality(1)
+		}
+	}
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
 }

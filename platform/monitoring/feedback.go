@@ -35,6 +35,23 @@ type JoinConfig struct {
 	// KeepRows keeps the features of the last KeepRows joined predictions (all versions)
 	// for retraining; zero keeps none.
 	KeepRows int
+	// Periods, when positive, windows online quality in event time instead of by count:
+	// quality is computed over the predictions made in the last Periods whole periods
+	// (of length Period, aligned to the Unix epoch: UTC days for 24h) that are due, that is
+	// made at least Horizon before the watermark of the last Advance, so that every one of
+	// them could have its outcome by now. PrecisionAtK is then the mean, over those
+	// periods, of the precision of each period's K highest scores (a review budget per
+	// day), and LabelCoverage is the share of the window's predictions that have a label
+	// (an outcome, or an implicit negative). Window still bounds nothing here; K and the
+	// action threshold apply as in the count window.
+	Period  time.Duration
+	Periods int
+	// OutcomeClock closes a prediction as an implicit negative (or as expired) only once
+	// an outcome at least Horizon newer than the prediction has been read, not merely a
+	// newer prediction: "no outcome by the horizon" is then a fact about the outcome feed,
+	// and a feed that stalls shows as falling label coverage instead of a run of false
+	// negatives.
+	OutcomeClock bool
 }
 
 // DefaultJoinConfig waits 30 days, without implicit negatives, over 5,000 joined
@@ -47,6 +64,9 @@ func DefaultJoinConfig() JoinConfig {
 func (c JoinConfig) Validate() error {
 	if c.Model == "" || c.Horizon <= 0 || c.Window <= 0 || c.K <= 0 || c.KeepRows < 0 {
 		return fmt.Errorf("%w: join needs Model, Horizon > 0, Window > 0, K > 0, KeepRows ≥ 0 (got %+v)", ErrInvalidConfig, c)
+	}
+	if c.Periods < 0 || (c.Periods > 0 && c.Period <= 0) {
+		return fmt.Errorf("%w: join needs Periods ≥ 0, and Period > 0 when Periods > 0 (got %d × %v)", ErrInvalidConfig, c.Periods, c.Period)
 	}
 	return nil
 }
@@ -67,6 +87,15 @@ type versionWindow struct {
 	ring []joined
 	at   int
 	n    int
+	// periods holds, with JoinConfig.Periods, each period's predictions: how many were
+	// made and the joined ones.
+	periods map[int64]*period
+}
+
+// period is one event-time period of a version's predictions.
+type period struct {
+	made   int
+	joined []joined
 }
 
 func (w *versionWindow) add(j joined) {
@@ -91,6 +120,9 @@ type Joiner struct {
 	rowsY    []float64
 	rowAt    int
 	counts   map[string]int64
+	// predClock and outcomeClock are the newest prediction and outcome times read; due is
+	// the last Advance's watermark minus the horizon (what is old enough to be labelled).
+	predClock, outcomeClock, due time.Time
 }
 
 // NewJoiner returns an empty joiner.
@@ -121,12 +153,21 @@ func (j *Joiner) AddPrediction(p predlog.Prediction) {
 	if _, ok := j.done[p.ID]; ok {
 		return // joined already (a replayed prediction)
 	}
+	if _, dup := j.pending[p.ID]; dup {
+		return
+	}
+	if p.Time.After(j.predClock) {
+		j.predClock = p.Time
+	}
+	if j.cfg.Periods > 0 {
+		j.period(p).made++
+	}
+	if j.cfg.KeepRows == 0 {
+		p.Features = nil // only kept rows need them; a waiting prediction is held for a horizon
+	}
 	if o, ok := j.early[p.ID]; ok {
 		delete(j.early, p.ID)
 		j.join(p, o.Label, o.Time.Sub(p.Time), false)
-		return
-	}
-	if _, dup := j.pending[p.ID]; dup {
 		return
 	}
 	j.pending[p.ID] = p
@@ -138,6 +179,9 @@ func (j *Joiner) AddPrediction(p predlog.Prediction) {
 func (j *Joiner) AddOutcome(o predlog.Outcome) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if o.Time.After(j.outcomeClock) {
+		j.outcomeClock = o.Time
+	}
 	p, ok := j.pending[o.ID]
 	if !ok {
 		c, joinedAlready := j.done[o.ID]
@@ -159,19 +203,54 @@ func (j *Joiner) AddOutcome(o predlog.Outcome) {
 	j.join(p, o.Label, o.Time.Sub(p.Time), false)
 }
 
-// join records a joined prediction; implicit joins (no outcome came) have no label delay.
-func (j *Joiner) join(p predlog.Prediction, label float64, delay time.Duration, implicit bool) {
-	w, ok := j.versions[p.Version]
+// window returns the version's window, creating it.
+func (j *Joiner) window(version int) *versionWindow {
+	w, ok := j.versions[version]
 	if !ok {
 		w = &versionWindow{ring: make([]joined, j.cfg.Window)}
-		j.versions[p.Version] = w
+		if j.cfg.Periods > 0 {
+			w.periods = map[int64]*period{}
+		}
+		j.versions[version] = w
 	}
+	return w
+}
+
+// periodOf is the index of the period t falls in.
+func (j *Joiner) periodOf(t time.Time) int64 {
+	n, d := t.UnixNano(), int64(j.cfg.Period)
+	q := n / d
+	if n%d < 0 {
+		q--
+	}
+	return q
+}
+
+// period returns the period p was made in, creating it (Periods > 0 only).
+func (j *Joiner) period(p predlog.Prediction) *period {
+	w := j.window(p.Version)
+	k := j.periodOf(p.Time)
+	pd := w.periods[k]
+	if pd == nil {
+		pd = &period{}
+		w.periods[k] = pd
+	}
+	return pd
+}
+
+// join records a joined prediction; implicit joins (no outcome came) have no label delay.
+func (j *Joiner) join(p predlog.Prediction, label float64, delay time.Duration, implicit bool) {
+	w := j.window(p.Version)
 	if implicit {
 		delay = -1
 	} else {
 		j.m.labelDelay.WithLabelValues(j.cfg.Model).Observe(max(delay, 0).Seconds())
 	}
 	w.add(joined{score: p.Score, label: label, delay: delay})
+	if j.cfg.Periods > 0 {
+		pd := j.period(p)
+		pd.joined = append(pd.joined, joined{score: p.Score, label: label, delay: delay})
+	}
 	j.done[p.ID] = closed{at: p.Time, implicit: implicit}
 	j.count("joined")
 	if j.cfg.KeepRows > 0 {
@@ -187,11 +266,19 @@ func (j *Joiner) join(p predlog.Prediction, label float64, delay time.Duration, 
 // Advance moves the event-time watermark to now: predictions older than now − Horizon
 // stop waiting, joined as negatives (ImplicitNegative) or dropped as expired, and outcomes
 // older than that whose prediction never arrived are dropped as orphans. It returns how
-// many predictions stopped waiting.
+// many predictions stopped waiting. With OutcomeClock, a prediction stops waiting only
+// once it is also older than the newest outcome read minus Horizon.
 func (j *Joiner) Advance(now time.Time) int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	cut := now.Add(-j.cfg.Horizon)
+	if cut.After(j.due) {
+		j.due = cut
+	}
+	closeAt := cut
+	if oc := j.outcomeClock.Add(-j.cfg.Horizon); j.cfg.OutcomeClock && oc.Before(closeAt) {
+		closeAt = oc
+	}
 	n := 0
 	i := 0
 	for ; i < len(j.order); i++ {
@@ -199,7 +286,7 @@ func (j *Joiner) Advance(now time.Time) int {
 		if !ok {
 			continue // joined already
 		}
-		if !p.Time.Before(cut) {
+		if !p.Time.Before(closeAt) {
 			break
 		}
 		delete(j.pending, p.ID)
@@ -224,7 +311,25 @@ func (j *Joiner) Advance(now time.Time) int {
 			j.count("orphan")
 		}
 	}
+	if j.cfg.Periods > 0 { // forget periods that left the window
+		first := j.periodOf(j.due) - int64(j.cfg.Periods)
+		for _, w := range j.versions {
+			for k := range w.periods {
+				if k < first {
+					delete(w.periods, k)
+				}
+			}
+		}
+	}
 	return n
+}
+
+// Clock returns the newest prediction time read: the watermark a caller without a clock
+// of its own passes to Advance.
+func (j *Joiner) Clock() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.predClock
 }
 
 // Handler applies prediction and outcome events from the log (a Consume or Replay handler
@@ -234,10 +339,14 @@ func (j *Joiner) Advance(now time.Time) int {
 // the repeat.
 func (j *Joiner) Handler() eventlog.Handler {
 	psub, osub := predlog.PredictionSubject(j.cfg.Model), predlog.OutcomeSubject(j.cfg.Model)
+	decode := predlog.DecodePredictions
+	if j.cfg.KeepRows == 0 {
+		decode = predlog.DecodeScores // no rows kept: the features are not needed
+	}
 	return func(_ context.Context, m *eventlog.Message) error {
 		switch m.Subject {
 		case psub:
-			ps, err := predlog.DecodePredictions(m)
+			ps, err := decode(m)
 			if err != nil {
 				return eventlog.Permanent(err)
 			}
@@ -278,6 +387,13 @@ type OnlineQuality struct {
 	// over outcomes that arrived (implicit negatives have none).
 	LabelDelayP50 time.Duration `json:"label_delay_p50"`
 	LabelDelayP90 time.Duration `json:"label_delay_p90"`
+	// With JoinConfig.Periods: the window's periods [From, To) of prediction time, the
+	// predictions made in it (Due), and LabelCoverage = Labelled / Due. PrecisionAtK is
+	// the mean over the periods with a labelled prediction of each one's precision at K.
+	From          time.Time `json:"from,omitzero"`
+	To            time.Time `json:"to,omitzero"`
+	Due           int       `json:"due,omitempty"`
+	LabelCoverage float64   `json:"label_coverage"`
 }
 
 // Quality computes a version's online quality over its window and exports it.
@@ -286,7 +402,37 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	w := j.versions[version]
 	var y, p []float64
 	var delays []time.Duration
-	if w != nil {
+	var perPeriod []float64 // precision at K of each period with a label (Periods > 0)
+	due := 0
+	var from, to time.Time
+	switch {
+	case w != nil && j.cfg.Periods > 0:
+		if j.due.IsZero() {
+			break
+		}
+		end := j.periodOf(j.due)
+		from, to = time.Unix(0, (end-int64(j.cfg.Periods))*int64(j.cfg.Period)).UTC(), time.Unix(0, end*int64(j.cfg.Period)).UTC()
+		for k := end - int64(j.cfg.Periods); k < end; k++ {
+			pd := w.periods[k]
+			if pd == nil {
+				continue
+			}
+			due += pd.made
+			if len(pd.joined) == 0 {
+				continue
+			}
+			py, pp := make([]float64, len(pd.joined)), make([]float64, len(pd.joined))
+			for i, x := range pd.joined {
+				py[i], pp[i] = x.label, x.score
+				if x.delay >= 0 {
+					delays = append(delays, x.delay)
+				}
+			}
+			prec, _ := ml.PrecisionRecallAtK(py, pp, j.cfg.K)
+			perPeriod = append(perPeriod, prec)
+			y, p = append(y, py...), append(p, pp...)
+		}
+	case w != nil:
 		for _, x := range w.ring[:w.n] {
 			y, p = append(y, x.label), append(p, x.score)
 			if x.delay >= 0 {
@@ -296,7 +442,14 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	}
 	j.mu.Unlock()
 	q := OnlineQuality{Model: j.cfg.Model, Version: version, Labelled: len(y), K: min(j.cfg.K, len(y)), AUC: math.NaN(), PrecisionAtK: math.NaN(), PositiveRate: math.NaN(), MeanScore: math.NaN(),
-		PrecisionAtAction: math.NaN(), RecallAtAction: math.NaN()}
+		PrecisionAtAction: math.NaN(), RecallAtAction: math.NaN(), LabelCoverage: math.NaN(), From: from, To: to, Due: due}
+	if j.cfg.Periods > 0 {
+		q.K = j.cfg.K
+		if due > 0 {
+			q.LabelCoverage = float64(len(y)) / float64(due)
+			j.m.online.WithLabelValues(j.cfg.Model, strconv.Itoa(version), "label_coverage").Set(q.LabelCoverage)
+		}
+	}
 	if len(y) == 0 {
 		return q
 	}
@@ -310,7 +463,15 @@ func (j *Joiner) Quality(version int) OnlineQuality {
 	q.Positives = int(pos)
 	q.PositiveRate, q.MeanScore = pos/float64(len(y)), sum/float64(len(y))
 	q.AUC = ml.AUC(y, p)
-	q.PrecisionAtK, _ = ml.PrecisionRecallAtK(y, p, q.K)
+	if j.cfg.Periods > 0 {
+		q.PrecisionAtK = 0
+		for _, v := range perPeriod {
+			q.PrecisionAtK += v
+		}
+		q.PrecisionAtK /= float64(len(perPeriod))
+	} else {
+		q.PrecisionAtK, _ = ml.PrecisionRecallAtK(y, p, q.K)
+	}
 	q.PrecisionAtAction, q.RecallAtAction = ml.PrecisionRecallAt(y, p, j.cfg.ActionThreshold)
 	if len(delays) > 0 {
 		slices.Sort(delays)

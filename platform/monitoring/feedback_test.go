@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/predlog"
@@ -181,5 +184,94 @@ func TestJudgeDecay(t *testing.T) {
 		if d.Decayed != tt.decayed || math.Abs(d.Drop-(tt.baseline-0.03)) > 1e-12 || d.Version != 2 {
 			t.Errorf("%s: JudgeDecay = %+v, want decayed %v, drop %v", tt.name, d, tt.decayed, tt.baseline-0.03)
 		}
+	}
+}
+
+// TestJoinerPeriodWindow: quality over whole days of due predictions, by hand. Day 0 has
+// a 0.9 (fraud), b 0.8, c 0.1 (fraud), d 0.3; day 1 has e 0.7 (fraud), f 0.6, g 0.2; day
+// 2 has h 0.5 (not yet due). Chargebacks come a day late; the horizon is 2 days.
+func TestJoinerPeriodWindow(t *testing.T) {
+	day := 24 * time.Hour
+	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
+	cfg := JoinConfig{Model: "m", Horizon: 2 * day, ImplicitNegative: true, Window: 100, K: 2, ActionThreshold: 0.5,
+		Period: day, Periods: 2, OutcomeClock: true}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := NewJoiner(cfg, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds := []struct {
+		id    string
+		score float64
+		at    time.Duration
+		fraud bool
+	}{
+		{"a", 0.9, 1 * time.Hour, true}, {"b", 0.8, 2 * time.Hour, false}, {"c", 0.1, 3 * time.Hour, true}, {"d", 0.3, 4 * time.Hour, false},
+		{"e", 0.7, day + time.Hour, true}, {"f", 0.6, day + 2*time.Hour, false}, {"g", 0.2, day + 3*time.Hour, false},
+		{"h", 0.5, 2*day + 5*time.Hour, false},
+	}
+	for _, p := range preds {
+		j.AddPrediction(predlog.Prediction{ID: p.id, Model: "m", Version: 1, Time: base.Add(p.at), Score: p.score})
+		if p.fraud {
+			j.AddOutcome(predlog.Outcome{ID: p.id, Model: "m", Label: 1, Time: base.Add(p.at + day), Kind: "chargeback"})
+		}
+	}
+	// The newest outcome is e's (day 2, 01:00): predictions are closed as negatives only
+	// before day 0, 01:00 (none), so of the window (days 0 and 1, due at day 4 01:00 minus
+	// 2 days) only a, c and e are labelled, by their chargebacks.
+	j.Advance(base.Add(4*day + time.Hour))
+	q := j.Quality(1)
+	if q.Due != 7 || q.Labelled != 3 || math.Abs(q.LabelCoverage-3.0/7) > 1e-12 {
+		t.Errorf("outcome feed behind: Quality = due %d, labelled %d, coverage %v; want 7, 3, 3/7", q.Due, q.Labelled, q.LabelCoverage)
+	}
+	// An outcome from day 4 01:00 moves the outcome clock: every prediction before day 2
+	// 01:00 is closed, b d f g as negatives.
+	j.AddOutcome(predlog.Outcome{ID: "z", Model: "m", Label: 1, Time: base.Add(4*day + time.Hour), Kind: "chargeback"})
+	j.Advance(base.Add(4*day + time.Hour))
+	q = j.Quality(1)
+	// AUC: positives .9 .1 .7 against negatives .8 .3 .6 .2: .9 beats 4, .1 none, .7 three: 7/12.
+	// Precision at 2: day 0 {a, b} 1/2, day 1 {e, f} 1/2: mean 0.5.
+	if q.Due != 7 || q.Labelled != 7 || q.Positives != 3 || q.LabelCoverage != 1 || math.Abs(q.AUC-7.0/12) > 1e-12 || q.PrecisionAtK != 0.5 ||
+		!q.From.Equal(base) || !q.To.Equal(base.Add(2*day)) {
+		t.Errorf("Quality = %+v; want due 7, labelled 7, positives 3, coverage 1, AUC 7/12, precision@2 0.5, window days 0-1", q)
+	}
+	if got := testutil.ToFloat64(m.online.WithLabelValues("m", "1", "label_coverage")); got != 1 {
+		t.Errorf("exported label_coverage = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.online.WithLabelValues("m", "1", "auc")); math.Abs(got-7.0/12) > 1e-12 {
+		t.Errorf("exported auc = %v, want 7/12", got)
+	}
+
+	// Day 1 alone, before f and g are closed: precision at 2 counts only labelled e (1/1),
+	// so the mean over days 0 and 1 is (1/2 + 1)/2.
+	j2, _ := NewJoiner(cfg, nil)
+	for _, p := range preds {
+		j2.AddPrediction(predlog.Prediction{ID: p.id, Model: "m", Version: 1, Time: base.Add(p.at), Score: p.score})
+		if p.fraud {
+			j2.AddOutcome(predlog.Outcome{ID: p.id, Model: "m", Label: 1, Time: base.Add(p.at + day), Kind: "chargeback"})
+		}
+	}
+	j2.AddOutcome(predlog.Outcome{ID: "y", Model: "m", Label: 1, Time: base.Add(2*day + 13*time.Hour), Kind: "chargeback"}) // closes day 0
+	j2.Advance(base.Add(4*day + time.Hour))
+	q = j2.Quality(1)
+	// Labelled: a b c d (day 0) and e: AUC positives .9 .1 .7 vs .8 .3: 2 + 0 + 1 of 6.
+	if q.Labelled != 5 || math.Abs(q.LabelCoverage-5.0/7) > 1e-12 || q.PrecisionAtK != 0.75 || math.Abs(q.AUC-0.5) > 1e-12 {
+		t.Errorf("half-closed: Quality = %+v; want labelled 5, coverage 5/7, precision@2 0.75, AUC 0.5", q)
+	}
+
+	// Without OutcomeClock the prediction clock alone closes them: coverage 1 although the
+	// outcome feed said nothing past day 2.
+	cfg.OutcomeClock = false
+	j3, _ := NewJoiner(cfg, nil)
+	for _, p := range preds {
+		j3.AddPrediction(predlog.Prediction{ID: p.id, Model: "m", Version: 1, Time: base.Add(p.at), Score: p.score})
+	}
+	j3.Advance(base.Add(4*day + time.Hour))
+	if q := j3.Quality(1); q.LabelCoverage != 1 || q.Positives != 0 {
+		t.Errorf("no outcome clock, no outcomes: Quality = %+v; want coverage 1 and no positives", q)
 	}
 }

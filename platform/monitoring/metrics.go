@@ -17,7 +17,7 @@ import (
 //	casebook_monitoring_score_action_rate{model,window}              share of scores at or above the action threshold (reference, live)
 //	casebook_monitoring_outcomes_total{model,result}                 joined, early, duplicate, late, expired, implicit_negative, orphan
 //	casebook_monitoring_label_delay_seconds{model}                   event-time delay from prediction to outcome
-//	casebook_monitoring_online_quality{model,version,metric}         auc, precision_at_k, precision_at_action, recall_at_action, positive_rate, mean_score, labelled
+//	casebook_monitoring_online_quality{model,version,metric}         auc, precision_at_k, precision_at_action, recall_at_action, positive_rate, mean_score, labelled, label_coverage (with JoinConfig.Periods)
 //	casebook_monitoring_quality_decay{model,version,metric}          offline minus online, in the metric's better direction
 //	casebook_monitoring_alert_firing{alert,model,severity}           1 while firing
 //	casebook_monitoring_alert_transitions_total{alert,model,state}   firing, resolved

@@ -172,12 +172,47 @@ var errNoID = errors.New("no id")
 // message, its subject and the line (from 1). A record may repeat one already read from
 // another message (see MaxRecordsPerMessage): readers must tolerate that.
 func DecodePredictions(m *eventlog.Message) ([]Prediction, error) {
+	return decodePredictions(m, func(rec []byte, p *Prediction) error { return json.Unmarshal(rec, p) })
+}
+
+// scoreOnly is a record without its features: encoding/json skips the features object
+// instead of building a map of it.
+type scoreOnly struct {
+	ID      string    `json:"id"`
+	Model   string    `json:"model"`
+	Version int       `json:"version"`
+	Alias   string    `json:"alias,omitempty"`
+	Time    time.Time `json:"time"`
+	Score   float64   `json:"score"`
+	Path    string    `json:"path,omitempty"`
+}
+
+// DecodeScores is DecodePredictions without the features (Features is nil): what joining
+// outcomes to scores needs. Records as Encoder writes them take a fast path that skips
+// the features without parsing them; anything else goes through encoding/json, so the
+// result never depends on the path (TestDecodeScoresMatchesJSON).
+func DecodeScores(m *eventlog.Message) ([]Prediction, error) {
+	return decodePredictions(m, func(rec []byte, p *Prediction) error {
+		if fast, ok := decodeScoreFast(rec); ok {
+			*p = fast
+			return nil
+		}
+		var s scoreOnly
+		if err := json.Unmarshal(rec, &s); err != nil {
+			return err
+		}
+		*p = Prediction{ID: s.ID, Model: s.Model, Version: s.Version, Alias: s.Alias, Time: s.Time, Score: s.Score, Path: s.Path}
+		return nil
+	})
+}
+
+func decodePredictions(m *eventlog.Message, decode func(rec []byte, p *Prediction) error) ([]Prediction, error) {
 	data := bytes.TrimSuffix(m.Data, []byte{'\n'})
 	out := make([]Prediction, 0, bytes.Count(data, []byte{'\n'})+1)
 	for line := 1; ; line++ {
 		rec, rest, more := bytes.Cut(data, []byte{'\n'})
 		var p Prediction
-		err := json.Unmarshal(rec, &p)
+		err := decode(rec, &p)
 		if err == nil && p.ID == "" {
 			err = errNoID
 		}
@@ -203,4 +238,181 @@ func DecodePrediction(m *eventlog.Message) (Prediction, error) {
 		return Prediction{}, fmt.Errorf("prediction message %q on %s: %w: %d records, want 1 (use DecodePredictions)", m.ID, m.Subject, ErrBadRecord, len(ps))
 	}
 	return ps[0], nil
+}
+
+// decodeScoreFast parses exactly what Encoder.AppendRecord writes,
+// {"id":"s","model":"s","version":n[,"alias":"s"],"time":"t","features":{...},"score":f[,"path":"s"]},
+// with strings free of escapes; ok is false on any deviation.
+func decodeScoreFast(b []byte) (p Prediction, ok bool) {
+	i := 0
+	lit := func(s string) bool {
+		if len(b)-i < len(s) || string(b[i:i+len(s)]) != s {
+			return false
+		}
+		i += len(s)
+		return true
+	}
+	str := func() (string, bool) { // after the opening quote
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 || bytes.IndexByte(b[i:i+j], '\\') >= 0 {
+			return "", false
+		}
+		s := string(b[i : i+j])
+		i += j + 1
+		return s, true
+	}
+	num := func() []byte {
+		j := i
+		for j < len(b) && (b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || (b[j] >= '0' && b[j] <= '9')) {
+			j++
+		}
+		s := b[i:j]
+		i = j
+		return s
+	}
+	var err error
+	if !lit(`{"id":"`) {
+		return p, false
+	}
+	if p.ID, ok = str(); !ok || !lit(`,"model":"`) {
+		return p, false
+	}
+	if p.Model, ok = str(); !ok || !lit(`,"version":`) {
+		return p, false
+	}
+	v := num()
+	if !jsonNumber(v) {
+		return p, false
+	}
+	if p.Version, err = strconv.Atoi(string(v)); err != nil {
+		return p, false
+	}
+	if lit(`,"alias":"`) {
+		if p.Alias, ok = str(); !ok {
+			return p, false
+		}
+	}
+	if !lit(`,"time":"`) {
+		return p, false
+	}
+	ts, ok := str()
+	if !ok {
+		return p, false
+	}
+	if p.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil || !lit(`,"features":{`) {
+		return p, false
+	}
+	// Skip the features, checking their grammar: "name":number pairs, comma-separated.
+	if !lit("}") {
+		for {
+			if !lit(`"`) {
+				return p, false
+			}
+			n, ok := skipJSONString(b[i:])
+			if !ok {
+				return p, false
+			}
+			i += n
+			if !lit(":") || !jsonNumber(num()) {
+				return p, false
+			}
+			if lit("}") {
+				break
+			}
+			if !lit(",") {
+				return p, false
+			}
+		}
+	}
+	if !lit(`,"score":`) {
+		return p, false
+	}
+	f := num()
+	if !jsonNumber(f) {
+		return p, false
+	}
+	if p.Score, err = strconv.ParseFloat(string(f), 64); err != nil {
+		return p, false
+	}
+	if lit(`,"path":"`) {
+		if p.Path, ok = str(); !ok {
+			return p, false
+		}
+	}
+	if !lit("}") || i != len(b) || p.ID == "" {
+		return p, false
+	}
+	return p, true
+}
+
+// skipJSONString returns the length of a JSON string's rest up to and including its
+// closing quote (b starts after the opening one), checking its escapes; ok is false if it
+// is not valid JSON.
+func skipJSONString(b []byte) (int, bool) {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return 0, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return 0, false
+					}
+				}
+				i += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// jsonNumber reports whether s is a number in JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(s []byte) bool {
+	i := 0
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if i >= len(s) || s[i] < '1' || s[i] > '9' || digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +160,77 @@ func TestFeatureNames(t *testing.T) {
 	ps := []Prediction{{Features: map[string]float64{"b": 1, "a": 2}}, {Features: map[string]float64{"c": 3, "a": 4}}, {}}
 	if got := FeatureNames(ps); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("FeatureNames = %v, want [a b c]", got)
+	}
+}
+
+// TestDecodeScoresMatchesJSON: DecodeScores gives what DecodePredictions gives, without the
+// features, on records the Encoder writes (random values, odd names, with and without
+// alias and path) and on valid JSON the fast path does not take; what encoding/json
+// refuses it refuses too, whichever path the record would have taken.
+func TestDecodeScoresMatchesJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	names := []string{"zeta", "amount", "a<b>&c", "Ünïcode", "quote\"d", "b"}
+	enc := NewEncoder(names)
+	at := time.Date(2026, 11, 25, 23, 1, 2, 345678900, time.UTC)
+	var lines [][]byte
+	fast := 0
+	for n := range 500 {
+		x := make([]float64, len(names))
+		for i := range x {
+			x[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(30)-15))
+			if rng.IntN(5) == 0 {
+				x[i] = math.NaN()
+			}
+		}
+		alias, path := []string{"", "champion"}[n%2], []string{"", "primary", "we\"ird"}[n%3]
+		rec, err := enc.AppendRecord(nil, "tx-"+strconv.Itoa(n), "fraud", n, alias, at.Add(time.Duration(n)*time.Second), x, rng.Float64(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := decodeScoreFast(rec); ok {
+			fast++
+		}
+		lines = append(lines, rec)
+	}
+	lines = append(lines,
+		[]byte(`{"model":"fraud","id":"reordered","version":1,"time":"2026-01-02T03:04:05Z","features":{},"score":0.5}`),
+		[]byte(`{"id":"spaced", "model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a":1},"score":0.5}`),
+		[]byte(`{"id":"esc\u0041pe","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a":1e-7},"score":1E+2}`))
+	if fast < 330 { // two in three have an escape-free path
+		t.Errorf("fast path took %d of 500 encoder records", fast)
+	}
+	m := &eventlog.Message{Event: eventlog.Event{ID: "m", Subject: PredictionSubject("fraud"), Data: bytes.Join(lines, []byte{'\n'})}}
+	want, err := DecodePredictions(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeScores(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		w := want[i]
+		w.Features = nil
+		if !reflect.DeepEqual(got[i], w) || !got[i].Time.Equal(w.Time) {
+			t.Fatalf("record %d: DecodeScores %+v, DecodePredictions %+v", i, got[i], w)
+		}
+	}
+	for _, bad := range []string{
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a":1,},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":+1,"time":"2026-01-02T03:04:05Z","features":{},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a":.5},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{},"score":1.}`,
+		`{"id":"a","model":"fraud","version":1,"time":"yesterday","features":{},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{},"score":0.5}x`,
+		`{"id":"","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a\x":1},"score":0.5}`,
+		`{"id":"a","model":"fraud","version":1,"time":"2026-01-02T03:04:05Z","features":{"a\u12g4":1},"score":0.5}`,
+	} {
+		bm := &eventlog.Message{Event: eventlog.Event{ID: "bad", Subject: PredictionSubject("fraud"), Data: []byte(bad)}}
+		_, werr := DecodePredictions(bm)
+		_, gerr := DecodeScores(bm)
+		if werr == nil || gerr == nil || !errors.Is(gerr, ErrBadRecord) {
+			t.Errorf("%s: DecodePredictions error %v, DecodeScores error %v; want both to refuse it", bad, werr, gerr)
+		}
 	}
 }

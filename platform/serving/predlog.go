@@ -32,6 +32,7 @@ type PredictionLogger interface {
 type logItem struct {
 	model, alias, path, id string
 	rowIDs                 []string
+	rowTimes               []time.Time
 	version, rows          int
 	names                  []string
 	x, scores              []float64
@@ -90,20 +91,28 @@ func recordTime(req Request) time.Time {
 	return time.Now().UTC()
 }
 
-func (p *predictionLog) answer(model, id string, rowIDs []string, names []string, x []float64, res Result, at time.Time) {
+func (p *predictionLog) answer(model string, req Request, names []string, res Result) {
+	rowIDs, rowTimes := req.RowIDs, req.RowTimes
 	if len(rowIDs) != len(res.Scores) {
 		rowIDs = nil
 	}
-	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: id, rowIDs: rowIDs, version: res.Version, rows: len(res.Scores),
-		names: names, x: x, scores: res.Scores, at: at})
+	if len(rowTimes) != len(res.Scores) {
+		rowTimes = nil
+	}
+	p.add(logItem{model: model, alias: res.Variant, path: res.Path, id: req.ID, rowIDs: rowIDs, rowTimes: rowTimes, version: res.Version, rows: len(res.Scores),
+		names: names, x: req.X, scores: res.Scores, at: recordTime(req)})
 }
 
-func (p *predictionLog) shadow(model, id string, rowIDs []string, names []string, x []float64, shadowVer int, shadow []float64, at time.Time) {
+func (p *predictionLog) shadow(model string, req Request, names []string, shadowVer int, shadow []float64) {
+	rowIDs, rowTimes := req.RowIDs, req.RowTimes
 	if len(rowIDs) != len(shadow) {
 		rowIDs = nil
 	}
-	p.add(logItem{model: model, alias: roleShadow, id: id, rowIDs: rowIDs, version: shadowVer, rows: len(shadow), names: names, x: x,
-		scores: shadow, at: at})
+	if len(rowTimes) != len(shadow) {
+		rowTimes = nil
+	}
+	p.add(logItem{model: model, alias: roleShadow, id: req.ID, rowIDs: rowIDs, rowTimes: rowTimes, version: shadowVer, rows: len(shadow), names: names, x: req.X,
+		scores: shadow, at: recordTime(req)})
 }
 
 // flushRecords is how many records the loop gathers before it publishes without waiting
@@ -130,8 +139,12 @@ func (p *predictionLog) encode(it logItem, msgs *predlog.PredictionMessages, rec
 		case it.rows > 1:
 			id += "#" + strconv.Itoa(i)
 		}
+		at := it.at
+		if it.rowTimes != nil {
+			at = it.rowTimes[i].UTC()
+		}
 		var err error
-		rec, err = enc.AppendRecord(rec[:0], id, it.model, it.version, it.alias, it.at, it.x[i*k:(i+1)*k], s, it.path)
+		rec, err = enc.AppendRecord(rec[:0], id, it.model, it.version, it.alias, at, it.x[i*k:(i+1)*k], s, it.path)
 		if err != nil {
 			p.met.logDropped.Inc()
 			continue
@@ -142,7 +155,7 @@ func (p *predictionLog) encode(it logItem, msgs *predlog.PredictionMessages, rec
 		if it.alias == roleShadow {
 			evID += "/shadow"
 		}
-		msgs.Add(subject, evID, it.at, rec)
+		msgs.Add(subject, evID, at, rec)
 	}
 	return rec
 }

@@ -79,17 +79,24 @@ func TestPredictionLogEventTime(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.PredictionLog = fl })
 	at := time.Date(2020, 3, 4, 5, 6, 7, 8, time.FixedZone("x", 3600))
 	before := time.Now()
+	rowAt := []time.Time{at.Add(time.Hour), at.Add(-time.Hour)}
 	for _, req := range []Request{
 		{Model: "fraud", Decoded: Decoded{ID: "then", Rows: 1, X: f.rows(0, 1), EventTime: at}},
 		{Model: "fraud", Decoded: Decoded{ID: "now", Rows: 1, X: f.rows(1, 1)}},
+		{Model: "fraud", Decoded: Decoded{ID: "rows", Rows: 2, X: f.rows(2, 2), RowIDs: []string{"r0", "r1"}, RowTimes: rowAt, EventTime: at}},
 	} {
 		if _, err := f.srv.Infer(context.Background(), req); err != nil {
 			t.Fatalf("Infer(%s) = %v", req.ID, err)
 		}
 	}
-	waitFor(t, func() bool { return len(fl.records()) >= 2 })
+	waitFor(t, func() bool { return len(fl.records()) >= 4 })
 	for _, r := range fl.records() {
 		switch r.ID {
+		case "r0", "r1":
+			want := rowAt[r.ID[1]-'0'].UTC()
+			if !r.Time.Equal(want) || r.Time.Location() != time.UTC {
+				t.Errorf("record %s time %v, want its row's event time %v in UTC", r.ID, r.Time, want)
+			}
 		case "then":
 			if !r.Time.Equal(at) || r.Time.Location() != time.UTC {
 				t.Errorf("record %s time %v, want the request's event time %v in UTC", r.ID, r.Time, at.UTC())

@@ -92,6 +92,10 @@ type Decoded struct {
 	// happened, so outcomes join and windows slide in event time. The HTTP protocol never
 	// sets it.
 	EventTime time.Time
+	// RowTimes, when set (one per row), is each row's event time, overriding EventTime:
+	// a batch of unrelated events (transactions of different moments) logs each record at
+	// its own event time. The HTTP protocol never sets it.
+	RowTimes []time.Time
 	// Key splits canary traffic ("key" parameter); Timeout is the "timeout_ms" parameter.
 	Key     string
 	Timeout time.Duration

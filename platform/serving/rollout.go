@@ -311,7 +311,7 @@ func (s *Server) mirror(e *entry, sh *deployed, req Request, primary []float64) 
 		st.mu.Unlock()
 		s.met.shadowAgree.WithLabelValues(e.cfg.Name).Add(float64(agree))
 		if s.plog != nil && req.ID != "" {
-			s.plog.shadow(e.cfg.Name, req.ID, req.RowIDs, sh.host.schema.Names(), req.X, sh.version.Number, c.out, recordTime(req))
+			s.plog.shadow(e.cfg.Name, req, sh.host.schema.Names(), sh.version.Number, c.out)
 		}
 	}
 	if err := sh.host.submit(c); err != nil {

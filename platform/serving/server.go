@@ -322,7 +322,7 @@ func (s *Server) Infer(ctx context.Context, req Request) (Result, error) {
 		scoreHist.Observe(sc)
 	}
 	if s.plog != nil {
-		s.plog.answer(e.cfg.Name, req.ID, req.RowIDs, e.schemaNames(), req.X, res, recordTime(req))
+		s.plog.answer(e.cfg.Name, req, e.schemaNames(), res)
 	}
 	return res, nil
 }

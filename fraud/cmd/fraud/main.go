@@ -6,7 +6,8 @@
 //	fraud features --csv IN --out OUT [--offline-dir DIR]
 //	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
-//	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
+//	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR --http ADDR --csv FILE ...]
+//	fraud compare --csv FILE [--nats URL] [--train-start DAY]
 //	fraud scenario list | run NAME
 //	fraud healthcheck [--url URL]
 //
@@ -42,7 +43,8 @@ const usage = `usage:
   fraud features --csv IN --out OUT [--offline-dir DIR]
   fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR]
   fraud train --csv FILE [--json] [--offline-dir DIR]
-  fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR --http ADDR ...]
+  fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR --http ADDR --csv FILE ...]
+  fraud compare --csv FILE [--nats URL] [--train-start DAY]
   fraud scenario list | names | run NAME... [--json FILE]
   fraud healthcheck [--url URL]   exit 0 when fraud stream answers /healthz on its metrics address (a container's HEALTHCHECK)
 Each command answers -h with its flags. Environment: CASEBOOK_LOG_LEVEL, CASEBOOK_DATA_KEY (seals the
@@ -86,6 +88,7 @@ type Config struct {
 	Keyring  *seal.Keyring
 	Eval     casestudy.EvalConfig
 	Train    casestudy.TrainConfig
+	Compare  casestudy.CompareConfig
 	Scenario []string
 	Health   []string // healthcheck's flags
 	Stream   live.StreamConfig
@@ -98,7 +101,7 @@ func parse(args []string) (Config, error) {
 	if cli.IsHelp(args[0]) {
 		return Config{}, cli.Help(usage)
 	}
-	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig(), Train: casestudy.DefaultTrainConfig()}
+	cfg := Config{Command: args[0], Sim: sim.DefaultConfig(), Eval: casestudy.DefaultEvalConfig(), Train: casestudy.DefaultTrainConfig(), Compare: casestudy.DefaultCompareConfig()}
 	const offlineHelp = "offline feature store directory to build the training set through, kept afterwards (default: a temporary one, removed)"
 	fs := flag.NewFlagSet("fraud "+args[0], flag.ContinueOnError)
 	nanos := fs.Bool("unix-nanos", false, "write TX_DATETIME as Unix nanoseconds instead of YYYY-MM-DD HH:MM:SS")
@@ -133,6 +136,12 @@ func parse(args []string) (Config, error) {
 		fs.IntVar(&e.Protocol.Split.TrainStart, "train-start", -1, "first training day (TX_TIME_DAYS); -1: the handbook's day 115 if the data covers it, else the latest block")
 		fs.IntVar(&e.Protocol.TopK, "k", e.Protocol.TopK, "cards per day for card precision@k")
 		fs.IntVar(&e.Protocol.Folds, "folds", e.Protocol.Folds, "prequential validation folds")
+	case "compare":
+		cc := &cfg.Compare
+		fs.StringVar(&cc.CSV, "csv", "", "the transaction CSV the stream replayed (fraud stream --csv, loadgen --workload fraud:csv=)")
+		fs.StringVar(&cc.NATS, "nats", cc.NATS, "NATS server holding the stream's decisions")
+		fs.IntVar(&cc.Protocol.Split.TrainStart, "train-start", -1, "first training day of the batch protocol; -1: the handbook's day 115 if the data covers it, else the latest block")
+		fs.IntVar(&cc.Protocol.TopK, "k", cc.Protocol.TopK, "cards per day for card precision@k")
 	case "train":
 		tc := &cfg.Train
 		fs.StringVar(&tc.CSV, "csv", "", "transaction CSV in the handbook's columns")
@@ -144,10 +153,16 @@ func parse(args []string) (Config, error) {
 	if err := cli.Parse(fs, synopses[cfg.Command], args[1:]); err != nil {
 		return cfg, err
 	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: %s: unexpected argument %q", scenario.ErrUsage, cfg.Command, fs.Arg(0))
+	}
 	if *nanos {
 		cfg.TimeFmt = sim.TimeUnixNano
 	}
-	if cfg.Command != "eval" && cfg.Command != "train" && cfg.Out == "" {
+	if cfg.Command == "compare" && cfg.Compare.CSV == "" {
+		return cfg, fmt.Errorf("%w: compare needs --csv", scenario.ErrUsage)
+	}
+	if cfg.Command != "eval" && cfg.Command != "train" && cfg.Command != "compare" && cfg.Out == "" {
 		return cfg, fmt.Errorf("%w: %s needs --out", scenario.ErrUsage, cfg.Command)
 	}
 	if cfg.Command == "features" && cfg.In == "" {
@@ -165,6 +180,7 @@ var synopses = map[string]string{
 	"features": "fraud features --csv IN --out OUT [--offline-dir DIR]\n  computes the handbook's features through the feature store",
 	"eval":     "fraud eval --csv FILE [flags]\n  the handbook's evaluation protocol, models chosen through the registry's gates",
 	"train":    "fraud train --csv FILE [--json] [--offline-dir DIR]\n  times the training of each model family",
+	"compare":  "fraud compare --csv FILE [--nats URL] [--train-start DAY]\n  the streaming system's decisions on a replayed CSV beside the batch protocol's scores, on the same test transactions",
 }
 
 func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -191,6 +207,8 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return casestudy.Eval(ctx, cfg.Eval, stdout)
 	case "train":
 		return casestudy.Train(ctx, cfg.Train, stdout)
+	case "compare":
+		return casestudy.Compare(ctx, cfg.Compare, stdout)
 	}
 	return cli.Usage(usage, "unknown command %q", cfg.Command)
 }

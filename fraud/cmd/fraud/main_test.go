@@ -17,6 +17,7 @@ import (
 func TestParseErrors(t *testing.T) {
 	for _, args := range [][]string{
 		nil, {"nope"}, {"simulate"}, {"features", "--out", "x"}, {"eval", "--bogus"}, {"train"}, {"train", "--out", "x"},
+		{"compare"}, {"compare", "--nats", "nats://127.0.0.1:1"}, {"compare", "--csv", "x", "extra"},
 	} {
 		if _, err := parse(args); !errors.Is(err, scenario.ErrUsage) {
 			t.Errorf("parse(%q) = %v, want a usage error", args, err)

@@ -20,33 +20,10 @@ import (
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/internal/stream"
 	"github.com/casebook-ml/casebook/fraud/sim"
+	"github.com/casebook-ml/casebook/platform/cli/clitest"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
-	"github.com/casebook-ml/casebook/platform/testenv"
 )
-
-// env holds the NATS container the process test runs against: a server that outlives the
-// `fraud stream` processes it kills.
-var env *testenv.Env
-
-// asMain, set in a child's environment, makes the test binary run as the fraud command
-// with the arguments after "--": the process test starts `fraud stream` this way, without
-// a separate build.
-const asMain = "CASEBOOK_FRAUD_TEST_AS_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" {
-		for i, a := range os.Args {
-			if a == "--" {
-				os.Args = append(os.Args[:1], os.Args[i+1:]...)
-				break
-			}
-		}
-		main()
-		return
-	}
-	os.Exit(testenv.Run(m, testenv.Services{NATS: true}, &env))
-}
 
 // fraudProcess is one `fraud stream` child.
 type fraudProcess struct {
@@ -63,7 +40,7 @@ func startStream(t *testing.T, args ...string) *fraudProcess {
 	t.Helper()
 	p := &fraudProcess{ready: make(chan string, 1), exited: make(chan error, 1)}
 	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "stream"}, args...)...)
-	p.cmd.Env = append(os.Environ(), asMain+"=1", "CASEBOOK_LOG_LEVEL=warn")
+	p.cmd.Env = append(os.Environ(), clitest.ChildEnv+"=1", "CASEBOOK_LOG_LEVEL=warn")
 	p.cmd.Stderr = &p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

@@ -16,11 +16,17 @@ import (
 	"github.com/casebook-ml/casebook/platform/cli/clitest"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
+	"github.com/casebook-ml/casebook/platform/testenv"
 )
+
+// env holds the NATS container the process test runs against: a server that outlives the
+// `fraud stream` processes it kills. A child started by clitest (ChildEnv) runs the fraud
+// command instead of the tests.
+var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	clitest.RunMainIfChild(main)
-	os.Exit(m.Run())
+	os.Exit(testenv.Run(m, testenv.Services{NATS: true}, &env))
 }
 
 // TestStreamDrainsOnSIGTERM: `fraud stream` stopped by SIGTERM while transactions are

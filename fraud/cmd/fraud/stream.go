@@ -34,10 +34,13 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "most transactions per scorer batch")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "most transactions delivered and not yet decided")
 	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")
+	fs.BoolVar(&c.OnlineQuality, "online-quality", c.OnlineQuality, "join chargebacks to the prediction log as they arrive and export online AUC, precision at the review budget and label coverage per model version on /metrics (off when --prediction-log=false)")
+	fs.IntVar(&c.QualityDays, "quality-days", c.QualityDays, "online quality window: the last N whole days of transactions old enough to be labelled")
 	fs.DurationVar(&c.TxDuplicates, "tx-duplicates", events.TxDuplicatesWindow, "how long the log remembers transaction ids to drop a producer's re-publish (the server holds rate × window ids in memory)")
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")
+	fs.StringVar(&c.CSV, "csv", "", "a transaction CSV in the handbook's layout to train on and replay instead of the simulation (loadgen --workload fraud:csv=FILE sends its days from --start on)")
 	fs.IntVar(&c.Sim.Customers, "customers", c.Sim.Customers, "simulated customers (use the same simulation as the load generator's fraud workload)")
 	fs.IntVar(&c.Sim.Terminals, "terminals", c.Sim.Terminals, "simulated terminals")
 	fs.IntVar(&c.Sim.Days, "days", c.Sim.Days, "simulated days")
@@ -50,6 +53,11 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", scenario.ErrUsage, fs.Arg(0))
+	}
+	qualitySet := false
+	fs.Visit(func(f *flag.Flag) { qualitySet = qualitySet || f.Name == "online-quality" })
+	if !c.PredictionLog && !qualitySet {
+		c.OnlineQuality = false // it reads the prediction log
 	}
 	// Train on the history up to two weeks before the stream and validate on the week
 	// after; the last week before the stream is left out because its chargebacks are

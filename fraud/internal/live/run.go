@@ -31,6 +31,11 @@ import (
 type StreamConfig struct {
 	Sim  sim.Config
 	Live Config
+	// CSV, when set, is a transaction CSV in the handbook's layout (sim.ReadCSV) used
+	// instead of the simulation: the model trains on its days before Live.StreamFrom and
+	// the features are warmed with them; the rest is what a producer (loadgen's fraud
+	// workload with csv=) replays.
+	CSV string
 	// NATS is eventlog.EmbeddedURL (an in-process server listening on Port) or a server URL.
 	NATS string
 	Port int
@@ -53,6 +58,13 @@ type StreamConfig struct {
 	// PredictionLog logs every model score to the event log (stream PREDICTIONS) for the
 	// monitoring to join chargebacks to.
 	PredictionLog bool
+	// OnlineQuality (needs PredictionLog) runs the system's own online quality beside the
+	// scorer: chargebacks become outcomes on monitoring's outcome stream, joined to the
+	// prediction log in event time, and each model version's online AUC, precision at the
+	// review budget per day and label coverage are exported on /metrics (Quality).
+	// QualityDays is its window in days.
+	OnlineQuality bool
+	QualityDays   int
 	// GCPercent is the garbage collector's target (GOGC) for the process: the embedded NATS
 	// server, the scorer and the serving layer share one heap, and on two cores every
 	// collection takes one of them for its marking, a brownout of a few hundred
@@ -83,19 +95,19 @@ func DefaultStreamConfig() StreamConfig {
 	live := DefaultConfig()
 	live.Tokenizer = pii.Demo() // the local default only: `fraud stream` replaces it from the environment
 	return StreamConfig{Sim: sim.DefaultConfig(), Live: live, NATS: eventlog.EmbeddedURL, Port: 4222, Store: "memory",
-		MetricsAddr: "127.0.0.1:9464", HTTPTimeout: 2 * time.Second, BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, GCPercent: 400, Progress: 5 * time.Second}
+		MetricsAddr: "127.0.0.1:9464", HTTPTimeout: 2 * time.Second, BatchSize: 1024, MaxAckPending: 4096, PredictionLog: true, OnlineQuality: true, QualityDays: 7, GCPercent: 400, Progress: 5 * time.Second}
 }
 
 // Validate reports what cannot work before anything starts.
 func (c StreamConfig) Validate() error {
 	var errs []error
-	if err := c.Sim.Validate(); err != nil {
+	if err := c.Sim.Validate(); err != nil && c.CSV == "" {
 		errs = append(errs, err)
 	}
 	if err := c.Live.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Live.StreamFrom >= c.Sim.Days {
+	if c.Live.StreamFrom >= c.Sim.Days && c.CSV == "" {
 		errs = append(errs, fmt.Errorf("the stream starts on day %d but the simulation has %d days", c.Live.StreamFrom, c.Sim.Days))
 	}
 	if err := onlinestore.Check(c.Store); err != nil {
@@ -106,6 +118,12 @@ func (c StreamConfig) Validate() error {
 	}
 	if c.HTTPAddr != "" && c.HTTPTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("HTTP timeout %v: want a positive wait for a decision", c.HTTPTimeout))
+	}
+	if c.OnlineQuality && !c.PredictionLog {
+		errs = append(errs, errors.New("online quality joins the prediction log: it needs the prediction log on"))
+	}
+	if c.OnlineQuality && c.QualityDays < 1 {
+		errs = append(errs, fmt.Errorf("online quality window of %d days: want at least 1", c.QualityDays))
 	}
 	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
@@ -183,15 +201,28 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		}
 		cfg.Live.PredictionLog = log
 	}
-	d, err := sim.Generate(ctx, cfg.Sim)
-	if err != nil {
-		return err
+	var txs []sim.Transaction
+	if cfg.CSV != "" {
+		if txs, err = sim.ReadCSVFile(cfg.CSV); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "read %d transactions from %s\n", len(txs), cfg.CSV)
+	} else {
+		d, err := sim.Generate(ctx, cfg.Sim)
+		if err != nil {
+			return err
+		}
+		txs = d.Transactions
 	}
-	sys, err := Build(ctx, cfg.Live, d.Transactions)
+	sys, err := Build(ctx, cfg.Live, txs)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
+	if sys.LiveTx == 0 {
+		return fmt.Errorf("no transactions from day %d on to stream: the data ends before the stream starts (--start)", cfg.Live.StreamFrom)
+	}
+	txs = nil
 	fmt.Fprintf(out, "PII: %s\n", cfg.Live.Tokenizer.Policy("customer ids"))
 	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
 		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
@@ -257,6 +288,17 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 			return nil
 		})
 		fmt.Fprintf(out, "scoring: POST http://%s%s\n", httpLn.Addr(), stream.ScorePath)
+	}
+	if cfg.OnlineQuality {
+		qc := DefaultQualityConfig(cfg.Live.LabelDelay, cfg.Live.ReviewBudget, sys.Thresholds.Review)
+		qc.Days = cfg.QualityDays
+		q, err := NewQuality(qc, log, reg)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, q.Outcomes, q.Join, q.Export)
+		fmt.Fprintf(out, "online quality: chargebacks joined to the prediction log in event time (horizon %v), over the last %d due days, precision at %d a day\n",
+			qc.Join().Horizon, qc.Days, qc.ReviewBudget)
 	}
 	if cfg.Progress > 0 {
 		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })

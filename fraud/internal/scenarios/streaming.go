@@ -9,7 +9,10 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
@@ -20,9 +23,11 @@ import (
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/casebook-ml/casebook/platform/ml"
 	"github.com/casebook-ml/casebook/platform/monitoring"
 	"github.com/casebook-ml/casebook/platform/predlog"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
+	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/scenario"
 )
 
@@ -50,15 +55,29 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	}
 	cfg := sim.DefaultConfig()
 	cfg.Customers, cfg.Terminals, cfg.Days = 300, 600, days
+	// The handbook's fraud counts per day (2 terminals for 28 days, 3 customers for 14) are
+	// for 5,000 customers and 10,000 terminals. On a population 6% of that size they would
+	// keep 9% of the terminals compromised at any time and make one transaction in seven a
+	// fraud, more than a 30-card budget can review: the budget's threshold would sit above
+	// any single terminal's risk. One of each a day keeps fraud nearer the handbook's share.
+	cfg.TerminalsPerDay, cfg.CustomersPerDay = 1, 1
 	d, err := sim.Generate(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	txs := d.Transactions
 	r.Step("Simulate %d days and compromise one more terminal from day %d", days, injectFrom)
+	// The victim is the busiest terminal the simulation never compromised, so that "before"
+	// is a terminal with a clean history.
+	compromised := map[int]bool{}
+	for _, t := range txs {
+		if t.Scenario == 2 {
+			compromised[t.Terminal] = true
+		}
+	}
 	count := map[int]int{}
 	for _, t := range txs {
-		if t.Day >= injectFrom && t.Scenario == 0 {
+		if t.Day >= injectFrom && t.Scenario == 0 && !compromised[t.Terminal] {
 			count[t.Terminal]++
 		}
 	}
@@ -75,7 +94,7 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 			injected++
 		}
 	}
-	r.Say("%d transactions; terminal %d (the busiest) is compromised from day %d: its %d transactions from then on are fraud.", len(txs), victim, injectFrom, injected)
+	r.Say("%d transactions; terminal %d (the busiest never compromised) is compromised from day %d: its %d transactions from then on are fraud.", len(txs), victim, injectFrom, injected)
 
 	log, err := eventlog.Open(ctx, eventlog.DefaultConfig())
 	if err != nil {
@@ -120,6 +139,16 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	liveEvs, nTx := sys.Live, sys.LiveTx
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The system's own online quality runs beside the scorer, as in `fraud stream`.
+	oq, err := live.NewQuality(live.DefaultQualityConfig(labelDelay, lc.ReviewBudget, th.Review), log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	qctx, qcancel := context.WithCancel(ctx)
+	defer qcancel()
+	qdone := make(chan error, 2)
+	go func() { qdone <- oq.Outcomes(qctx) }()
+	go func() { qdone <- oq.Join(qctx) }()
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- sc.Run(rctx, eventlog.DefaultConsumerConfig()) }()
@@ -178,7 +207,6 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 		truth[t.ID] = t
 	}
 	byPath := map[string]map[decision.Action]int{}
-	victimDay := map[int][2]int{}
 	daily := map[int]*report.Day{}
 	rep := report.Data{Title: "Fraud detection: the fraud/stream scenario", GeneratedAt: time.Now(), Paths: map[string]int{},
 		Thresholds: report.Thresholds{Review: th.Review, Decline: th.Decline}}
@@ -230,14 +258,6 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 				row.TruePositives++
 			}
 		}
-		if t.Terminal == victim {
-			v := victimDay[t.Day]
-			v[0]++
-			if f {
-				v[1]++
-			}
-			victimDay[t.Day] = v
-		}
 		return nil
 	}); err != nil {
 		return err
@@ -255,8 +275,35 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	r.Measure("online recall", float64(flaggedFraud)/float64(max(1, fraudN)), "")
 	r.Measure("online precision", float64(flaggedFraud)/float64(max(1, flagged)), "")
 
+	r.Step("The system's own online quality: chargebacks joined to the prediction log as they arrived")
+	if err := caughtUp(ctx, log, len(liveEvs)-nTx); err != nil {
+		return err
+	}
+	var own monitoring.OnlineQuality
+	for _, oqv := range oq.Update() {
+		if oqv.Version == sys.Version.Number {
+			own = oqv
+		}
+	}
+	qcancel()
+	for range 2 {
+		if err := <-qdone; err != nil {
+			return err
+		}
+	}
+	r.Say("v%d over the due days %s to %s (made at least the label delay + 1 day before the newest transaction): %d of %d transactions labelled (coverage %.2f), AUC %.3f, precision at the review budget (the %d highest scores a day) %.2f.",
+		sys.Version.Number, own.From.Format(time.DateOnly), own.To.Add(-day).Format(time.DateOnly), own.Labelled, own.Due, own.LabelCoverage, own.AUC, lc.ReviewBudget, own.PrecisionAtK)
+	r.Measure("online AUC (the system's own, last due days)", own.AUC, "")
+	r.Check("the system's own join labelled every due transaction", own.Due > 0 && own.LabelCoverage == 1)
+
 	r.Step("Monitoring: join the chargebacks to the prediction log by transaction id")
-	q, logged, err := joinFromLog(ctx, log, sys.Version.Number, th.Review, labelDelay, nTx)
+	victimTx := map[string]int{} // the victim's transactions by event id → day
+	for _, t := range sys.Txs {
+		if t.Terminal == victim && t.Day >= streamFrom {
+			victimTx[events.TxID(t.ID)] = t.Day
+		}
+	}
+	q, logged, victimRecs, err := joinFromLog(ctx, log, sys.Version.Number, th.Review, labelDelay, nTx, func(id string) bool { _, ok := victimTx[id]; return ok })
 	if err != nil {
 		return err
 	}
@@ -265,28 +312,58 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	r.Measure("online AUC (monitoring)", q.AUC, "")
 	modelDecisions := byPath[decision.PathModel][decision.Approve] + byPath[decision.PathModel][decision.Review] + byPath[decision.PathModel][decision.Decline]
 	r.Check("the prediction log holds one record per model-path decision, and every one was joined to its outcome", logged == modelDecisions && q.Labelled == modelDecisions)
+	// The terminal's story, from the scores the model gave its transactions (prediction
+	// records: the model path only), and the same transactions scored again with the
+	// terminal features zeroed: what the model makes of them without the terminal's history.
+	zeroed, err := withoutTerminal(ctx, sys, victimRecs)
+	if err != nil {
+		return err
+	}
+	type tally struct{ n, flagged, flaggedZeroed int }
+	perDay := map[int]*tally{}
+	for i, rec := range victimRecs {
+		d := victimTx[rec.ID]
+		if perDay[d] == nil {
+			perDay[d] = &tally{}
+		}
+		perDay[d].n++
+		if rec.Score >= th.Review {
+			perDay[d].flagged++
+		}
+		if zeroed[i] >= th.Review {
+			perDay[d].flaggedZeroed++
+		}
+	}
 	var ds []int
-	for d := range victimDay {
+	for d := range perDay {
 		ds = append(ds, d)
 	}
 	sort.Ints(ds)
-	r.Say("compromised terminal %d, flagged per day (its chargebacks arrive %v later; terminal risk looks 7 days back):", victim, labelDelay)
-	early, late := [2]int{}, [2]int{}
+	r.Say("compromised terminal %d, flagged per day by the model (its chargebacks arrive %v later; terminal risk looks 7 days back, so they count from day %d):", victim, labelDelay, injectFrom+7)
+	var before, after tally
 	for _, d := range ds {
-		v := victimDay[d]
-		r.Say("  day %d: %d of %d flagged", d, v[1], v[0])
+		v := perDay[d]
+		r.Say("  day %d: %d of %d flagged; with the terminal features zeroed %d", d, v.flagged, v.n, v.flaggedZeroed)
 		switch {
 		case d >= injectFrom && d < injectFrom+7:
-			early[0], early[1] = early[0]+v[0], early[1]+v[1]
-		case d >= injectFrom+10:
-			late[0], late[1] = late[0]+v[0], late[1]+v[1]
+			before.n, before.flagged, before.flaggedZeroed = before.n+v.n, before.flagged+v.flagged, before.flaggedZeroed+v.flaggedZeroed
+		case d >= injectFrom+7:
+			after.n, after.flagged, after.flaggedZeroed = after.n+v.n, after.flagged+v.flagged, after.flaggedZeroed+v.flaggedZeroed
 		}
 	}
+	share := func(k, n int) float64 { return float64(k) / float64(max(1, n)) }
+	r.Say("days %d-%d: %d of %d flagged; days %d-%d: %d of %d flagged, %d with the terminal features zeroed.", injectFrom, injectFrom+6, before.flagged, before.n,
+		injectFrom+7, days-1, after.flagged, after.n, after.flaggedZeroed)
+	r.Measure("compromised terminal flagged, before its chargebacks count", share(before.flagged, before.n), "")
+	r.Measure("compromised terminal flagged, once they count", share(after.flagged, after.n), "")
+	r.Measure("compromised terminal flagged once they count, terminal features zeroed", share(after.flaggedZeroed, after.n), "")
 	r.Check("exactly one decision per transaction", decisions == nTx)
 	r.Check("the outage's decisions came from the rules, marked as such", outageSeen && stats.FeatureErrors.Load() > 0 && byPath[decision.PathRules][decision.Approve]+byPath[decision.PathRules][decision.Review]+byPath[decision.PathRules][decision.Decline] == int(stats.Rules.Load()))
 	r.Measure("rule decisions during the outage", float64(stats.Rules.Load()), "")
-	r.Check("the compromised terminal is flagged more once its chargebacks are in the 7-day-delayed window",
-		late[0] > 0 && float64(late[1])/float64(late[0]) > float64(early[1])/float64(max(1, early[0])))
+	r.Check("the compromised terminal is caught once its chargebacks are in the 7-day-delayed window: at least half its transactions flagged, three times the share before",
+		after.n > 0 && share(after.flagged, after.n) >= 0.5 && share(after.flagged, after.n) >= 3*share(before.flagged, before.n))
+	r.Check("the terminal features catch it: with them zeroed, a third of that share or less is flagged",
+		share(after.flaggedZeroed, after.n) <= share(after.flagged, after.n)/3)
 
 	r.Step("Write the HTML report")
 	var dayNums []int
@@ -346,6 +423,34 @@ func runStreaming(ctx context.Context, r *scenario.Report) error {
 	return nil
 }
 
+// caughtUp waits until every chargeback is an outcome and the online quality's consumers
+// have read both streams to their end (the prediction log is written asynchronously, so
+// its length must also have stopped growing).
+func caughtUp(ctx context.Context, log *eventlog.Log, labels int) error {
+	deadline := time.Now().Add(time.Minute)
+	last := uint64(0)
+	for {
+		ost, err := log.Stream(ctx, predlog.OutcomeStream)
+		if err != nil {
+			return err
+		}
+		pst, err := log.Stream(ctx, predlog.PredictionStream)
+		if err != nil {
+			return err
+		}
+		oc, oerr := log.ConsumerState(ctx, predlog.OutcomeStream, live.QualityOutDurable)
+		pc, perr := log.ConsumerState(ctx, predlog.PredictionStream, live.QualityPredDurable)
+		if int(ost.Messages) == labels && oerr == nil && perr == nil && oc.Caught() && pc.Caught() && pst.LastSeq == last {
+			return nil
+		}
+		last = pst.LastSeq
+		if time.Now().After(deadline) {
+			return fmt.Errorf("online quality: %d of %d chargebacks as outcomes, consumers %+v %v, %+v %v after a minute", ost.Messages, labels, oc, oerr, pc, perr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // pace publishes evs at rate per second in small chunks, as they would arrive.
 func pace(ctx context.Context, log *eventlog.Log, evs []eventlog.Event, rate int) error {
 	const tick = 10 * time.Millisecond
@@ -367,11 +472,12 @@ func pace(ctx context.Context, log *eventlog.Log, evs []eventlog.Event, rate int
 
 // joinFromLog is the monitoring's side: it reads the prediction records and the chargebacks
 // back from the log and joins them by transaction id in event time.
-func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold float64, labelDelay time.Duration, window int) (monitoring.OnlineQuality, int, error) {
+// It also returns the records keep selects.
+func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold float64, labelDelay time.Duration, window int, keep func(id string) bool) (monitoring.OnlineQuality, int, []predlog.Prediction, error) {
 	join, err := monitoring.NewJoiner(monitoring.JoinConfig{Model: "fraud", Horizon: labelDelay + day, ImplicitNegative: true,
 		Window: window, K: 100, ActionThreshold: threshold}, nil)
 	if err != nil {
-		return monitoring.OnlineQuality{}, 0, err
+		return monitoring.OnlineQuality{}, 0, nil, err
 	}
 	// Prediction records carry serving's wall-clock time; the join runs in event time, so
 	// each record is placed at its transaction's time.
@@ -393,7 +499,7 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 		}
 		return nil
 	}); err != nil {
-		return monitoring.OnlineQuality{}, 0, err
+		return monitoring.OnlineQuality{}, 0, nil, err
 	}
 	// Records are logged asynchronously, many to a message: wait until the message count stops growing.
 	var logged int
@@ -404,11 +510,12 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 		}
 		st, err := log.Stream(ctx, predlog.PredictionStream)
 		if err != nil {
-			return monitoring.OnlineQuality{}, 0, err
+			return monitoring.OnlineQuality{}, 0, nil, err
 		}
 		logged = int(st.Messages)
 	}
 	logged = 0
+	var kept []predlog.Prediction
 	if _, err := log.Replay(ctx, predlog.PredictionStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
 		ps, err := predlog.DecodePredictions(m)
 		if err != nil {
@@ -416,6 +523,9 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 		}
 		for _, p := range ps {
 			if t, ok := txTime[p.ID]; ok {
+				if keep(p.ID) {
+					kept = append(kept, p)
+				}
 				p.Time = t
 				join.AddPrediction(p)
 				logged++
@@ -423,11 +533,36 @@ func joinFromLog(ctx context.Context, log *eventlog.Log, version int, threshold 
 		}
 		return nil
 	}); err != nil {
-		return monitoring.OnlineQuality{}, 0, err
+		return monitoring.OnlineQuality{}, 0, nil, err
 	}
 	// Transactions without a chargeback by the horizon were genuine.
 	join.Advance(lastTx.Add(labelDelay + 2*day))
-	return join.Quality(version), logged, nil
+	return join.Quality(version), logged, kept, nil
+}
+
+// withoutTerminal scores the records again with the champion model, their terminal
+// features set to zero.
+func withoutTerminal(ctx context.Context, sys *live.System, recs []predlog.Prediction) ([]float64, error) {
+	model, _, err := sys.Registry.Load(ctx, "fraud", registry.Champion)
+	if err != nil {
+		return nil, err
+	}
+	schema := model.Schema()
+	b := ml.Batch{Schema: schema}
+	for _, p := range recs {
+		row := p.Row(schema)
+		for i, f := range schema.Features {
+			if strings.HasPrefix(f.Name, "TERMINAL_ID_") {
+				row[i] = 0
+			}
+		}
+		b.X = append(b.X, row...)
+	}
+	out := make([]float64, len(recs))
+	if err := model.Predict(b, out); err != nil {
+		return nil, fmt.Errorf("score without the terminal features: %w", err)
+	}
+	return out, nil
 }
 
 func percentile(xs []float64, q float64) float64 {

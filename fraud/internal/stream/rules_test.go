@@ -21,7 +21,7 @@ import (
 // downModel is a model path that always fails, so every decision comes from the rules.
 type downModel struct{}
 
-func (downModel) ScoreBatch(context.Context, []string, []float64, []float64) (int, string, error) {
+func (downModel) ScoreBatch(context.Context, []string, []time.Time, []float64, []float64) (int, string, error) {
 	return 0, "", errors.New("model down")
 }
 

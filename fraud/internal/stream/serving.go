@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/platform/serving"
@@ -26,11 +27,11 @@ type Served struct {
 }
 
 // ScoreBatch implements Model: one Infer call for the whole batch.
-func (s Served) ScoreBatch(ctx context.Context, ids []string, x, out []float64) (int, string, error) {
+func (s Served) ScoreBatch(ctx context.Context, ids []string, at []time.Time, x, out []float64) (int, string, error) {
 	if len(x) != len(ids)*txfeatures.Width || len(out) != len(ids) {
 		return 0, "", fmt.Errorf("serving: %d values and %d outputs for %d rows", len(x), len(out), len(ids))
 	}
-	res, err := s.Server.Infer(ctx, serving.Request{Model: s.Name, Decoded: serving.Decoded{Rows: len(ids), X: x, RowIDs: ids}})
+	res, err := s.Server.Infer(ctx, serving.Request{Model: s.Name, Decoded: serving.Decoded{Rows: len(ids), X: x, RowIDs: ids, RowTimes: at}})
 	if err != nil {
 		return 0, "", fmt.Errorf("serving: %w", err)
 	}

@@ -37,8 +37,10 @@ const (
 // Model scores a batch of feature vectors; serving.Server is adapted to it in serving.go.
 type Model interface {
 	// ScoreBatch scores len(ids) rows of x (row-major, txfeatures.Width each) into out.
-	// ids name the rows (the transactions) for the prediction log.
-	ScoreBatch(ctx context.Context, ids []string, x, out []float64) (version int, path string, err error)
+	// ids name the rows (the transactions) for the prediction log, and at is when each
+	// happened: the prediction log records them in event time, which is how the
+	// monitoring joins chargebacks to them with the label delay.
+	ScoreBatch(ctx context.Context, ids []string, at []time.Time, x, out []float64) (version int, path string, err error)
 }
 
 // Stats count decisions by path and the feature-store failures; they are what the
@@ -595,6 +597,7 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 	}
 	// The rows the model can score: features read and the transaction accepted.
 	var ids []string
+	var at []time.Time
 	var x []float64
 	var rows []int
 	for k, tx := range txs {
@@ -607,6 +610,7 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		}
 		out[k] = d
 		ids = append(ids, events.TxID(tx.ID))
+		at = append(at, tx.Time)
 		x = append(x, vec[k*txfeatures.Width:(k+1)*txfeatures.Width]...)
 		rows = append(rows, k)
 	}
@@ -614,7 +618,7 @@ func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision 
 		return out
 	}
 	scores := make([]float64, len(rows))
-	version, path, merr := s.model.ScoreBatch(ctx, ids, x, scores)
+	version, path, merr := s.model.ScoreBatch(ctx, ids, at, x, scores)
 	for j, k := range rows {
 		v := vec[k*txfeatures.Width : (k+1)*txfeatures.Width]
 		if merr != nil {

@@ -2,24 +2,15 @@ package txfeatures
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 
 	"github.com/casebook-ml/casebook/fraud/sim"
 )
 
 // SortByTime orders transactions by time, then id: the order the windows need.
-func SortByTime(txs []sim.Transaction) {
-	slices.SortStableFunc(txs, func(a, b sim.Transaction) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-}
+func SortByTime(txs []sim.Transaction) { sim.SortByTime(txs) }
 
 // WriteCSV writes the handbook's transformed table: the transaction columns, then the
 // features after TX_AMOUNT in Names (TX_DURING_WEEKEND, ..., TERMINAL_ID_RISK_30DAY_WINDOW).

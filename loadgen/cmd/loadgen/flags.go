@@ -103,6 +103,13 @@ func parseRun(args []string) (runConfig, error) {
 		if !set["await-prefix"] {
 			cfg.AwaitPrefix = events.DecisionID("")
 		}
+		// speedup=N in the spec is --schedule replay:N.
+		if fc, err := fraudload.ParseSpec(cfg.Workload); err == nil && fc.Speedup > 0 {
+			if set["schedule"] && *schedule != fmt.Sprintf("replay:%g", fc.Speedup) {
+				return cfg, fmt.Errorf("%w: the fraud workload's speedup=%g asks for --schedule replay:%g; drop --schedule %s", scenario.ErrUsage, fc.Speedup, fc.Speedup, *schedule)
+			}
+			*schedule = fmt.Sprintf("replay:%g", fc.Speedup)
+		}
 	}
 	if recsysload.IsSpec(cfg.Workload) && set["body"] {
 		return cfg, fmt.Errorf("%w: the recsys workload sends GET requests without a body; drop --body", scenario.ErrUsage)

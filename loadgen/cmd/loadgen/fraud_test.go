@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/casebook-ml/casebook/fraud/events"
+	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 )
 
@@ -96,7 +100,7 @@ func TestFraudReplay(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 	}
-	if !strings.Contains(stdout, "replay of the fraud simulation's event times at 8640000×") {
+	if !strings.Contains(stdout, "replay of the fraud workload's event times at 8640000×") {
 		t.Errorf("report does not name the replay:\n%s", stdout)
 	}
 	if !strings.Contains(stdout, "failed 0, not sent 0") {
@@ -148,5 +152,99 @@ func TestFraudFitsWithMaxRequests(t *testing.T) {
 	code, stdout, stderr := runCLI("run", "--target", url, "--workload", tinyFraud, "--rate", "20000", "--duration", "30s", "--max-requests", "100", "--progress", "0")
 	if code != 0 || !strings.Contains(stdout, "sent 100, ok 100") {
 		t.Errorf("capped run = exit %d (%s):\n%s\nwant exit 0 with 100 ok", code, stderr, stdout)
+	}
+}
+
+// TestFraudCSVReplay: `--workload fraud:csv=FILE,start=DAY,speedup=N` replays a CSV in the
+// handbook's layout at its event times, N times faster: every transaction of the file from
+// the start day is published exactly once (read back from the stream by id), every fraud
+// whose chargeback arrives after the first live transaction has its chargeback, and every
+// transaction is answered by a decision.
+func TestFraudCSVReplay(t *testing.T) {
+	sc := sim.DefaultConfig()
+	sc.Customers, sc.Terminals, sc.Days = 40, 80, 15
+	d, err := sim.Generate(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tx.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteCSV(f, d.Transactions, sim.TimeText); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const start, delay = 5, 7 * 24 * time.Hour
+	wantTx, wantLabel := map[string]bool{}, map[string]bool{}
+	var first time.Time
+	for _, tx := range d.Transactions {
+		if tx.Day >= start {
+			wantTx[events.TxID(tx.ID)] = true
+			if first.IsZero() {
+				first = tx.Time
+			}
+		}
+	}
+	for _, tx := range d.Transactions {
+		if tx.Fraud && tx.Time.Add(delay).After(first) {
+			wantLabel["label-"+events.TxID(tx.ID)] = true
+		}
+	}
+	url, _, _ := fakeScorer(t)
+	spec := fmt.Sprintf("fraud:csv=%s,start=%d,speedup=8640000", path, start)
+	code, stdout, stderr := runCLI("run", "--target", url, "--workload", spec, "--duration", "2s", "--progress", "0", "--timeout", "5s")
+	if code != 0 {
+		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
+	}
+	n := len(wantTx) + len(wantLabel)
+	for _, w := range []string{
+		"replay of the fraud workload's event times at 8640000×",
+		fmt.Sprintf("fraud transactions of %s, live from day %d: %d events (%d transactions, %d chargebacks", path, start, n, len(wantTx), len(wantLabel)),
+		fmt.Sprintf("sent %d, ok %d, failed 0, not sent 0", n, n),
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("report lacks %q:\n%s", w, stdout)
+		}
+	}
+	lc := eventlog.DefaultConfig()
+	lc.URL = url
+	log, err := eventlog.Open(context.Background(), lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	seen := map[string]int{}
+	if _, err := log.Replay(context.Background(), events.TxStream, eventlog.FromBeginning(), nil, func(_ context.Context, m *eventlog.Message) error {
+		seen[m.ID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for id, k := range seen {
+		if k != 1 || !(wantTx[id] || wantLabel[id]) {
+			t.Errorf("event %s stored %d times (a live row of the CSV: %v)", id, k, wantTx[id] || wantLabel[id])
+		}
+	}
+	for id := range wantTx {
+		if seen[id] != 1 {
+			t.Errorf("transaction %s of the CSV stored %d times, want once", id, seen[id])
+		}
+	}
+	for id := range wantLabel {
+		if seen[id] != 1 {
+			t.Errorf("chargeback %s stored %d times, want once", id, seen[id])
+		}
+	}
+	code, _, stderr = runCLI("run", "--target", url, "--workload", "fraud:csv="+path+",speedup=10", "--schedule", "constant", "--rate", "10", "--duration", "1s")
+	if code != 2 || !strings.Contains(stderr, "speedup=10 asks for --schedule replay:10") {
+		t.Errorf("speedup with another schedule = exit %d (%s), want 2 naming the conflict", code, stderr)
+	}
+	code, _, stderr = runCLI("run", "--target", url, "--workload", "fraud:csv="+filepath.Join(t.TempDir(), "none.csv"), "--rate", "10", "--duration", "1s")
+	if code != 2 || !strings.Contains(stderr, "none.csv") {
+		t.Errorf("missing CSV = exit %d (%s), want 2 naming the file", code, stderr)
 	}
 }

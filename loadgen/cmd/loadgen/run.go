@@ -127,7 +127,11 @@ func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Wo
 		fc.Tokenizer = pii.Demo()
 	}
 	fmt.Fprintf(progress, "loadgen: PII: %s\n", fc.Tokenizer.Policy("customer ids"))
-	fmt.Fprintf(progress, "loadgen: simulating the fraud workload (%d customers, %d terminals, %d days)...\n", fc.Customers, fc.Terminals, fc.Days)
+	if fc.CSV != "" {
+		fmt.Fprintf(progress, "loadgen: reading the fraud workload from %s...\n", fc.CSV)
+	} else {
+		fmt.Fprintf(progress, "loadgen: simulating the fraud workload (%d customers, %d terminals, %d days)...\n", fc.Customers, fc.Terminals, fc.Days)
+	}
 	w, err := fraudload.New(ctx, fc)
 	if err != nil {
 		return nil, err
@@ -136,8 +140,8 @@ func (c runConfig) workload(ctx context.Context, progress io.Writer) (loadgen.Wo
 		return w, nil // a replay sends at most every event
 	}
 	if need := c.requestsNeeded(); need > int64(w.Len()) {
-		return nil, fmt.Errorf("%w: this run would send %d requests but the fraud workload holds %d events (days %d-%d); lower --rate or --duration, set --max-requests, or simulate more (days=, customers=)",
-			loadgen.ErrBadWorkload, need, w.Len(), fc.StartDay, fc.Days-1)
+		return nil, fmt.Errorf("%w: this run would send %d requests but the fraud workload holds %d events (%s); lower --rate or --duration, set --max-requests, or simulate more (days=, customers=)",
+			loadgen.ErrBadWorkload, need, w.Len(), w)
 	}
 	return w, nil
 }
@@ -259,7 +263,7 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 			return fmt.Errorf("%w: --schedule replay needs a workload with event times (--workload fraud)", loadgen.ErrInvalidConfig)
 		}
 		cfg.Engine.Schedule = loadgen.Schedule{Profile: loadgen.Trace{At: fw.Offsets(speedup), Speedup: speedup,
-			Of: "the fraud simulation's event times"}}
+			Of: "the fraud workload's event times"}}
 	}
 	tg, err := newTarget(ctx, cfg, wl)
 	if err != nil {

@@ -34,6 +34,15 @@ type Config struct {
 	// Tokenizer replaces customer ids by their tokens before anything is published
 	// (events.Tokenize); the scorer must use the same key. Required.
 	Tokenizer *pii.Tokenizer
+	// CSV, when set, is a transaction CSV in the handbook's layout (the published dataset,
+	// or one `fraud simulate` wrote) replayed instead of the simulation; the scorer must be
+	// `fraud stream --csv` on the same file. Seed, Customers, Terminals and Days are then
+	// unused. Its TX_FRAUD column is the ground truth: each fraud's chargeback is sent
+	// LabelDelay after it.
+	CSV string
+	// Speedup, when positive, asks for the workload's own event times, Speedup times
+	// faster (loadgen's --schedule replay:SPEEDUP, which it implies).
+	Speedup float64
 }
 
 // DefaultConfig is the handbook's simulation (5,000 customers, 10,000 terminals, 183 days,
@@ -48,6 +57,18 @@ func DefaultConfig() Config {
 
 // Validate checks the configuration without simulating.
 func (c Config) Validate() error {
+	if c.Speedup < 0 {
+		return fmt.Errorf("%w: fraud speedup must be positive, got %v", loadgen.ErrBadWorkload, c.Speedup)
+	}
+	if c.LabelDelay < 0 {
+		return fmt.Errorf("%w: fraud label delay must not be negative, got %v", loadgen.ErrBadWorkload, c.LabelDelay)
+	}
+	if c.CSV != "" {
+		if c.StartDay < 0 {
+			return fmt.Errorf("%w: fraud start day %d must not be negative", loadgen.ErrBadWorkload, c.StartDay)
+		}
+		return nil // the days are the file's, checked when it is read
+	}
 	if err := c.sim().Validate(); err != nil {
 		return fmt.Errorf("%w: fraud simulation: %v", loadgen.ErrBadWorkload, err)
 	}
@@ -67,7 +88,7 @@ func (c Config) sim() sim.Config {
 }
 
 // SpecSyntax is the command line's form of a fraud workload.
-const SpecSyntax = "fraud[:customers=N,terminals=N,days=N,start=DAY,seed=N,label-delay=DURATION|Nd]"
+const SpecSyntax = "fraud[:customers=N,terminals=N,days=N,start=DAY,seed=N,label-delay=DURATION|Nd,csv=FILE,speedup=N]"
 
 // IsSpec reports whether a --workload value names the fraud workload.
 func IsSpec(spec string) bool {
@@ -76,8 +97,9 @@ func IsSpec(spec string) bool {
 }
 
 // ParseSpec reads "fraud" or "fraud:key=value,..." (keys: customers, terminals, days,
-// start, seed, label-delay); unnamed keys keep DefaultConfig's values. label-delay takes a
-// Go duration (168h) or whole days (7d).
+// start, seed, label-delay, csv, speedup); unnamed keys keep DefaultConfig's values.
+// label-delay takes a Go duration (168h) or whole days (7d); csv a file path (no commas);
+// speedup a positive number.
 func ParseSpec(spec string) (Config, error) {
 	cfg := DefaultConfig()
 	kind, args, _ := strings.Cut(strings.TrimSpace(spec), ":")
@@ -107,6 +129,16 @@ func ParseSpec(spec string) (Config, error) {
 			cfg.Seed, err = strconv.ParseUint(v, 10, 64)
 		case "label-delay":
 			cfg.LabelDelay, err = parseDelay(v)
+		case "csv":
+			cfg.CSV = v
+			if v == "" {
+				err = fmt.Errorf("want a file path")
+			}
+		case "speedup":
+			cfg.Speedup, err = strconv.ParseFloat(v, 64)
+			if err == nil && !(cfg.Speedup > 0) {
+				err = fmt.Errorf("want a positive number")
+			}
 		default:
 			return cfg, fmt.Errorf("%w: %q: unknown key %q (want %s)", loadgen.ErrBadWorkload, spec, k, SpecSyntax)
 		}
@@ -191,11 +223,24 @@ func New(ctx context.Context, cfg Config) (*Workload, error) {
 	if cfg.Tokenizer == nil {
 		return nil, fmt.Errorf("%w: fraud workload: no PII tokenizer", loadgen.ErrBadWorkload)
 	}
-	d, err := sim.Generate(ctx, cfg.sim())
-	if err != nil {
-		return nil, fmt.Errorf("fraud workload: %w", err)
+	var txs []sim.Transaction
+	if cfg.CSV != "" {
+		var err error
+		if txs, err = sim.ReadCSVFile(cfg.CSV); err != nil {
+			return nil, fmt.Errorf("%w: fraud workload: %v", loadgen.ErrBadWorkload, err)
+		}
+		if len(txs) == 0 || txs[len(txs)-1].Day < cfg.StartDay {
+			return nil, fmt.Errorf("%w: fraud workload: %s has no transactions from day %d on", loadgen.ErrBadWorkload, cfg.CSV, cfg.StartDay)
+		}
+		cfg.Days = txs[len(txs)-1].Day + 1
+	} else {
+		d, err := sim.Generate(ctx, cfg.sim())
+		if err != nil {
+			return nil, fmt.Errorf("fraud workload: %w", err)
+		}
+		txs = d.Transactions
 	}
-	evs, err := liveEvents(events.Tokenize(cfg.Tokenizer, d.Transactions), cfg.StartDay, cfg.LabelDelay)
+	evs, err := liveEvents(events.Tokenize(cfg.Tokenizer, txs), cfg.StartDay, cfg.LabelDelay)
 	if err != nil {
 		return nil, fmt.Errorf("fraud workload: %w", err)
 	}
@@ -303,6 +348,10 @@ func (w *Workload) Offsets(speedup float64) []time.Duration {
 
 func (w *Workload) String() string {
 	c := w.cfg
+	if c.CSV != "" {
+		return fmt.Sprintf("fraud transactions of %s, live from day %d: %d events (%d transactions, %d chargebacks %v after their fraud)",
+			c.CSV, c.StartDay, len(w.recs), w.txs, len(w.recs)-w.txs, c.LabelDelay)
+	}
 	return fmt.Sprintf("fraud simulation (seed %d, %d customers, %d terminals, %d days), live from day %d: %d events (%d transactions, %d chargebacks %v after their fraud)",
 		c.Seed, c.Customers, c.Terminals, c.Days, c.StartDay, len(w.recs), w.txs, len(w.recs)-w.txs, c.LabelDelay)
 }

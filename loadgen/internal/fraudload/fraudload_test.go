@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -157,6 +159,12 @@ func TestParseSpec(t *testing.T) {
 		{spec: "fraud:customers=100,terminals=200,days=30,start=10,seed=7,label-delay=2d",
 			want: Config{Seed: 7, Customers: 100, Terminals: 200, Days: 30, StartDay: 10, LabelDelay: 48 * time.Hour}},
 		{spec: "fraud:label-delay=36h", want: func() Config { c := def; c.LabelDelay = 36 * time.Hour; return c }()},
+		{spec: "fraud:csv=/data/tx.csv,start=120,speedup=1e5",
+			want: func() Config { c := def; c.CSV, c.StartDay, c.Speedup = "/data/tx.csv", 120, 1e5; return c }()},
+		{spec: "fraud:csv=/data/tx.csv,start=500", want: func() Config { c := def; c.CSV, c.StartDay = "/data/tx.csv", 500; return c }()},
+		{spec: "fraud:csv=", err: "want a file path"},
+		{spec: "fraud:speedup=0", err: "want a positive number"},
+		{spec: "fraud:speedup=fast", err: `speedup="fast"`},
 		{spec: "fraud:customers=x", err: `customers="x"`},
 		{spec: "fraud:colour=red", err: `unknown key "colour"`},
 		{spec: "fraud:days", err: "not key=value"},
@@ -207,5 +215,52 @@ func TestOffsetsFollowTheLog(t *testing.T) {
 	last := at[len(at)-1]
 	if fast := w.Offsets(1000)[len(at)-1]; fast < last/1000-time.Microsecond || fast > last/1000+time.Microsecond {
 		t.Errorf("at 1000× the last offset is %v, want %v", fast, last/1000)
+	}
+}
+
+// TestCSVEqualsSimulation: a CSV written from a simulation replays exactly the events the
+// simulation itself does (same ids, subjects, times and payloads, in the same order), and a
+// start day past the file's end is refused.
+func TestCSVEqualsSimulation(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Customers, cfg.Terminals, cfg.Days, cfg.StartDay = 60, 120, 40, 10
+	cfg.Tokenizer = pii.Demo()
+	want, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sim.Generate(ctx, cfg.sim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tx.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteCSV(f, d.Transactions, sim.TimeUnixNano); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cc := Config{CSV: path, StartDay: cfg.StartDay, LabelDelay: cfg.LabelDelay, Tokenizer: cfg.Tokenizer}
+	got, err := New(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Len() != want.Len() || got.Transactions() != want.Transactions() || want.Len() == 0 {
+		t.Fatalf("CSV workload: %d events (%d transactions), simulation: %d (%d)", got.Len(), got.Transactions(), want.Len(), want.Transactions())
+	}
+	for i := range want.Len() {
+		g, w := got.Next(nil), want.Next(nil)
+		if g.ID != w.ID || g.Subject != w.Subject || !g.Time.Equal(w.Time) || string(g.Body) != string(w.Body) || g.NoAnswer != w.NoAnswer {
+			t.Fatalf("event %d: CSV %s %s %v %s, simulation %s %s %v %s", i, g.ID, g.Subject, g.Time, g.Body, w.ID, w.Subject, w.Time, w.Body)
+		}
+	}
+	cc.StartDay = 40
+	if _, err := New(ctx, cc); !errors.Is(err, loadgen.ErrBadWorkload) || !strings.Contains(err.Error(), "no transactions from day 40") {
+		t.Errorf("start past the file's end: New = %v, want ErrBadWorkload naming the day", err)
 	}
 }
