@@ -46,7 +46,7 @@ type Inputs struct {
 
 // Scratch holds per-request buffers; reuse one per goroutine.
 type Scratch struct {
-	pos      map[int64]int32
+	ii       ScoreScratch
 	items    []int64
 	sum, mx  []float64
 	order    []int32
@@ -61,21 +61,14 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 	if n == 0 {
 		return dst
 	}
-	if s.pos == nil {
-		s.pos = make(map[int64]int32, n)
-	}
-	clear(s.pos)
 	s.sum = append(s.sum[:0], make([]float64, n)...)
 	s.mx = append(s.mx[:0], make([]float64, n)...)
-	for c, cd := range cands {
-		s.pos[cd.Item] = int32(c)
-	}
 	if in.ItemItem != nil {
 		s.items = s.items[:0]
 		for _, cd := range cands {
 			s.items = append(s.items, cd.Item)
 		}
-		in.ItemItem.Score(in.History, s.items, s.pos, s.sum, s.mx)
+		in.ItemItem.Score(in.History, s.items, &s.ii, s.sum, s.mx)
 	}
 	// The item-item model's own rank of each candidate, as a fraction of the list.
 	s.order = s.order[:0]
