@@ -27,9 +27,11 @@ type ItemItem struct {
 	Source string // "ease" or "cooccurrence"
 	ids    []int64
 	rows   [][]Neighbor
-	// to[j][k] is the index in ids of rows[j][k].Item: Score follows links by index into
-	// per-request arrays instead of probing a map with every link's id.
-	to [][]int32
+	// to[off[j]+k] is the index in ids of rows[j][k].Item: Score follows links by index
+	// into per-request arrays instead of probing a map with every link's id. One flat
+	// slice, not one per item: nothing for the garbage collector to trace.
+	to  []int32
+	off []int32
 	// dense, when set, holds every weight: dense[j*len(ids)+i] = w(ids[j] → ids[i]). A
 	// request then reads |history| × |candidates| weights directly instead of walking
 	// every link of every history item (EASE keeps all n links per item).
@@ -104,13 +106,15 @@ func NewItemItem(source string, ids []int64, row func(j int) []float64, topN int
 
 // index fills m.to from m.rows.
 func (m *ItemItem) index() {
-	m.to = make([][]int32, len(m.rows))
+	m.off = make([]int32, len(m.rows)+1)
 	for j, ns := range m.rows {
-		to := make([]int32, len(ns))
-		for k, n := range ns {
-			to[k] = int32(m.indexOf(n.Item))
+		m.off[j+1] = m.off[j] + int32(len(ns))
+	}
+	m.to = make([]int32, 0, m.off[len(m.rows)])
+	for _, ns := range m.rows {
+		for _, n := range ns {
+			m.to = append(m.to, int32(m.indexOf(n.Item)))
 		}
-		m.to[j] = to
 	}
 }
 
@@ -266,7 +270,7 @@ func (m *ItemItem) Score(history, cands []int64, s *ScoreScratch, sum, mx []floa
 		if r < 0 {
 			continue
 		}
-		ns, to := m.rows[r], m.to[r]
+		ns, to := m.rows[r], m.to[m.off[r]:m.off[r+1]]
 		for k, i := range to {
 			if i >= 0 && mark[i] == gen {
 				c := slot[i]
