@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -363,5 +364,48 @@ func TestItemItemScoreScratchReuse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Score on co-occurrence links equals the sum over Links, walked the plain way (a map from
+// candidate to position), on random histories and candidate lists, bit for bit.
+func TestItemItemScoreMatchesLinks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	hs := make([][]int64, 300)
+	for u := range hs {
+		for range 5 + rng.IntN(40) {
+			hs[u] = append(hs[u], int64(1+rng.IntN(400)))
+		}
+	}
+	m, err := rank.Cooccurrence(context.Background(), hs, 30, 10, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc rank.ScoreScratch
+	for r := range 50 {
+		history := hs[r][:min(len(hs[r]), rank.MaxSparseHistory)]
+		cands := make([]int64, 100)
+		for c := range cands {
+			cands[c] = int64(1 + rng.IntN(450)) // some unknown to the model
+		}
+		pos := map[int64]int{}
+		for c, id := range cands {
+			pos[id] = c
+		}
+		wantSum, wantMax := make([]float64, len(cands)), make([]float64, len(cands))
+		for _, j := range history {
+			for _, n := range m.Links(j) {
+				if c, ok := pos[n.Item]; ok {
+					w := float64(n.Weight)
+					wantSum[c] += w
+					wantMax[c] = max(wantMax[c], w)
+				}
+			}
+		}
+		sum, mx := make([]float64, len(cands)), make([]float64, len(cands))
+		m.Score(history, cands, &sc, sum, mx)
+		if !slices.Equal(sum, wantSum) || !slices.Equal(mx, wantMax) {
+			t.Fatalf("request %d: Score = %v / %v, want %v / %v", r, sum, mx, wantSum, wantMax)
+		}
 	}
 }
