@@ -75,7 +75,9 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 	for c := range cands {
 		s.order = append(s.order, int32(c))
 	}
-	slices.SortStableFunc(s.order, func(a, b int32) int { return cmp.Compare(s.sum[b], s.sum[a]) })
+	// Ties keep retrieval order: the index breaks them, which is a stable sort's order
+	// without its merge passes.
+	slices.SortFunc(s.order, func(a, b int32) int { return cmp.Or(cmp.Compare(s.sum[b], s.sum[a]), cmp.Compare(a, b)) })
 	s.rankOfII = append(s.rankOfII[:0], make([]float64, n)...)
 	for r, c := range s.order {
 		s.rankOfII[c] = float64(r) / float64(n)
