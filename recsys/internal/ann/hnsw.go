@@ -301,6 +301,15 @@ func (h *HNSW) Search(q []float32, k int, dst []Result) []Result {
 // finds more of the true neighbours. A q of the wrong width, or a zero or non-finite q,
 // finds nothing.
 func (h *HNSW) SearchEf(q []float32, k, ef int, dst []Result) []Result {
+	return h.SearchEfExcept(q, k, ef, nil, dst)
+}
+
+// SearchEfExcept is SearchEf for the nearest vectors whose ids are not in except (sorted
+// ascending): the excluded ones are walked through but neither kept nor counted, so it
+// returns k results (when the index holds that many others) at the cost of a search with
+// beam ef, where searching for k + len(except) and dropping them afterwards would widen
+// the beam by len(except).
+func (h *HNSW) SearchEfExcept(q []float32, k, ef int, except []int64, dst []Result) []Result {
 	if k <= 0 || len(q) != h.dim || h.dim == 0 {
 		return dst
 	}
@@ -324,7 +333,7 @@ func (h *HNSW) SearchEf(q []float32, k, ef int, dst []Result) []Result {
 		cur, curD = h.greedy(qn, cur, curD, lc, -1, s)
 	}
 	s.prepare(h.capNodes)
-	h.searchLayer(qn, cur, curD, ef, 0, -1, s)
+	h.searchLayer(qn, cur, curD, ef, 0, -1, except, s)
 
 	res := s.res
 	for len(res) > k {

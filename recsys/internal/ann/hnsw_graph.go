@@ -112,7 +112,13 @@ func (h *HNSW) greedy(q []float32, cur int32, curD float32, lc int, skip int32, 
 // at once, then computes the distances: the cache misses overlap instead of queueing, which
 // is most of the time a search spends once the vectors outgrow the cache. The link lists of
 // the nodes that become candidates are prefetched the same way, ahead of their expansion.
-func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip int32, s *scratch) {
+//
+// Ids in except (sorted; nil for none) are walked through but never kept in s.res: a
+// search for the nearest items a user does not have yet keeps ef of those, however many
+// of the user's own items lie nearer. They enter the candidates under the same bound as
+// any node (nearer than the farthest result, or the results not full), so the graph is
+// explored as without the exclusion.
+func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip int32, except []int64, s *scratch) {
 	visited, gen := s.visited, s.gen
 	if skip >= 0 {
 		visited[skip] = gen
@@ -121,13 +127,15 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip 
 	batch, pushed := s.batch[:0], s.pushed[:0]
 	visited[ep] = gen
 	cand.push(item{d: epD, i: ep})
-	res.push(item{d: epD, i: ep})
+	if !excluded(except, h.ids[ep]) {
+		res.push(item{d: epD, i: ep})
+	}
 	vecs, dim := h.vecs, h.dim
 	vecBase, rowBytes := unsafe.Pointer(unsafe.SliceData(vecs)), 4*dim
 	linkBase, linkBytes := unsafe.Pointer(unsafe.SliceData(h.links0)), 4*(1+h.m0)
 	for len(cand) > 0 {
 		c := cand[0]
-		if c.d > res[0].d {
+		if len(res) > 0 && c.d > res[0].d {
 			break // the nearest unexpanded candidate is farther than the farthest result
 		}
 		cand.pop()
@@ -145,12 +153,14 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip 
 		for _, nb := range batch {
 			o := int(nb) * dim
 			d := 1 - dot(q, vecs[o:o+dim:o+dim])
-			if len(res) < ef {
-				res.push(item{d: d, i: nb})
-			} else if d < res[0].d {
-				res.replaceTop(item{d: d, i: nb})
-			} else {
+			switch {
+			case len(res) >= ef && d >= res[0].d:
 				continue
+			case except != nil && excluded(except, h.ids[nb]):
+			case len(res) < ef:
+				res.push(item{d: d, i: nb})
+			default:
+				res.replaceTop(item{d: d, i: nb})
 			}
 			cand.push(item{d: d, i: nb})
 			pushed = append(pushed, nb)
@@ -160,6 +170,15 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip 
 		}
 	}
 	s.cand, s.res, s.batch, s.pushed = cand, res, batch, pushed
+}
+
+// excluded reports whether id is in the sorted list except.
+func excluded(except []int64, id int64) bool {
+	if len(except) == 0 {
+		return false
+	}
+	_, ok := slices.BinarySearch(except, id)
+	return ok
 }
 
 // insert links reserved node x of level lvl into the graph (Algorithm 1, INSERT). The
@@ -207,7 +226,7 @@ func (h *HNSW) insert(x int32, lvl int) {
 	s.plan = s.plan[:0]
 	for lc := min(top, lvl); lc >= 0; lc-- {
 		s.prepare(h.capNodes)
-		h.searchLayer(q, cur, curD, h.cfg.EfConstruction, lc, x, s)
+		h.searchLayer(q, cur, curD, h.cfg.EfConstruction, lc, x, nil, s)
 		// W, nearest first.
 		s.sorted = slices.Grow(s.sorted[:0], len(s.res))[:len(s.res)]
 		for j := len(s.res) - 1; j >= 0; j-- {

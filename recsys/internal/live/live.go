@@ -153,6 +153,9 @@ var errWaiting = errors.New("index and ranker champions are from different publi
 // OnlineFeatures reads the feature store's online values for the ranker.
 type OnlineFeatures struct {
 	Store features.OnlineStore
+	// Items, when set, serves the item features from a cache of the store's item view
+	// (refreshed by the System's writes; see recfeatures.ItemCache); nil reads the store.
+	Items *recfeatures.ItemCache
 	// At is the read time TTLs are measured from (zero: now); simulations set it.
 	At func() time.Time
 }
@@ -162,6 +165,9 @@ func (f OnlineFeatures) Stats(ctx context.Context, user int64, items []int64, s 
 	var at time.Time
 	if f.At != nil {
 		at = f.At()
+	}
+	if f.Items != nil {
+		return recfeatures.ReadCached(ctx, f.Store, f.Items, user, items, at, s)
 	}
 	return recfeatures.Read(ctx, f.Store, user, items, at, s)
 }
@@ -205,6 +211,11 @@ func Start(ctx context.Context, reg *registry.Registry, m *train.Models, store f
 	if s.Online, err = recfeatures.NewOnline(m.Features, store); err != nil {
 		return nil, err
 	}
+	items, err := recfeatures.NewItemCache(m.Features, store)
+	if err != nil {
+		return nil, err
+	}
+	s.Online.CacheItems(items)
 	if err := s.Online.Apply(ctx, m.Interactions); err != nil {
 		return nil, fmt.Errorf("warm the online store: %w", err)
 	}
@@ -212,7 +223,7 @@ func Start(ctx context.Context, reg *registry.Registry, m *train.Models, store f
 	if err != nil {
 		return nil, err
 	}
-	if s.Service, err = recommend.NewService(cfg, st, recommend.NewHistoryFrom(m.History), OnlineFeatures{Store: store, At: at}, &recommend.Catalog{Popular: m.Popular}); err != nil {
+	if s.Service, err = recommend.NewService(cfg, st, recommend.NewHistoryFrom(m.History), OnlineFeatures{Store: store, Items: items, At: at}, &recommend.Catalog{Popular: m.Popular}); err != nil {
 		return nil, err
 	}
 	go s.follow(ctx)

@@ -46,7 +46,7 @@ type Inputs struct {
 
 // Scratch holds per-request buffers; reuse one per goroutine.
 type Scratch struct {
-	pos      map[int64]int32
+	ii       ScoreScratch
 	items    []int64
 	sum, mx  []float64
 	order    []int32
@@ -61,28 +61,23 @@ func Fill(dst []float64, cands []Candidate, in Inputs, s *Scratch) []float64 {
 	if n == 0 {
 		return dst
 	}
-	if s.pos == nil {
-		s.pos = make(map[int64]int32, n)
-	}
-	clear(s.pos)
 	s.sum = append(s.sum[:0], make([]float64, n)...)
 	s.mx = append(s.mx[:0], make([]float64, n)...)
-	for c, cd := range cands {
-		s.pos[cd.Item] = int32(c)
-	}
 	if in.ItemItem != nil {
 		s.items = s.items[:0]
 		for _, cd := range cands {
 			s.items = append(s.items, cd.Item)
 		}
-		in.ItemItem.Score(in.History, s.items, s.pos, s.sum, s.mx)
+		in.ItemItem.Score(in.History, s.items, &s.ii, s.sum, s.mx)
 	}
 	// The item-item model's own rank of each candidate, as a fraction of the list.
 	s.order = s.order[:0]
 	for c := range cands {
 		s.order = append(s.order, int32(c))
 	}
-	slices.SortStableFunc(s.order, func(a, b int32) int { return cmp.Compare(s.sum[b], s.sum[a]) })
+	// Ties keep retrieval order: the index breaks them, which is a stable sort's order
+	// without its merge passes.
+	slices.SortFunc(s.order, func(a, b int32) int { return cmp.Or(cmp.Compare(s.sum[b], s.sum[a]), cmp.Compare(a, b)) })
 	s.rankOfII = append(s.rankOfII[:0], make([]float64, n)...)
 	for r, c := range s.order {
 		s.rankOfII[c] = float64(r) / float64(n)

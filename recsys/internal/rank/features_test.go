@@ -257,3 +257,26 @@ func TestCosine(t *testing.T) {
 		}
 	}
 }
+
+// Candidates the item-item model scores equally keep their retrieval order in its rank.
+func TestFillItemItemRankTies(t *testing.T) {
+	ids := []int64{10, 100, 200, 300, 400}
+	w := make([][]float64, len(ids))
+	for j := range w {
+		w[j] = make([]float64, len(ids))
+	}
+	w[0][1], w[0][2], w[0][3], w[0][4] = 0.25, 0.5, 0.25, 0.25 // 10 → 100, 300, 400 tie below 200
+	ii, err := rank.NewItemItem("ease", ids, dense(w), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := []rank.Candidate{{400, 4}, {100, 3}, {200, 2}, {300, 1}}
+	var s rank.Scratch
+	x := rank.Fill(nil, cands, rank.Inputs{History: []int64{10}, ItemItem: ii}, &s)
+	// 200 first (0.5), then the tied 400, 100, 300 in retrieval order.
+	for c, want := range []float64{1.0 / 4, 2.0 / 4, 0, 3.0 / 4} {
+		if got := column(t, x, c, "itemitem_rank"); got != want {
+			t.Errorf("itemitem_rank of candidate %d (item %d) = %v, want %v", c, cands[c].Item, got, want)
+		}
+	}
+}

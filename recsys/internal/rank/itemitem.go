@@ -27,6 +27,11 @@ type ItemItem struct {
 	Source string // "ease" or "cooccurrence"
 	ids    []int64
 	rows   [][]Neighbor
+	// to[off[j]+k] is the index in ids of rows[j][k].Item: Score follows links by index
+	// into per-request arrays instead of probing a map with every link's id. One flat
+	// slice, not one per item: nothing for the garbage collector to trace.
+	to  []int32
+	off []int32
 	// dense, when set, holds every weight: dense[j*len(ids)+i] = w(ids[j] → ids[i]). A
 	// request then reads |history| × |candidates| weights directly instead of walking
 	// every link of every history item (EASE keeps all n links per item).
@@ -95,7 +100,22 @@ func NewItemItem(source string, ids []int64, row func(j int) []float64, topN int
 		}
 		m.rows[j] = slices.Clip(ns)
 	}
+	m.index()
 	return m, nil
+}
+
+// index fills m.to from m.rows.
+func (m *ItemItem) index() {
+	m.off = make([]int32, len(m.rows)+1)
+	for j, ns := range m.rows {
+		m.off[j+1] = m.off[j] + int32(len(ns))
+	}
+	m.to = make([]int32, 0, m.off[len(m.rows)])
+	for _, ns := range m.rows {
+		for _, n := range ns {
+			m.to = append(m.to, int32(m.indexOf(n.Item)))
+		}
+	}
 }
 
 // Cooccurrence builds links from interaction histories: w(j → i) = c(i, j) / (sqrt(c(i)
@@ -156,6 +176,7 @@ func Cooccurrence(ctx context.Context, histories [][]int64, topN int, shrink flo
 		}
 		m.rows[j] = slices.Clip(ns)
 	}
+	m.index()
 	return m, nil
 }
 
@@ -181,23 +202,54 @@ func (m *ItemItem) Links(j int64) []Neighbor {
 	return m.rows[i]
 }
 
-// Score adds to sum[c] and raises max[c] for every candidate c that the history (its last
-// MaxHistory items) links to. cands lists the candidate items; pos maps each to its index.
-func (m *ItemItem) Score(history, cands []int64, pos map[int64]int32, sum, mx []float64) {
+// ScoreScratch is Score's per-request working memory; reuse one per goroutine. Its
+// arrays have one slot per item of the model (a few hundred KB at 100,000 items), which
+// is what lets a link find its candidate by index instead of by a map probe.
+type ScoreScratch struct {
+	ci   []int32  // candidate → index in the model's ids (−1: unknown item)
+	mark []uint32 // model index → gen when that item is a candidate
+	slot []int32  // model index → its candidate position
+	gen  uint32
+}
+
+// candidates maps cands to model indexes in s.ci and, for the sparse walk, marks them.
+func (m *ItemItem) candidates(cands []int64, s *ScoreScratch, mark bool) {
+	s.ci = s.ci[:0]
+	for _, id := range cands {
+		s.ci = append(s.ci, int32(m.indexOf(id)))
+	}
+	if !mark {
+		return
+	}
+	if n := len(m.ids); len(s.mark) != n {
+		s.mark, s.slot, s.gen = make([]uint32, n), make([]int32, n), 0
+	}
+	s.gen++
+	if s.gen == 0 { // wrapped: every old mark could read as current
+		clear(s.mark)
+		s.gen = 1
+	}
+	for c, i := range s.ci {
+		if i >= 0 {
+			s.mark[i], s.slot[i] = s.gen, int32(c) // a repeated item: the last position wins
+		}
+	}
+}
+
+// Score adds to sum[c] and raises max[c] for every candidate c (cands[c]) that the
+// history (its last MaxHistory items) links to.
+func (m *ItemItem) Score(history, cands []int64, s *ScoreScratch, sum, mx []float64) {
 	history = history[max(0, len(history)-MaxHistory):]
 	if m.dense != nil {
+		m.candidates(cands, s, false)
 		n := len(m.ids)
-		ci := make([]int, len(cands))
-		for c, id := range cands {
-			ci[c] = m.indexOf(id)
-		}
 		for _, j := range history {
 			r := m.indexOf(j)
 			if r < 0 {
 				continue
 			}
 			row := m.dense[r*n : (r+1)*n]
-			for c, i := range ci {
+			for c, i := range s.ci {
 				if i >= 0 {
 					w := float64(row[i])
 					sum[c] += w
@@ -209,12 +261,20 @@ func (m *ItemItem) Score(history, cands []int64, pos map[int64]int32, sum, mx []
 		}
 		return
 	}
-	// Sparse links: every link of every history item is a map probe, so only the most
+	// Sparse links: every link of every history item is looked at, so only the most
 	// recent MaxSparseHistory items score.
+	m.candidates(cands, s, true)
+	mark, slot, gen := s.mark, s.slot, s.gen
 	for _, j := range history[max(0, len(history)-MaxSparseHistory):] {
-		for _, n := range m.Links(j) {
-			if c, ok := pos[n.Item]; ok {
-				w := float64(n.Weight)
+		r := m.indexOf(j)
+		if r < 0 {
+			continue
+		}
+		ns, to := m.rows[r], m.to[m.off[r]:m.off[r+1]]
+		for k, i := range to {
+			if i >= 0 && mark[i] == gen {
+				c := slot[i]
+				w := float64(ns[k].Weight)
 				sum[c] += w
 				if w > mx[c] {
 					mx[c] = w

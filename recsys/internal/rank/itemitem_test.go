@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -256,12 +257,9 @@ func TestItemItemScore(t *testing.T) {
 	for name, m := range models {
 		for _, tt := range tests {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
-				pos := map[int64]int32{}
-				for i, c := range tt.cands {
-					pos[c] = int32(i)
-				}
+				var sc rank.ScoreScratch
 				sum, mx := make([]float64, len(tt.cands)), make([]float64, len(tt.cands))
-				m.Score(tt.history, tt.cands, pos, sum, mx)
+				m.Score(tt.history, tt.cands, &sc, sum, mx)
 				if !slices.Equal(sum, tt.sum) || !slices.Equal(mx, tt.mx) {
 					t.Errorf("Score(%v, %v) = sum %v, max %v; want %v, %v", tt.history, tt.cands, sum, mx, tt.sum, tt.mx)
 				}
@@ -279,20 +277,20 @@ func TestItemItemScoreMaxHistory(t *testing.T) {
 	}{"links": {tinyModel(t), rank.MaxSparseHistory}, "dense": {tinyDense(t), rank.MaxHistory}} {
 		t.Run(name, func(t *testing.T) {
 			cands := []int64{30, 50}
-			pos := map[int64]int32{30: 0, 50: 1}
+			var sc rank.ScoreScratch
 			// 10 (→ 30: 0.5) is first, then max items without links (40): it is cut.
 			history := []int64{10}
 			for range tc.max {
 				history = append(history, 40)
 			}
 			sum, mx := make([]float64, 2), make([]float64, 2)
-			tc.m.Score(history, cands, pos, sum, mx)
+			tc.m.Score(history, cands, &sc, sum, mx)
 			if want := []float64{0, 0}; !slices.Equal(sum, want) {
 				t.Errorf("Score(10 then %d × 40) = %v, want %v (10 is beyond the cap)", tc.max, sum, want)
 			}
 			// With one 40 fewer, 10 is within the last max and counts.
 			sum, mx = make([]float64, 2), make([]float64, 2)
-			tc.m.Score(history[:tc.max], cands, pos, sum, mx)
+			tc.m.Score(history[:tc.max], cands, &sc, sum, mx)
 			if want := []float64{0.5, 0}; !slices.Equal(sum, want) {
 				t.Errorf("Score(10 then %d × 40) = %v, want %v", tc.max-1, sum, want)
 			}
@@ -341,5 +339,73 @@ func testScoreAll(t *testing.T, m *rank.ItemItem) {
 	}, dst)
 	if want := []float64{1, 1, 1, 1.25, 2}; !slices.Equal(dst, want) {
 		t.Errorf("ScoreAll onto ones, 30 unknown = %v, want %v", dst, want)
+	}
+}
+
+// One ScoreScratch serves request after request: the candidates of an earlier request
+// must not collect links in a later one.
+func TestItemItemScoreScratchReuse(t *testing.T) {
+	for name, m := range map[string]*rank.ItemItem{"links": tinyModel(t), "dense": tinyDense(t)} {
+		t.Run(name, func(t *testing.T) {
+			var sc rank.ScoreScratch
+			for _, req := range []struct {
+				cands []int64
+				want  []float64
+			}{
+				{[]int64{30, 40, 50}, []float64{0.75, 0.25, 1}},
+				{[]int64{40}, []float64{0.25}},
+				{[]int64{99, 50}, []float64{0, 1}},
+				{[]int64{30, 40, 50}, []float64{0.75, 0.25, 1}},
+			} {
+				sum, mx := make([]float64, len(req.cands)), make([]float64, len(req.cands))
+				m.Score([]int64{10, 20}, req.cands, &sc, sum, mx)
+				if !slices.Equal(sum, req.want) {
+					t.Errorf("Score([10 20], %v) on a reused scratch = %v, want %v", req.cands, sum, req.want)
+				}
+			}
+		})
+	}
+}
+
+// Score on co-occurrence links equals the sum over Links, walked the plain way (a map from
+// candidate to position), on random histories and candidate lists, bit for bit.
+func TestItemItemScoreMatchesLinks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	hs := make([][]int64, 300)
+	for u := range hs {
+		for range 5 + rng.IntN(40) {
+			hs[u] = append(hs[u], int64(1+rng.IntN(400)))
+		}
+	}
+	m, err := rank.Cooccurrence(context.Background(), hs, 30, 10, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc rank.ScoreScratch
+	for r := range 50 {
+		history := hs[r][:min(len(hs[r]), rank.MaxSparseHistory)]
+		cands := make([]int64, 100)
+		for c := range cands {
+			cands[c] = int64(1 + rng.IntN(450)) // some unknown to the model
+		}
+		pos := map[int64]int{}
+		for c, id := range cands {
+			pos[id] = c
+		}
+		wantSum, wantMax := make([]float64, len(cands)), make([]float64, len(cands))
+		for _, j := range history {
+			for _, n := range m.Links(j) {
+				if c, ok := pos[n.Item]; ok {
+					w := float64(n.Weight)
+					wantSum[c] += w
+					wantMax[c] = max(wantMax[c], w)
+				}
+			}
+		}
+		sum, mx := make([]float64, len(cands)), make([]float64, len(cands))
+		m.Score(history, cands, &sc, sum, mx)
+		if !slices.Equal(sum, wantSum) || !slices.Equal(mx, wantMax) {
+			t.Fatalf("request %d: Score = %v / %v, want %v / %v", r, sum, mx, wantSum, wantMax)
+		}
 	}
 }

@@ -223,7 +223,12 @@ type Online struct {
 	store      features.OnlineStore
 	item, user *features.Aggregator
 	seq        uint64
+	cache      *ItemCache
 }
+
+// CacheItems makes Apply refresh c with the items it writes, after each store write, so a
+// request reading c sees the store's new values.
+func (o *Online) CacheItems(c *ItemCache) { o.cache = c }
 
 // NewOnline returns the online execution over store for the views registered in reg.
 func NewOnline(reg *features.Registry, store features.OnlineStore) (*Online, error) {
@@ -269,6 +274,19 @@ func (o *Online) Apply(ctx context.Context, ins []Interaction) error {
 		}
 		if _, err := o.store.Write(ctx, w.view, w.rows); err != nil {
 			return fmt.Errorf("online features: write %s: %w", w.view, err)
+		}
+	}
+	if o.cache != nil && len(irows) > 0 {
+		seen := make(map[int64]struct{}, len(ins))
+		items := make([]int64, 0, len(ins))
+		for _, in := range ins {
+			if _, ok := seen[in.Item]; !ok {
+				seen[in.Item] = struct{}{}
+				items = append(items, in.Item)
+			}
+		}
+		if err := o.cache.Refresh(ctx, items); err != nil {
+			return fmt.Errorf("online features: %w", err)
 		}
 	}
 	return nil

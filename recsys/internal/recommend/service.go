@@ -48,7 +48,8 @@ type Catalog struct {
 type Config struct {
 	// Candidates is how many items retrieval proposes to the ranker.
 	Candidates int
-	// EfSearch is the index's search breadth; at least Candidates + the user's history.
+	// EfSearch is the index's search breadth (raised to Candidates when smaller). The
+	// user's own items are skipped inside the search, so it need not grow with the history.
 	EfSearch int
 }
 
@@ -182,25 +183,19 @@ func (s *Service) Recommend(ctx context.Context, req Request) (Response, error) 
 	return resp, nil
 }
 
-// retrieve fills sc.cands and sc.items with the user's candidates, best first.
+// retrieve fills sc.cands and sc.items with the user's candidates, best first: the
+// Candidates nearest items the user does not have, the user's own items skipped inside the
+// search (retrieval.Index.SearchQueryExcept) rather than searched for and dropped, so a
+// long history does not widen the beam.
 func (s *Service) retrieve(st *Stack, p []float64, sc *scratch) {
-	// Ask for enough to be left with Candidates after the user's own items are dropped,
-	// but no more than twice Candidates: a user with a thousand items would otherwise
-	// widen every search fivefold (such a user gets fewer candidates instead).
-	want := min(s.cfg.Candidates+min(len(sc.sorted), s.cfg.Candidates), st.Index.ANN.Len())
+	want := min(s.cfg.Candidates, st.Index.ANN.Len())
 	sc.qbuf = st.Index.Aug.Query(p, sc.qbuf)
-	sc.res = st.Index.SearchQuery(sc.qbuf, want, max(s.cfg.EfSearch, want), sc.res[:0])
+	sc.res = st.Index.SearchQueryExcept(sc.qbuf, want, max(s.cfg.EfSearch, want), sc.sorted, sc.res[:0])
 	norm := math.Sqrt(sq(p) + 1)
 	sc.cands, sc.items = sc.cands[:0], sc.items[:0]
 	for _, r := range sc.res {
-		if contains(sc.sorted, r.ID) {
-			continue
-		}
 		sc.cands = append(sc.cands, rank.Candidate{Item: r.ID, MF: float64(r.Score) * st.Index.Aug.Phi * norm})
 		sc.items = append(sc.items, r.ID)
-		if len(sc.cands) == s.cfg.Candidates {
-			break
-		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -182,6 +183,25 @@ func (ix *Index) SearchQuery(qbuf []float32, k, ef int, dst []ann.Result) []ann.
 		return ix.ANN.Search(qbuf, k, dst)
 	}
 	return ix.HNSW.SearchEf(qbuf, k, ef, dst)
+}
+
+// SearchQueryExcept returns up to k items nearest to the augmented query that are not in
+// except (sorted ascending), nearest first: the HNSW backend skips them inside one search
+// of beam max(ef, k) (ann.HNSW.SearchEfExcept); another backend searches for
+// k + min(len(except), k) and drops them, so it may return fewer than k.
+func (ix *Index) SearchQueryExcept(qbuf []float32, k, ef int, except []int64, dst []ann.Result) []ann.Result {
+	if ix.HNSW != nil {
+		return ix.HNSW.SearchEfExcept(qbuf, k, ef, except, dst)
+	}
+	start := len(dst)
+	dst = ix.ANN.Search(qbuf, k+min(len(except), k), dst)
+	kept := dst[:start]
+	for _, r := range dst[start:] {
+		if _, ok := slices.BinarySearch(except, r.ID); !ok && len(kept)-start < k {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // AddItem inserts a new item (a cold start: its vector derived from its attributes) while

@@ -675,3 +675,40 @@ func TestCoderBackend(t *testing.T) {
 		t.Errorf("after Register(coder): Versions err %v, want ErrModelNotFound", err)
 	}
 }
+
+// SearchQueryExcept leaves out the given items: on our HNSW with a beam over the whole
+// index it is the factorization's exact top k without them; on coder/hnsw (searched wider,
+// then filtered) it returns none of them.
+func TestSearchQueryExcept(t *testing.T) {
+	m := mf(t)
+	ix, _ := build(t)
+	p, _ := m.UserVector(3)
+	top := exactTop(m, 3, 30)
+	except := []int64{top[0], top[2], top[3], top[7]}
+	slices.Sort(except)
+	var want []int64
+	for _, id := range top {
+		if !slices.Contains(except, id) && len(want) < 10 {
+			want = append(want, id)
+		}
+	}
+	q := ix.Aug.Query(p, nil)
+	if got := resultIDs(ix.SearchQueryExcept(q, 10, nItems, except, nil)); !slices.Equal(got, want) {
+		t.Errorf("hnsw SearchQueryExcept(top 10 without %v) = %v, want %v", except, got, want)
+	}
+	cfg := buildConfig()
+	cfg.Backend = "coder"
+	cix, _, err := retrieval.Build(ctx, m, embeddings, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cix.SearchQueryExcept(q, 10, 64, except, nil)
+	if len(got) == 0 || len(got) > 10 {
+		t.Errorf("coder SearchQueryExcept = %d results, want 1 to 10", len(got))
+	}
+	for _, r := range got {
+		if slices.Contains(except, r.ID) {
+			t.Errorf("coder SearchQueryExcept returned excluded item %d", r.ID)
+		}
+	}
+}
