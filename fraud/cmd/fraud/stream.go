@@ -31,6 +31,7 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.BoolVar(&c.PredictionLog, "prediction-log", c.PredictionLog, "log every model score to the PREDICTIONS stream")
 	fs.DurationVar(&c.TxDuplicates, "tx-duplicates", events.TxDuplicatesWindow, "how long the log remembers transaction ids to drop a producer's re-publish (the server holds rate × window ids in memory)")
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
+	fs.BoolVar(&c.Noop, "noop", false, "the benchmark floor: approve every transaction without features or model (same log, consumer and decisions; nothing trained)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")
 	fs.IntVar(&c.Sim.Customers, "customers", c.Sim.Customers, "simulated customers (use the same simulation as the load generator's fraud workload)")

@@ -50,6 +50,8 @@ type Stats struct {
 	Skipped atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
+	// Noop counts the decisions of a no-op scorer (NewNoop).
+	Noop atomic.Int64
 	// StoreDown is set while the last online-store operation failed.
 	StoreDown atomic.Bool
 }
@@ -84,6 +86,8 @@ type Scorer struct {
 	// afterPublish, set by tests, runs between publishing a batch's decisions and acking
 	// its transactions: the window a crash leaves decisions published but not acknowledged.
 	afterPublish func(ids []string) error
+	// noop decides without features or model (NewNoop).
+	noop bool
 }
 
 // ScorerConfig is everything a Scorer uses.
@@ -150,6 +154,9 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 // features, so a restarted scorer sees the windows it had (feature state lives in memory).
 // Events after the ack floor are left to the consumer.
 func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
+	if s.noop {
+		return nil // no features to rebuild
+	}
 	st, err := s.log.ConsumerState(ctx, TxStream, durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -272,6 +279,9 @@ func (s *Scorer) Process(ctx context.Context, subject string, data []byte, decid
 	it, err := decodeItem(subject, data)
 	if err != nil {
 		return nil, err
+	}
+	if s.noop && (!decide || it.Label) {
+		return nil, nil // no features to apply
 	}
 	if !decide || it.Label {
 		errs := make([]error, 1)
@@ -495,6 +505,9 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 // transactions, in order: the model's score against the thresholds, or the rules for a
 // transaction whose features or score cannot be had.
 func (s *Scorer) decideRun(ctx context.Context, run []item) []decision.Decision {
+	if s.noop {
+		return s.noopRun(run, make([]decision.Decision, 0, len(run)))
+	}
 	fitems := make([]txfeatures.Item, len(run))
 	for i, it := range run {
 		fitems[i] = it.Item
