@@ -91,7 +91,7 @@ run() {
 	env "${env[@]}" "$out/fraud" stream "${stream_args[@]}" "${extra[@]}" --metrics "$metrics" ${STREAM_FLAGS:-} >"$log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
-	for _ in $(seq 600); do grep -q '^ready' "$log" && break; sleep 0.5; done
+	for _ in $(seq $((${READY_TIMEOUT:-900} * 2))); do grep -q "^ready" "$log" && break; sleep 0.5; done
 	grep -q '^ready' "$log" || { echo "fraud stream did not become ready:" >&2; cat "$log" >&2; exit 1; }
 	cat "$log"
 	echo "=== $mode, $kind: $rate tx/s for $duration (schedule ${SCHEDULE:-constant}), $workers workers; load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -20,7 +20,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // runToEnd runs s over log until the durable consumer has acknowledged everything.
-func runToEnd(t *testing.T, log *eventlog.Log, s *Scorer, cc eventlog.ConsumerConfig) {
+func runToEnd(t testing.TB, log *eventlog.Log, s *Scorer, cc eventlog.ConsumerConfig) {
 	t.Helper()
 	ctx := context.Background()
 	rctx, cancel := context.WithCancel(ctx)

@@ -30,7 +30,7 @@ type fixture struct {
 
 // setup simulates 40 days, trains logistic regression on days 0-29, registers it as
 // champion and serves it in process; the stream replays days 30-39.
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	ctx := context.Background()
 	cfg := sim.DefaultConfig()
