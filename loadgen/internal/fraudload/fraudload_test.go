@@ -209,3 +209,18 @@ func TestOffsetsFollowTheLog(t *testing.T) {
 		t.Errorf("at 1000× the last offset is %v, want %v", fast, last/1000)
 	}
 }
+
+// BenchmarkNext is the workload's share of the generator's cost per request: no allocation.
+func BenchmarkNext(b *testing.B) {
+	w, err := New(context.Background(), smallConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w.next >= len(w.recs) {
+			w.next = 0
+		}
+		_ = w.Next(nil)
+	}
+}
