@@ -56,8 +56,27 @@ type Report struct {
 	WindowS      float64    `json:"window_s"`
 	Series       []Window   `json:"series"`
 
+	// GeneratorCPUS is the generator process's own CPU time (user + system) over the run,
+	// when the caller measured it (the loadgen command does): what the load costs the
+	// machine it shares with the target. Zero when not measured.
+	GeneratorCPUS float64 `json:"generator_cpu_s,omitempty"`
+
 	Notes []string    `json:"notes"`
 	SLOs  []SLOResult `json:"slos,omitempty"`
+}
+
+// SetGeneratorCPU records the generator's own CPU time over the run, and says in a note
+// what that is per request sent.
+func (r *Report) SetGeneratorCPU(cpu time.Duration) {
+	r.GeneratorCPUS = cpu.Seconds()
+	per := ""
+	if r.Sent > 0 {
+		per = fmt.Sprintf(", %.1f µs per request sent", cpu.Seconds()*1e6/float64(r.Sent))
+	}
+	if r.ElapsedS > 0 {
+		per += fmt.Sprintf(", %.2f of a core", cpu.Seconds()/r.ElapsedS)
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("generator CPU (this process, user + system, over the run): %.2f s%s", cpu.Seconds(), per))
 }
 
 // Latency summarises one histogram.

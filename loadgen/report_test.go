@@ -125,3 +125,22 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("progress = %q, want a few lines with rate, target, errors and p99", buf.String())
 	}
 }
+
+func TestSetGeneratorCPU(t *testing.T) {
+	r := &loadgen.Report{Sent: 20000, ElapsedS: 2}
+	r.SetGeneratorCPU(500 * time.Millisecond)
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"generator_cpu_s": 0.5`) {
+		t.Errorf("WriteJSON = %s, want generator_cpu_s 0.5", b.String())
+	}
+	var txt bytes.Buffer
+	if err := r.WriteText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	if want := "0.50 s, 25.0 µs per request sent, 0.25 of a core"; !strings.Contains(txt.String(), want) {
+		t.Errorf("WriteText = %s, want a note with %q", txt.String(), want)
+	}
+}

@@ -36,3 +36,29 @@ func TestAnswerBeforeAck(t *testing.T) {
 		t.Errorf("%d waiters left, want 0", n)
 	}
 }
+
+// The message of a fraud-like request (an id and an event time): its header is built per
+// request by the generator.
+func TestMessageHeader(t *testing.T) {
+	at := time.Date(2018, 5, 30, 12, 0, 0, 123456789, time.UTC)
+	tg := &Target{cfg: Config{Subject: "s", Mode: Await}}
+	m := tg.message(loadgen.Request{ID: "42", Subject: "fraud.tx", Time: at, Body: []byte("x")})
+	want := nats.Header{jetstream.MsgIDHeader: {"42"}, "Casebook-Event-Time": {"2018-05-30T12:00:00.123456789Z"}}
+	if m.Subject != "fraud.tx" || string(m.Data) != "x" || len(m.Header) != len(want) {
+		t.Fatalf("message = %+v, want subject fraud.tx, data x, header %v", m, want)
+	}
+	for k, v := range want {
+		if got := m.Header.Values(k); len(got) != 1 || got[0] != v[0] {
+			t.Errorf("header %s = %v, want %v", k, got, v)
+		}
+	}
+}
+
+func BenchmarkMessage(b *testing.B) {
+	tg := &Target{cfg: Config{Subject: "s", Mode: Await}}
+	req := loadgen.Request{ID: "1234567", Subject: "fraud.tx", Time: time.Now(), Body: []byte("x")}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = tg.message(req)
+	}
+}

@@ -221,16 +221,23 @@ func (t *Target) message(req loadgen.Request) *nats.Msg {
 		msg.Subject = req.Subject
 	}
 	if (req.Key != "" && t.cfg.KeyHeader != "") || req.ID != "" || !req.Time.IsZero() {
-		msg.Header = make(nats.Header, 3)
+		// One array holds the header's values (the generator builds a header per request).
+		h, vals := make(nats.Header, 3), make([]string, 0, 3)
+		set := func(k, v string) {
+			vals = append(vals, v)
+			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
 		if req.Key != "" && t.cfg.KeyHeader != "" {
-			msg.Header[t.cfg.KeyHeader] = []string{req.Key}
+			set(t.cfg.KeyHeader, req.Key)
 		}
 		if req.ID != "" && t.cfg.Mode != Request {
-			msg.Header[jetstream.MsgIDHeader] = []string{req.ID}
+			set(jetstream.MsgIDHeader, req.ID)
 		}
 		if !req.Time.IsZero() {
-			msg.Header[eventlog.HeaderEventTime] = []string{req.Time.UTC().Format(time.RFC3339Nano)}
+			var b [len(time.RFC3339Nano)]byte
+			set(eventlog.HeaderEventTime, string(req.Time.UTC().AppendFormat(b[:0], time.RFC3339Nano)))
 		}
+		msg.Header = h
 	}
 	return msg
 }

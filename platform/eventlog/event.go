@@ -50,18 +50,29 @@ func (e Event) validate() error {
 }
 
 func (e Event) msg(now time.Time) *nats.Msg {
-	m := nats.NewMsg(e.Subject)
-	m.Data = e.Data
+	return e.msgAt(now.UTC().Format(time.RFC3339Nano))
+}
+
+// msgAt is msg with the event time of an event without one already formatted (a batch
+// formats it once). The header is sized once, and its values share one backing array: on
+// the scorer's path this is one message per decision.
+func (e Event) msgAt(now string) *nats.Msg {
+	h := make(nats.Header, len(e.Header)+2)
+	vals := make([]string, 0, len(e.Header)+2)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	for k, v := range e.Header {
-		m.Header.Set(k, v)
+		set(k, v)
 	}
-	t := e.Time
-	if t.IsZero() {
-		t = now
+	if e.Time.IsZero() {
+		set(HeaderEventTime, now)
+	} else {
+		set(HeaderEventTime, e.Time.UTC().Format(time.RFC3339Nano))
 	}
-	m.Header.Set(HeaderEventTime, t.UTC().Format(time.RFC3339Nano))
-	m.Header.Set(jetstream.MsgIDHeader, e.ID)
-	return m
+	set(jetstream.MsgIDHeader, e.ID)
+	return &nats.Msg{Subject: e.Subject, Data: e.Data, Header: h}
 }
 
 // Message is an event read back from the log, with where and when the log stored it.

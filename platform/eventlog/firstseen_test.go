@@ -4,9 +4,10 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 )
 
 func TestFirstSeen(t *testing.T) {
@@ -88,23 +89,13 @@ func BenchmarkFirstSeen(b *testing.B) {
 	runtime.ReadMemStats(&m1)
 	perID := float64(m1.HeapAlloc-m0.HeapAlloc) / float64(f.Len())
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu0 := cputime.Process().Nanoseconds()
 	for n := range b.N {
 		j := n0 + n
 		f.First(ids[j&(len(ids)-1)], uint64(j+1), t0.Add(time.Duration(j)*time.Second/rate))
 	}
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process().Nanoseconds()-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(perID, "bytes/id")
-}
-
-// processCPU is the process's user and system CPU time so far, in ns: on a busy machine
-// it measures the work better than the wall clock does.
-func processCPU(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // Against a reference that remembers every id: new ids, redeliveries and retries at random

@@ -129,13 +129,13 @@ func (p *Pending) Wait(ctx context.Context) ([]Ack, error) {
 
 // messages validates evs and turns them into NATS messages.
 func (l *Log) messages(evs []Event) ([]*nats.Msg, error) {
-	now := time.Now()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
 	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {
 		if err := ev.validate(); err != nil {
 			return nil, fmt.Errorf("publish batch, event #%d: %w", i, err)
 		}
-		msgs[i] = ev.msg(now)
+		msgs[i] = ev.msgAt(now)
 		if err := l.checkSize(msgs[i]); err != nil {
 			return nil, fmt.Errorf("publish batch, event #%d: %w", i, err)
 		}

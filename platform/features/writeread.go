@@ -33,3 +33,28 @@ func WriteRead(ctx context.Context, s OnlineStore, writes []ViewRows, req ReadRe
 	}
 	return s.Read(ctx, req)
 }
+
+// WriteReadInto is WriteRead into dst's memory where s can read into it (ReaderInto) and
+// is not a WriteReader: a caller that writes and reads a batch at a time (the fraud
+// scorer on the memory store) then reuses one result instead of allocating a table per
+// batch. Otherwise it is WriteRead, and *dst takes its result.
+func WriteReadInto(ctx context.Context, s OnlineStore, writes []ViewRows, req ReadRequest, dst *ReadResult) error {
+	ri, into := s.(ReaderInto)
+	if _, wr := s.(WriteReader); wr || !into {
+		res, err := WriteRead(ctx, s, writes, req)
+		if err != nil {
+			return err
+		}
+		*dst = *res
+		return nil
+	}
+	for _, w := range writes {
+		if len(w.Rows) == 0 {
+			continue
+		}
+		if _, err := s.Write(ctx, w.View, w.Rows); err != nil {
+			return err
+		}
+	}
+	return ri.ReadInto(ctx, req, dst)
+}

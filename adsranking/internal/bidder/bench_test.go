@@ -2,9 +2,10 @@ package bidder
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
@@ -85,7 +86,7 @@ func BenchmarkBid(b *testing.B) {
 			scored, unknown := 0, 0
 			b.ReportAllocs()
 			i := 0
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				_, out := bd.Bid(ctx, reqs[i%len(reqs)], time.Now())
 				i++
@@ -102,22 +103,13 @@ func BenchmarkBid(b *testing.B) {
 			}
 			// CPU time is what a busy machine changes least: ns/op is wall time, which other
 			// processes on the cores stretch.
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			for s, d := range stages {
 				b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), StageNames[s]+"-ns/op")
 			}
 			b.ReportMetric(float64(scored)/float64(b.N), "scored/op")
 		})
 	}
-}
-
-// processCPU is the process's user and system time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func itoa(n int) string {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/cputime"
+
 	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
 	"github.com/casebook-ml/casebook/adsranking/internal/inventory"
@@ -152,11 +154,11 @@ func knobs() scenario.Scenario {
 				row := knobRow{name: v.name}
 				if v.prefetch != nil {
 					simBase, wallBase = reqs[0].Time, time.Now()
-					cpu0 := cpuTime()
+					cpu0 := cputime.Process()
 					if _, err := b.Prefetch(ctx, v.prefetch); err != nil {
 						return err
 					}
-					row.ahead = float64(cpuTime()-cpu0) / 1e6 / float64(len(reqs))
+					row.ahead = float64(cputime.Process()-cpu0) / 1e6 / float64(len(reqs))
 				}
 				var ts []time.Duration
 				var wins, h, hBayes, sp, spt float64
@@ -169,7 +171,7 @@ func knobs() scenario.Scenario {
 				if v.cfg.PriorOnly {
 					chosen = bidder.CheaperModel
 				}
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				for _, sr := range reqs {
 					simBase, wallBase = sr.Time, time.Now()
 					t0 := wallBase
@@ -200,7 +202,7 @@ func knobs() scenario.Scenario {
 					}
 					row.reqRevenue, row.reqClicks = append(row.reqRevenue, rev), append(row.reqClicks, clk)
 				}
-				cpu := cpuTime() - cpu0
+				cpu := cputime.Process() - cpu0
 				slices.Sort(ts)
 				n := float64(len(reqs))
 				row.p50, row.p99 = float64(ts[len(ts)/2])/1e6, float64(ts[len(ts)*99/100])/1e6

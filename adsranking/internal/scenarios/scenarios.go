@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casebook-ml/casebook/platform/cputime"
+
 	"github.com/casebook-ml/casebook/adsranking/internal/auction"
 	"github.com/casebook-ml/casebook/adsranking/internal/bidder"
 	"github.com/casebook-ml/casebook/adsranking/internal/ctr"
@@ -302,7 +304,7 @@ func serving() scenario.Scenario {
 			// request (scenario.RunQueueWait; Linux only, else nothing is subtracted).
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for i, body := range bodies {
 				w0, _ := scenario.RunQueueWait()
 				t0 := time.Now()
@@ -327,15 +329,15 @@ func serving() scenario.Scenario {
 					bids++
 				}
 			}
-			cpuServed := cpuTime() - cpu0
-			cpu0 = cpuTime()
+			cpuServed := cputime.Process() - cpu0
+			cpu0 = cputime.Process()
 			for _, body := range bodies {
 				t0 := time.Now()
 				rec := httptest.NewRecorder()
 				noop.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/openrtb2/auction", strings.NewReader(string(body))))
 				floor = append(floor, time.Since(t0))
 			}
-			cpuFloor := cpuTime() - cpu0
+			cpuFloor := cputime.Process() - cpu0
 			r.Say("%d bids, no-bids by reason %v", bids, nobid)
 			p := func(ds []time.Duration, q float64) float64 {
 				s := slices.Clone(ds)

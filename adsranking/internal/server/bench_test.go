@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/adsranking/internal/server"
 )
@@ -24,7 +25,7 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportAllocs()
 			var r bytes.Reader
 			i := 0
-			cpu0 := processCPU()
+			cpu0 := cputime.Process().Nanoseconds()
 			for b.Loop() {
 				r.Reset(bodies[i%len(bodies)])
 				i++
@@ -34,17 +35,7 @@ func BenchmarkHandler(b *testing.B) {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process().Nanoseconds()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the process's user and system time so far, in nanoseconds: on a busy
-// machine it moves much less than ns/op, which is wall time.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

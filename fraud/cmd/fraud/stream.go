@@ -38,6 +38,7 @@ func parseStream(args []string) (live.StreamConfig, error) {
 	fs.IntVar(&c.QualityDays, "quality-days", c.QualityDays, "online quality window: the last N whole days of transactions old enough to be labelled")
 	fs.DurationVar(&c.TxDuplicates, "tx-duplicates", events.TxDuplicatesWindow, "how long the log remembers transaction ids to drop a producer's re-publish (the server holds rate × window ids in memory)")
 	fs.IntVar(&c.GCPercent, "gogc", c.GCPercent, "garbage collector target percentage for this process (GOGC; -1 turns it off, 0 keeps the environment's)")
+	fs.BoolVar(&c.Noop, "noop", false, "the benchmark floor: approve every transaction without features or model (same log, consumer and decisions; nothing trained)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line interval (0: off)")
 	fs.StringVar(&c.CSV, "csv", "", "a transaction CSV in the handbook's layout to train on and replay instead of the simulation (loadgen --workload fraud:csv=FILE sends its days from --start on)")

@@ -74,6 +74,10 @@ type StreamConfig struct {
 	// when zero): how long a producer may take to retry a publish without it being stored
 	// twice. The server holds every id of the window in memory.
 	TxDuplicates time.Duration
+	// Noop runs the benchmark's floor instead of the fraud system: the same event log,
+	// consumer and decisions, but every transaction approved without features or a model
+	// (stream.NewNoop); nothing is simulated or trained.
+	Noop bool
 	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
@@ -194,59 +198,23 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		fmt.Fprintf(out, "resuming: %s holds %d events, %d acknowledged by %s; the features are rebuilt from the log\n", events.TxStream, st.Messages, cs.AckFloor, stream.DefaultDurable)
 	}
 	reg := prometheus.NewRegistry()
-	cfg.Live.Metrics = reg
-	if cfg.PredictionLog {
-		if err := monitoring.EnsureStreams(ctx, log, time.Hour); err != nil {
-			return err
-		}
-		cfg.Live.PredictionLog = log
-	}
-	var txs []sim.Transaction
-	if cfg.CSV != "" {
-		if txs, err = sim.ReadCSVFile(cfg.CSV); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "read %d transactions from %s\n", len(txs), cfg.CSV)
-	} else {
-		d, err := sim.Generate(ctx, cfg.Sim)
-		if err != nil {
-			return err
-		}
-		txs = d.Transactions
-	}
-	sys, err := Build(ctx, cfg.Live, txs)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	if sys.LiveTx == 0 {
-		return fmt.Errorf("no transactions from day %d on to stream: the data ends before the stream starts (--start)", cfg.Live.StreamFrom)
-	}
-	txs = nil
-	fmt.Fprintf(out, "PII: %s\n", cfg.Live.Tokenizer.Policy("customer ids"))
-	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
-		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
-
-	store, err := onlinestore.Open(cfg.Store, sys.Features, cfg.Logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	stats := &stream.Stats{}
 	met, err := stream.NewMetrics(reg, stats)
 	if err != nil {
 		return err
 	}
-	sc, err := sys.Scorer(ctx, log, store, stats, met)
-	if err != nil {
-		return err
+	var sc *stream.Scorer
+	var review float64 // the model's review threshold (online quality's budget line)
+	if cfg.Noop {
+		sc = stream.NewNoop(log, stats, met)
+		fmt.Fprintf(out, "no-op scorer (the benchmark floor): every transaction approved without features or model\n")
+	} else {
+		var done func()
+		if sc, review, done, err = buildScorer(ctx, cfg, log, reg, stats, met, out); err != nil {
+			return err
+		}
+		defer done()
 	}
-	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
-	// The simulation served its purpose (training, thresholds, the warm features); the
-	// live events come from the load generator. Drop them so the garbage collector does not
-	// trace a few hundred megabytes of history on every cycle while the stream runs.
-	sys.Txs, sys.History, sys.Live = nil, nil, nil
-	runtime.GC()
 
 	cc := eventlog.DefaultConsumerConfig()
 	cc.BatchSize, cc.MaxAckPending = cfg.BatchSize, cfg.MaxAckPending
@@ -289,8 +257,8 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		})
 		fmt.Fprintf(out, "scoring: POST http://%s%s\n", httpLn.Addr(), stream.ScorePath)
 	}
-	if cfg.OnlineQuality {
-		qc := DefaultQualityConfig(cfg.Live.LabelDelay, cfg.Live.ReviewBudget, sys.Thresholds.Review)
+	if cfg.OnlineQuality && !cfg.Noop { // the floor scores nothing, so it has no quality
+		qc := DefaultQualityConfig(cfg.Live.LabelDelay, cfg.Live.ReviewBudget, review)
 		qc.Days = cfg.QualityDays
 		q, err := NewQuality(qc, log, reg)
 		if err != nil {
@@ -312,6 +280,71 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		time.Since(start).Round(time.Millisecond), n, stats.Model.Load(), stats.Rules.Load(), stats.Labels.Load(), stats.FeatureErrors.Load(),
 		stats.Batches.Load(), float64(stats.BatchedTx.Load())/float64(max(1, stats.Batches.Load())))
 	return err
+}
+
+// buildScorer simulates, trains, serves and warms the fraud system for RunStream; done
+// releases what it holds once the scorer has stopped.
+func buildScorer(ctx context.Context, cfg StreamConfig, log *eventlog.Log, reg *prometheus.Registry, stats *stream.Stats, met *stream.Metrics, out io.Writer) (sc *stream.Scorer, review float64, done func(), err error) {
+	var closers []func()
+	done = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	cfg.Live.Metrics = reg
+	if cfg.PredictionLog {
+		if err := monitoring.EnsureStreams(ctx, log, time.Hour); err != nil {
+			return nil, 0, nil, err
+		}
+		cfg.Live.PredictionLog = log
+	}
+	var txs []sim.Transaction
+	if cfg.CSV != "" {
+		if txs, err = sim.ReadCSVFile(cfg.CSV); err != nil {
+			return nil, 0, nil, err
+		}
+		fmt.Fprintf(out, "read %d transactions from %s\n", len(txs), cfg.CSV)
+	} else {
+		d, err := sim.Generate(ctx, cfg.Sim)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		txs = d.Transactions
+	}
+	sys, err := Build(ctx, cfg.Live, txs)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	closers = append(closers, sys.Close)
+	if sys.LiveTx == 0 {
+		return nil, 0, nil, fmt.Errorf("no transactions from day %d on to stream: the data ends before the stream starts (--start)", cfg.Live.StreamFrom)
+	}
+	txs = nil
+	fmt.Fprintf(out, "PII: %s\n", cfg.Live.Tokenizer.Policy("customer ids"))
+	fmt.Fprintf(out, "model v%d (logistic regression) trained on days 0-%d, validation AUC %.3f; review at ≥ %.4f, decline at ≥ %.4f\n",
+		sys.Version.Number, cfg.Live.TrainEnd-1, sys.ValidAUC, sys.Thresholds.Review, sys.Thresholds.Decline)
+
+	store, err := onlinestore.Open(cfg.Store, sys.Features, cfg.Logger)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	closers = append(closers, func() { store.Close() })
+	sc, err = sys.Scorer(ctx, log, store, stats, met)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fmt.Fprintf(out, "features warmed with %d history events (days 0-%d) in the %s online store\n", len(sys.History), cfg.Live.StreamFrom-1, cfg.Store)
+	// The simulation served its purpose (training, thresholds, the warm features); the
+	// live events come from the load generator. Drop them so the garbage collector does not
+	// trace a few hundred megabytes of history on every cycle while the stream runs.
+	sys.Txs, sys.History, sys.Live = nil, nil, nil
+	runtime.GC()
+	return sc, sys.Thresholds.Review, done, nil
 }
 
 // progress prints a progress line every interval until ctx ends.

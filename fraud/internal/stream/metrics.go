@@ -11,7 +11,7 @@ import (
 // Metrics exports the scorer's counters (read from Stats at scrape time) and the latency
 // from a transaction's arrival in the log to its decision's publication:
 //
-//	casebook_fraud_decisions_total{path}            model or rules
+//	casebook_fraud_decisions_total{path}            model or rules (noop: the benchmark's floor, NewNoop)
 //	casebook_fraud_feature_store_errors_total       transactions decided without features (store down, refused event)
 //	casebook_fraud_model_errors_total               transactions the serving layer could not score
 //	casebook_fraud_chargebacks_total                chargebacks applied to the terminal features
@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		descs: map[string]*prometheus.Desc{
-			"decisions":   prometheus.NewDesc("casebook_fraud_decisions_total", "Decisions by the path that made them (model, rules).", []string{"path"}, nil),
+			"decisions":   prometheus.NewDesc("casebook_fraud_decisions_total", "Decisions by the path that made them (model, rules; noop for the benchmark floor).", []string{"path"}, nil),
 			"featureErrs": prometheus.NewDesc("casebook_fraud_feature_store_errors_total", "Transactions decided without features: the online store failed or refused the event.", nil, nil),
 			"modelErrs":   prometheus.NewDesc("casebook_fraud_model_errors_total", "Transactions the serving layer could not score with a model.", nil, nil),
 			"labels":      prometheus.NewDesc("casebook_fraud_chargebacks_total", "Chargebacks applied to the terminal features.", nil, nil),
@@ -85,6 +85,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter("decisions", s.Model.Load(), "model")
 	counter("decisions", s.Rules.Load(), "rules")
+	if n := s.Noop.Load(); n > 0 {
+		counter("decisions", n, PathNoop)
+	}
 	counter("featureErrs", s.FeatureErrors.Load())
 	counter("modelErrs", s.ModelErrors.Load())
 	counter("labels", s.Labels.Load())

@@ -3,9 +3,10 @@ package stream
 import (
 	"context"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
@@ -56,25 +57,16 @@ func BenchmarkRetryCheck(b *testing.B) {
 					msgs[i] = &eventlog.Message{Event: ev, Stream: TxStream, Sequence: uint64(i + 1), Stored: now}
 				}
 				b.StartTimer()
-				cpu0 := processCPU(b)
+				cpu0 := cputime.Process().Nanoseconds()
 				for lo := 0; lo < len(msgs); lo += 20 {
 					if _, err := s.handleBatch(ctx, msgs[lo:min(lo+20, len(msgs))]); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu += processCPU(b) - cpu0
+				cpu += cputime.Process().Nanoseconds() - cpu0
 				decisions += s.stats.Published.Load()
 			}
 			b.ReportMetric(float64(cpu)/float64(decisions), "cpu-ns/decision")
 		})
 	}
-}
-
-// processCPU is the process's user and system CPU time so far, in ns.
-func processCPU(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -101,7 +101,8 @@ type Online struct {
 	met        *features.Metrics
 	seq        uint64
 	cf, tf     []string
-	written    []written // applied events whose rows the next write carries (ApplyBatch, ApplyRead)
+	written    []written           // applied events whose rows the next write carries (ApplyBatch, ApplyRead)
+	res        features.ReadResult // ApplyRead's vectors, reused (features.WriteReadInto)
 }
 
 // written is an event applied to a view, observed in the metrics once its rows are stored.

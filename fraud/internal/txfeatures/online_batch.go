@@ -88,13 +88,12 @@ func (o *Online) ApplyRead(ctx context.Context, items []Item, errs []error, txs 
 	if len(txs) == 0 {
 		return o.write(ctx, writes) // chargebacks only: nothing to read
 	}
-	res, err := features.WriteRead(ctx, o.store, writes, vectorRequest(txs))
-	if err != nil {
+	if err := features.WriteReadInto(ctx, o.store, writes, vectorRequest(txs), &o.res); err != nil {
 		o.written = o.written[:0]
 		return fmt.Errorf("online features: write and read: %w", err)
 	}
 	o.stored()
-	fillVectors(res, txs, out)
+	fillVectors(&o.res, txs, out)
 	return nil
 }
 

@@ -284,12 +284,18 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 	}
+	cpu0, cpuOK := processCPU()
 	rep, runErr := eng.Run(ctx)
+	cpu1, _ := processCPU()
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if rep == nil {
 		return fmt.Errorf("run: %w", runErr)
+	}
+	if cpuOK {
+		// The run only: building the workload (a simulation, for fraud) is not the load's cost.
+		rep.SetGeneratorCPU(cpu1 - cpu0)
 	}
 	sloErr := rep.CheckSLOs(cfg.SLOs)
 	if err := rep.WriteText(stdout); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/sim"
@@ -311,14 +312,19 @@ func (w *Workload) Next(*rand.Rand) loadgen.Request {
 		w.next++
 	}
 	r := w.recs[i]
-	id := w.arena[r.off : r.off+uint64(r.idLen)]
+	// The arena is never written after New, so the id can be a string over it: no copy and
+	// no allocation per request.
+	id := ""
+	if r.idLen > 0 {
+		id = unsafe.String(&w.arena[r.off], int(r.idLen))
+	}
 	end := r.off + uint64(r.idLen) + uint64(r.dataLen)
 	subject := events.TxSubject
 	if r.label {
 		subject = events.LabelSubject
 	}
 	return loadgen.Request{
-		ID:       string(id),
+		ID:       id,
 		Subject:  subject,
 		Time:     time.Unix(0, r.unixNanos).UTC(),
 		Body:     w.arena[r.off+uint64(r.idLen) : end : end],

@@ -264,3 +264,18 @@ func TestCSVEqualsSimulation(t *testing.T) {
 		t.Errorf("start past the file's end: New = %v, want ErrBadWorkload naming the day", err)
 	}
 }
+
+// BenchmarkNext is the workload's share of the generator's cost per request: no allocation.
+func BenchmarkNext(b *testing.B) {
+	w, err := New(context.Background(), smallConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w.next >= len(w.recs) {
+			w.next = 0
+		}
+		_ = w.Next(nil)
+	}
+}

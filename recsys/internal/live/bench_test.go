@@ -3,9 +3,10 @@ package live
 import (
 	"context"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/platform/features/memory"
 	"github.com/casebook-ml/casebook/platform/registry"
@@ -77,20 +78,11 @@ func BenchmarkRecommend(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	c0 := processCPU()
+	c0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		if _, err := sys.Service.Recommend(ctx, recommend.Request{User: int64(i % 943), K: 10}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the process's user + system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cputime.Process()-c0)/float64(b.N), "cpu-ns/op")
 }

@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,14 +19,6 @@ import (
 	"github.com/casebook-ml/casebook/recsys/internal/recommend"
 	"github.com/casebook-ml/casebook/recsys/internal/server"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func serveOn(h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,7 +34,7 @@ func serveOn(h http.Handler) (string, func(), error) {
 // process CPU time per request.
 func timeRequests(ctx context.Context, c *http.Client, base string, n, users int) ([]time.Duration, time.Duration, error) {
 	out := make([]time.Duration, 0, n)
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := range n {
 		url := fmt.Sprintf("%s/v1/users/%d/recommendations?k=10", base, (i*7919)%users)
 		t0 := time.Now()
@@ -57,7 +50,7 @@ func timeRequests(ctx context.Context, c *http.Client, base string, n, users int
 		}
 		out = append(out, time.Since(t0))
 	}
-	cpu := (cpuTime() - cpu0) / time.Duration(n)
+	cpu := (cputime.Process() - cpu0) / time.Duration(n)
 	slices.Sort(out)
 	return out, cpu, nil
 }

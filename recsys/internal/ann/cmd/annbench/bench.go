@@ -11,8 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"syscall"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/recsys/internal/ann"
 )
@@ -93,7 +94,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	wall, cpu := time.Now(), cpuTime()
+	wall, cpu := time.Now(), cputime.Process()
 	for i, v := range data {
 		if err := h.Add(int64(i), v); err != nil {
 			return err
@@ -102,7 +103,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			return ctx.Err()
 		}
 	}
-	build, buildCPU := time.Since(wall), cpuTime()-cpu
+	build, buildCPU := time.Since(wall), cputime.Process()-cpu
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -132,7 +133,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		wall, cpu := time.Now(), cpuTime()
+		wall, cpu := time.Now(), cputime.Process()
 		for i, v := range data {
 			if err := c.Add(int64(i), v); err != nil {
 				return err
@@ -140,7 +141,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		}
 		r := base
 		r.Impl = "coder"
-		r.BuildSeconds, r.BuildCPU = time.Since(wall).Seconds(), (cpuTime() - cpu).Seconds()
+		r.BuildSeconds, r.BuildCPU = time.Since(wall).Seconds(), (cputime.Process() - cpu).Seconds()
 		if r.Recall, r.QPS, r.CPUQPS, err = measure(ctx, c, truth, queries, cfg); err != nil {
 			return err
 		}
@@ -186,7 +187,7 @@ func measure(ctx context.Context, idx ann.Index, truth [][]ann.Result, queries [
 	dst := make([]ann.Result, 0, cfg.K)
 	for range rounds {
 		done := 0
-		wall, cpu := time.Now(), cpuTime()
+		wall, cpu := time.Now(), cputime.Process()
 		for time.Since(wall) < cfg.MinTime/rounds {
 			if err := ctx.Err(); err != nil {
 				return 0, 0, 0, err
@@ -196,22 +197,13 @@ func measure(ctx context.Context, idx ann.Index, truth [][]ann.Result, queries [
 			}
 			done += len(queries)
 		}
-		el, cel := time.Since(wall), cpuTime()-cpu
+		el, cel := time.Since(wall), cputime.Process()-cpu
 		qps = max(qps, float64(done)/el.Seconds())
 		if cel > 0 {
 			cpuQPS = max(cpuQPS, float64(done)/cel.Seconds())
 		}
 	}
 	return recall, qps, cpuQPS, nil
-}
-
-// cpuTime is the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func writeFiles(dir string, data, queries [][]float32, truth [][]ann.Result, k int) error {

@@ -1,0 +1,20 @@
+// Package cputime reads the CPU time this process has used (user + system, all threads),
+// the figure Casebook reports next to every latency: CPU per request or per decision
+// survives a busy machine far better than a percentile does.
+package cputime
+
+import (
+	"syscall"
+	"time"
+)
+
+// Process returns the user and system CPU time used so far by this process. Take it
+// before and after a piece of work and divide the difference by the work done. It returns
+// 0 if the kernel will not say (getrusage does not fail on Linux for RUSAGE_SELF).
+func Process() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
