@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/predlog"
@@ -138,8 +139,7 @@ func BenchmarkJoinerFraudShaped(b *testing.B) {
 		}
 		msgs = append(msgs, &eventlog.Message{Event: pm.Events()[0]})
 	}
-	var ru0, ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := cputime.Process()
 	records := 0
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -158,8 +158,7 @@ func BenchmarkJoinerFraudShaped(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	cpu := cputime.Process() - cpu0
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
 }

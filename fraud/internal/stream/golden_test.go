@@ -27,9 +27,15 @@ func runToEnd(t testing.TB, log *eventlog.Log, s *Scorer, cc eventlog.ConsumerCo
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(rctx, cc) }()
+	// Caught up means acked through the stream's last event, not Caught() alone: a durable
+	// just created can report nothing pending before its first delivery.
+	info, err := log.Stream(ctx, TxStream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	caught := false
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if st, err := log.ConsumerState(ctx, TxStream, DefaultDurable); err == nil && st.Caught() {
+		if st, err := log.ConsumerState(ctx, TxStream, DefaultDurable); err == nil && st.Caught() && st.AckFloor >= info.LastSeq {
 			caught = true
 			break
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/casebook-ml/casebook/loadgen/internal/fraudload"
 	"github.com/casebook-ml/casebook/loadgen/internal/recsysload"
 	"github.com/casebook-ml/casebook/loadgen/natstarget"
+	"github.com/casebook-ml/casebook/platform/cputime"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
 )
 
@@ -284,9 +285,10 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	cpu0, cpuOK := processCPU()
+	cpu0 := cputime.Process()
+	cpuOK := cpu0 > 0 // 0: not measured on this system
 	rep, runErr := eng.Run(ctx)
-	cpu1, _ := processCPU()
+	cpu1 := cputime.Process()
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}

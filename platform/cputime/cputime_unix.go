@@ -1,6 +1,5 @@
-// Package cputime reads the CPU time this process has used (user + system, all threads),
-// the figure Casebook reports next to every latency: CPU per request or per decision
-// survives a busy machine far better than a percentile does.
+//go:build unix
+
 package cputime
 
 import (
@@ -10,7 +9,8 @@ import (
 
 // Process returns the user and system CPU time used so far by this process. Take it
 // before and after a piece of work and divide the difference by the work done. It returns
-// 0 if the kernel will not say (getrusage does not fail on Linux for RUSAGE_SELF).
+// 0 where the kernel will not say (getrusage does not fail on Linux for RUSAGE_SELF; see
+// cputime_other.go for systems without it).
 func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
