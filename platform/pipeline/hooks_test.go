@@ -183,3 +183,49 @@ func TestRefit(t *testing.T) {
 		t.Errorf("version params %v metrics %v, want refit=true and the split model's holdout AUC", v.Params, v.Metrics)
 	}
 }
+
+// An implicit-feedback factorization goes through the pipeline: its training set holds
+// positives only (a classifier's would be refused as single-class), the Evaluate hook
+// judges it, and the registered artifact decodes back to the factorization.
+func TestImplicitFeedbackFactorization(t *testing.T) {
+	f := newFixture(t)
+	var users, items []int64
+	for u := range int64(60) {
+		for j := range int64(8) {
+			users, items = append(users, u), append(items, (u*7+j*3)%40)
+		}
+	}
+	data, err := ml.InteractionDataset(users, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ml.DefaultIALSConfig()
+	cfg.Factors, cfg.Iterations = 4, 3
+	def := pipeline.Definition{
+		Name: "mf", Model: "mf",
+		Source: pipeline.NewMemorySource(data, day0, day0.AddDate(0, 0, 1)),
+		Train: func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+			return ml.TrainIALS(ctx, d, cfg)
+		},
+		Evaluate: func(ctx context.Context, m ml.Model, train, holdout ml.Dataset) (ml.Metrics, error) {
+			return ml.Metrics{"holdout_rows": float64(holdout.Rows())}, nil
+		},
+		HoldoutFraction: 0.2, SplitSeed: 1, LatencySamples: 50, Actor: "pipeline-test", CodeVersion: "test",
+		Gates: registry.Gates{EvalSet: "holdout", Metric: "holdout_rows"},
+	}
+	res, err := f.pipeline(t, def, nil).Run(ctx, demand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := f.reg.Load(ctx, "mf", strconv.Itoa(res.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(*ml.MF); !ok || res.Metrics["holdout"]["holdout_rows"] != 96 {
+		t.Fatalf("registered a %s with metrics %v, want a factorization judged on 96 holdout rows", m.Family(), res.Metrics)
+	}
+	def.Name, def.Evaluate = "mf-classifier", nil
+	if _, err := f.pipeline(t, def, nil).Run(ctx, demand()); !errors.Is(err, ml.ErrOneClass) {
+		t.Errorf("positives-only set without an Evaluate hook: %v, want ErrOneClass", err)
+	}
+}

@@ -370,7 +370,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if ts, err = p.def.Source.TrainingSet(ctx); err != nil {
 			return err
 		}
-		if err := checkSet(&ts); err != nil {
+		if err := checkSet(&ts, p.def.Evaluate == nil); err != nil {
 			return err
 		}
 		if err := p.ckpt.write("trainingset.bin", encodeSet(ts)); err != nil {

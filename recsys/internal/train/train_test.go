@@ -451,9 +451,12 @@ func TestFit(t *testing.T) {
 	t.Logf("Fit took %v", time.Since(start))
 
 	// The ranker trained on the inner lists of all but every HoldoutEvery-th user, and was
-	// checked on the users left out that have a held-out item among their candidates.
+	// checked on the users left out that have a held-out item among their candidates. The
+	// inner split reads the ratings in time order (the factorization pipeline's row order).
 	cfg := smallConfig()
-	fit, held := ratings.StratifiedSplit(rs, cfg.InnerRatio, cfg.InnerSeed, ratings.ByItem)
+	inTime := slices.Clone(rs)
+	slices.SortStableFunc(inTime, func(x, y ratings.Rating) int { return int(x.Time - y.Time) })
+	fit, held := ratings.StratifiedSplit(inTime, cfg.InnerRatio, cfg.InnerSeed, ratings.ByItem)
 	d, groups, _, err := train.RankerSet(ctx, fitBase(t, fit, cfg), fit, held, cfg.Candidates)
 	if err != nil {
 		t.Fatal(err)
