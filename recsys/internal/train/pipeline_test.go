@@ -9,6 +9,7 @@ import (
 	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/platform/registry/fs"
+	"github.com/casebook-ml/casebook/recsys/internal/rank"
 	"github.com/casebook-ml/casebook/recsys/internal/train"
 	"github.com/casebook-ml/casebook/recsys/sim"
 )
@@ -91,6 +92,14 @@ func TestPipelinesGate(t *testing.T) {
 	goodR := run(m, train.RankerDefinition)
 	if !goodR.Moved {
 		t.Fatalf("trained ranker refused: holdout %v, gates %+v", goodR.Metrics["holdout"], goodR.Gates)
+	}
+
+	rv, err := reg.Resolve(ctx, train.RankerModel, strconv.Itoa(goodR.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp := rv.Importance; imp == nil || len(imp.Features) != rank.Schema.Len() || imp.Rows == 0 {
+		t.Errorf("ranker card importance %+v, want one per ranker feature over holdout rows", imp)
 	}
 
 	bad, err := train.Sabotaged(ctx, m)

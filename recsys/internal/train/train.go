@@ -15,8 +15,6 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
-	"github.com/casebook-ml/casebook/platform/pipeline"
-	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/recsys/internal/ease"
 	"github.com/casebook-ml/casebook/recsys/internal/rank"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
@@ -235,9 +233,6 @@ type Holdout struct {
 	MFNDCG, RankerNDCG float64
 	// GainSE is the standard error of the mean per-user gain (ranker minus base order).
 	GainSE float64
-	// Importance is the ranker's global importance on these rows (mean |TreeSHAP
-	// contribution|), for its model card.
-	Importance *registry.Importance
 }
 
 // HoldoutEvery holds one user in this many out of the ranker's training, to measure it.
@@ -268,9 +263,6 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	took := time.Since(t)
 	hold, err := holdoutNDCG(ranker, evalD, evalG)
 	if err != nil {
-		return nil, err
-	}
-	if hold.Importance, err = pipeline.GlobalImportance(ranker, evalD, "holdout", pipeline.DefaultImportanceRows); err != nil {
 		return nil, err
 	}
 	full, err := FitBase(ctx, train, cfg)

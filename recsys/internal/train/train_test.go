@@ -445,9 +445,6 @@ func TestFit(t *testing.T) {
 	if h := m.Holdout; h.Users <= 0 || !(h.MFNDCG >= 0 && h.MFNDCG <= 1) || !(h.RankerNDCG >= 0 && h.RankerNDCG <= 1) {
 		t.Errorf("Fit: Holdout %+v, want users > 0 and NDCGs in [0, 1]", h)
 	}
-	if imp := m.Holdout.Importance; imp == nil || len(imp.Features) != rank.Schema.Len() || imp.Rows == 0 {
-		t.Errorf("Fit: ranker importance %+v, want one per ranker feature over holdout rows", imp)
-	}
 	t.Logf("Fit took %v", time.Since(start))
 
 	// The ranker trained on the inner lists of all but every HoldoutEvery-th user, and was
