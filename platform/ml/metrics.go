@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // The metric names Evaluate reports; the registry's gates name them.
@@ -24,14 +25,24 @@ const (
 	MetricLogLossRatio     = "logloss_over_reference"
 )
 
-// LowerIsBetter reports whether a smaller value of the named metric is better.
+// LowerIsBetter reports whether a smaller value of the named metric is better: the
+// built-in losses, and the metrics declared with DeclareLowerIsBetter.
 func LowerIsBetter(metric string) bool {
 	switch metric {
 	case MetricLogLoss, MetricBrier, MetricECE, MetricLogLossRatio:
 		return true
 	}
-	return false
+	_, ok := lowerIsBetter.Load(metric)
+	return ok
 }
+
+// lowerIsBetter holds the declared metric names.
+var lowerIsBetter sync.Map
+
+// DeclareLowerIsBetter records that a smaller value of the named metric is better (a
+// pipeline's own evaluation metric, an error rate say), so gates compare it that way in
+// this process. Metrics not declared are higher-is-better unless built in.
+func DeclareLowerIsBetter(metric string) { lowerIsBetter.Store(metric, struct{}{}) }
 
 // order returns row indexes sorted by descending score, ties by index.
 func order(p []float64) []int {

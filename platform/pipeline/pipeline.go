@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +78,26 @@ type Definition struct {
 	// ImportanceRows is how many holdout rows are explained for the global importance on
 	// the card (0: DefaultImportanceRows).
 	ImportanceRows int
+	// SplitFunc, if set, divides the training set instead of Split and HoldoutFraction: it
+	// returns the training and holdout row indexes (disjoint, each non-empty), a protocol
+	// the built-in splits do not cover (a recommender's split stratified by item, groups
+	// kept whole). It must be deterministic; describe it in Params (it cannot be hashed).
+	SplitFunc func(d ml.Dataset) (train, holdout []int, err error)
+	// Evaluate, if set, replaces the built-in classifier metrics (AUC, log loss, ...) for
+	// models that are not tabular classifiers (a factorization judged by NDCG against a
+	// popularity baseline, a ranker against the order it re-ranks): its metrics are
+	// recorded as the "holdout" eval set and gated like the built-in ones. train is what
+	// the model was fitted on (a recommender excludes a user's training items).
+	Evaluate func(ctx context.Context, m ml.Model, train, holdout ml.Dataset) (ml.Metrics, error)
+	// LowerIsBetter names the metrics Evaluate returns for which a smaller value is better
+	// (New declares them with ml.DeclareLowerIsBetter, so gates compare them that way);
+	// the others are higher-is-better. They go on the version (param "lower_is_better").
+	LowerIsBetter []string
+	// Refit, if set, trains the model once more on every row (training and holdout) after
+	// the split model is fitted, and registers that one: the holdout measured the recipe
+	// on rows it did not see, the served model uses them all. The version's metrics are
+	// the split model's; its params say "refit": "true".
+	Refit bool
 }
 
 // Validate reports a definition that cannot run.
@@ -86,8 +107,10 @@ func (d Definition) Validate() error {
 		return fmt.Errorf("pipeline: Name %q and Model %q must be valid registry names", d.Name, d.Model)
 	case d.Source == nil || d.Train == nil:
 		return errors.New("pipeline: Source and Train are required")
-	case !(d.HoldoutFraction > 0 && d.HoldoutFraction < 1):
+	case d.SplitFunc == nil && !(d.HoldoutFraction > 0 && d.HoldoutFraction < 1):
 		return fmt.Errorf("pipeline: HoldoutFraction = %v, want (0, 1)", d.HoldoutFraction)
+	case d.SplitFunc != nil && (d.Split != SplitRandom || d.HoldoutFraction != 0):
+		return errors.New("pipeline: SplitFunc replaces Split and HoldoutFraction; leave them unset")
 	case d.Split != SplitRandom && d.Split != SplitTime:
 		return fmt.Errorf("pipeline: Split %q, want %q or %q", d.Split, SplitRandom, SplitTime)
 	case !(d.CalibrationFraction >= 0 && d.CalibrationFraction < 1):
@@ -100,6 +123,10 @@ func (d Definition) Validate() error {
 		return fmt.Errorf("pipeline: ImportanceRows = %d, want ≥ 0", d.ImportanceRows)
 	case d.Alias != "" && !registry.ValidName(d.Alias):
 		return fmt.Errorf("pipeline: Alias %q is not a valid name", d.Alias)
+	case len(d.LowerIsBetter) > 0 && d.Evaluate == nil:
+		return errors.New("pipeline: LowerIsBetter names metrics of Evaluate, which is not set")
+	case d.Refit && d.CalibrationFraction > 0:
+		return errors.New("pipeline: Refit with CalibrationFraction is not supported (the calibration is fitted for the split model)")
 	}
 	return d.Gates.Validate()
 }
@@ -147,6 +174,9 @@ func New(def Definition, reg *registry.Registry, cfg Config) (*Pipeline, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	for _, m := range def.LowerIsBetter {
+		ml.DeclareLowerIsBetter(m)
+	}
 	p := &Pipeline{def: def, reg: reg, cfg: cfg, log: cfg.Logger, ckpt: checkpoints{dir: filepath.Join(cfg.CheckpointDir, def.Name)},
 		runs:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "casebook_pipeline_runs_total", Help: "Pipeline runs by outcome."}, []string{"pipeline", "outcome"}),
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "casebook_pipeline_step_seconds", Help: "Step durations (executed, not resumed).", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"pipeline", "step"}),
@@ -178,7 +208,10 @@ func (d Definition) fingerprint() string {
 		Gates                                  registry.Gates
 		Split                                  SplitKind `json:",omitempty"`
 		CalibrationFraction                    float64   `json:",omitempty"`
-	}{d.Name, d.Model, d.Alias, d.Actor, d.CodeVersion, d.Params, d.HoldoutFraction, d.SplitSeed, d.LatencySamples, d.Gates, d.Split, d.CalibrationFraction})
+		CustomSplit, CustomEvaluate, Refit     bool      `json:",omitempty"`
+		LowerIsBetter                          []string  `json:",omitempty"`
+	}{d.Name, d.Model, d.Alias, d.Actor, d.CodeVersion, d.Params, d.HoldoutFraction, d.SplitSeed, d.LatencySamples, d.Gates, d.Split, d.CalibrationFraction,
+		d.SplitFunc != nil, d.Evaluate != nil, d.Refit, d.LowerIsBetter})
 	return registry.Sum(b)
 }
 
@@ -226,6 +259,8 @@ type buildCkpt struct {
 type trainCkpt struct {
 	Artifact string            `json:"artifact_sha256"`
 	Params   map[string]string `json:"params,omitempty"`
+	// Refit is the sha256 of the model refitted on every row (Definition.Refit).
+	Refit string `json:"refit_sha256,omitempty"`
 }
 
 type evalCkpt struct {
@@ -280,8 +315,11 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 	}
 	var (
 		ts    TrainingSet
-		model ml.Model
-		art   []byte
+		model ml.Model // the model fitted on the training split, which is evaluated
+		// served is the registered model: model, or with Refit the one fitted on every
+		// row; art is its artifact.
+		served ml.Model
+		art    []byte
 	)
 	step := func(name string, restore func() (bool, error), exec func() error) error {
 		ok, err := restore()
@@ -332,7 +370,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if ts, err = p.def.Source.TrainingSet(ctx); err != nil {
 			return err
 		}
-		if err := checkSet(&ts); err != nil {
+		if err := checkSet(&ts, p.def.Evaluate == nil); err != nil {
 			return err
 		}
 		if err := p.ckpt.write("trainingset.bin", encodeSet(ts)); err != nil {
@@ -344,7 +382,10 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		return res, err
 	}
 	res.Fingerprint, res.Rows, res.From, res.To = ts.Fingerprint, ts.Data.Rows(), ts.From, ts.To
-	train, holdout, holdRows := p.def.split(ts.Data)
+	train, holdout, holdRows, err := p.def.split(ts.Data)
+	if err != nil {
+		return res, fmt.Errorf("pipeline %s: split: %w", p.def.Name, err)
+	}
 	var holdRef []float64
 	if ts.Reference != nil {
 		holdRef = make([]float64, len(holdRows))
@@ -372,8 +413,24 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			return false, err
 		}
 		side = c.Params
-		model, err = ml.Unmarshal(art)
-		return err == nil, err
+		if model, err = ml.Unmarshal(art); err != nil {
+			return false, err
+		}
+		served = model
+		if p.def.Refit {
+			b, err := os.ReadFile(p.ckpt.path("refit.bin"))
+			if err != nil {
+				return false, err
+			}
+			if registry.Sum(b) != c.Refit {
+				return false, errors.New("refit model checkpoint does not match its sha256")
+			}
+			if served, err = ml.Unmarshal(b); err != nil {
+				return false, err
+			}
+			art = b
+		}
+		return true, nil
 	}, func() error {
 		var err error
 		if model, side, err = p.train(ctx, train); err != nil {
@@ -388,7 +445,21 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if err := p.ckpt.write("model.bin", art); err != nil {
 			return err
 		}
-		return p.ckpt.saveJSON(StepTrain, trainCkpt{Artifact: registry.Sum(art), Params: side})
+		c := trainCkpt{Artifact: registry.Sum(art), Params: side}
+		served = model
+		if p.def.Refit {
+			if served, err = p.def.Train(ctx, ts.Data); err != nil {
+				return fmt.Errorf("refit on all %d rows: %w", ts.Data.Rows(), err)
+			}
+			if art, err = served.MarshalBinary(); err != nil {
+				return err
+			}
+			if err := p.ckpt.write("refit.bin", art); err != nil {
+				return err
+			}
+			c.Refit = registry.Sum(art)
+		}
+		return p.ckpt.saveJSON(StepTrain, c)
 	}); err != nil {
 		return res, err
 	}
@@ -397,22 +468,35 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 	// 3. Evaluate.
 	var ev evalCkpt
 	if err := step(StepEvaluate, func() (bool, error) { return p.ckpt.loadJSON(StepEvaluate, &ev) }, func() error {
-		mt, err := ml.EvaluateCalibrated(model, train, calib)
+		var err error
+		if p.def.Evaluate != nil {
+			mh, err := p.def.Evaluate(ctx, model, train, holdout)
+			if err != nil {
+				return fmt.Errorf("evaluate: %w", err)
+			}
+			if len(finiteMetrics(mh)) != len(mh) || len(mh) == 0 {
+				return fmt.Errorf("evaluate: metrics %v: want at least one, all finite", mh)
+			}
+			ev.Metrics = map[string]ml.Metrics{"holdout": mh}
+		} else {
+			mt, err := ml.EvaluateCalibrated(model, train, calib)
+			if err != nil {
+				return err
+			}
+			mh, err := ml.EvaluateCalibrated(model, holdout, calib)
+			if err != nil {
+				return err
+			}
+			if holdRef != nil {
+				addReference(mh, holdout.Y, holdRef)
+			}
+			ev.Metrics = map[string]ml.Metrics{"train": finiteMetrics(mt), "holdout": finiteMetrics(mh)}
+		}
+		lat, err := ml.MeasureLatency(served, holdout.Batch(), p.def.LatencySamples)
 		if err != nil {
 			return err
 		}
-		mh, err := ml.EvaluateCalibrated(model, holdout, calib)
-		if err != nil {
-			return err
-		}
-		if holdRef != nil {
-			addReference(mh, holdout.Y, holdRef)
-		}
-		lat, err := ml.MeasureLatency(model, holdout.Batch(), p.def.LatencySamples)
-		if err != nil {
-			return err
-		}
-		ev = evalCkpt{Metrics: map[string]ml.Metrics{"train": finiteMetrics(mt), "holdout": finiteMetrics(mh)}, PredictP99: lat.P99}
+		ev.PredictP99 = lat.P99
 		if ev.Privacy, err = evaluatePrivacy(ctx, p.def.Privacy, model, train, holdout); err != nil {
 			return err
 		}
@@ -441,6 +525,17 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 		if p.def.Split == SplitTime {
 			params["split"] = string(SplitTime)
 		}
+		if p.def.SplitFunc != nil {
+			params["split"] = "custom"
+			delete(params, "holdout_fraction")
+			delete(params, "split_seed")
+		}
+		if p.def.Refit {
+			params["refit"] = "true"
+		}
+		if len(p.def.LowerIsBetter) > 0 {
+			params["lower_is_better"] = strings.Join(p.def.LowerIsBetter, ",")
+		}
 		// Side parameters (the source's, then the train step's) go on the version with the
 		// definition's own, so serving reads them from the registry with the artifact.
 		for _, m := range []map[string]string{p.def.Params, ts.Params, side} {
@@ -449,7 +544,7 @@ func (p *Pipeline) Run(ctx context.Context, trig Trigger) (res Result, err error
 			}
 		}
 		v, created, err := p.reg.Register(ctx, registry.RegisterRequest{Data: art, Version: registry.Version{
-			Model: p.def.Model, Family: string(model.Family()), Schema: model.Schema(), Metrics: ev.Metrics, PredictP99: ev.PredictP99,
+			Model: p.def.Model, Family: string(served.Family()), Schema: served.Schema(), Metrics: ev.Metrics, PredictP99: ev.PredictP99,
 			FeatureService: ts.FeatureService, FeatureServiceHash: ts.FeatureServiceHash,
 			DataRange: registry.DataRange{From: ts.From, To: ts.To}, DataFingerprint: ts.Fingerprint, CodeVersion: p.def.CodeVersion,
 			Params: params, Parent: parent, RegisteredBy: p.def.Actor, IntendedUse: p.def.IntendedUse, KnownLimits: p.def.KnownLimits,

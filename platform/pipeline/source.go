@@ -68,11 +68,14 @@ type SourceFunc func(ctx context.Context) (TrainingSet, error)
 // TrainingSet implements TrainingSetSource.
 func (f SourceFunc) TrainingSet(ctx context.Context) (TrainingSet, error) { return f(ctx) }
 
-func checkSet(ts *TrainingSet) error {
+// checkSet validates a training set; a classifier's (classifier: the pipeline evaluates
+// it with the built-in metrics) must hold both classes, an implicit-feedback set judged by
+// an Evaluate hook may hold positives only.
+func checkSet(ts *TrainingSet, classifier bool) error {
 	if ts.Data.Rows() == 0 {
 		return ErrEmptyTrainingSet
 	}
-	if err := ts.Data.Validate(true); err != nil {
+	if err := ts.Data.Validate(classifier); err != nil {
 		return fmt.Errorf("training set: %w", err)
 	}
 	if ts.Reference != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/casebook-ml/casebook/platform/ml"
 )
@@ -32,14 +33,31 @@ func TrainRows(n int, holdout float64) int {
 
 // split divides the training set, returning the holdout's row indexes too. A time split
 // shares memory with the set (a click log is large); a random one copies.
-func (d Definition) split(data ml.Dataset) (train, holdout ml.Dataset, holdRows []int) {
+func (d Definition) split(data ml.Dataset) (train, holdout ml.Dataset, holdRows []int, err error) {
 	n := data.Rows()
+	if d.SplitFunc != nil {
+		tr, ho, err := d.SplitFunc(data)
+		if err != nil {
+			return train, holdout, nil, err
+		}
+		if len(tr) == 0 || len(ho) == 0 {
+			return train, holdout, nil, fmt.Errorf("custom split of %d rows: %d training and %d holdout rows, want some of each", n, len(tr), len(ho))
+		}
+		seen := make([]bool, n)
+		for _, r := range slices.Concat(tr, ho) {
+			if r < 0 || r >= n || seen[r] {
+				return train, holdout, nil, fmt.Errorf("custom split of %d rows: row %d out of range or given twice", n, r)
+			}
+			seen[r] = true
+		}
+		return data.Subset(tr), data.Subset(ho), ho, nil
+	}
 	if d.Split == SplitTime {
 		cut := TrainRows(n, d.HoldoutFraction)
-		return data.Slice(0, cut), data.Slice(cut, n), ml.Range(cut, n)
+		return data.Slice(0, cut), data.Slice(cut, n), ml.Range(cut, n), nil
 	}
 	tr, ho := ml.SplitIndex(n, 1-d.HoldoutFraction, d.SplitSeed)
-	return data.Subset(tr), data.Subset(ho), ho
+	return data.Subset(tr), data.Subset(ho), ho, nil
 }
 
 // train runs the definition's trainer and, with CalibrationFraction, fits the calibration

@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
+	"github.com/casebook-ml/casebook/platform/pipeline"
 	"github.com/casebook-ml/casebook/platform/privacy/pii"
 	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/recsys/internal/rank"
@@ -30,13 +31,13 @@ import (
 
 // Registry model names.
 const (
-	MFModel     = "recsys-mf"
+	MFModel     = train.MFModel
 	IndexModel  = "recsys-index"
-	RankerModel = "recsys-ranker"
+	RankerModel = train.RankerModel
 )
 
-// MetricNDCG is the ranker's registered holdout metric.
-const MetricNDCG = "ndcg_at_10"
+// MetricNDCG is the factorization's and the ranker's registered holdout metric.
+const MetricNDCG = train.MetricNDCG
 
 // Published is what Publish registered.
 type Published struct {
@@ -44,85 +45,103 @@ type Published struct {
 	Build             retrieval.BuildReport
 }
 
-// Publish registers a fitted model set and promotes it to champion: the factorization,
-// an index built from it (registered only if its recall reaches the floor, promoted
-// through the index gates), and the ranker.
-//
-// extra adds holdout metrics to the ranker's version (an offline CTR estimate, say).
+// ErrRefused is returned when a pipeline's gates refuse a model: the champions stay.
+var ErrRefused = errors.New("refused by the gates")
+
+// PublishConfig is how Publish trains and gates.
+type PublishConfig struct {
+	Index retrieval.BuildConfig
+	Actor string
+	// Extra adds holdout metrics to the ranker's version (an offline CTR estimate, say).
+	Extra ml.Metrics
+	Gates train.Gates
+	// CheckpointDir holds the pipelines' checkpoints ("": a temporary directory, removed
+	// after the run).
+	CheckpointDir string
+}
+
+// Publish is PublishWith the default gates.
 func Publish(ctx context.Context, reg *registry.Registry, m *train.Models, icfg retrieval.BuildConfig, actor string, extra ml.Metrics) (Published, error) {
+	return PublishWith(ctx, reg, m, PublishConfig{Index: icfg, Actor: actor, Extra: extra, Gates: train.DefaultGates()})
+}
+
+// PublishWith registers a fitted model set through the recommender's pipelines and
+// promotes it to champion: the factorization (train.MFDefinition: gated on its lift
+// over popularity), an index built from the registered factorization (registered only
+// if its recall reaches the floor, promoted through the index gates), and the ranker
+// (train.RankerDefinition: gated against the base order, its version naming the index).
+// A refused model stops the publication there with ErrRefused; the champions stay.
+func PublishWith(ctx context.Context, reg *registry.Registry, m *train.Models, cfg PublishConfig) (Published, error) {
 	var p Published
-	data, err := m.MF.MarshalBinary()
-	if err != nil {
+	pc := pipeline.DefaultConfig()
+	pc.CheckpointDir = cfg.CheckpointDir
+	if pc.CheckpointDir == "" {
+		dir, err := os.MkdirTemp("", "recsys-pipeline-*")
+		if err != nil {
+			return p, err
+		}
+		defer os.RemoveAll(dir)
+		pc.CheckpointDir = dir
+	}
+	tc := train.PipelineConfig{Gates: cfg.Gates, Actor: cfg.Actor, Alias: registry.Champion, Extra: cfg.Extra}
+	var err error
+	if p.MF, err = runPipeline(ctx, reg, pc, m, tc, train.MFDefinition); err != nil {
 		return p, err
 	}
-	now := time.Now().UTC()
-	from, to := now, now
-	if n := len(m.Interactions); n > 0 {
-		from, to = m.Interactions[0].Time, m.Interactions[n-1].Time
-	}
-	mfCfg := m.MF.Config()
-	p.MF, _, err = reg.Register(ctx, registry.RegisterRequest{Data: data, Version: registry.Version{
-		Model: MFModel, Family: string(ml.FamilyMF), Schema: m.MF.Schema(),
-		Metrics:         map[string]ml.Metrics{"holdout": {MetricNDCG: m.Holdout.MFNDCG}},
-		DataRange:       registry.DataRange{From: from, To: to},
-		DataFingerprint: fingerprint(m),
-		CodeVersion:     runtime.Version(), RegisteredBy: actor,
-		Params:      map[string]string{"factors": strconv.Itoa(mfCfg.Factors), "epochs": strconv.Itoa(mfCfg.Epochs)},
-		IntendedUse: "user and item embeddings for candidate retrieval",
-		Privacy:     privacy(m),
-	}})
+	mm, _, err := reg.Load(ctx, MFModel, strconv.Itoa(p.MF.Number))
 	if err != nil {
 		return p, fmt.Errorf("publish: %w", err)
 	}
-	if err := promote(ctx, reg, MFModel, p.MF.Number, registry.Gates{EvalSet: "holdout", Metric: MetricNDCG, MinImprovement: -1}, actor); err != nil {
-		return p, err
+	mf, ok := mm.(*ml.MF)
+	if !ok {
+		return p, fmt.Errorf("publish: %s v%d is a %s", MFModel, p.MF.Number, mm.Family())
 	}
-	ix, rep, err := retrieval.Build(ctx, m.MF, fmt.Sprintf("%s/v%d", MFModel, p.MF.Number), icfg)
+	ix, rep, err := retrieval.Build(ctx, mf, fmt.Sprintf("%s/v%d", MFModel, p.MF.Number), cfg.Index)
 	if err != nil {
 		return p, fmt.Errorf("publish: %w", err)
 	}
 	p.Build = rep
-	if p.Index, err = retrieval.Register(ctx, reg, IndexModel, ix, rep, icfg, actor); err != nil {
+	if p.Index, err = retrieval.Register(ctx, reg, IndexModel, ix, rep, cfg.Index, cfg.Actor); err != nil {
 		return p, fmt.Errorf("publish: %w", err)
 	}
-	if err := promote(ctx, reg, IndexModel, p.Index.Number, retrieval.IndexGates(), actor); err != nil {
+	if err := promote(ctx, reg, IndexModel, p.Index.Number, retrieval.IndexGates(), cfg.Actor); err != nil {
 		return p, err
 	}
-	if data, err = m.Ranker.MarshalBinary(); err != nil {
-		return p, err
-	}
-	rm := ml.Metrics{MetricNDCG: m.Holdout.RankerNDCG, "mf_order_ndcg_at_10": m.Holdout.MFNDCG}
-	for k, v := range extra {
-		rm[k] = v
-	}
-	p.Ranker, _, err = reg.Register(ctx, registry.RegisterRequest{Data: data, Version: registry.Version{
-		Model: RankerModel, Family: string(ml.FamilyGBDT), Schema: rank.Schema,
-		Metrics:         map[string]ml.Metrics{"holdout": rm},
-		DataRange:       registry.DataRange{From: from, To: to},
-		DataFingerprint: fingerprint(m),
-		CodeVersion:     runtime.Version(), RegisteredBy: actor,
-		Params:      map[string]string{"objective": "lambdarank@10", "itemitem": m.ItemItem.Source, "index": fmt.Sprintf("%s/v%d", IndexModel, p.Index.Number)},
-		IntendedUse: "ranks the index's candidates for one user",
-		KnownLimits: []string{"holdout is the inner split's held-out users, not the final test split"},
-		Privacy:     privacy(m),
-		Importance:  m.Holdout.Importance,
-	}})
-	if err != nil {
-		return p, fmt.Errorf("publish: %w", err)
-	}
-	if err := promote(ctx, reg, RankerModel, p.Ranker.Number, registry.Gates{EvalSet: "holdout", Metric: MetricNDCG, MinImprovement: -1}, actor); err != nil {
-		return p, err
-	}
-	return p, nil
+	tc.RankerParams = map[string]string{"index": fmt.Sprintf("%s/v%d", IndexModel, p.Index.Number)}
+	p.Ranker, err = runPipeline(ctx, reg, pc, m, tc, train.RankerDefinition)
+	return p, err
 }
 
-// privacy is the versions' Privacy record: how user ids were handled (nil when m says
-// nothing, i.e. they were not tokenized).
-func privacy(m *train.Models) *registry.Privacy {
-	if m.PIIPolicy == "" {
-		return nil
+// runPipeline runs one of the recommender's pipeline definitions and returns the version
+// it registered, with ErrRefused when its gates refused it.
+func runPipeline(ctx context.Context, reg *registry.Registry, pc pipeline.Config, m *train.Models, tc train.PipelineConfig,
+	define func(*train.Models, train.PipelineConfig) (pipeline.Definition, error)) (registry.Version, error) {
+	def, err := define(m, tc)
+	if err != nil {
+		return registry.Version{}, fmt.Errorf("publish: %w", err)
 	}
-	return &registry.Privacy{PIIPolicy: m.PIIPolicy}
+	pl, err := pipeline.New(def, reg, pc)
+	if err != nil {
+		return registry.Version{}, fmt.Errorf("publish: %w", err)
+	}
+	res, err := pl.Run(ctx, pipeline.Trigger{Kind: pipeline.OnDemand, Reason: fmt.Sprintf("publish of %d interactions", len(m.Interactions))})
+	if err != nil {
+		return registry.Version{}, fmt.Errorf("publish: %w", err)
+	}
+	v, err := reg.Resolve(ctx, def.Model, strconv.Itoa(res.Version))
+	if err != nil {
+		return v, fmt.Errorf("publish: %w", err)
+	}
+	if !res.GatesPassed {
+		var failed []string
+		for _, g := range res.Gates {
+			if !g.Passed {
+				failed = append(failed, fmt.Sprintf("%s: %s", g.Gate, g.Detail))
+			}
+		}
+		return v, fmt.Errorf("publish: %s v%d %w (%s); the champion stays", def.Model, v.Number, ErrRefused, strings.Join(failed, "; "))
+	}
+	return v, nil
 }
 
 func promote(ctx context.Context, reg *registry.Registry, model string, version int, g registry.Gates, actor string) error {
@@ -131,19 +150,6 @@ func promote(ctx context.Context, reg *registry.Registry, model string, version 
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil
-}
-
-func fingerprint(m *train.Models) string {
-	var b strings.Builder
-	for _, in := range m.Interactions {
-		b.WriteString(strconv.FormatInt(in.User, 36))
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(in.Item, 36))
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(in.Time.Unix(), 36))
-		b.WriteByte('\n')
-	}
-	return registry.Sum([]byte(b.String()))
 }
 
 // errWaiting says the champions do not form a pair yet (one alias has moved, the other

@@ -15,8 +15,6 @@ import (
 
 	"github.com/casebook-ml/casebook/platform/features"
 	"github.com/casebook-ml/casebook/platform/ml"
-	"github.com/casebook-ml/casebook/platform/pipeline"
-	"github.com/casebook-ml/casebook/platform/registry"
 	"github.com/casebook-ml/casebook/recsys/internal/ease"
 	"github.com/casebook-ml/casebook/recsys/internal/rank"
 	"github.com/casebook-ml/casebook/recsys/internal/ratings"
@@ -218,15 +216,23 @@ type Models struct {
 	// by the caller that tokenized the ratings; Publish records it in each version's
 	// Privacy. Empty: the ids were not tokenized.
 	PIIPolicy string
+
+	cfg Config
+	// rankerSet and rankerGroups are the ranker's candidate lists (the pipeline's training
+	// set for it), and fitted the models Fit trained, keyed by what they were trained on
+	// (pairsKey of the ratings for a factorization, the data's fingerprint for the
+	// ranker): the pipelines' trainers reuse a fit on identical rows instead of redoing it.
+	rankerSet    ml.Dataset
+	rankerGroups []int32
+	fitted       map[string]ml.Model
 }
 
 // Holdout is the ranker's check on users it was not trained on.
 type Holdout struct {
 	Users              int
 	MFNDCG, RankerNDCG float64
-	// Importance is the ranker's global importance on these rows (mean |TreeSHAP
-	// contribution|), for its model card.
-	Importance *registry.Importance
+	// GainSE is the standard error of the mean per-user gain (ranker minus base order).
+	GainSE float64
 }
 
 // HoldoutEvery holds one user in this many out of the ranker's training, to measure it.
@@ -239,7 +245,7 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	fit, valid := ratings.StratifiedSplit(train, cfg.InnerRatio, cfg.InnerSeed, ratings.ByItem)
+	fit, valid := innerSplit(train, cfg)
 	inner, err := FitBase(ctx, fit, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("fit inner: %w", err)
@@ -259,9 +265,6 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 	if err != nil {
 		return nil, err
 	}
-	if hold.Importance, err = pipeline.GlobalImportance(ranker, evalD, "holdout", pipeline.DefaultImportanceRows); err != nil {
-		return nil, err
-	}
 	full, err := FitBase(ctx, train, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("fit: %w", err)
@@ -273,7 +276,12 @@ func Fit(ctx context.Context, train []ratings.Rating, cfg Config) (*Models, erro
 			fitPos++
 		}
 	}
-	return &Models{Base: full, Ranker: ranker, RankerRows: fitD.Rows(), RankerPositives: fitPos, Holdout: hold}, nil
+	m := &Models{Base: full, Ranker: ranker, RankerRows: fitD.Rows(), RankerPositives: fitPos, Holdout: hold,
+		cfg: cfg, rankerSet: d, rankerGroups: groups, fitted: map[string]ml.Model{}}
+	m.fitted[ratingsKey(fit)] = inner.MF
+	m.fitted[ratingsKey(train)] = full.MF
+	m.fitted[fitD.Fingerprint()] = ranker
+	return m, nil
 }
 
 // capUsers keeps the ratings of at most n users, taken evenly from the sorted user ids.
@@ -312,6 +320,7 @@ func holdOut(d ml.Dataset, groups []int32) (fit ml.Dataset, fitG []int32, eval m
 // holdoutNDCG scores the evaluation lists in their retrieval order and in the ranker's.
 func holdoutNDCG(ranker ml.Model, d ml.Dataset, groups []int32) (Holdout, error) {
 	var h Holdout
+	var sq float64 // sum of squared per-user gains
 	p := make([]float64, d.Rows())
 	if d.Rows() > 0 {
 		if err := ranker.Predict(d.Batch(), p); err != nil {
@@ -335,12 +344,18 @@ func holdoutNDCG(ranker ml.Model, d ml.Dataset, groups []int32) (Holdout, error)
 			h.Users++
 			h.MFNDCG += mf
 			h.RankerNDCG += rk
+			sq += (rk - mf) * (rk - mf)
 		}
 		lo = hi
 	}
 	if h.Users > 0 {
-		h.MFNDCG /= float64(h.Users)
-		h.RankerNDCG /= float64(h.Users)
+		n := float64(h.Users)
+		h.MFNDCG /= n
+		h.RankerNDCG /= n
+		if h.Users > 1 {
+			g := h.RankerNDCG - h.MFNDCG
+			h.GainSE = math.Sqrt(max(0, sq/n-g*g) * n / (n - 1) / n)
+		}
 	}
 	return h, nil
 }

@@ -445,15 +445,15 @@ func TestFit(t *testing.T) {
 	if h := m.Holdout; h.Users <= 0 || !(h.MFNDCG >= 0 && h.MFNDCG <= 1) || !(h.RankerNDCG >= 0 && h.RankerNDCG <= 1) {
 		t.Errorf("Fit: Holdout %+v, want users > 0 and NDCGs in [0, 1]", h)
 	}
-	if imp := m.Holdout.Importance; imp == nil || len(imp.Features) != rank.Schema.Len() || imp.Rows == 0 {
-		t.Errorf("Fit: ranker importance %+v, want one per ranker feature over holdout rows", imp)
-	}
 	t.Logf("Fit took %v", time.Since(start))
 
 	// The ranker trained on the inner lists of all but every HoldoutEvery-th user, and was
-	// checked on the users left out that have a held-out item among their candidates.
+	// checked on the users left out that have a held-out item among their candidates. The
+	// inner split reads the ratings in time order (the factorization pipeline's row order).
 	cfg := smallConfig()
-	fit, held := ratings.StratifiedSplit(rs, cfg.InnerRatio, cfg.InnerSeed, ratings.ByItem)
+	inTime := slices.Clone(rs)
+	slices.SortStableFunc(inTime, func(x, y ratings.Rating) int { return int(x.Time - y.Time) })
+	fit, held := ratings.StratifiedSplit(inTime, cfg.InnerRatio, cfg.InnerSeed, ratings.ByItem)
 	d, groups, _, err := train.RankerSet(ctx, fitBase(t, fit, cfg), fit, held, cfg.Candidates)
 	if err != nil {
 		t.Fatal(err)
