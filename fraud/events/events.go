@@ -19,11 +19,14 @@ import (
 // Streams and subjects of the case study. Transactions and chargebacks share one stream so
 // that one consumer sees them in arrival order.
 const (
-	TxStream        = "FRAUD_TX"
-	TxSubject       = "fraud.tx"
-	LabelSubject    = "fraud.label"
-	DecisionStream  = "FRAUD_DECISIONS"
-	DecisionSubject = "fraud.decision"
+	TxStream       = "FRAUD_TX"
+	TxSubject      = "fraud.tx"
+	LabelSubject   = "fraud.label"
+	DecisionStream = "FRAUD_DECISIONS"
+	// DecisionSubjects is where decisions are stored and what a reader subscribes to: each
+	// decision is on its transaction's own subject (DecisionSubject), so the log can be
+	// asked for the decision on one transaction without a scan (eventlog.LastBySubject).
+	DecisionSubjects = "fraud.decision.>"
 
 	labelIDPrefix    = "label-"
 	decisionIDPrefix = "decision-"
@@ -63,12 +66,18 @@ const RetryHorizon = 2 * time.Minute
 func Streams() []eventlog.StreamConfig {
 	return []eventlog.StreamConfig{
 		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: TxDuplicatesWindow},
-		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: DecisionDuplicatesWindow},
+		{Name: DecisionStream, Subjects: []string{DecisionSubjects}, Duplicates: DecisionDuplicatesWindow},
 	}
 }
 
 // TxID is a transaction's event id: its TRANSACTION_ID.
 func TxID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// DecisionSubject is the subject of the decision on the transaction with event id txID
+// (a TRANSACTION_ID, so a valid subject token): "fraud.decision.<id>".
+func DecisionSubject(txID string) string { return decisionSubjectPrefix + txID }
+
+const decisionSubjectPrefix = "fraud.decision."
 
 // DecisionID is the event id of the decision on the transaction with event id txID; one
 // per transaction, so a re-published decision is deduplicated by the log.

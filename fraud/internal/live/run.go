@@ -259,7 +259,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })
 	}
 	fmt.Fprintf(out, "ready: nats %s, subjects %s and %s in, %s out (set up in %v)\n", log.URL(), events.TxSubject, events.LabelSubject,
-		events.DecisionSubject, time.Since(t0).Round(time.Millisecond))
+		events.DecisionSubjects, time.Since(t0).Round(time.Millisecond))
 	start := time.Now()
 	err = cli.Run(ctx, parts...)
 	n := stats.Model.Load() + stats.Rules.Load()

@@ -26,12 +26,12 @@ import (
 
 // Re-exported names of the wire contract (package events).
 const (
-	TxStream        = events.TxStream
-	TxSubject       = events.TxSubject
-	LabelSubject    = events.LabelSubject
-	DecisionStream  = events.DecisionStream
-	DecisionSubject = events.DecisionSubject
-	DefaultDurable  = "fraud-scorer"
+	TxStream         = events.TxStream
+	TxSubject        = events.TxSubject
+	LabelSubject     = events.LabelSubject
+	DecisionStream   = events.DecisionStream
+	DecisionSubjects = events.DecisionSubjects
+	DefaultDurable   = "fraud-scorer"
 )
 
 // Model scores a batch of feature vectors; serving.Server is adapted to it in serving.go.
@@ -52,6 +52,9 @@ type Stats struct {
 	// after the log's duplicates window, so stored twice: the copies after the first are
 	// neither applied to the features nor decided (ScorerConfig.RetryHorizon).
 	Retried atomic.Int64
+	// LateLookups counts events whose first copy the retry check may have forgotten, so
+	// that it asked the log (late.go): rare, unless event times run backwards.
+	LateLookups atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
 	// StoreDown is set while the last online-store operation failed.
@@ -88,6 +91,8 @@ type Scorer struct {
 	// firstSeen tells each event's first copy in TxStream from a producer's later retries
 	// (nil: every copy is applied, as before the check existed).
 	firstSeen *eventlog.FirstSeen
+	// late tells which events firstSeen may have forgotten the first copy of (late.go).
+	late *lateCheck
 	// await tells callers waiting for a transaction's decision (the HTTP endpoint) when
 	// it is in the log.
 	await awaiters
@@ -158,6 +163,7 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 	s.logger = s.logger.With("component", "fraud-scorer")
 	if h := cmp.Or(cfg.RetryHorizon, events.RetryHorizon); h > 0 {
 		s.firstSeen = eventlog.NewFirstSeen(h)
+		s.late = newLateCheck(h)
 	}
 	if err := s.warm(ctx, cfg.History); err != nil {
 		return nil, err
@@ -188,8 +194,8 @@ func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 		if _, err := decodeItem(m.Subject, m.Data); err != nil {
 			return nil
 		}
-		if !s.first(m) {
-			return nil
+		if first, err := s.firstCopy(ctx, m, nil); err != nil || !first {
+			return err
 		}
 		_, err := s.Process(ctx, m.Subject, m.Data, false)
 		return err
@@ -396,8 +402,11 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 			break
 		}
 		done++
-		if !s.first(m) {
-			s.retried(m)
+		first, err := s.firstCopy(ctx, m, items)
+		if err != nil {
+			return 0, err
+		}
+		if !first {
 			continue
 		}
 		items = append(items, item{Item: it, id: m.ID, seq: m.Sequence, stored: m.Stored})
@@ -484,14 +493,6 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 	return done, bad
 }
 
-// first reports whether m is the first copy of its event in TxStream: a producer that
-// retries a publish after the log's duplicates window has it stored again, and only the
-// first copy may touch the features or be decided. It is checked before anything is
-// applied, on the one ordered goroutine, so a crash anywhere leaves nothing to undo.
-func (s *Scorer) first(m *eventlog.Message) bool {
-	return s.firstSeen == nil || s.firstSeen.First(m.ID, m.Sequence, m.Stored)
-}
-
 // retried counts a copy the retry check left out, and tells whoever waits for its
 // transaction where the decision is: on the first copy.
 func (s *Scorer) retried(m *eventlog.Message) {
@@ -536,7 +537,7 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		if err != nil {
 			return sent, fmt.Errorf("encode decision %d: %w", d.TransactionID, err)
 		}
-		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: b,
+		evs = append(evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: events.DecisionSubject(it.id), Data: b,
 			Header: map[string]string{HeaderTxSeq: strconv.FormatUint(it.seq, 10)}})
 		keep = append(keep, it)
 		if s.decided != nil {
