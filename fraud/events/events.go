@@ -54,8 +54,9 @@ const (
 
 // RetryHorizon is how long after a transaction's (or chargeback's) first copy reached the
 // log a producer's retry that the log stored again, being later than the duplicates
-// window, is still recognised by the scorer and neither counted in the features nor
-// decided again (at least this long, at most twice: eventlog.FirstSeen's generations). The
+// window, is recognised by the scorer from memory alone (at least this long, at most
+// twice: eventlog.FirstSeen's generations); a later one is recognised through the log, by
+// the decision on its transaction's subject (fraud/internal/stream, late.go). The
 // scorer keeps 32–128 bytes per event of the last one or two horizons in memory, in a
 // table the garbage collector does not scan: at 20,000 events/s, 2 minutes is 2.4–4.8
 // million ids and at most 256 MB (BenchmarkFirstSeen measures bytes per id). `fraud
