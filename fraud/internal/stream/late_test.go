@@ -10,6 +10,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/memory"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A producer retries transactions and chargebacks long after FirstSeen's horizon (here
@@ -85,6 +86,13 @@ func TestRetryBeyondHorizonDecidedOnce(t *testing.T) {
 	if stats1.LateLookups.Load() == 0 {
 		t.Error("no late lookups: the copies were recognised without the log (horizon too long for the test?)")
 	}
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg, stats1); err != nil {
+		t.Fatal(err)
+	}
+	if v := gathered(t, reg, "casebook_fraud_late_lookups_total"); v != float64(stats1.LateLookups.Load()) {
+		t.Errorf("casebook_fraud_late_lookups_total = %v, want %d", v, stats1.LateLookups.Load())
+	}
 	// The restart replays everything above: the copies must be recognised again (beyond
 	// the horizon: only through the log), or the rebuilt features double-count them.
 	stats2 := &Stats{}
@@ -140,6 +148,22 @@ func TestRetryBeyondHorizonDecidedOnce(t *testing.T) {
 	}
 	t.Logf("%d events, %d transactions and %d chargebacks retried beyond the horizon; %d decisions; late lookups %d then %d", len(evs), retries, len(labels(evs)), len(got),
 		stats1.LateLookups.Load(), stats2.LateLookups.Load())
+}
+
+// gathered is the value of the one counter named name in reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("%s not gathered as one series", name)
+	return 0
 }
 
 // lateCheck: an event is late exactly when its event time is at or before the newest one

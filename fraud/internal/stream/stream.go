@@ -52,8 +52,9 @@ type Stats struct {
 	// after the log's duplicates window, so stored twice: the copies after the first are
 	// neither applied to the features nor decided (ScorerConfig.RetryHorizon).
 	Retried atomic.Int64
-	// LateLookups counts events whose first copy the retry check may have forgotten, so
-	// that it asked the log (late.go): rare, unless event times run backwards.
+	// LateLookups counts transactions whose first copy the retry check may have
+	// forgotten, so that it asked the log (late.go): rare, unless event times run
+	// backwards.
 	LateLookups atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
@@ -128,10 +129,10 @@ type ScorerConfig struct {
 	// (transactions and chargebacks in log order): how a scorer starts from a backfill.
 	History []eventlog.Event
 	// RetryHorizon is how long (log time) after an event's first copy a producer's retry,
-	// stored again because it came after the log's duplicates window, is still recognised
-	// and neither applied nor decided again (eventlog.FirstSeen; at least this long, at
-	// most twice). Zero means events.RetryHorizon; a negative value turns the check off,
-	// for benchmarks of its cost only.
+	// stored again because it came after the log's duplicates window, is recognised from
+	// memory (eventlog.FirstSeen; at least this long, at most twice); a later one is
+	// recognised through the log (late.go). Zero means events.RetryHorizon; a negative
+	// value turns both checks off, for benchmarks of their cost only.
 	RetryHorizon time.Duration
 }
 
