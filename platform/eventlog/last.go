@@ -17,16 +17,26 @@ import (
 func (l *Log) LastBySubject(ctx context.Context, stream, subject string) (*Message, error) {
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
-	s, err := l.js.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("last message on %q: stream %q: %w", subject, stream, ErrStreamNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("last message on %q: stream %q: %w", subject, stream, err)
+	var s jetstream.Stream
+	if h, ok := l.streams.Load(stream); ok {
+		s = h.(jetstream.Stream)
+	} else {
+		var err error
+		if s, err = l.js.Stream(ctx, stream); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				err = ErrStreamNotFound
+			}
+			return nil, fmt.Errorf("last message on %q: stream %q: %w", subject, stream, err)
+		}
+		l.streams.Store(stream, s)
 	}
 	raw, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		l.streams.Delete(stream)
+		return nil, fmt.Errorf("last message on %q: stream %q: %w", subject, stream, ErrStreamNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("last message on %q in %q: %w", subject, stream, err)

@@ -42,5 +42,12 @@ func TestLastBySubject(t *testing.T) {
 		if _, err := l.LastBySubject(ctx, name+"_MISSING", subj+".a"); !errors.Is(err, eventlog.ErrStreamNotFound) {
 			t.Fatalf("LastBySubject on a missing stream = %v, want ErrStreamNotFound", err)
 		}
+		// A stream deleted after it was looked up (its handle is cached).
+		if err := l.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.LastBySubject(ctx, name, subj+".a"); !errors.Is(err, eventlog.ErrStreamNotFound) {
+			t.Fatalf("LastBySubject on a deleted stream = %v, want ErrStreamNotFound", err)
+		}
 	})
 }
