@@ -62,6 +62,11 @@ type StreamConfig struct {
 	// when zero): how long a producer may take to retry a publish without it being stored
 	// twice. The server holds every id of the window in memory.
 	TxDuplicates time.Duration
+	// DecisionRetention is how long FRAUD_DECISIONS keeps decisions (0: forever). A
+	// producer's retry is recognised for as long as its first decision is kept, and the
+	// server holds an index entry per kept decision (about 127 bytes: each is on its
+	// transaction's own subject), so this bounds both.
+	DecisionRetention time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
@@ -106,6 +111,9 @@ func (c StreamConfig) Validate() error {
 	}
 	if c.HTTPAddr != "" && c.HTTPTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("HTTP timeout %v: want a positive wait for a decision", c.HTTPTimeout))
+	}
+	if c.DecisionRetention < 0 {
+		errs = append(errs, fmt.Errorf("decision retention %v: want 0 (forever) or a positive age", c.DecisionRetention))
 	}
 	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
@@ -157,6 +165,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	for _, sc := range events.Streams() {
 		if sc.Name == events.TxStream && cfg.TxDuplicates > 0 {
 			sc.Duplicates = cfg.TxDuplicates
+		}
+		if sc.Name == events.DecisionStream {
+			sc.MaxAge = cfg.DecisionRetention
 		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			return err
