@@ -50,7 +50,9 @@ type Stats struct {
 	Skipped atomic.Int64
 	// Retried counts events (transactions or chargebacks) a producer published again
 	// after the log's duplicates window, so stored twice: the copies after the first are
-	// neither applied to the features nor decided (ScorerConfig.RetryHorizon).
+	// neither applied to the features nor decided (ScorerConfig.RetryHorizon). A
+	// chargeback's copy later than the horizon is not counted here: the feature views
+	// refuse it (late.go).
 	Retried atomic.Int64
 	// LateLookups counts transactions whose first copy the retry check may have
 	// forgotten, so that it asked the log (late.go): rare, unless event times run
