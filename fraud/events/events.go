@@ -19,11 +19,14 @@ import (
 // Streams and subjects of the case study. Transactions and chargebacks share one stream so
 // that one consumer sees them in arrival order.
 const (
-	TxStream        = "FRAUD_TX"
-	TxSubject       = "fraud.tx"
-	LabelSubject    = "fraud.label"
-	DecisionStream  = "FRAUD_DECISIONS"
-	DecisionSubject = "fraud.decision"
+	TxStream       = "FRAUD_TX"
+	TxSubject      = "fraud.tx"
+	LabelSubject   = "fraud.label"
+	DecisionStream = "FRAUD_DECISIONS"
+	// DecisionSubjects is where decisions are stored and what a reader subscribes to: each
+	// decision is on its transaction's own subject (DecisionSubject), so the log can be
+	// asked for the decision on one transaction without a scan (eventlog.LastBySubject).
+	DecisionSubjects = "fraud.decision.>"
 
 	labelIDPrefix    = "label-"
 	decisionIDPrefix = "decision-"
@@ -51,8 +54,9 @@ const (
 
 // RetryHorizon is how long after a transaction's (or chargeback's) first copy reached the
 // log a producer's retry that the log stored again, being later than the duplicates
-// window, is still recognised by the scorer and neither counted in the features nor
-// decided again (at least this long, at most twice: eventlog.FirstSeen's generations). The
+// window, is recognised by the scorer from memory alone (at least this long, at most
+// twice: eventlog.FirstSeen's generations); a later one is recognised through the log, by
+// the decision on its transaction's subject (fraud/internal/stream, late.go). The
 // scorer keeps 32–128 bytes per event of the last one or two horizons in memory, in a
 // table the garbage collector does not scan: at 20,000 events/s, 2 minutes is 2.4–4.8
 // million ids and at most 256 MB (BenchmarkFirstSeen measures bytes per id). `fraud
@@ -63,12 +67,18 @@ const RetryHorizon = 2 * time.Minute
 func Streams() []eventlog.StreamConfig {
 	return []eventlog.StreamConfig{
 		{Name: TxStream, Subjects: []string{TxSubject, LabelSubject}, Duplicates: TxDuplicatesWindow},
-		{Name: DecisionStream, Subjects: []string{DecisionSubject}, Duplicates: DecisionDuplicatesWindow},
+		{Name: DecisionStream, Subjects: []string{DecisionSubjects}, Duplicates: DecisionDuplicatesWindow},
 	}
 }
 
 // TxID is a transaction's event id: its TRANSACTION_ID.
 func TxID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// DecisionSubject is the subject of the decision on the transaction with event id txID
+// (a TRANSACTION_ID, so a valid subject token): "fraud.decision.<id>".
+func DecisionSubject(txID string) string { return decisionSubjectPrefix + txID }
+
+const decisionSubjectPrefix = "fraud.decision."
 
 // DecisionID is the event id of the decision on the transaction with event id txID; one
 // per transaction, so a re-published decision is deduplicated by the log.

@@ -96,9 +96,7 @@ func messageFrom(m jetstream.Msg) (*Message, error) {
 		Data:    m.Data(),
 	}
 	if ts := h.Get(HeaderEventTime); ts != "" {
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			ev.Time = t
-		}
+		ev.Time, _ = parseEventTime(ts)
 	}
 	for k, vs := range h {
 		if k == jetstream.MsgIDHeader || k == HeaderEventTime || len(vs) == 0 {
@@ -117,5 +115,7 @@ func messageFrom(m jetstream.Msg) (*Message, error) {
 		Deliveries: md.NumDelivered,
 	}, nil
 }
+
+func parseEventTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
 func formatUint(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -80,6 +81,9 @@ type Log struct {
 	js       jetstream.JetStream
 	embedded *Embedded
 	logger   *slog.Logger
+	// streams caches stream handles by name for lookups on the rare path (LastBySubject):
+	// a handle only names the stream, so it stays valid; fetching one costs a request.
+	streams sync.Map
 }
 
 // Open connects to the configured server, or starts the embedded one.

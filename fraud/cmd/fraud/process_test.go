@@ -107,7 +107,7 @@ func TestStreamProcessKilledDecidesEachTransactionOnce(t *testing.T) {
 	sc.Customers, sc.Terminals, sc.Days = 300, 600, 50
 	const start = 40
 	args := []string{"--nats", url, "--store", "memory", "--metrics", "", "--progress", "0", "--prediction-log=false",
-		"--tx-duplicates", "100ms", "--batch", "64", "--max-ack-pending", "256",
+		"--tx-duplicates", "100ms", "--decision-retention", "24h", "--batch", "64", "--max-ack-pending", "256",
 		"--customers", fmt.Sprint(sc.Customers), "--terminals", fmt.Sprint(sc.Terminals), "--days", fmt.Sprint(sc.Days),
 		"--start", fmt.Sprint(start), "--label-delay", "72h", "--http", "127.0.0.1:0", "--http-timeout", "60s"}
 

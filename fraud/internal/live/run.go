@@ -78,6 +78,11 @@ type StreamConfig struct {
 	// consumer and decisions, but every transaction approved without features or a model
 	// (stream.NewNoop); nothing is simulated or trained.
 	Noop bool
+	// DecisionRetention is how long FRAUD_DECISIONS keeps decisions (0: forever). A
+	// producer's retry is recognised for as long as its first decision is kept, and the
+	// server holds an index entry per kept decision (about 127 bytes: each is on its
+	// transaction's own subject), so this bounds both.
+	DecisionRetention time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics.
 	Pprof bool
 	// Progress is the interval of the progress line (0: none).
@@ -129,6 +134,9 @@ func (c StreamConfig) Validate() error {
 	if c.OnlineQuality && c.QualityDays < 1 {
 		errs = append(errs, fmt.Errorf("online quality window of %d days: want at least 1", c.QualityDays))
 	}
+	if c.DecisionRetention < 0 {
+		errs = append(errs, fmt.Errorf("decision retention %v: want 0 (forever) or a positive age", c.DecisionRetention))
+	}
 	if c.TxDuplicates < 0 || (c.TxDuplicates > 0 && c.TxDuplicates < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("transaction duplicates window %v: want at least 100ms (the server's least), or 0 for the default", c.TxDuplicates))
 	}
@@ -179,6 +187,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 	for _, sc := range events.Streams() {
 		if sc.Name == events.TxStream && cfg.TxDuplicates > 0 {
 			sc.Duplicates = cfg.TxDuplicates
+		}
+		if sc.Name == events.DecisionStream {
+			sc.MaxAge = cfg.DecisionRetention
 		}
 		if _, err := log.EnsureStream(ctx, sc); err != nil {
 			return err
@@ -272,7 +283,7 @@ func RunStream(ctx context.Context, cfg StreamConfig, out io.Writer) error {
 		parts = append(parts, func(ctx context.Context) error { progress(ctx, cfg.Progress, stats, out); return nil })
 	}
 	fmt.Fprintf(out, "ready: nats %s, subjects %s and %s in, %s out (set up in %v)\n", log.URL(), events.TxSubject, events.LabelSubject,
-		events.DecisionSubject, time.Since(t0).Round(time.Millisecond))
+		events.DecisionSubjects, time.Since(t0).Round(time.Millisecond))
 	start := time.Now()
 	err = cli.Run(ctx, parts...)
 	n := stats.Model.Load() + stats.Rules.Load()

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"github.com/casebook-ml/casebook/fraud/events"
 	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 )
@@ -96,36 +96,18 @@ func (a *awaiters) decidedAt(id string, seq uint64) {
 	}
 }
 
-// findDecision reads back from DecisionStream the decision on the transaction at TxStream
-// sequence txSeq (header HeaderTxSeq), newest first: the tail of the stream, widened four
-// times at each step until it is found or the whole stream was read. found is false if the
-// log holds no such decision (yet). It is for the rare repeat (an HTTP caller scoring a
-// transaction id twice), not the hot path, and touches nothing of the scorer's state.
-func findDecision(ctx context.Context, log *eventlog.Log, txSeq uint64) (d decision.Decision, found bool, err error) {
-	info, err := log.Stream(ctx, DecisionStream)
-	if err != nil || info.Messages == 0 {
+// findDecision reads back from DecisionStream the decision on the transaction with event id
+// txID: one request on its own subject (eventlog.LastBySubject), whatever the stream's
+// length. found is false if the log holds no such decision (yet). It is for the rare repeat
+// (an HTTP caller scoring a transaction id twice), not the hot path, and touches nothing of
+// the scorer's state.
+func findDecision(ctx context.Context, log *eventlog.Log, txID string) (d decision.Decision, found bool, err error) {
+	m, err := log.LastBySubject(ctx, DecisionStream, events.DecisionSubject(txID))
+	if err != nil || m == nil {
 		return d, false, err
 	}
-	want := strconv.FormatUint(txSeq, 10)
-	hi := info.LastSeq
-	for span := uint64(256); ; span *= 4 {
-		lo := info.FirstSeq
-		if hi+1-lo > span {
-			lo = hi + 1 - span
-		}
-		_, err := log.Replay(ctx, DecisionStream, eventlog.FromSequence(lo), nil, func(_ context.Context, m *eventlog.Message) error {
-			if found || m.Sequence > hi || m.Header[HeaderTxSeq] != want {
-				return nil
-			}
-			if err := json.Unmarshal(m.Data, &d); err != nil {
-				return fmt.Errorf("decision at %d: %w", m.Sequence, err)
-			}
-			found = true
-			return nil
-		})
-		if err != nil || found || lo == info.FirstSeq {
-			return d, found, err
-		}
-		hi = lo - 1
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return d, false, fmt.Errorf("decision %s at %d: %w", m.ID, m.Sequence, err)
 	}
+	return d, true, nil
 }

@@ -133,7 +133,7 @@ func (a *ScoreAPI) decide(ctx context.Context, ev eventlog.Event) (ScoreResponse
 	}
 	if ack.Duplicate {
 		// The log had this id inside its duplicates window: decided already, or about to be.
-		if d, found, err := findDecision(ctx, a.log, ack.Sequence); err == nil && found {
+		if d, found, err := findDecision(ctx, a.log, ev.ID); err == nil && found {
 			return ScoreResponse{Decision: d, Repeat: true}, 0, nil
 		}
 	}
@@ -142,7 +142,7 @@ func (a *ScoreAPI) decide(ctx context.Context, ev eventlog.Event) (ScoreResponse
 		if got.ok {
 			return ScoreResponse{Decision: got.d}, 0, nil
 		}
-		d, found, err := findDecision(ctx, a.log, got.seq)
+		d, found, err := findDecision(ctx, a.log, ev.ID)
 		switch {
 		case err != nil:
 			return ScoreResponse{}, http.StatusServiceUnavailable, fmt.Errorf("transaction %s was decided before; reading that decision: %w", ev.ID, err)

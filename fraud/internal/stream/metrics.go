@@ -17,6 +17,7 @@ import (
 //	casebook_fraud_chargebacks_total                chargebacks applied to the terminal features
 //	casebook_fraud_decision_events_total{outcome}   decisions: new, duplicate (dropped by the log), skipped (already in the log after a restart)
 //	casebook_fraud_retried_events_total            copies of events a producer published again after the duplicates window, left out
+//	casebook_fraud_late_lookups_total              events the retry check asked the log about (late.go): rare unless event times run backwards
 //	casebook_fraud_feature_store_up                 0 while the last online-store operation failed
 //	casebook_fraud_decision_lag_seconds             log append → decision published
 //
@@ -53,7 +54,8 @@ func NewMetrics(reg prometheus.Registerer, stats *Stats) (*Metrics, error) {
 			"modelErrs":   prometheus.NewDesc("casebook_fraud_model_errors_total", "Transactions the serving layer could not score with a model.", nil, nil),
 			"labels":      prometheus.NewDesc("casebook_fraud_chargebacks_total", "Chargebacks applied to the terminal features.", nil, nil),
 			"published":   prometheus.NewDesc("casebook_fraud_decision_events_total", "Decision events: new; duplicate (published again, dropped by the log's duplicates window); skipped (found already in the log after a restart or a failed batch, not published again).", []string{"outcome"}, nil),
-			"retried":     prometheus.NewDesc("casebook_fraud_retried_events_total", "Transactions and chargebacks a producer published again after the log's duplicates window (stored twice): recognised and neither applied to the features nor decided again.", nil, nil),
+			"retried":     prometheus.NewDesc("casebook_fraud_retried_events_total", "Transactions and chargebacks a producer published again after the log's duplicates window (stored twice): recognised and neither applied to the features nor decided again (a chargeback's copy later than the retry horizon is refused by the feature views instead, in casebook_feature_events_total).", nil, nil),
+			"late":        prometheus.NewDesc("casebook_fraud_late_lookups_total", "Transactions whose event time is not newer than every event the in-memory retry check has forgotten, so whose decision the scorer looked up in the log: a producer's late retry, or an event arriving long after newer ones.", nil, nil),
 			"storeUp":     prometheus.NewDesc("casebook_fraud_feature_store_up", "1 when the last online-store operation succeeded, 0 while it fails.", nil, nil),
 		},
 	}
@@ -95,6 +97,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter("published", s.Republished.Load(), "duplicate")
 	counter("published", s.Skipped.Load(), "skipped")
 	counter("retried", s.Retried.Load())
+	counter("late", s.LateLookups.Load())
 	up := 1.0
 	if s.StoreDown.Load() {
 		up = 0

@@ -25,12 +25,12 @@ import (
 
 // Re-exported names of the wire contract (package events).
 const (
-	TxStream        = events.TxStream
-	TxSubject       = events.TxSubject
-	LabelSubject    = events.LabelSubject
-	DecisionStream  = events.DecisionStream
-	DecisionSubject = events.DecisionSubject
-	DefaultDurable  = "fraud-scorer"
+	TxStream         = events.TxStream
+	TxSubject        = events.TxSubject
+	LabelSubject     = events.LabelSubject
+	DecisionStream   = events.DecisionStream
+	DecisionSubjects = events.DecisionSubjects
+	DefaultDurable   = "fraud-scorer"
 )
 
 // Model scores a batch of feature vectors; serving.Server is adapted to it in serving.go.
@@ -51,8 +51,14 @@ type Stats struct {
 	Skipped atomic.Int64
 	// Retried counts events (transactions or chargebacks) a producer published again
 	// after the log's duplicates window, so stored twice: the copies after the first are
-	// neither applied to the features nor decided (ScorerConfig.RetryHorizon).
+	// neither applied to the features nor decided (ScorerConfig.RetryHorizon). A
+	// chargeback's copy later than the horizon is not counted here: the feature views
+	// refuse it (late.go).
 	Retried atomic.Int64
+	// LateLookups counts transactions whose first copy the retry check may have
+	// forgotten, so that it asked the log (late.go): rare, unless event times run
+	// backwards.
+	LateLookups atomic.Int64
 	// Batches counts handler calls; BatchedTx the transactions they carried.
 	Batches, BatchedTx atomic.Int64
 	// Noop counts the decisions of a no-op scorer (NewNoop).
@@ -91,6 +97,8 @@ type Scorer struct {
 	// firstSeen tells each event's first copy in TxStream from a producer's later retries
 	// (nil: every copy is applied, as before the check existed).
 	firstSeen *eventlog.FirstSeen
+	// late tells which events firstSeen may have forgotten the first copy of (late.go).
+	late *lateCheck
 	// await tells callers waiting for a transaction's decision (the HTTP endpoint) when
 	// it is in the log.
 	await awaiters
@@ -165,10 +173,10 @@ type ScorerConfig struct {
 	// (transactions and chargebacks in log order): how a scorer starts from a backfill.
 	History []eventlog.Event
 	// RetryHorizon is how long (log time) after an event's first copy a producer's retry,
-	// stored again because it came after the log's duplicates window, is still recognised
-	// and neither applied nor decided again (eventlog.FirstSeen; at least this long, at
-	// most twice). Zero means events.RetryHorizon; a negative value turns the check off,
-	// for benchmarks of its cost only.
+	// stored again because it came after the log's duplicates window, is recognised from
+	// memory (eventlog.FirstSeen; at least this long, at most twice); a later one is
+	// recognised through the log (late.go). Zero means events.RetryHorizon; a negative
+	// value turns both checks off, for benchmarks of their cost only.
 	RetryHorizon time.Duration
 }
 
@@ -200,6 +208,7 @@ func NewScorer(ctx context.Context, cfg ScorerConfig) (*Scorer, error) {
 	s.logger = s.logger.With("component", "fraud-scorer")
 	if h := cmp.Or(cfg.RetryHorizon, events.RetryHorizon); h > 0 {
 		s.firstSeen = eventlog.NewFirstSeen(h)
+		s.late = newLateCheck(h)
 	}
 	if err := s.warm(ctx, cfg.History); err != nil {
 		return nil, err
@@ -233,8 +242,8 @@ func (s *Scorer) Rebuild(ctx context.Context, durable string) error {
 		if _, err := decodeItem(m.Subject, m.Data); err != nil {
 			return nil
 		}
-		if !s.first(m) {
-			return nil
+		if first, err := s.firstCopy(ctx, m, nil); err != nil || !first {
+			return err
 		}
 		_, err := s.Process(ctx, m.Subject, m.Data, false)
 		return err
@@ -445,8 +454,11 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 			break
 		}
 		done++
-		if !s.first(m) {
-			s.retried(m)
+		first, err := s.firstCopy(ctx, m, items)
+		if err != nil {
+			return 0, err
+		}
+		if !first {
 			continue
 		}
 		items = append(items, item{Item: it, id: m.ID, seq: m.Sequence, stored: m.Stored})
@@ -547,14 +559,6 @@ func (s *Scorer) handleBatch(ctx context.Context, batch []*eventlog.Message) (in
 	return done, bad
 }
 
-// first reports whether m is the first copy of its event in TxStream: a producer that
-// retries a publish after the log's duplicates window has it stored again, and only the
-// first copy may touch the features or be decided. It is checked before anything is
-// applied, on the one ordered goroutine, so a crash anywhere leaves nothing to undo.
-func (s *Scorer) first(m *eventlog.Message) bool {
-	return s.firstSeen == nil || s.firstSeen.First(m.ID, m.Sequence, m.Stored)
-}
-
 // retried counts a copy the retry check left out, and tells whoever waits for its
 // transaction where the decision is: on the first copy.
 func (s *Scorer) retried(m *eventlog.Message) {
@@ -611,7 +615,7 @@ func (s *Scorer) send(sent []sentRun, ds []decision.Decision, decided []item) ([
 		h[HeaderTxSeq] = strconv.FormatUint(it.seq, 10)
 		// The data's array may move as later decisions are appended; an event keeps the
 		// array it was written to (never written again before the batch is acknowledged).
-		buf.evs = append(buf.evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: DecisionSubject, Data: buf.data[n:len(buf.data):len(buf.data)],
+		buf.evs = append(buf.evs, eventlog.Event{ID: events.DecisionID(it.id), Subject: events.DecisionSubject(it.id), Data: buf.data[n:len(buf.data):len(buf.data)],
 			Header: h})
 		buf.keep = append(buf.keep, it)
 		if s.decided != nil {

@@ -50,7 +50,7 @@ func parseRun(args []string) (runConfig, error) {
 	fs.DurationVar(&duration, "duration", 0, fmt.Sprintf("send window (required, at most %v)", loadgen.MaxDuration))
 	fs.DurationVar(&think, "think", 0, "closed loop: pause between an answer and the user's next request")
 	fs.IntVar(&cfg.Engine.Workers, "workers", cfg.Engine.Workers, "open loop: most requests in flight (connections); more wait in the generator and count as late")
-	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision --await-prefix decision- unless given) | "+recsysload.SpecSyntax+" (HTTP GET; --target is the recommender's base URL http://HOST:PORT, requests go to /v1/users/{{key}}/recommendations?k=K) | "+adsload.SpecSyntax+" (OpenRTB POST; --target is the bidder's base URL http://HOST:PORT, requests go to "+adsload.AuctionPath+", every answer is decoded and tallied)")
+	fs.StringVar(&cfg.Workload, "workload", "fixed", "fixed | zipf:ENTITIES[:EXPONENT] | oip:FEATURES | "+fraudload.SpecSyntax+" (NATS only; implies --nats-mode await --subject fraud.tx --await-subject fraud.decision.> --await-prefix decision- unless given) | "+recsysload.SpecSyntax+" (HTTP GET; --target is the recommender's base URL http://HOST:PORT, requests go to /v1/users/{{key}}/recommendations?k=K) | "+adsload.SpecSyntax+" (OpenRTB POST; --target is the bidder's base URL http://HOST:PORT, requests go to "+adsload.AuctionPath+", every answer is decoded and tallied)")
 	fs.StringVar(&cfg.Method, "method", "", "HTTP method (default POST with a body, GET without)")
 	fs.StringVar(&cfg.HTTPClient, "http-client", "lean", "lean (minimal HTTP/1.1 client, low overhead) | std (Go's net/http; always used for https)")
 	fs.Var(&headers, "header", "HTTP header 'Name: value' (repeatable)")
@@ -98,7 +98,7 @@ func parseRun(args []string) (runConfig, error) {
 			cfg.Subject = events.TxSubject
 		}
 		if !set["await-subject"] {
-			cfg.AwaitSubject = events.DecisionSubject
+			cfg.AwaitSubject = events.DecisionSubjects
 		}
 		if !set["await-prefix"] {
 			cfg.AwaitPrefix = events.DecisionID("")

@@ -52,8 +52,9 @@ func fakeScorer(t *testing.T) (url string, txs, labels *atomic.Int64) {
 	}
 	if _, err := nc.Subscribe(events.TxSubject, func(m *nats.Msg) {
 		txs.Add(1)
-		d := nats.NewMsg(events.DecisionSubject)
-		d.Header.Set(jetstream.MsgIDHeader, events.DecisionID(m.Header.Get(jetstream.MsgIDHeader)))
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		d := nats.NewMsg(events.DecisionSubject(id))
+		d.Header.Set(jetstream.MsgIDHeader, events.DecisionID(id))
 		d.Data = []byte(`{"action":"allow"}`)
 		_ = nc.PublishMsg(d)
 	}); err != nil {
@@ -74,10 +75,10 @@ func TestFraudWorkloadEndToEnd(t *testing.T) {
 		t.Fatalf("run = exit %d (%s), want 0", code, stderr)
 	}
 	for _, w := range []string{
-		"await fraud.tx,fraud.label → fraud.decision (JetStream publish, timed to the answer event)",
+		"await fraud.tx,fraud.label → fraud.decision.> (JetStream publish, timed to the answer event)",
 		"fraud simulation (seed 0, 40 customers, 80 terminals, 15 days), live from day 5",
 		"sent 200, ok 200, failed 0",
-		"answer event on fraud.decision",
+		"answer event on fraud.decision.>",
 		`Nats-Msg-Id minus "decision-"`,
 		"errors       0.000% (none)",
 	} {
