@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/casebook-ml/casebook/platform/cputime"
 )
 
 // BenchmarkSubjectIndexMemory is the embedded server's heap per stored message when every
@@ -27,7 +29,7 @@ func BenchmarkSubjectIndexMemory(b *testing.B) {
 					b.Fatal(err)
 				}
 				before := liveHeap()
-				cpu0 := processCPU(b)
+				cpu0 := cputime.Process()
 				data := make([]byte, 100)
 				evs := make([]Event, 0, 1000)
 				for i := 0; i < n; i += 1000 {
@@ -47,7 +49,7 @@ func BenchmarkSubjectIndexMemory(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(processCPU(b)-cpu0)/n, "cpu-ns/msg")
+				b.ReportMetric(float64(cputime.Process()-cpu0)/n, "cpu-ns/msg")
 				time.Sleep(300 * time.Millisecond) // the duplicates window empties
 				b.ReportMetric(float64(liveHeap()-before)/n, "bytes/msg")
 				l.Close()

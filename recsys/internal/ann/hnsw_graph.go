@@ -135,8 +135,13 @@ func (h *HNSW) searchLayer(q []float32, ep int32, epD float32, ef, lc int, skip 
 	linkBase, linkBytes := unsafe.Pointer(unsafe.SliceData(h.links0)), 4*(1+h.m0)
 	for len(cand) > 0 {
 		c := cand[0]
-		if len(res) > 0 && c.d > res[0].d {
-			break // the nearest unexpanded candidate is farther than the farthest result
+		if len(res) >= ef && c.d > res[0].d {
+			// The nearest unexpanded candidate is farther than the farthest of ef results.
+			// With fewer than ef results the beam goes on: without exclusions every node
+			// visited is a result, so this is the paper's rule; with them, stopping at the
+			// farthest of a few results would leave the search short of k (a user whose
+			// items surround the query got 1 item of 10).
+			break
 		}
 		cand.pop()
 		slots, n := h.neighbours(c.i, lc)
