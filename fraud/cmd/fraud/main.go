@@ -4,7 +4,8 @@
 //
 //	fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
 //	fraud features --csv IN --out OUT [--offline-dir DIR]
-//	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
+//	fraud eval --csv FILE [--json] [--scores-out FILE] [--grid default|small|full] [--bucket 1s|1h] [--test-folds N]
+//	           [--registry DIR] [--offline-dir DIR] [--train-start DAY]
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
 //	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR ...]
 //	fraud scenario list | run NAME
@@ -36,7 +37,7 @@ import (
 const usage = `usage:
   fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
   fraud features --csv IN --out OUT [--offline-dir DIR]
-  fraud eval --csv FILE [--json] [--scores-out FILE] [--grid default|small|full] [--registry DIR] [--offline-dir DIR]
+  fraud eval --csv FILE [--json] [--scores-out FILE] [--grid default|small|full] [--bucket 1s|1h] [--registry DIR] [--offline-dir DIR]
   fraud train --csv FILE [--json] [--offline-dir DIR]
   fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR ...]
   fraud scenario list | names | run NAME... [--json FILE]
@@ -120,6 +121,7 @@ func parse(args []string) (Config, error) {
 		fs.BoolVar(&e.JSON, "json", false, "print the report as JSON")
 		fs.StringVar(&e.ScoresOut, "scores-out", "", "write MODEL,TRANSACTION_ID,SCORE of every candidate on the test days")
 		fs.StringVar(&e.Grid, "grid", e.Grid, "candidate models: "+eval.GridNames()+" (full: the model selection over boosted trees and random forests)")
+		fs.DurationVar(&e.Bucket, "bucket", e.Bucket, "feature windows' bucket: 1s is the handbook's windows exactly; 1h is the streaming system's")
 		fs.IntVar(&e.Protocol.TestFolds, "test-folds", e.Protocol.TestFolds, "prequential test folds a week apart (1: the test week alone)")
 		fs.StringVar(&e.Registry, "registry", "", "fs registry directory to register the candidates in (default: a temporary one)")
 		fs.StringVar(&e.OfflineDir, "offline-dir", "", offlineHelp)

@@ -33,6 +33,10 @@ type EvalConfig struct {
 	ScoresOut string
 	// Grid names the candidate set (eval.Grids): "default", "small" or "full".
 	Grid string
+	// Bucket is the feature windows' bucket: txfeatures.ExactBucket (1 s, the handbook's
+	// windows exactly) by default; 1 h is what the streaming system runs, to measure what
+	// it costs on the protocol.
+	Bucket time.Duration
 	// Registry, when set, is a registry to register every candidate in and promote the
 	// winner through the gates (otherwise a temporary one is used and discarded).
 	Registry string
@@ -49,7 +53,7 @@ type EvalConfig struct {
 
 // DefaultEvalConfig uses the handbook's protocol.
 func DefaultEvalConfig() EvalConfig {
-	return EvalConfig{Model: "fraud", Grid: "default", Protocol: eval.DefaultConfig(), Policy: decision.DefaultPolicy()}
+	return EvalConfig{Model: "fraud", Grid: "default", Bucket: txfeatures.ExactBucket, Protocol: eval.DefaultConfig(), Policy: decision.DefaultPolicy()}
 }
 
 // Validate names a missing input or bad protocol.
@@ -59,6 +63,9 @@ func (c EvalConfig) Validate() error {
 	}
 	if !registry.ValidName(c.Model) {
 		return fmt.Errorf("eval: model name %q is not valid", c.Model)
+	}
+	if c.Bucket < time.Second || c.Bucket > 24*time.Hour || (24*time.Hour)%c.Bucket != 0 {
+		return fmt.Errorf("eval: bucket %v: want 1s to 24h, dividing a day", c.Bucket)
 	}
 	if _, ok := eval.Grids[c.Grid]; !ok {
 		return fmt.Errorf("eval: unknown grid %q (want one of %s)", c.Grid, eval.GridNames())
@@ -72,6 +79,8 @@ func (c EvalConfig) Validate() error {
 // EvalOutput is what eval prints with --json.
 type EvalOutput struct {
 	Transactions int `json:"transactions"`
+	// Bucket is the feature windows' bucket (1s: exact).
+	Bucket string `json:"feature_bucket"`
 	// FeatureSecs is the whole training-set build: Build's compute, write and join.
 	FeatureSecs float64               `json:"feature_seconds"`
 	Build       txfeatures.BuildStats `json:"training_set_build"`
@@ -98,11 +107,11 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	x, st, err := BuildTrainingSet(ctx, txs, cfg.OfflineDir, cfg.Keyring)
+	x, st, err := BuildTrainingSetBucket(ctx, txs, cfg.OfflineDir, cfg.Keyring, cfg.Bucket)
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	out := EvalOutput{Transactions: len(txs), FeatureSecs: time.Since(start).Seconds(), Build: st}
+	out := EvalOutput{Transactions: len(txs), Bucket: cfg.Bucket.String(), FeatureSecs: time.Since(start).Seconds(), Build: st}
 	tab := eval.NewTable(txs, x, txfeatures.Names)
 	rep, err := eval.Run(ctx, tab, eval.Grids[cfg.Grid](), cfg.Protocol)
 	if err != nil {
@@ -143,8 +152,13 @@ func Eval(ctx context.Context, cfg EvalConfig, stdout io.Writer) error {
 // one-second buckets. With dir empty the store is a temporary directory, removed after
 // the join. A keyring with a key seals the store's Parquet files.
 func BuildTrainingSet(ctx context.Context, txs []sim.Transaction, dir string, kr *seal.Keyring) ([]float64, txfeatures.BuildStats, error) {
+	return BuildTrainingSetBucket(ctx, txs, dir, kr, txfeatures.ExactBucket)
+}
+
+// BuildTrainingSetBucket is BuildTrainingSet with windows of another bucket.
+func BuildTrainingSetBucket(ctx context.Context, txs []sim.Transaction, dir string, kr *seal.Keyring, bucket time.Duration) ([]float64, txfeatures.BuildStats, error) {
 	reg := features.NewRegistry()
-	if err := txfeatures.Register(reg, txfeatures.ExactBucket); err != nil {
+	if err := txfeatures.Register(reg, bucket); err != nil {
 		return nil, txfeatures.BuildStats{}, err
 	}
 	keep := dir != ""
@@ -452,7 +466,7 @@ func writeScores(path string, tab *eval.Table, rep *eval.Report) error {
 func printReport(w io.Writer, out EvalOutput) {
 	rep := out.Report
 	s := rep.Split
-	fmt.Fprintf(w, "%d transactions; training set in %.1fs: %s\n", out.Transactions, out.FeatureSecs, buildLine(out.Build))
+	fmt.Fprintf(w, "%d transactions; training set (%v buckets) in %.1fs: %s\n", out.Transactions, out.Bucket, out.FeatureSecs, buildLine(out.Build))
 	fmt.Fprintf(w, "train days %d-%d, delay %d days, test days %d-%d; %d prequential folds (training from days %v)\n\n",
 		s.TrainStart, s.TrainStart+s.TrainDays-1, s.DelayDays, s.TestStart(), s.TestStart()+s.TestDays-1, len(rep.Folds), foldStarts(rep.Folds))
 	fmt.Fprintf(w, "validation: mean over the %d prequential folds (never the test days); test week: days %d-%d alone; test estimate: mean ± std over %d test folds a week apart (%s)\n",

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/casebook-ml/casebook/fraud/internal/eval"
 	"github.com/casebook-ml/casebook/fraud/sim"
@@ -123,5 +124,20 @@ func TestEvalRefusesUnknownGrid(t *testing.T) {
 	ec.CSV, ec.Grid = "x.csv", "huge"
 	if err := ec.Validate(); err == nil || !strings.Contains(err.Error(), `unknown grid "huge"`) {
 		t.Errorf("Validate(grid huge) = %v, want an unknown-grid error", err)
+	}
+}
+
+func TestEvalRefusesBadBucket(t *testing.T) {
+	for _, b := range []time.Duration{0, time.Millisecond, 7 * time.Second, 48 * time.Hour} {
+		ec := DefaultEvalConfig()
+		ec.CSV, ec.Bucket = "x.csv", b
+		if err := ec.Validate(); err == nil || !strings.Contains(err.Error(), "bucket") {
+			t.Errorf("Validate(bucket %v) = %v, want a bucket error", b, err)
+		}
+	}
+	ec := DefaultEvalConfig()
+	ec.CSV, ec.Bucket = "x.csv", time.Hour
+	if err := ec.Validate(); err != nil {
+		t.Errorf("Validate(bucket 1h) = %v", err)
 	}
 }
