@@ -112,6 +112,6 @@ func GridNames() string {
 func FullGrid() []Candidate {
 	out := []Candidate{LogRegCandidate()}
 	out = append(out, GBDTGrid{Trees: []int{100, 300}, Depths: []int{3, 4, 6}, Rates: []float64{0.05, 0.1}, PosWeights: []float64{1, 5}}.Candidates()...)
-	out = append(out, ForestGrid{Trees: []int{200}, Depths: []int{8, 16}, MaxFeatures: []float64{0.33, 0.66}, MinLeaf: []float64{5}, PosWeights: []float64{1, 5}}.Candidates()...)
+	out = append(out, ForestGrid{Trees: []int{100}, Depths: []int{8, 16}, MaxFeatures: []float64{0.33, 0.66}, MinLeaf: []float64{5}, PosWeights: []float64{1, 5}}.Candidates()...)
 	return out
 }
