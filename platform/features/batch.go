@@ -18,6 +18,14 @@ type BatchOptions struct {
 	// among its events: a recomputation that has read the log up to AsOfSeq supersedes any
 	// row the stream emitted for the same instant from less of the log. Backfill sets it.
 	AsOfSeq uint64
+	// EachEvent emits one row per applied event instead of one per entity and instant:
+	// the values as of the event's instant and log position, counting every event of an
+	// earlier instant and, of its own instant, only those up to it in log order. Each row
+	// carries its event's Seq. For events in time order these are the rows the streaming
+	// execution emits as each event arrives, so a point-in-time join that also bounds the
+	// log position (Labels.Seq) sees simultaneous events in arrival order, as a scorer
+	// reading its features after each event does. Not with AsOfSeq.
+	EachEvent bool
 }
 
 // BatchResult is what the batch execution computed.
@@ -36,6 +44,9 @@ type BatchResult struct {
 // same arithmetic as Aggregator, so that a parity test can require identical values.
 func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResult, error) {
 	var res BatchResult
+	if opts.EachEvent && opts.AsOfSeq > 0 {
+		return res, errors.New("compute batch: EachEvent and AsOfSeq cannot be combined")
+	}
 	in := Input{Fields: make([]float64, len(v.Inputs))}
 	if !v.IsAggregation() {
 		in.Values = make([]Value, len(v.Features))
@@ -125,7 +136,7 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 		for oi, ri := range order {
 			r := recs[ri]
 			maxSeq = max(maxSeq, r.seq)
-			if oi+1 < len(order) && recs[order[oi+1]].t == r.t {
+			if !opts.EachEvent && oi+1 < len(order) && recs[order[oi+1]].t == r.t {
 				continue
 			}
 			for wi, w := range p.windows {
@@ -134,7 +145,9 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 				for j := sort.Search(len(idxs), func(i int) bool { return idxs[i] >= lo }); j < len(idxs) && idxs[j] <= hi; j++ {
 					part.reset()
 					for _, e := range byBucket[idxs[j]] {
-						if recs[e].t <= r.t {
+						// Of r's own instant, EachEvent counts the events up to r in log
+						// order (recs are in log order).
+						if recs[e].t < r.t || (recs[e].t == r.t && (!opts.EachEvent || e <= ri)) {
 							part.add(recs[e].fields)
 						}
 					}
@@ -144,6 +157,9 @@ func ComputeBatch(v *FeatureView, events []Event, opts BatchOptions) (BatchResul
 			vals := make([]Value, len(p.aggs))
 			p.finish(wins, vals)
 			seq := StreamSeq(maxSeq)
+			if opts.EachEvent {
+				seq = StreamSeq(r.seq)
+			}
 			if opts.AsOfSeq > 0 {
 				seq = RecomputedSeq(opts.AsOfSeq)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -13,6 +14,12 @@ import (
 type Labels struct {
 	Time []time.Time
 	Keys map[string][]string // join key -> one entity per row
+	// Seq, when set (one per row), is each label's log position: of the rows at exactly
+	// the label's time, only those computed from the log up to that position
+	// (Row.Seq ≤ StreamSeq(Seq[i])) are used. With rows computed per event
+	// (BatchOptions.EachEvent) a label then sees simultaneous events in arrival order,
+	// as a streaming scorer does; without it, every row at the label's time counts.
+	Seq []uint64
 }
 
 // Len is the number of label rows.
@@ -60,6 +67,9 @@ func (o *OfflineStore) TrainingSet(ctx context.Context, labels Labels, refs []st
 	n := labels.Len()
 	if n == 0 {
 		return nil, errors.New("training set: no label rows")
+	}
+	if labels.Seq != nil && len(labels.Seq) != n {
+		return nil, fmt.Errorf("training set: %d label log positions for %d rows", len(labels.Seq), n)
 	}
 	type want struct {
 		col  int
@@ -111,7 +121,7 @@ func (o *OfflineStore) TrainingSet(ctx context.Context, labels Labels, refs []st
 		if err != nil {
 			return nil, fmt.Errorf("training set: %w", err)
 		}
-		match := pointInTime(rows, labels.Keys[v.Entity.JoinKey], labels.Time)
+		match := pointInTime(rows, labels.Keys[v.Entity.JoinKey], labels.Time, labels.Seq)
 		for _, w := range byView[name] {
 			fill(&ts.Columns[w.col], w.feat, rows, match, labels.Time, v.TTL)
 		}
@@ -120,8 +130,9 @@ func (o *OfflineStore) TrainingSet(ctx context.Context, labels Labels, refs []st
 }
 
 // pointInTime returns, for every label, the index of the newest row of its entity at or
-// before its time (-1 if none).
-func pointInTime(rows []Row, entities []string, times []time.Time) []int32 {
+// before its time (-1 if none); with seqs, rows at exactly the label's time count only up
+// to StreamSeq(seqs[i]).
+func pointInTime(rows []Row, entities []string, times []time.Time, seqs []uint64) []int32 {
 	ids := map[string]int32{}
 	type ref struct {
 		id  int32
@@ -161,13 +172,17 @@ func pointInTime(rows []Row, entities []string, times []time.Time) []int32 {
 	for i, e := range entities {
 		match[i] = -1
 		if id, ok := ids[e]; ok {
-			ls = append(ls, ref{id, times[i].UnixNano(), 0, int32(i)})
+			seq := uint64(math.MaxUint64)
+			if seqs != nil {
+				seq = StreamSeq(seqs[i])
+			}
+			ls = append(ls, ref{id, times[i].UnixNano(), seq, int32(i)})
 		}
 	}
 	slices.SortFunc(ls, cmp)
 	j := 0
 	for _, l := range ls {
-		for j < len(rs) && (rs[j].id < l.id || (rs[j].id == l.id && rs[j].t <= l.t)) {
+		for j < len(rs) && (rs[j].id < l.id || (rs[j].id == l.id && (rs[j].t < l.t || (rs[j].t == l.t && rs[j].seq <= l.seq)))) {
 			j++
 		}
 		// rs[j-1] is the last row ordered before (l.id, l.t]: use it if it is l's entity.

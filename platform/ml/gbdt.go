@@ -28,6 +28,14 @@ type GBDTConfig struct {
 	Subsample float64
 	// ColSample is the fraction of features each tree may split on.
 	ColSample float64
+	// ColSampleNode, when in (0, 1), is the fraction of the tree's features each split
+	// chooses among, drawn anew at every leaf (a random forest's max_features); 0 or 1:
+	// every feature.
+	ColSampleNode float64 `json:"colsample_node,omitempty"`
+	// PosWeight, when > 0, multiplies the gradient and hessian of every positive row
+	// (XGBoost's scale_pos_weight): > 1 gives the rare class more say in the splits. 0 or
+	// 1: unweighted. The base score stays the unweighted log odds.
+	PosWeight float64 `json:"pos_weight,omitempty"`
 	// MaxBins bounds the histogram bins per feature (≤ 256: bins are uint8).
 	MaxBins int
 	// Seed makes subsampling reproducible.
@@ -63,6 +71,10 @@ func (c GBDTConfig) Validate() error {
 		return configError("gbdt: Subsample = %v, want (0, 1]", c.Subsample)
 	case !(c.ColSample > 0 && c.ColSample <= 1):
 		return configError("gbdt: ColSample = %v, want (0, 1]", c.ColSample)
+	case !(c.ColSampleNode >= 0 && c.ColSampleNode <= 1):
+		return configError("gbdt: ColSampleNode = %v, want [0, 1]", c.ColSampleNode)
+	case !(c.PosWeight >= 0) || math.IsInf(c.PosWeight, 0):
+		return configError("gbdt: PosWeight = %v, want ≥ 0", c.PosWeight)
 	case c.MaxBins < 2 || c.MaxBins > 256:
 		return configError("gbdt: MaxBins = %d, want 2..256", c.MaxBins)
 	}
@@ -119,6 +131,8 @@ type trainer struct {
 	pool   [][]gradPair
 	gain   []float64
 	splits []int
+	rng    *rand.Rand // the current tree's, for ColSampleNode
+	pick   []int      // the features a split may use (ColSampleNode)
 }
 
 // TrainGBDT fits gradient-boosted trees with histogram splits. Work is parallel over
@@ -133,11 +147,19 @@ func TrainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig) (*GBDT, error) {
 		mean += y
 	}
 	n := d.Rows()
+	pw := cfg.PosWeight
+	if pw == 0 {
+		pw = 1
+	}
 	return trainGBDT(ctx, d, cfg, logit(mean/float64(n)), func(scores []float64, gh []gradPair) {
 		forChunks(n, cfg.Workers, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				p := sigmoid(scores[i])
-				gh[i] = gradPair{G: p - d.Y[i], H: math.Max(p*(1-p), 1e-16)}
+				w := 1.0
+				if d.Y[i] > 0.5 {
+					w = pw
+				}
+				gh[i] = gradPair{G: w * (p - d.Y[i]), H: w * math.Max(p*(1-p), 1e-16)}
 			}
 		})
 	})
@@ -194,6 +216,7 @@ func trainGBDT(ctx context.Context, d Dataset, cfg GBDTConfig, base float64, gra
 }
 
 func (tr *trainer) sample(rng *rand.Rand, n int) {
+	tr.rng = rng
 	tr.rows = tr.rows[:0]
 	for i := 0; i < n; i++ {
 		if tr.cfg.Subsample >= 1 || rng.Float64() < tr.cfg.Subsample {
@@ -255,7 +278,18 @@ func (tr *trainer) findSplit(l *growLeaf) {
 		return
 	}
 	parent := tr.score(l.g, l.h)
-	for _, f := range tr.active {
+	feats := tr.active
+	if c := tr.cfg.ColSampleNode; c > 0 && c < 1 && len(feats) > 1 {
+		// A partial Fisher-Yates shuffle draws m of the tree's features for this split.
+		m := max(1, int(math.Round(c*float64(len(feats)))))
+		tr.pick = append(tr.pick[:0], feats...)
+		for i := range m {
+			j := i + tr.rng.IntN(len(tr.pick)-i)
+			tr.pick[i], tr.pick[j] = tr.pick[j], tr.pick[i]
+		}
+		feats = tr.pick[:m]
+	}
+	for _, f := range feats {
 		hf := l.hist[tr.offs[f]:tr.offs[f+1]]
 		var gl, hl float64
 		for b := 0; b+1 < len(hf); b++ {

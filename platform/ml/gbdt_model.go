@@ -356,6 +356,15 @@ type gbdtBody struct {
 
 // MarshalBinary implements Model. Each tree is stored with tree-local node indexes.
 func (m *GBDT) MarshalBinary() ([]byte, error) {
+	body, err := m.body()
+	if err != nil {
+		return nil, err
+	}
+	return marshal(FamilyGBDT, m.schema, json.RawMessage(body))
+}
+
+// body is the GBDT artifact's body (also a forest's trees).
+func (m *GBDT) body() (json.RawMessage, error) {
 	body := gbdtBody{Config: m.cfg, Base: m.base, Gain: m.gain, Splits: m.splits,
 		FormatNote: "per tree: feature<0 marks a leaf; x[feature] <= threshold goes to left, else left+1"}
 	for t, r := range m.roots {
@@ -382,7 +391,7 @@ func (m *GBDT) MarshalBinary() ([]byte, error) {
 		}
 		body.Trees = append(body.Trees, gbdtTree{Feature: int32sToBytes(feat), Threshold: floatsToBytes(thr), Left: int32sToBytes(left), Value: floatsToBytes(val), Cover: floatsToBytes(cov)})
 	}
-	return marshal(FamilyGBDT, m.schema, body)
+	return json.Marshal(body)
 }
 
 func decodeGBDT(s Schema, raw []byte) (*GBDT, error) {

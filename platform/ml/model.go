@@ -168,6 +168,8 @@ func Unmarshal(data []byte) (Model, error) {
 		m, err = decodeLogReg(env.Schema, env.Body)
 	case FamilyGBDT:
 		m, err = decodeGBDT(env.Schema, env.Body)
+	case FamilyForest:
+		m, err = decodeForest(env.Schema, env.Body)
 	case FamilyFM:
 		m, err = decodeFM(env.Schema, env.Body)
 	case FamilyFMInt8:

@@ -210,7 +210,7 @@ func (r *Registry) checkRequest(v *Version, data []byte) error {
 		return bad("%v", err)
 	}
 	switch ml.Family(v.Family) {
-	case ml.FamilyLogReg, ml.FamilyGBDT, ml.FamilyFM, ml.FamilyFMInt8, ml.FamilyMF:
+	case ml.FamilyLogReg, ml.FamilyGBDT, ml.FamilyForest, ml.FamilyFM, ml.FamilyFMInt8, ml.FamilyMF:
 		m, err := ml.Unmarshal(data)
 		if err != nil {
 			return bad("artifact: %v", err)

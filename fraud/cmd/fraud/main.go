@@ -4,7 +4,8 @@
 //
 //	fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
 //	fraud features --csv IN --out OUT [--offline-dir DIR]
-//	fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR] [--train-start DAY]
+//	fraud eval --csv FILE [--json] [--scores-out FILE] [--grid default|small|full] [--bucket 1s|1h] [--test-folds N]
+//	           [--registry DIR] [--offline-dir DIR] [--train-start DAY]
 //	fraud train --csv FILE [--json] [--offline-dir DIR]
 //	fraud stream [--nats embedded|URL --port N --store memory|redis://HOST:PORT --metrics ADDR --http ADDR --csv FILE ...]
 //	fraud compare --csv FILE [--nats URL] [--train-start DAY]
@@ -26,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/casebook-ml/casebook/fraud/internal/casestudy"
+	"github.com/casebook-ml/casebook/fraud/internal/eval"
 	"github.com/casebook-ml/casebook/fraud/internal/live"
 	fraudscenarios "github.com/casebook-ml/casebook/fraud/internal/scenarios"
 	"github.com/casebook-ml/casebook/fraud/sim"
@@ -41,7 +43,7 @@ const healthURL = "http://127.0.0.1:9464/healthz"
 const usage = `usage:
   fraud simulate [--customers N --terminals N --days N --seed N --unix-nanos] --out FILE
   fraud features --csv IN --out OUT [--offline-dir DIR]
-  fraud eval --csv FILE [--json] [--scores-out FILE] [--registry DIR] [--offline-dir DIR]
+  fraud eval --csv FILE [--json] [--scores-out FILE] [--grid default|small|full] [--bucket 1s|1h] [--registry DIR] [--offline-dir DIR]
   fraud train --csv FILE [--json] [--offline-dir DIR]
   fraud stream [--nats embedded|URL --store memory|redis://HOST:PORT --metrics ADDR --http ADDR --csv FILE ...]
   fraud compare --csv FILE [--nats URL] [--train-start DAY]
@@ -130,7 +132,10 @@ func parse(args []string) (Config, error) {
 		e := &cfg.Eval
 		fs.StringVar(&e.CSV, "csv", "", "transaction CSV in the handbook's columns")
 		fs.BoolVar(&e.JSON, "json", false, "print the report as JSON")
-		fs.StringVar(&e.ScoresOut, "scores-out", "", "write TRANSACTION_ID,SCORE of the selected model on the test days")
+		fs.StringVar(&e.ScoresOut, "scores-out", "", "write MODEL,TRANSACTION_ID,SCORE of every candidate on the test days")
+		fs.StringVar(&e.Grid, "grid", e.Grid, "candidate models: "+eval.GridNames()+" (full: the model selection over boosted trees and random forests)")
+		fs.DurationVar(&e.Bucket, "bucket", e.Bucket, "feature windows' bucket: 1s is the handbook's windows exactly; 1h is the streaming system's")
+		fs.IntVar(&e.Protocol.TestFolds, "test-folds", e.Protocol.TestFolds, "prequential test folds a week apart (1: the test week alone)")
 		fs.StringVar(&e.Registry, "registry", "", "fs registry directory to register the candidates in (default: a temporary one)")
 		fs.StringVar(&e.OfflineDir, "offline-dir", "", offlineHelp)
 		fs.IntVar(&e.Protocol.Split.TrainStart, "train-start", -1, "first training day (TX_TIME_DAYS); -1: the handbook's day 115 if the data covers it, else the latest block")

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/casebook-ml/casebook/fraud/internal/txfeatures"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/features"
+	"github.com/casebook-ml/casebook/platform/ml"
 )
 
 func tx(id int64, day, customer int, fraud bool) sim.Transaction {
@@ -105,5 +107,77 @@ func TestRunOnSimulatedData(t *testing.T) {
 	}
 	if rep.Selected != "logreg" && rep.Selected != "gbdt_d3" {
 		t.Errorf("Run selected %q", rep.Selected)
+	}
+}
+
+// Each prequential test fold trains on its own window: the final split's training week
+// shifted back with its test week, and the validation folds train and test before the
+// final test week. The one feature is the day, so a candidate sees which days it trains on.
+func TestTestFoldsTrainOnTheirOwnWindow(t *testing.T) {
+	var txs []sim.Transaction
+	x := []float64{}
+	id := int64(0)
+	for day := range 80 {
+		for c := range 4 {
+			txs = append(txs, tx(id, day, 100*day+c, c == 0))
+			x = append(x, float64(day))
+			id++
+		}
+	}
+	tab := NewTable(txs, x, []string{"day"})
+	type window struct{ lo, hi int }
+	var seen []window
+	rec := Candidate{Name: "rec", Train: func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
+		lo, hi := math.MaxInt, math.MinInt
+		for _, v := range d.X {
+			lo, hi = min(lo, int(v)), max(hi, int(v))
+		}
+		seen = append(seen, window{lo, hi})
+		return ml.TrainLogReg(ctx, d, ml.DefaultLogRegConfig())
+	}}
+	cfg := DefaultConfig()
+	cfg.TopK = 2
+	rep, err := Run(context.Background(), tab, []Candidate{rec}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Final split: train 59-65, test 73-79. Validation: train 45-51, 38-44, 31-37, 24-30.
+	// Test folds after the final: train 52-58, 45-51, 38-44.
+	want := []window{{45, 51}, {38, 44}, {31, 37}, {24, 30}, {59, 65}, {52, 58}, {45, 51}, {38, 44}}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("training windows %v, want %v", seen, want)
+	}
+	m := rep.Models[0]
+	var starts []int
+	for _, f := range m.TestFolds {
+		starts = append(starts, f.Split.TestStart())
+	}
+	if fmt.Sprint(starts) != "[73 66 59 52]" {
+		t.Errorf("test folds start on days %v, want [73 66 59 52]", starts)
+	}
+	for _, f := range rep.Folds {
+		if f.TestStart()+f.TestDays > rep.Split.TestStart() {
+			t.Errorf("validation fold %+v reaches the test week (day %d)", f, rep.Split.TestStart())
+		}
+	}
+	// Too little history for four test folds: the ones that fit, and a warning.
+	cfg.Split.TrainStart = 45 // test days 59-65; folds train from 38, 31, ..., 3: seven fit
+	cfg.TestFolds, cfg.Folds = 9, 0
+	rep, err = Run(context.Background(), tab, []Candidate{rec}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.TestFolds) != 7 || len(rep.Warnings) == 0 {
+		t.Errorf("%d test folds with warnings %q, want the 7 that fit and a warning", len(rep.TestFolds), rep.Warnings)
+	}
+}
+
+func TestMeanStd(t *testing.T) {
+	got := meanStd([]float64{1, 2, 3, 4})
+	if got.Mean != 2.5 || math.Abs(float64(got.Std)-math.Sqrt(5.0/3)) > 1e-15 {
+		t.Errorf("meanStd(1..4) = %+v, want 2.5 ± %v (n−1)", got, math.Sqrt(5.0/3))
+	}
+	if one := meanStd([]float64{0.7}); one.Mean != 0.7 || one.Std != 0 {
+		t.Errorf("meanStd(0.7) = %+v, want 0.7 ± 0", one)
 	}
 }

@@ -23,12 +23,18 @@ type Config struct {
 	// Folds prequential validation blocks, each FoldShiftDays earlier than the last; the
 	// newest tests on the final block's training days, so selection never sees the test.
 	Folds, FoldShiftDays int
+	// TestFolds is the prequential test estimate (the handbook's model-selection
+	// chapter): the final split and TestFolds-1 copies of it, each FoldShiftDays earlier
+	// with its own training window, every candidate trained and tested on each; the
+	// metrics' mean and standard deviation over them compare with the handbook's tables.
+	// 1 is the single test week alone.
+	TestFolds int
 }
 
 // DefaultConfig is the handbook's: 7 days of training, 7 of delay, 7 of test, card
 // precision@100, 4 prequential folds a week apart.
 func DefaultConfig() Config {
-	return Config{Split: Split{TrainStart: -1, TrainDays: 7, DelayDays: 7, TestDays: 7}, TopK: 100, Folds: 4, FoldShiftDays: 7}
+	return Config{Split: Split{TrainStart: -1, TrainDays: 7, DelayDays: 7, TestDays: 7}, TopK: 100, Folds: 4, FoldShiftDays: 7, TestFolds: 4}
 }
 
 // Validate names the first invalid field.
@@ -41,6 +47,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("eval config: top k %d < 1", c.TopK)
 	case c.Folds < 0 || (c.Folds > 0 && c.FoldShiftDays < 1):
 		return fmt.Errorf("eval config: %d folds shifted %d days", c.Folds, c.FoldShiftDays)
+	case c.TestFolds < 1 || (c.TestFolds > 1 && c.FoldShiftDays < 1):
+		return fmt.Errorf("eval config: %d test folds shifted %d days: want ≥ 1", c.TestFolds, c.FoldShiftDays)
 	}
 	return nil
 }
@@ -54,20 +62,12 @@ type Candidate struct {
 // DefaultCandidates are logistic regression (the handbook's baseline) and two boosted-tree
 // configurations.
 func DefaultCandidates() []Candidate {
-	gb := func(trees, depth int) func(context.Context, ml.Dataset) (ml.Model, error) {
-		return func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
-			c := ml.DefaultGBDTConfig()
-			c.Trees, c.MaxDepth, c.MaxLeaves = trees, depth, 1<<depth
-			return ml.TrainGBDT(ctx, d, c)
-		}
+	gb := func(trees, depth int) ml.GBDTConfig {
+		c := ml.DefaultGBDTConfig()
+		c.Trees, c.MaxDepth, c.MaxLeaves = trees, depth, 1<<depth
+		return c
 	}
-	return []Candidate{
-		{Name: "logreg", Train: func(ctx context.Context, d ml.Dataset) (ml.Model, error) {
-			return ml.TrainLogReg(ctx, d, ml.DefaultLogRegConfig())
-		}},
-		{Name: "gbdt_d3", Train: gb(100, 3)},
-		{Name: "gbdt_d6", Train: gb(100, 6)},
-	}
+	return []Candidate{LogRegCandidate(), GBDTCandidate("gbdt_d3", gb(100, 3)), GBDTCandidate("gbdt_d6", gb(100, 6))}
 }
 
 // Summary is a Result without its per-row scores.
@@ -94,6 +94,10 @@ type ModelReport struct {
 	PrequentialAP  Metric    `json:"prequential_average_precision"`
 	PrequentialAUC Metric    `json:"prequential_auc"`
 	Test           Summary   `json:"test"`
+	// TestFolds are the prequential test folds, the final split first; TestEstimate their
+	// metrics' mean and standard deviation.
+	TestFolds    []Summary `json:"test_folds"`
+	TestEstimate Estimate  `json:"test_estimate"`
 	// TrainSeconds is the training time on the final split's TrainRows rows.
 	TrainSeconds float64 `json:"train_seconds"`
 	TrainRows    int     `json:"train_rows"`
@@ -106,12 +110,14 @@ type ModelReport struct {
 
 // Report is the whole protocol's outcome.
 type Report struct {
-	Split    Split         `json:"split"`
-	TopK     int           `json:"top_k"`
-	Folds    []Split       `json:"folds"`
-	Models   []ModelReport `json:"models"`
-	Selected string        `json:"selected"`
-	Warnings []string      `json:"warnings,omitempty"`
+	Split Split   `json:"split"`
+	TopK  int     `json:"top_k"`
+	Folds []Split `json:"folds"`
+	// TestFolds are the prequential test estimate's blocks, the final split first.
+	TestFolds []Split       `json:"test_folds"`
+	Models    []ModelReport `json:"models"`
+	Selected  string        `json:"selected"`
+	Warnings  []string      `json:"warnings,omitempty"`
 }
 
 // ResolveSplit fills in an automatic TrainStart and checks the split fits.
@@ -152,6 +158,15 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 		}
 		rep.Folds = append(rep.Folds, fs)
 	}
+	rep.TestFolds = []Split{s}
+	for f := 1; f < cfg.TestFolds; f++ {
+		fs := s.Shift(-f * cfg.FoldShiftDays)
+		if t.Check(fs) != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("only %d of %d prequential test folds fit in the data", f, cfg.TestFolds))
+			break
+		}
+		rep.TestFolds = append(rep.TestFolds, fs)
+	}
 	for _, c := range cands {
 		mr := ModelReport{Name: c.Name}
 		for _, fs := range rep.Folds {
@@ -172,6 +187,15 @@ func Run(ctx context.Context, t *Table, cands []Candidate, cfg Config) (*Report,
 		}
 		mr.Test, mr.Model, mr.TestResult, mr.TrainSeconds = summarize(s, r), m, r, dur.Seconds()
 		mr.TrainRows = len(t.Rows(s.TrainStart, s.TrainDays))
+		mr.TestFolds = []Summary{mr.Test}
+		for _, fs := range rep.TestFolds[1:] {
+			fr, _, _, err := trainScore(ctx, t, c, fs, cfg.TopK)
+			if err != nil {
+				return nil, fmt.Errorf("eval %s test fold from day %d: %w", c.Name, fs.TrainStart, err)
+			}
+			mr.TestFolds = append(mr.TestFolds, summarize(fs, fr))
+		}
+		mr.TestEstimate = estimate(mr.TestFolds)
 		rep.Models = append(rep.Models, mr)
 		ties := 0
 		for _, d := range r.CardPrecision {
@@ -235,6 +259,57 @@ func trainScore(ctx context.Context, t *Table, c Candidate, s Split, k int) (Res
 		scores[r] = p[i]
 	}
 	return Score(t, days, scores, k), m, dur, nil
+}
+
+// MeanStd is a metric's mean over folds and its sample standard deviation (n−1, as
+// pandas' std, which the handbook's tables use; 0 for one fold).
+type MeanStd struct {
+	Mean Metric `json:"mean"`
+	Std  Metric `json:"std"`
+}
+
+// Estimate is the prequential estimate of the three metrics over a set of folds.
+type Estimate struct {
+	Folds int     `json:"folds"`
+	AUC   MeanStd `json:"auc"`
+	AP    MeanStd `json:"average_precision"`
+	CP    MeanStd `json:"card_precision_at_k"`
+}
+
+func estimate(folds []Summary) Estimate {
+	e := Estimate{Folds: len(folds)}
+	into := []*MeanStd{&e.AUC, &e.AP, &e.CP}
+	for i, get := range []func(Summary) Metric{
+		func(s Summary) Metric { return s.AUC },
+		func(s Summary) Metric { return s.AP },
+		func(s Summary) Metric { return s.MeanCP },
+	} {
+		v := make([]float64, len(folds))
+		for j, f := range folds {
+			v[j] = float64(get(f))
+		}
+		*into[i] = meanStd(v)
+	}
+	return e
+}
+
+func meanStd(v []float64) MeanStd {
+	if len(v) == 0 {
+		return MeanStd{Mean: Metric(math.NaN()), Std: Metric(math.NaN())}
+	}
+	m := 0.0
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	if len(v) == 1 {
+		return MeanStd{Mean: Metric(m)}
+	}
+	ss := 0.0
+	for _, x := range v {
+		ss += (x - m) * (x - m)
+	}
+	return MeanStd{Mean: Metric(m), Std: Metric(math.Sqrt(ss / float64(len(v)-1)))}
 }
 
 // Metric is a float that encodes NaN (a metric undefined on one class) as JSON null.

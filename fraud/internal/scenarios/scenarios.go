@@ -54,14 +54,16 @@ func protocol() scenario.Scenario {
 			r.Measure("feature seconds", time.Since(start).Seconds(), "s")
 			r.Say("Customer: transactions and mean amount over 1, 7, 30 days up to the transaction. Terminal: transactions and fraud rate over 1, 7, 30 days ending 7 days before it (labels take a week). Weekend, night.")
 
-			r.Step("Train 7 days, wait 7, test 7; select by prequential card precision@100")
+			r.Step("Train 7 days, wait 7, test 7; select by prequential card precision@100; estimate over 4 test weeks")
 			tab := eval.NewTable(d.Transactions, x, txfeatures.Names)
 			rep, err := eval.Run(ctx, tab, eval.DefaultCandidates(), eval.DefaultConfig())
 			if err != nil {
 				return err
 			}
 			for _, m := range rep.Models {
-				r.Say("%-8s prequential CP@100 %.3f | test AUC %.3f, AP %.3f, CP@100 %.3f", m.Name, m.PrequentialCP, m.Test.AUC, m.Test.AP, m.Test.MeanCP)
+				e := m.TestEstimate
+				r.Say("%-8s prequential CP@100 %.3f | test week AUC %.3f, AP %.3f, CP@100 %.3f | over %d test folds AUC %.3f±%.3f, AP %.3f±%.3f, CP@100 %.3f±%.3f",
+					m.Name, m.PrequentialCP, m.Test.AUC, m.Test.AP, m.Test.MeanCP, e.Folds, e.AUC.Mean, e.AUC.Std, e.AP.Mean, e.AP.Std, e.CP.Mean, e.CP.Std)
 				r.Measure(m.Name+" test card precision@100", float64(m.Test.MeanCP), "")
 				r.Measure(m.Name+" test AUC", float64(m.Test.AUC), "")
 			}

@@ -17,7 +17,7 @@ var ErrOrder = errors.New("transactions must be in time order with distinct ids"
 
 type key struct {
 	entity string
-	t      int64
+	seq    uint64
 }
 
 func views(reg *features.Registry) (c, t *features.FeatureView, err error) {
@@ -31,8 +31,10 @@ func views(reg *features.Registry) (c, t *features.FeatureView, err error) {
 }
 
 // Offline computes every transaction's vector with the batch execution: the n×Width
-// matrix, row-major, in the order of txs, which must be in time order. It looks each
-// transaction's rows up by (entity, time) in features.ComputeBatch's output; Build takes
+// matrix, row-major, in the order of txs, which must be in time order (transactions of one
+// second in id order: their arrival order, see the package doc, Ties). It looks each
+// transaction's own rows up by (entity, log position) in features.ComputeBatch's output
+// (one row per event); Build takes
 // the platform's path instead (offline store, point-in-time join) and gives the same
 // matrix bit for bit.
 func Offline(reg *features.Registry, txs []sim.Transaction) ([]float64, error) {
@@ -49,15 +51,15 @@ func Offline(reg *features.Registry, txs []sim.Transaction) ([]float64, error) {
 		}
 		m := make(map[key][]features.Value, len(rows))
 		for _, r := range rows {
-			m[key{r.Entity, r.Time.UnixNano()}] = r.Values
+			m[key{r.Entity, r.Seq}] = r.Values
 		}
 		tables[vi] = m
 	}
 	out := make([]float64, len(txs)*Width)
 	for i, tx := range txs {
-		t := tx.Time.UnixNano()
-		c := tables[0][key{strconv.Itoa(tx.Customer), t}]
-		term := tables[1][key{strconv.Itoa(tx.Terminal), t}]
+		seq := features.StreamSeq(events[i].Seq)
+		c := tables[0][key{strconv.Itoa(tx.Customer), seq}]
+		term := tables[1][key{strconv.Itoa(tx.Terminal), seq}]
 		if c == nil || term == nil {
 			return nil, fmt.Errorf("offline features: transaction %d has no row", tx.ID)
 		}
@@ -75,10 +77,11 @@ func Events(txs []sim.Transaction) []features.Event {
 	return events
 }
 
-// computeView runs the batch execution of v over events and refuses any event it did not
-// apply: with labelled transactions in time order, none is late, duplicate or invalid.
+// computeView runs the batch execution of v over events, one row per event (the tie
+// rule), and refuses any event it did not apply: with labelled transactions in time order,
+// none is late, duplicate or invalid.
 func computeView(v *features.FeatureView, events []features.Event) ([]features.Row, error) {
-	res, err := features.ComputeBatch(v, events, features.BatchOptions{})
+	res, err := features.ComputeBatch(v, events, features.BatchOptions{EachEvent: true})
 	if err != nil {
 		return nil, fmt.Errorf("view %s: %w", v.Name, err)
 	}

@@ -67,11 +67,11 @@ func Materialize(ctx context.Context, reg *features.Registry, off *features.Offl
 }
 
 // Join builds the n×Width matrix of txs from the offline store: one label row per
-// transaction (its time, customer and terminal) joined point in time to both views by
-// features.(*OfflineStore).TrainingSet, so each value is the newest row of its entity at
-// or before the transaction (several transactions of an entity in one instant share one
-// row, which counts them all). Weekend and night come from the transaction. A null (an
-// empty window) becomes 0, as in Fill.
+// transaction (its time, log position, customer and terminal) joined point in time to both
+// views by features.(*OfflineStore).TrainingSet, so each value is the newest row of its
+// entity at or before the transaction and its log position: its own row, which counts the
+// transactions of the same second up to it in arrival order (the package doc, Ties). Weekend and night
+// come from the transaction. A null (an empty window) becomes 0, as in Fill.
 func Join(ctx context.Context, reg *features.Registry, off *features.OfflineStore, txs []sim.Transaction) ([]float64, error) {
 	if len(txs) == 0 {
 		return nil, nil
@@ -81,11 +81,12 @@ func Join(ctx context.Context, reg *features.Registry, off *features.OfflineStor
 		return nil, fmt.Errorf("training set: %w", err)
 	}
 	n := len(txs)
-	labels := features.Labels{Time: make([]time.Time, n), Keys: map[string][]string{
+	labels := features.Labels{Time: make([]time.Time, n), Seq: make([]uint64, n), Keys: map[string][]string{
 		cv.Entity.JoinKey: make([]string, n), tv.Entity.JoinKey: make([]string, n),
 	}}
 	for i, tx := range txs {
 		labels.Time[i] = tx.Time
+		labels.Seq[i] = uint64(i + 1) // Events' log positions: each label sees its own row
 		labels.Keys[cv.Entity.JoinKey][i] = strconv.Itoa(tx.Customer)
 		labels.Keys[tv.Entity.JoinKey][i] = strconv.Itoa(tx.Terminal)
 	}

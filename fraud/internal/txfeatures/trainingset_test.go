@@ -76,8 +76,9 @@ func TestBuildEqualsComputeBatch(t *testing.T) {
 	}
 }
 
-// Transactions of one entity in the same second share one row, which counts all of them:
-// the join takes that row (the newest at or before the time) for each, as the lookup does.
+// Transactions of one customer in the same second count in arrival order (by id): each
+// has its own row, counting the earlier ones of its second and not the later ones, and
+// the join takes each transaction's own row, as the lookup does.
 func TestBuildTies(t *testing.T) {
 	at := time.Date(2018, 4, 3, 12, 0, 0, 0, time.UTC)
 	mk := func(id int64, d time.Duration, customer, terminal int, amount float64, fraud bool) sim.Transaction {
@@ -106,7 +107,7 @@ func TestBuildTies(t *testing.T) {
 		i                     int
 		count, mean, termRisk float64
 	}{
-		{3, 4, 26.0 / 4, 0.5}, {4, 4, 26.0 / 4, 0.5}, {5, 4, 26.0 / 4, 0}, {6, 5, 30.0 / 5, 0.5},
+		{3, 2, 21.0 / 2, 0.5}, {4, 3, 23.0 / 3, 0.5}, {5, 4, 26.0 / 4, 0}, {6, 5, 30.0 / 5, 0.5},
 	} {
 		x := got[tc.i*Width:]
 		if x[3] != tc.count || math.Abs(x[4]-tc.mean) > 1e-12 || x[12] != tc.termRisk {

@@ -11,8 +11,19 @@
 // bucket B (doc of platform/features) holds bucket(t)-d-n+1 <= bucket(e) <= bucket(t)-d.
 // With B = 1 second and whole-second event times (as the simulator and the handbook's data
 // have), bucket(e) >= bucket(t)-n+1 means e > t-N, so both intervals are the handbook's
-// exactly. The one remaining difference is ties: the platform counts every transaction at
-// exactly t, pandas only the rows up to the current one. ExactBucket is the default;
+// exactly.
+//
+// # Ties: arrival order
+//
+// Two transactions of one customer in the same second are counted in arrival order, by
+// transaction id: a transaction's windows include the earlier-id transactions of its
+// second, not the later ones. That is what the streaming path sees (it reads a
+// transaction's vector after applying it and everything before it in the log, in id order
+// within a second), and it is the handbook's rule too (pandas' rolling counts rows up to
+// the current one, in its id order). Offline, the batch execution emits one row per
+// event (features.BatchOptions.EachEvent) and the point-in-time join bounds each label
+// by its log position (features.Labels.Seq). Terminal windows end 7 days before the
+// transaction, so a tie never falls in them. ExactBucket is the default;
 // Views takes another bucket when speed matters more than exactness (see the case study's
 // doc for what a coarser bucket changes).
 package txfeatures
