@@ -35,12 +35,13 @@ trap cleanup EXIT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start() { # start [--noop]: starts recsys serve, waits until it listens
+	local tag=${1:-}
 	# shellcheck disable=SC2086
-	"$out/recsys" serve --size "$size" --addr "127.0.0.1:$port" ${SERVE_FLAGS:-} "$@" >"$out/serve$1.log" 2>&1 &
+	"$out/recsys" serve --size "$size" --addr "127.0.0.1:$port" ${SERVE_FLAGS:-} "$@" >"$out/serve$tag.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 1800); do
-		grep -q "listening on" "$out/serve$1.log" 2>/dev/null && return 0
-		kill -0 "$pid" 2>/dev/null || { cat "$out/serve$1.log" >&2; exit 1; }
+		grep -q "listening on" "$out/serve$tag.log" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$out/serve$tag.log" >&2; exit 1; }
 		sleep 1
 	done
 	echo "recsys serve did not start in 30 minutes" >&2
@@ -65,7 +66,7 @@ run_rates() { # run_rates LABEL
 }
 
 echo "== recsys serve --size $size (training first; the large size takes minutes)"
-start ""
+start
 grep -E "trained and published" "$out/serve.log" || true
 run_rates recsys
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

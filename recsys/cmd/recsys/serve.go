@@ -46,6 +46,8 @@ type serveConfig struct {
 	Index    retrieval.BuildConfig
 	Serve    recommend.Config
 	HTTP     server.Config
+	// Gates are the pipelines' bars for publishing (train.DefaultGates; --min-lift).
+	Gates train.Gates
 	// Noop serves the same HTTP path with a recommender that answers ten fixed items at
 	// once: the floor a benchmark compares with.
 	Noop      bool
@@ -55,7 +57,7 @@ type serveConfig struct {
 }
 
 func parseServe(args []string) (serveConfig, error) {
-	c := serveConfig{Addr: "127.0.0.1:8081", Size: "default", Seed: 1, Store: "memory",
+	c := serveConfig{Addr: "127.0.0.1:8081", Size: "default", Seed: 1, Store: "memory", Gates: train.DefaultGates(),
 		Train: train.DefaultConfig(), Index: retrieval.DefaultBuildConfig(), Serve: recommend.DefaultConfig(), HTTP: server.DefaultConfig()}
 	fs := flag.NewFlagSet("recsys serve", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address (GET /v1/users/{id}/recommendations, /metrics, /healthz)")
@@ -67,6 +69,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.Train.Embeddings, "embeddings", c.Train.Embeddings, "bpr or ials")
 	fs.IntVar(&c.Serve.Candidates, "candidates", c.Serve.Candidates, "candidates retrieval proposes to the ranker")
 	fs.IntVar(&c.Serve.EfSearch, "ef-search", c.Serve.EfSearch, "the index's search breadth")
+	fs.Float64Var(&c.Gates.MinLift, "min-lift", c.Gates.MinLift, "the factorization's publishing floor: holdout NDCG@10 at least this × the popularity baseline's (0 serves whatever trains; the large world's iALS scored 0.99 and is refused at the default)")
 	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "per-request deadline")
 	fs.IntVar(&c.GCPercent, "gogc", 400, "garbage collector target percentage for this process (GOGC; 0 keeps the environment's): a serving heap of a few hundred MB collected at 100% spends its CPU marking")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (empty: off)")
@@ -185,7 +188,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, stdout io
 		return err
 	}
 	models.PIIPolicy = tok.Policy("user ids")
-	pub, err := live.Publish(ctx, reg, models, c.Index, "recsys-serve", nil)
+	pub, err := live.PublishWith(ctx, reg, models, live.PublishConfig{Index: c.Index, Actor: "recsys-serve", Gates: c.Gates})
 	if err != nil {
 		return err
 	}
