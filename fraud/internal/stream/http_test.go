@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/casebook-ml/casebook/fraud/events"
+	"github.com/casebook-ml/casebook/fraud/internal/decision"
 	"github.com/casebook-ml/casebook/fraud/sim"
 	"github.com/casebook-ml/casebook/platform/eventlog"
 	"github.com/casebook-ml/casebook/platform/features/memory"
@@ -127,28 +127,11 @@ func TestScoreOverHTTPAgreesWithStream(t *testing.T) {
 	waitCaught(t, log)
 
 	got = decisionsByTx(t, log)
-	ref := f.scorer(t, nil, memory.New(f.reg), &Stats{})
-	ntx := 0
-	for _, ev := range evs {
-		want, err := ref.Process(ctx, ev.Subject, ev.Data, true)
-		if err != nil {
-			t.Fatal(err)
+	ntx := requireOneDecisionEach(t, f, evs, got, "in the log", func(want, logged decision.Decision) {
+		if res, ok := overHTTP[want.TransactionID]; ok && res.Decision != logged {
+			t.Fatalf("transaction %d: HTTP answered %+v, the log holds %+v", want.TransactionID, res.Decision, logged)
 		}
-		if want == nil {
-			continue
-		}
-		ntx++
-		ds := got[want.TransactionID]
-		if len(ds) != 1 {
-			t.Fatalf("transaction %d has %d decisions in the log, want 1", want.TransactionID, len(ds))
-		}
-		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != want.Path {
-			t.Fatalf("transaction %d: decision %+v in the log, %+v from the reference", want.TransactionID, ds[0], *want)
-		}
-		if res, ok := overHTTP[want.TransactionID]; ok && res.Decision != ds[0] {
-			t.Fatalf("transaction %d: HTTP answered %+v, the log holds %+v", want.TransactionID, res.Decision, ds[0])
-		}
-	}
+	})
 	if len(overHTTP) < 200 || len(got) != ntx {
 		t.Errorf("%d scored over HTTP, %d decided of %d", len(overHTTP), len(got), ntx)
 	}

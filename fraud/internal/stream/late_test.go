@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"math"
 	"testing"
 	"time"
 
@@ -124,25 +123,7 @@ func TestRetryBeyondHorizonDecidedOnce(t *testing.T) {
 	}
 
 	got := decisionsByTx(t, log)
-	ref := f.scorer(t, nil, memory.New(f.reg), &Stats{})
-	ntx := 0
-	for _, ev := range evs {
-		want, err := ref.Process(ctx, ev.Subject, ev.Data, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want == nil {
-			continue
-		}
-		ntx++
-		ds := got[want.TransactionID]
-		if len(ds) != 1 {
-			t.Fatalf("transaction %d has %d decisions in the log, want 1", want.TransactionID, len(ds))
-		}
-		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != want.Path {
-			t.Fatalf("transaction %d: decision %+v with late retries in the log, %+v without", want.TransactionID, ds[0], *want)
-		}
-	}
+	ntx := requireOneDecisionEach(t, f, evs, got, "with late retries in the log", nil)
 	if len(got) != ntx {
 		t.Errorf("%d transactions decided, want %d", len(got), ntx)
 	}

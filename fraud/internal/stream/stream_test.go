@@ -143,6 +143,38 @@ func openForgetfulTx(t *testing.T, txWindow time.Duration) *eventlog.Log {
 }
 
 // decisionsByTx reads every decision in the log, by transaction.
+// requireOneDecisionEach checks that every transaction of evs has exactly one decision in
+// got, equal to the decision of a reference scorer fed evs one by one (no copies, no
+// restarts), and returns the reference decisions by transaction; each, if given, also sees
+// every pair. The count of transactions decided must equal the reference's.
+func requireOneDecisionEach(t *testing.T, f fixture, evs []eventlog.Event, got map[int64][]decision.Decision, what string, each func(want, logged decision.Decision)) int {
+	t.Helper()
+	ctx := context.Background()
+	ref := f.scorer(t, nil, memory.New(f.reg), &Stats{})
+	ntx := 0
+	for _, ev := range evs {
+		want, err := ref.Process(ctx, ev.Subject, ev.Data, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			continue
+		}
+		ntx++
+		ds := got[want.TransactionID]
+		if len(ds) != 1 {
+			t.Fatalf("transaction %d has %d decisions in the log, want 1", want.TransactionID, len(ds))
+		}
+		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != want.Path {
+			t.Fatalf("transaction %d: decision %+v %s, %+v from the reference", want.TransactionID, ds[0], what, *want)
+		}
+		if each != nil {
+			each(*want, ds[0])
+		}
+	}
+	return ntx
+}
+
 func decisionsByTx(t *testing.T, log *eventlog.Log) map[int64][]decision.Decision {
 	t.Helper()
 	got := map[int64][]decision.Decision{}
@@ -344,25 +376,7 @@ func TestRetryAfterWindowDecidedOnce(t *testing.T) {
 	}
 
 	got := decisionsByTx(t, log)
-	ref := f.scorer(t, nil, memory.New(f.reg), &Stats{})
-	ntx := 0
-	for _, ev := range evs {
-		want, err := ref.Process(ctx, ev.Subject, ev.Data, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want == nil {
-			continue
-		}
-		ntx++
-		ds := got[want.TransactionID]
-		if len(ds) != 1 {
-			t.Fatalf("transaction %d has %d decisions in the log, want 1", want.TransactionID, len(ds))
-		}
-		if ds[0].Action != want.Action || math.Abs(ds[0].Score-want.Score) > 1e-12 || ds[0].Path != want.Path {
-			t.Fatalf("transaction %d: decision %+v with retries in the log, %+v without", want.TransactionID, ds[0], *want)
-		}
-	}
+	ntx := requireOneDecisionEach(t, f, evs, got, "with retries in the log", nil)
 	if len(got) != ntx {
 		t.Errorf("%d transactions decided, want %d", len(got), ntx)
 	}
